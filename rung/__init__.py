@@ -1,0 +1,140 @@
+"""rung: tune hyperparameters with less compute and less overhead.
+
+Example:
+    >>> import rung
+    >>> def train(config):
+    ...     for epoch in range(10):
+    ...         rung.report({"loss": (config["x"] - 0.3) ** 2 / (epoch + 1)})
+    >>> result = rung.run(train, {"x": rung.uniform(0, 1)}, metric="loss", num_samples=20)  # doctest: +SKIP
+
+Names are imported on first use, so that `import rung` (and every worker process) starts fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # the run
+    "run": "rung.api",
+    "load": "rung.api",
+    "ExperimentResult": "rung.result",
+    "Trial": "rung.result",
+    # the trial side
+    "report": "rung.session",
+    "get_checkpoint": "rung.session",
+    "get_trial_id": "rung.session",
+    "TrialInterrupt": "rung.session",
+    # search spaces
+    "Space": "rung.space",
+    "Domain": "rung.space",
+    "uniform": "rung.space",
+    "quniform": "rung.space",
+    "loguniform": "rung.space",
+    "qloguniform": "rung.space",
+    "randint": "rung.space",
+    "qrandint": "rung.space",
+    "lograndint": "rung.space",
+    "normal": "rung.space",
+    "qnormal": "rung.space",
+    "choice": "rung.space",
+    "grid": "rung.space",
+    "sample_from": "rung.space",
+    # searchers, schedulers, executors
+    "Searcher": "rung.search.base",
+    "Random": "rung.search.random",
+    "Grid": "rung.search.random",
+    "Scheduler": "rung.schedulers.base",
+    "FIFO": "rung.schedulers.base",
+    "Executor": "rung.executors.base",
+    "ProcessExecutor": "rung.executors.process",
+    "ThreadExecutor": "rung.executors.thread",
+    # plain data and errors
+    "Status": "rung.types",
+    "Decision": "rung.types",
+    "Start": "rung.types",
+    "Resume": "rung.types",
+    "TrialInfo": "rung.types",
+    "RungError": "rung.errors",
+    "SpaceError": "rung.errors",
+    "SampleFromError": "rung.errors",
+    "ResourceError": "rung.errors",
+    "SessionError": "rung.errors",
+    "MetricNotReportedError": "rung.errors",
+    "ExperimentExistsError": "rung.errors",
+    "ExperimentNotFoundError": "rung.errors",
+}
+_SUBMODULES = ("hp",)
+
+__all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"rung.{name}")
+    else:
+        raise AttributeError(f"module 'rung' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from rung import hp as hp
+    from rung.api import load as load
+    from rung.api import run as run
+    from rung.errors import (
+        ExperimentExistsError as ExperimentExistsError,
+    )
+    from rung.errors import (
+        ExperimentNotFoundError as ExperimentNotFoundError,
+    )
+    from rung.errors import (
+        MetricNotReportedError as MetricNotReportedError,
+    )
+    from rung.errors import ResourceError as ResourceError
+    from rung.errors import RungError as RungError
+    from rung.errors import SampleFromError as SampleFromError
+    from rung.errors import SessionError as SessionError
+    from rung.errors import SpaceError as SpaceError
+    from rung.executors.base import Executor as Executor
+    from rung.executors.process import ProcessExecutor as ProcessExecutor
+    from rung.executors.thread import ThreadExecutor as ThreadExecutor
+    from rung.result import ExperimentResult as ExperimentResult
+    from rung.result import Trial as Trial
+    from rung.schedulers.base import FIFO as FIFO
+    from rung.schedulers.base import Scheduler as Scheduler
+    from rung.search.base import Searcher as Searcher
+    from rung.search.random import Grid as Grid
+    from rung.search.random import Random as Random
+    from rung.session import TrialInterrupt as TrialInterrupt
+    from rung.session import get_checkpoint as get_checkpoint
+    from rung.session import get_trial_id as get_trial_id
+    from rung.session import report as report
+    from rung.space import Domain as Domain
+    from rung.space import Space as Space
+    from rung.space import choice as choice
+    from rung.space import grid as grid
+    from rung.space import loguniform as loguniform
+    from rung.space import lograndint as lograndint
+    from rung.space import normal as normal
+    from rung.space import qloguniform as qloguniform
+    from rung.space import qnormal as qnormal
+    from rung.space import qrandint as qrandint
+    from rung.space import quniform as quniform
+    from rung.space import randint as randint
+    from rung.space import sample_from as sample_from
+    from rung.space import uniform as uniform
+    from rung.types import Decision as Decision
+    from rung.types import Resume as Resume
+    from rung.types import Start as Start
+    from rung.types import Status as Status
+    from rung.types import TrialInfo as TrialInfo

@@ -1,0 +1,280 @@
+"""`run()` and `load()`: check the arguments, build the parts, hand them to the tuner."""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import logging
+import math
+import numbers
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import numpy as np
+
+from rung.errors import ExperimentNotFoundError
+from rung.executors.base import Executor
+from rung.resources import Resources, gpu_slots, machine_cpus, machine_gpus
+from rung.result import ExperimentResult
+from rung.schedulers import SCHEDULERS, Scheduler
+from rung.search import SEARCHERS, Searcher
+from rung.space import Space
+from rung.store.sqlite import Store
+from rung.tuner import Progress, StopFn, Tuner
+from rung.types import Config
+
+__all__ = ["load", "run"]
+
+log = logging.getLogger("rung")
+EXECUTORS = ("process", "thread")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def _searcher(search: str | Searcher) -> Searcher:
+    if isinstance(search, Searcher):
+        return search
+    if isinstance(search, str) and search in SEARCHERS:
+        return SEARCHERS[search]()
+    known = ", ".join(repr(k) for k in SEARCHERS)
+    raise ValueError(f"search must be one of {known} or a Searcher object; got {search!r}")
+
+
+def _scheduler(scheduler: str | Scheduler | None) -> Scheduler:
+    if scheduler is None:
+        return SCHEDULERS["fifo"]()
+    if isinstance(scheduler, Scheduler):
+        return scheduler
+    if isinstance(scheduler, str) and scheduler in SCHEDULERS:
+        return SCHEDULERS[scheduler]()
+    known = ", ".join(repr(k) for k in SCHEDULERS)
+    raise ValueError(f"scheduler must be None, one of {known} or a Scheduler object; got {scheduler!r}")
+
+
+def _stopper(stop: Mapping[str, float] | StopFn | None) -> StopFn | None:
+    if stop is None or callable(stop):
+        return stop
+    if not isinstance(stop, Mapping):
+        raise TypeError(f"stop must be a dict {{metric: threshold}} or a callable(trial_id, result); got {stop!r}")
+    limits = {}
+    for key, value in stop.items():
+        if not isinstance(key, str) or isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(f"stop needs str keys and number thresholds; got {key!r}: {value!r}")
+        limits[key] = float(value)
+
+    def reached(trial_id: int, result: dict[str, Any]) -> bool:
+        return any(k in result and result[k] >= v for k, v in limits.items())
+
+    return reached
+
+
+def _int_at_least(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+    return int(value)
+
+
+def _objective_path(fn: Callable[..., Any]) -> str | None:
+    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
+    if not module or module == "__main__" or "<" in qualname:
+        return None
+    try:
+        target: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError):
+        return None
+    return f"{module}:{qualname}" if target is fn else None
+
+
+def _executor(executor: str | Executor, resources: Resources, max_concurrent: int | None) -> Executor:
+    if isinstance(executor, Executor):
+        return executor
+    if executor not in EXECUTORS:
+        known = ", ".join(repr(k) for k in EXECUTORS)
+        raise ValueError(f"executor must be one of {known} or an Executor object; got {executor!r}")
+    gpus = machine_gpus() if resources.gpu > 0 else []
+    capacity = resources.slots(machine_cpus(), len(gpus))
+    if max_concurrent is not None:
+        capacity = min(capacity, max_concurrent)
+    if executor == "thread":
+        from rung.executors.thread import ThreadExecutor
+
+        return ThreadExecutor(capacity)
+    from rung.executors.process import ProcessExecutor
+
+    return ProcessExecutor(capacity, resources.cpu, gpu_slots(resources.gpu, gpus, capacity))
+
+
+def run(
+    fn: Callable[[Config], Any],
+    space: Mapping[str, Any] | Space,
+    *,
+    metric: str | None = None,
+    mode: str = "min",
+    num_samples: int = 1,
+    search: str | Searcher = "random",
+    scheduler: str | Scheduler | None = None,
+    max_concurrent: int | None = None,
+    resources: Mapping[str, float] | None = None,
+    executor: str | Executor = "process",
+    name: str | None = None,
+    storage: str | Path = "rung-runs",
+    resume: bool = False,
+    stop: Mapping[str, float] | StopFn | None = None,
+    time_budget_s: float | None = None,
+    max_failures: int = 0,
+    seed: int = 0,
+    verbose: int = 1,
+) -> ExperimentResult:
+    """Tune `fn` over `space` and return every trial, stored under `<storage>/<name>/`.
+
+    Args:
+        fn: the objective, `fn(config)`; it calls `rung.report(...)` per iteration (or returns a dict).
+        space: nested dict of domains (`rung.uniform`, ...) and constants.
+        metric: the reported key to optimise; `mode` is "min" or "max".
+        num_samples: trials to run (times the size of the grid, if the space has `rung.grid` dimensions).
+        search: "random", "grid" or a Searcher object.
+        scheduler: None (FIFO), a name, or a Scheduler object.
+        max_concurrent: at most this many trials at once (default: as many as `resources` allow).
+        resources: per trial, e.g. `{"cpu": 1, "gpu": 0.5}`.
+        executor: "process" (default: worker processes) or "thread" (in-process, for debugging).
+        name: the experiment's name (default: the objective's name and the time).
+        storage: the folder that holds experiments.
+        resume: continue the stored experiment `name` (finished trials are kept).
+        stop: `{key: threshold}` (a trial ends when a reported value reaches it) or `callable(trial_id, result)`.
+        time_budget_s: stop starting trials and end running ones after this many seconds.
+        max_failures: restart a failed trial from its last checkpoint up to this many times.
+        seed: seeds the searcher and scheduler (each keeps its own generator).
+        verbose: 0 quiet, 1 a live progress view.
+
+    Example:
+        >>> def train(config):
+        ...     return {"loss": (config["x"] - 0.3) ** 2}
+        >>> result = rung.run(train, {"x": rung.uniform(0, 1)}, metric="loss", num_samples=8)  # doctest: +SKIP
+        >>> result.best_config  # doctest: +SKIP
+    """
+    if not callable(fn):
+        raise TypeError(f"fn (the objective) must be callable; got {fn!r} of type {type(fn).__name__}")
+    if metric is not None and not isinstance(metric, str):
+        raise TypeError(f"metric must be a str naming a reported key; got {metric!r}")
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max'; got {mode!r}")
+    num_samples = _int_at_least("num_samples", num_samples, 1)
+    max_failures = _int_at_least("max_failures", max_failures, 0)
+    if max_concurrent is not None:
+        max_concurrent = _int_at_least("max_concurrent", max_concurrent, 1)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an int; got {seed!r}")
+    if time_budget_s is not None and (
+        isinstance(time_budget_s, bool)
+        or not isinstance(time_budget_s, numbers.Real)
+        or not time_budget_s > 0
+        or math.isinf(time_budget_s)
+    ):
+        raise ValueError(f"time_budget_s must be a number > 0 or None; got {time_budget_s!r}")
+    compiled = Space.of(space)
+    searcher = _searcher(search)
+    sched = _scheduler(scheduler)
+    stopper = _stopper(stop)
+    res = Resources.parse(resources)
+    if name is None:
+        name = f"{getattr(fn, '__name__', 'objective').strip('<>')}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"name must be letters, digits, '.', '_' or '-' (not starting with . _ -); got {name!r}")
+    # Resolve one config now, so a failing sample_from shows before anything is stored or started.
+    compiled.sample(np.random.default_rng(seed))
+    exe = _executor(executor, res, max_concurrent)
+
+    settings = {
+        "num_samples": num_samples,
+        "search": search if isinstance(search, str) else type(search).__name__,
+        "scheduler": scheduler if scheduler is None or isinstance(scheduler, str) else type(scheduler).__name__,
+        "max_concurrent": max_concurrent,
+        "resources": {"cpu": res.cpu, "gpu": res.gpu},
+        "executor": executor if isinstance(executor, str) else type(executor).__name__,
+        "stop": stop if isinstance(stop, Mapping) else (None if stop is None else repr(stop)),
+        "time_budget_s": time_budget_s,
+        "max_failures": max_failures,
+        "seed": int(seed),
+    }
+    searcher.setup(compiled, metric=metric, mode=mode, num_samples=num_samples, seed=int(seed))
+    sched.setup(metric=metric, mode=mode, seed=int(seed))
+
+    store = _open_store(fn, space, searcher, sched, storage, name, resume, metric, mode, settings, compiled)
+    tuner = Tuner(
+        fn=fn,
+        searcher=searcher,
+        scheduler=sched,
+        executor=exe,
+        store=store,
+        metric=metric,
+        mode=mode,
+        stop=stopper,
+        time_budget_s=time_budget_s,
+        max_failures=max_failures,
+        progress=_progress(verbose, name, searcher),
+    )
+    try:
+        if store.trials():
+            tuner.replay()
+        tuner.run()
+    finally:
+        store.close()
+    return ExperimentResult(storage, name)
+
+
+def _progress(verbose: int, name: str, searcher: Searcher) -> Progress:
+    if not verbose:
+        return Progress()
+    from rung.progress import RichProgress
+
+    return RichProgress(name, searcher.total)
+
+
+def _open_store(
+    fn: Callable[[Config], Any],
+    space: Any,
+    searcher: Searcher,
+    scheduler: Scheduler,
+    storage: str | Path,
+    name: str,
+    resume: bool,
+    metric: str | None,
+    mode: str,
+    settings: dict[str, Any],
+    compiled: Space,
+) -> Store:
+    if resume:
+        try:
+            store = Store.open(storage, name)
+        except ExperimentNotFoundError:
+            log.info("no stored experiment %r to resume; starting it", name)
+        else:
+            store.set_experiment("RUNNING", settings=settings)
+            return store
+    try:
+        setup: bytes | None = cloudpickle.dumps({"fn": fn, "space": space, "search": searcher, "scheduler": scheduler})
+    except Exception:  # an unpicklable part: `rung resume` from the CLI will say so
+        setup = None
+    return Store.create(
+        storage,
+        name,
+        metric=metric,
+        mode=mode,
+        settings=settings,
+        space=compiled.to_json(),
+        objective=_objective_path(fn),
+        setup=setup,
+    )
+
+
+def load(name: str, storage: str | Path = "rung-runs") -> ExperimentResult:
+    """The stored experiment `name`, as `run()` returned it.
+
+    Example:
+        >>> result = rung.load("exp1", storage="rung-runs")  # doctest: +SKIP
+    """
+    return ExperimentResult(storage, name)

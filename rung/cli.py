@@ -1,0 +1,207 @@
+"""The command line: `rung demo | ls | show NAME | resume NAME`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+
+__all__ = ["main"]
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.5g}" if isinstance(value, float) else str(value)
+
+
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        print('rung demo needs scikit-learn: pip install "rung[demo]"', file=sys.stderr)
+        return 2
+    import rung
+    from rung.demo import SPACE, train_mlp
+
+    if args.fresh:
+        shutil.rmtree(Path(args.storage) / "demo", ignore_errors=True)
+    result = rung.run(
+        train_mlp,
+        SPACE,
+        metric="accuracy",
+        mode="max",
+        num_samples=args.num_samples,
+        max_concurrent=2,
+        name="demo",
+        storage=args.storage,
+        resume=True,
+        seed=args.seed,
+        verbose=args.verbose,
+    )
+    best = result.best
+    console = _console()
+    if best is None:
+        console.print("no trial reported accuracy")
+        return 1
+    console.print(f"[bold]best configuration[/bold] (trial {best.id}):")
+    for key, value in _flat(best.config).items():
+        console.print(f"  {key} = {_fmt(value)}")
+    console.print(f"[bold]validation accuracy[/bold]: {best.best_metrics['accuracy']:.4f}")  # type: ignore[index]
+    console.print(f"stored in {result.path}; see it again with: rung show demo --storage {args.storage}")
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from rung.result import ExperimentResult
+    from rung.store import list_experiments
+
+    names = list_experiments(args.storage)
+    if not names:
+        print(f"no experiments in {args.storage}")
+        return 0
+    table = Table(title=f"experiments in {args.storage}")
+    for column in ("name", "status", "trials", "metric", "best"):
+        table.add_column(column)
+    for name in names:
+        result = ExperimentResult(args.storage, name)
+        best = result.best
+        value = "" if best is None or result.metric is None else _fmt(best.best_metrics[result.metric])  # type: ignore[index]
+        table.add_row(name, result.status, str(len(result.trials)), f"{result.metric} ({result.mode})", value)
+    _console().print(table)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from rung.result import ExperimentResult
+
+    result = ExperimentResult(args.storage, args.name)
+    best = result.best
+    metric = result.metric or ""
+    table = Table(title=f"{result.name}: {result.status}, {len(result.trials)} trials, {metric} ({result.mode})")
+    for column in ("trial", "status", "iter", f"last {metric}", f"best {metric}", "config"):
+        table.add_column(column)
+    for trial in result.trials:
+        mark = "*" if best is not None and trial.id == best.id else ""
+        last = trial.metrics.get(metric, "")
+        top = (trial.best_metrics or {}).get(metric, "")
+        config = ", ".join(f"{k}={_fmt(v)}" for k, v in _flat(trial.config).items())
+        table.add_row(f"{trial.id}{mark}", trial.status.value, str(trial.iteration), _fmt(last), _fmt(top), config)
+    console = _console()
+    console.print(table)
+    if best is not None:
+        console.print(f"best: trial {best.id}, {metric}={_fmt(best.best_metrics[metric])}")  # type: ignore[index]
+    for trial in result.trials:
+        if trial.error:
+            console.print(f"[red]trial {trial.id} failed[/red]:\n{trial.error}", markup=True, highlight=False)
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    import rung
+    from rung.store.sqlite import Store
+
+    store = Store.read(args.storage, args.name)
+    try:
+        experiment = store.experiment()
+    finally:
+        store.close()
+    setup = cloudpickle.loads(experiment["setup"]) if experiment["setup"] else None
+    fn = None
+    if experiment["objective"]:
+        module, _, qualname = experiment["objective"].partition(":")
+        fn = importlib.import_module(module)
+        for part in qualname.split("."):
+            fn = getattr(fn, part)
+    elif setup is not None:
+        fn = setup["fn"]
+    if fn is None or setup is None:
+        print(
+            f"experiment {args.name!r} cannot be resumed from the command line: its objective or search"
+            " could not be stored; call rung.run(..., resume=True) from Python instead",
+            file=sys.stderr,
+        )
+        return 2
+    settings = experiment["settings"]
+    rung.run(
+        fn,
+        setup["space"],
+        metric=experiment["metric"],
+        mode=experiment["mode"],
+        num_samples=settings["num_samples"],
+        search=setup["search"],
+        scheduler=setup["scheduler"],
+        max_concurrent=settings["max_concurrent"],
+        resources=settings["resources"],
+        executor=settings["executor"] if settings["executor"] in ("process", "thread") else "process",
+        name=args.name,
+        storage=args.storage,
+        resume=True,
+        stop=settings["stop"] if isinstance(settings["stop"], dict) else None,
+        time_budget_s=settings["time_budget_s"],
+        max_failures=settings["max_failures"],
+        seed=settings["seed"],
+        verbose=args.verbose,
+    )
+    return cmd_show(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rung", description="Tune hyperparameters; inspect stored experiments.")
+    parser.add_argument("--storage", default="rung-runs", help="folder of experiments (default: rung-runs)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="tune an MLP on the digits data set")
+    demo.add_argument("--num-samples", type=int, default=16)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--fresh", action="store_true", help="delete the stored demo and run it again")
+    demo.add_argument("--verbose", type=int, default=1)
+    sub.add_parser("ls", help="list experiments")
+    show = sub.add_parser("show", help="trials table and best trial of an experiment")
+    show.add_argument("name")
+    resume = sub.add_parser("resume", help="continue an interrupted experiment")
+    resume.add_argument("name")
+    resume.add_argument("--verbose", type=int, default=1)
+    for p in (demo, show, resume, sub.choices["ls"]):
+        p.add_argument("--storage", default=argparse.SUPPRESS, help="folder of experiments")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    commands = {"demo": cmd_demo, "ls": cmd_ls, "show": cmd_show, "resume": cmd_resume}
+    from rung.errors import RungError
+
+    try:
+        return commands[args.command](args)
+    except RungError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; continue with: rung resume NAME", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""The exception hierarchy: one class per kind of misuse, each message naming the cause."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ExperimentExistsError",
+    "ExperimentNotFoundError",
+    "MetricNotReportedError",
+    "ResourceError",
+    "RungError",
+    "SampleFromError",
+    "SessionError",
+    "SpaceError",
+]
+
+
+class RungError(Exception):
+    """Base class of every error that `rung` raises on purpose."""
+
+
+class SpaceError(RungError, ValueError):
+    """A search-space domain was built with invalid arguments."""
+
+
+class SampleFromError(RungError):
+    """A `sample_from` function raised while resolving a configuration."""
+
+
+class ResourceError(RungError, ValueError):
+    """Per-trial resources that this machine (or cluster) cannot provide."""
+
+
+class SessionError(RungError, RuntimeError):
+    """A trial-side call (`report`, `get_checkpoint`) made outside a running trial."""
+
+
+class MetricNotReportedError(RungError, ValueError):
+    """Finished trials never reported the metric that `run()` optimises."""
+
+
+class ExperimentExistsError(RungError, FileExistsError):
+    """An experiment of that name already exists and `resume=False` was given."""
+
+
+class ExperimentNotFoundError(RungError, FileNotFoundError):
+    """No experiment of that name in the given storage."""

@@ -1,0 +1,93 @@
+"""The loop of one long-lived worker process: run one trial at a time, as the driver asks.
+
+Started as `python -m rung.executors._worker FD`; FD is this end of a socket pair to the driver.
+Messages in: ("run", Job, fn_key, fn_bytes | None), ("answer", decision value), ("quit",).
+Messages out: ("result", trial_id, result, checkpoint_bytes), ("ended", trial_id, kind, error).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+import cloudpickle
+
+from rung.session import Job, Outcome, run_trial
+from rung.types import Config, Decision
+
+
+class _PipeChannel:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def report(self, trial_id: int, result: dict[str, Any], checkpoint: bytes | None) -> Decision:
+        self.conn.send(("result", trial_id, result, checkpoint))
+        return Decision(self.conn.recv()[1])
+
+
+class _Capture:
+    """Points this process's stdout and stderr (file descriptors 1 and 2) at a trial's log file."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.saved: list[int] = []
+
+    def __enter__(self) -> None:
+        if self.path is None:
+            return
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self.saved = [os.dup(1), os.dup(2)]
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.saved:
+            return
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for target, fd in zip((1, 2), self.saved, strict=True):
+            os.dup2(fd, target)
+            os.close(fd)
+        self.saved = []
+
+
+def serve(conn: Connection) -> None:
+    channel = _PipeChannel(conn)
+    functions: dict[str, Callable[[Config], Any]] = {}
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message[0] == "quit":
+            return
+        _, job, fn_key, fn_bytes = message
+        assert isinstance(job, Job)  # noqa: S101 (protocol invariant)
+        os.environ["RUNG_TRIAL_ID"] = str(job.trial_id)
+        with _Capture(job.log_path):
+            try:
+                if fn_key not in functions:
+                    functions[fn_key] = cloudpickle.loads(fn_bytes)
+                outcome = run_trial(functions[fn_key], job, channel)
+            except Exception:
+                outcome = Outcome("error", traceback.format_exc())
+        conn.send(("ended", job.trial_id, outcome.kind, outcome.error))
+
+
+def main(argv: list[str]) -> None:
+    # Ctrl-C goes to the whole process group; the driver decides what happens to trials.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    serve(Connection(int(argv[1])))
+
+
+if __name__ == "__main__":
+    main(sys.argv)

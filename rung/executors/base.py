@@ -1,0 +1,69 @@
+"""The executor contract: where trials run.
+
+An executor holds `capacity` slots. The tuner submits a `Job` to a free slot, polls for events
+(`Reported`, `Ended`), answers each `Reported` with a decision once the result is stored, and may
+stop a trial outright. Executors never touch the store, the searcher or the scheduler.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rung.session import Job
+from rung.types import Config, Decision
+
+__all__ = ["Ended", "Event", "Executor", "Reported"]
+
+
+@dataclass(frozen=True)
+class Reported:
+    """A trial reported a result and waits for `Executor.reply`."""
+
+    trial_id: int
+    result: dict[str, Any]
+    checkpoint: bytes | None
+
+
+@dataclass(frozen=True)
+class Ended:
+    """A trial's run ended: kind is "completed", "interrupted" (paused/stopped) or "error"."""
+
+    trial_id: int
+    kind: str
+    error: str | None = None
+
+
+Event = Reported | Ended
+
+
+class Executor(abc.ABC):
+    """Runs trials. Subclasses: ThreadExecutor, ProcessExecutor (default)."""
+
+    capacity: int
+
+    @abc.abstractmethod
+    def start(self, fn: Callable[[Config], Any]) -> None:
+        """Prepare the slots to run `fn`."""
+
+    @abc.abstractmethod
+    def submit(self, job: Job) -> None:
+        """Run a job in a free slot (the caller keeps count of free slots)."""
+
+    @abc.abstractmethod
+    def poll(self, timeout: float | None) -> list[Event]:
+        """Events that arrived, waiting up to `timeout` seconds for the first one."""
+
+    @abc.abstractmethod
+    def reply(self, trial_id: int, decision: Decision) -> None:
+        """Answer a `Reported` event; the trial's `report()` returns (or raises) after this."""
+
+    @abc.abstractmethod
+    def stop(self, trial_id: int) -> None:
+        """End a running trial now; an `Ended` event follows."""
+
+    @abc.abstractmethod
+    def shutdown(self) -> None:
+        """Release every slot; running trials are abandoned."""

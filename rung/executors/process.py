@@ -1,0 +1,171 @@
+"""The default executor: long-lived worker processes, one trial at a time each.
+
+Workers start once per run, so a trial costs a message, not an interpreter start. Each worker owns a
+slot: its CPU share (`OMP_NUM_THREADS`) and GPUs (`CUDA_VISIBLE_DEVICES`) are fixed when it starts.
+A worker that dies (a signal, `os._exit`, an out-of-memory kill) ends its trial as a failure and is
+replaced at the next submit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+import cloudpickle
+
+from rung.executors.base import Ended, Event, Executor, Reported
+from rung.session import Job
+from rung.types import Config, Decision
+
+__all__ = ["ProcessExecutor"]
+
+
+@dataclass
+class _Worker:
+    popen: subprocess.Popen[bytes]
+    conn: Connection
+    env: dict[str, str]
+    trial_id: int | None = None
+    has_fn: bool = False
+    stopping: bool = False
+
+
+class ProcessExecutor(Executor):
+    """Runs trials in `capacity` worker processes.
+
+    Args:
+        capacity: number of worker processes (slots).
+        cpus_per_trial: sets `OMP_NUM_THREADS` in each worker (unless already set).
+        gpus: per slot, the GPU ids its trials see through `CUDA_VISIBLE_DEVICES`; None leaves it alone.
+
+    Example:
+        >>> rung.run(train, space, metric="acc", mode="max", executor="process")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self, capacity: int, cpus_per_trial: float = 1.0, gpus: Sequence[Sequence[str]] | None = None
+    ) -> None:
+        self.capacity = capacity
+        self._envs = []
+        for slot in range(capacity):
+            env = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(max(1, int(cpus_per_trial))))}
+            if gpus is not None:
+                env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus[slot])
+            self._envs.append(env)
+        self._workers: list[_Worker | None] = [None] * capacity
+        self._fn_bytes = b""
+        self._fn_key = ""
+
+    def start(self, fn: Callable[[Config], Any]) -> None:
+        self._fn_bytes = cloudpickle.dumps(fn)
+        self._fn_key = hashlib.sha1(self._fn_bytes).hexdigest()
+        for slot in range(self.capacity):
+            if self._workers[slot] is None:
+                self._workers[slot] = self._spawn(slot)
+
+    def _spawn(self, slot: int) -> _Worker:
+        ours, theirs = socket.socketpair()
+        env = {**os.environ, **self._envs[slot]}
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "rung.executors._worker", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+        )
+        theirs.close()
+        return _Worker(popen, Connection(ours.detach()), self._envs[slot])
+
+    def submit(self, job: Job) -> None:
+        for slot, worker in enumerate(self._workers):
+            if worker is None or worker.popen.poll() is not None:
+                worker = self._workers[slot] = self._spawn(slot)
+            if worker.trial_id is None:
+                break
+        else:
+            raise RuntimeError("submit() with no free slot")
+        worker.trial_id = job.trial_id
+        worker.stopping = False
+        worker.conn.send(("run", job, self._fn_key, None if worker.has_fn else self._fn_bytes))
+        worker.has_fn = True
+
+    def _busy(self) -> list[_Worker]:
+        return [w for w in self._workers if w is not None and w.trial_id is not None]
+
+    def poll(self, timeout: float | None) -> list[Event]:
+        busy = {w.conn: w for w in self._busy()}
+        if not busy:
+            return []
+        events: list[Event] = []
+        for conn in wait(list(busy), timeout):
+            worker = busy[conn]  # type: ignore[index]
+            trial_id = worker.trial_id
+            assert trial_id is not None  # noqa: S101
+            try:
+                message = conn.recv()  # type: ignore[union-attr]
+            except (EOFError, OSError):
+                events.append(self._died(worker, trial_id))
+                continue
+            if message[0] == "result":
+                events.append(Reported(trial_id, message[2], message[3]))
+            else:
+                worker.trial_id = None
+                events.append(Ended(trial_id, message[2], message[3]))
+        return events
+
+    def _died(self, worker: _Worker, trial_id: int) -> Ended:
+        code = worker.popen.wait()
+        worker.conn.close()
+        self._workers[self._workers.index(worker)] = None
+        if worker.stopping:
+            return Ended(trial_id, "interrupted")
+        if code < 0:
+            how = f"killed by signal {signal.Signals(-code).name}"
+        else:
+            how = f"exited with code {code}"
+        return Ended(trial_id, "error", f"the worker process running trial {trial_id} died: {how}")
+
+    def reply(self, trial_id: int, decision: Decision) -> None:
+        for worker in self._busy():
+            if worker.trial_id == trial_id:
+                try:
+                    worker.conn.send(("answer", decision.value))
+                except OSError:
+                    pass  # the worker died; poll() reports it
+                return
+
+    def stop(self, trial_id: int) -> None:
+        for worker in self._busy():
+            if worker.trial_id == trial_id and not worker.stopping:
+                worker.stopping = True
+                worker.popen.kill()
+
+    def shutdown(self) -> None:
+        for worker in self._workers:
+            if worker is None:
+                continue
+            if worker.trial_id is None and worker.popen.poll() is None:
+                try:
+                    worker.conn.send(("quit",))
+                except OSError:
+                    worker.popen.kill()
+            else:
+                worker.popen.kill()
+        for worker in self._workers:
+            if worker is None:
+                continue
+            try:
+                worker.popen.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                worker.popen.kill()
+                worker.popen.wait()
+            worker.conn.close()
+        self._workers = [None] * self.capacity

@@ -1,0 +1,90 @@
+"""The live terminal view of a run (rich), quiet with `verbose=0`."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from rung.tuner import Progress, Tuner
+from rung.types import Status
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.live import Live
+
+__all__ = ["RichProgress"]
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.5g}"
+    return str(value)
+
+
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+class RichProgress(Progress):
+    """Counts by status, best so far and the running trials, redrawn at most 4 times a second."""
+
+    def __init__(self, name: str, total: int | None, console: Console | None = None) -> None:
+        from rich.console import Console
+
+        self.name = name
+        self.total = total
+        self.console = console or Console(stderr=True)
+        self._live: Live | None = None
+        self._last = 0.0
+
+    def _render(self, tuner: Tuner) -> Any:
+        from rich.table import Table
+
+        counts = Counter(t.status for t in tuner.trials.values())
+        parts = [f"{counts[s]} {s.value.lower()}" for s in Status if counts[s]]
+        total = f"/{self.total}" if self.total else ""
+        title = f"rung · {self.name} · {len(tuner.trials)}{total} trials: " + ", ".join(parts)
+        table = Table(title=title, title_justify="left", expand=False)
+        table.add_column("trial", justify="right")
+        table.add_column("status")
+        table.add_column("iter", justify="right")
+        table.add_column(tuner.metric or "metric", justify="right")
+        table.add_column("config")
+        shown = sorted(tuner.running)[:8]
+        best = tuner.best
+        if best is not None and best.id not in shown:
+            shown = [best.id, *shown]
+        for trial_id in shown:
+            trial = tuner.trials[trial_id]
+            value = trial.last_result.get(tuner.metric or "", "")
+            label = "best " + trial.status.value.lower() if trial is best else trial.status.value.lower()
+            config = ", ".join(f"{k}={_fmt(v)}" for k, v in _flat(trial.config).items())
+            table.add_row(str(trial.id), label, str(trial.iteration), _fmt(value), config[:80])
+        return table
+
+    def update(self, tuner: Tuner) -> None:
+        now = time.monotonic()
+        if now - self._last < 0.25 or not self.console.is_terminal:
+            return
+        self._last = now
+        if self._live is None:
+            from rich.live import Live
+
+            self._live = Live(console=self.console, auto_refresh=False, transient=False)
+            self._live.start()
+        self._live.update(self._render(tuner), refresh=True)
+
+    def close(self, tuner: Tuner) -> None:
+        if self._live is not None:
+            self._live.update(self._render(tuner), refresh=True)
+            self._live.stop()
+            self._live = None
+        else:
+            self.console.print(self._render(tuner))

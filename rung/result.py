@@ -1,0 +1,161 @@
+"""What `run()` and `load()` return: the trials of an experiment, read from the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+
+from rung.store.sqlite import Store, finite
+from rung.types import Config, Status
+
+__all__ = ["ExperimentResult", "Trial"]
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One trial as stored.
+
+    Attributes:
+        id: 1-based trial number.
+        config: the configuration it ran.
+        status: how it ended (or where it is).
+        metrics: its last result.
+        best_metrics: its result with the best value of the run's metric (None if never finite).
+        error: the traceback when it failed.
+        iteration: number of results reported.
+    """
+
+    id: int
+    config: Config
+    status: Status
+    metrics: dict[str, Any]
+    best_metrics: dict[str, Any] | None
+    error: str | None
+    iteration: int
+    num_failures: int
+    parent_id: int | None
+    checkpoint_path: Path | None = field(repr=False)
+    log_path: Path = field(repr=False)
+
+    @property
+    def checkpoint(self) -> Any:
+        """The trial's latest checkpoint object, or None."""
+        if self.checkpoint_path is None or not self.checkpoint_path.exists():
+            return None
+        return cloudpickle.loads(self.checkpoint_path.read_bytes())
+
+
+class ExperimentResult:
+    """All trials of one experiment, with the best one by the run's metric and mode.
+
+    Example:
+        >>> result = rung.load("exp1", storage="rung-runs")  # doctest: +SKIP
+        >>> result.best_config, result.best.best_metrics["acc"]  # doctest: +SKIP
+    """
+
+    def __init__(self, storage: str | Path, name: str) -> None:
+        store = Store.read(storage, name)
+        try:
+            experiment = store.experiment()
+            rows = store.trials()
+            paths = {row["id"]: store.checkpoint_path(row["id"]) for row in rows}
+            self.path = store.path
+            self._store_args = (storage, name)
+            self.trials = [
+                Trial(
+                    id=row["id"],
+                    config=row["config"],
+                    status=Status(row["status"]),
+                    metrics=row["last_result"] or {},
+                    best_metrics=row["best_result"],
+                    error=row["error"],
+                    iteration=row["iteration"],
+                    num_failures=row["num_failures"],
+                    parent_id=row["parent_id"],
+                    checkpoint_path=paths[row["id"]],
+                    log_path=store.log_path(row["id"]),
+                )
+                for row in rows
+            ]
+        finally:
+            store.close()
+        self.name: str = experiment["name"]
+        self.status: str = experiment["status"]
+        self.metric: str | None = experiment["metric"]
+        self.mode: str = experiment["mode"] or "min"
+        self.settings: dict[str, Any] = experiment["settings"]
+
+    def __repr__(self) -> str:
+        best = self.best
+        shown = "none" if best is None or self.metric is None else f"{self.metric}={best.best_metrics[self.metric]!r}"  # type: ignore[index]
+        return f"ExperimentResult(name={self.name!r}, trials={len(self.trials)}, best {shown})"
+
+    def _value(self, trial: Trial, scope: str) -> float | None:
+        source = trial.best_metrics if scope == "all" else trial.metrics
+        if source is None or self.metric is None:
+            return None
+        value = source.get(self.metric)
+        return float(value) if finite(value) else None
+
+    def get_best(self, scope: str = "all") -> Trial | None:
+        """The best trial: by each trial's best result (scope="all") or last result (scope="last").
+
+        NaN and inf values are never chosen; trials that failed before reporting are skipped.
+        """
+        if scope not in ("all", "last"):
+            raise ValueError(f"scope must be 'all' or 'last'; got {scope!r}")
+        scored = [(v, t) for t in self.trials if (v := self._value(t, scope)) is not None]
+        if not scored:
+            return None
+        pick = max if self.mode == "max" else min
+        return pick(scored, key=lambda vt: vt[0])[1]
+
+    @property
+    def best(self) -> Trial | None:
+        """The trial with the best value of the metric over all its results."""
+        return self.get_best("all")
+
+    @property
+    def best_config(self) -> Config | None:
+        best = self.best
+        return None if best is None else best.config
+
+    def history(self, trial_id: int) -> list[dict[str, Any]]:
+        """Every result the trial reported, in order."""
+        store = Store.read(*self._store_args)
+        try:
+            return store.results(trial_id)
+        finally:
+            store.close()
+
+    def dataframe(self) -> Any:
+        """A pandas DataFrame, one row per trial: id, status, `config/...` and last metrics."""
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise ImportError(
+                "result.dataframe() needs pandas, which is not installed; pip install pandas"
+            ) from exc
+        rows = []
+        for trial in self.trials:
+            row: dict[str, Any] = {"trial_id": trial.id, "status": trial.status.value}
+            row.update({f"config/{k}": v for k, v in _flatten(trial.config).items()})
+            row.update(trial.metrics)
+            if self.metric is not None:
+                row[f"best_{self.metric}"] = (trial.best_metrics or {}).get(self.metric)
+            row["error"] = trial.error
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}/"))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out

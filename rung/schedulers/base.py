@@ -1,0 +1,50 @@
+"""The scheduler contract (when to continue, pause or stop a trial; what to run next) and FIFO."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any
+
+from rung.types import Decision, Start, Status, Suggestion, TrialInfo
+
+__all__ = ["FIFO", "Scheduler"]
+
+
+class Scheduler(abc.ABC):
+    """Decides each trial's fate at every result, and what a free slot runs next.
+
+    `next_trial` returns `Start(config=None)` for a new trial from the searcher, `Start(config,
+    from_trial)` for a given config that starts from another trial's checkpoint, `Resume(trial_id)`
+    for a paused trial, or None to leave the slot idle for now.
+    """
+
+    metric: str | None
+    mode: str
+
+    def setup(self, *, metric: str | None, mode: str, seed: int) -> None:
+        """Bind to a run's objective."""
+        self.metric = metric
+        self.mode = mode
+        self.seed = seed
+
+    def on_trial_add(self, trial: TrialInfo) -> None:  # noqa: B027 (optional hook)
+        """A trial was created."""
+
+    @abc.abstractmethod
+    def on_result(self, trial: TrialInfo, result: dict[str, Any]) -> Decision:
+        """CONTINUE, PAUSE (checkpoint kept, slot freed) or STOP."""
+
+    def next_trial(self, *, new_allowed: bool, paused: Sequence[TrialInfo]) -> Suggestion | None:
+        """What a free slot should run; `new_allowed` is False once the searcher is done."""
+        return Start() if new_allowed else None
+
+    def on_complete(self, trial: TrialInfo, status: Status) -> None:  # noqa: B027 (optional hook)
+        """The trial ended with `status` (TERMINATED, STOPPED or ERROR)."""
+
+
+class FIFO(Scheduler):
+    """Runs every trial to its end, in the order the searcher proposes them."""
+
+    def on_result(self, trial: TrialInfo, result: dict[str, Any]) -> Decision:
+        return Decision.CONTINUE

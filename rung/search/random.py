@@ -1,0 +1,61 @@
+"""Random search: grid dimensions crossed, every other dimension sampled per trial."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rung.search.base import Searcher
+from rung.space import Space
+from rung.types import Config
+
+__all__ = ["Grid", "Random"]
+
+
+class Random(Searcher):
+    """Random search.
+
+    The grid dimensions (`rung.grid`) are crossed with each other and the whole grid is repeated
+    `num_samples` times; every other dimension is sampled afresh for each trial. So a space with
+    no grid dimension gives exactly `num_samples` trials.
+
+    Example:
+        >>> rung.run(train, space, metric="loss", search=rung.Random(seed=1))  # doctest: +SKIP
+    """
+
+    include_choices = False
+
+    def setup(self, space: Space, *, metric: str | None, mode: str, num_samples: int, seed: int) -> None:
+        super().setup(space, metric=metric, mode=mode, num_samples=num_samples, seed=seed)
+        self._points: list[dict[Any, Any]] = space.grid_points(include_choices=self.include_choices)
+        self._rng = np.random.default_rng(self.seed)
+        self._next = 0
+
+    @property
+    def total(self) -> int:
+        return len(self._points) * self.num_samples
+
+    def suggest(self, trial_id: int) -> Config | None:
+        if self._next >= self.total:
+            return None
+        point = self._points[self._next % len(self._points)]
+        self._next += 1
+        return self.space.sample(self._rng, fixed=point)
+
+
+class Grid(Random):
+    """Grid search: `rung.grid` dimensions and every `rung.choice` of plain values are crossed.
+
+    Continuous and integer dimensions are still sampled at random for each point; the whole grid
+    is repeated `num_samples` times.
+
+    Example:
+        >>> space = {"opt": rung.choice(["sgd", "adam"]), "layers": rung.grid([1, 2, 3])}
+        >>> rung.run(train, space, metric="loss", search=rung.Grid())  # doctest: +SKIP
+    """
+
+    include_choices = True
+
+    def __init__(self, seed: int | None = None) -> None:
+        super().__init__(seed)

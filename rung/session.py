@@ -1,0 +1,164 @@
+"""The trial side: `report()`, `get_checkpoint()` and the code that runs one trial.
+
+The same code runs in every executor. A trial talks to the driver through a `Channel`: each
+`report()` sends the result (and a pickled checkpoint) and blocks until the driver has committed it
+to the store and answered with the scheduler's decision. Returning from `report()` therefore means
+the result is durable; a PAUSE or STOP answer unwinds the objective with `TrialInterrupt`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import cloudpickle
+
+from rung.errors import SessionError
+from rung.types import Config, Decision
+
+__all__ = ["Channel", "Job", "TrialInterrupt", "get_checkpoint", "get_trial_id", "report", "run_trial"]
+
+AUTO_KEYS = ("training_iteration", "time_this_iter_s", "time_total_s", "timestamp")
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a worker needs to run (or resume) one trial."""
+
+    trial_id: int
+    config: Config
+    checkpoint: bytes | None = None
+    iteration: int = 0
+    time_total: float = 0.0
+    log_path: str | None = None
+
+
+class Channel(Protocol):
+    """How a running trial reaches the driver."""
+
+    def report(self, trial_id: int, result: dict[str, Any], checkpoint: bytes | None) -> Decision: ...
+
+
+class TrialInterrupt(BaseException):
+    """Raised out of `report()` when the driver pauses or stops the trial.
+
+    A BaseException, so that an objective's `except Exception` does not swallow it.
+    """
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.value)
+        self.decision = decision
+
+
+class _Session:
+    def __init__(self, job: Job, channel: Channel) -> None:
+        self.trial_id = job.trial_id
+        self.iteration = job.iteration
+        self.time_total = job.time_total
+        self._checkpoint_bytes = job.checkpoint
+        self._checkpoint: Any = None
+        self._loaded = job.checkpoint is None
+        self._channel = channel
+        self._last = time.time()
+
+    def report(self, metrics: Mapping[str, Any], checkpoint: Any = None) -> None:
+        if not isinstance(metrics, Mapping):
+            raise TypeError(f"report() needs a dict of metrics; got {type(metrics).__name__}")
+        now = time.time()
+        took = now - self._last
+        self.iteration += 1
+        self.time_total += took
+        result = {str(k): v for k, v in metrics.items()}
+        result["training_iteration"] = self.iteration
+        result["time_this_iter_s"] = took
+        result["time_total_s"] = self.time_total
+        result["timestamp"] = now
+        data = None if checkpoint is None else cloudpickle.dumps(checkpoint)
+        decision = self._channel.report(self.trial_id, result, data)
+        if data is not None:
+            self._checkpoint_bytes, self._checkpoint, self._loaded = data, checkpoint, True
+        # Time spent waiting for the driver is not the trial's own work.
+        self._last = time.time()
+        if decision is not Decision.CONTINUE:
+            raise TrialInterrupt(decision)
+
+    def get_checkpoint(self) -> Any:
+        if not self._loaded:
+            assert self._checkpoint_bytes is not None  # noqa: S101 (internal invariant)
+            self._checkpoint = cloudpickle.loads(self._checkpoint_bytes)
+            self._loaded = True
+        return self._checkpoint
+
+
+_current: contextvars.ContextVar[_Session | None] = contextvars.ContextVar("rung_session", default=None)
+
+
+def _session(fn: str) -> _Session:
+    session = _current.get()
+    if session is None:
+        raise SessionError(
+            f"rung.{fn}() was called outside a trial; call it from the objective that rung.run() runs"
+        )
+    return session
+
+
+def report(metrics: Mapping[str, Any], *, checkpoint: Any = None) -> None:
+    """Report one result of the running trial (one training iteration).
+
+    Blocks until the driver has stored the result. `training_iteration` (1-based), `time_this_iter_s`,
+    `time_total_s` and `timestamp` are added. If the scheduler pauses or stops the trial, this raises
+    `TrialInterrupt`, which ends the objective; do not catch it.
+
+    Args:
+        metrics: metric name -> value, e.g. `{"loss": 0.3, "acc": 0.91}`.
+        checkpoint: any picklable object to resume from later (see `get_checkpoint()`).
+
+    Example:
+        >>> def train(config):  # doctest: +SKIP
+        ...     for epoch in range(10):
+        ...         rung.report({"acc": epoch / 10}, checkpoint={"epoch": epoch})
+    """
+    _session("report").report(metrics, checkpoint)
+
+
+def get_checkpoint() -> Any:
+    """The checkpoint this trial last passed to `report()` (or resumed from), or None."""
+    return _session("get_checkpoint").get_checkpoint()
+
+
+def get_trial_id() -> int:
+    """The id of the running trial."""
+    return _session("get_trial_id").trial_id
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a trial's run ended: "completed", "interrupted" or "error" (with its traceback)."""
+
+    kind: str
+    error: str | None = None
+
+
+def run_trial(fn: Callable[[Config], Any], job: Job, channel: Channel) -> Outcome:
+    """Run `fn(config)` as trial `job.trial_id`, reporting through `channel`."""
+    session = _Session(job, channel)
+    token = _current.set(session)
+    try:
+        returned = fn(job.config)
+        if isinstance(returned, Mapping):
+            # A dict returned by the objective counts as its last report.
+            try:
+                session.report(returned)
+            except TrialInterrupt:
+                pass
+        return Outcome("completed")
+    except TrialInterrupt:
+        return Outcome("interrupted")
+    except Exception:
+        return Outcome("error", traceback.format_exc())
+    finally:
+        _current.reset(token)

@@ -1,0 +1,33 @@
+"""Checkpoint files: written atomically (temporary file, then rename), one folder per trial."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["read_bytes", "remove", "trial_dir", "write_atomic"]
+
+
+def trial_dir(root: Path, trial_id: int) -> Path:
+    """The folder of one trial's files (checkpoints, log)."""
+    return root / "trials" / f"{trial_id:06d}"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see either the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def read_bytes(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,342 @@
+"""All SQL of `rung`: one experiment per database, written by the driver alone.
+
+Layout under `<storage>/<name>/`: `rung.db` (SQLite in WAL mode) and `trials/<id>/` (checkpoint
+files, the trial's log). Every write gets a sequence number from one counter, so the order of
+events (trial added, result, status change) can be replayed on resume.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+
+from rung.errors import ExperimentExistsError, ExperimentNotFoundError
+from rung.store import checkpoints as files
+from rung.types import Config, Status
+
+__all__ = ["Store", "dumps", "finite", "list_experiments"]
+
+DB_NAME = "rung.db"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE experiment (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    name TEXT NOT NULL, version INTEGER NOT NULL, status TEXT NOT NULL,
+    created REAL NOT NULL, updated REAL NOT NULL,
+    metric TEXT, mode TEXT, settings TEXT NOT NULL, space TEXT NOT NULL,
+    objective TEXT, setup BLOB
+);
+CREATE TABLE trials (
+    id INTEGER PRIMARY KEY, config TEXT NOT NULL, config_blob BLOB, status TEXT NOT NULL,
+    origin TEXT NOT NULL, parent_id INTEGER, iteration INTEGER NOT NULL DEFAULT 0,
+    time_total REAL NOT NULL DEFAULT 0, num_failures INTEGER NOT NULL DEFAULT 0, error TEXT,
+    last_result TEXT, best_result TEXT, created REAL NOT NULL, updated REAL NOT NULL
+);
+CREATE TABLE results (
+    seq INTEGER PRIMARY KEY, trial_id INTEGER NOT NULL, iteration INTEGER NOT NULL, data TEXT NOT NULL,
+    UNIQUE (trial_id, iteration)
+);
+CREATE TABLE checkpoints (
+    seq INTEGER PRIMARY KEY, trial_id INTEGER NOT NULL, iteration INTEGER NOT NULL,
+    path TEXT NOT NULL, size INTEGER NOT NULL
+);
+CREATE INDEX checkpoints_trial ON checkpoints (trial_id, seq);
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY, trial_id INTEGER NOT NULL, status TEXT NOT NULL, data TEXT
+);
+"""
+
+
+def _plain(value: Any) -> Any:
+    item = getattr(value, "item", None)  # numpy scalars
+    if callable(item):
+        try:
+            return item()
+        except (TypeError, ValueError):
+            pass
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):
+        return tolist()
+    return repr(value)
+
+
+def dumps(value: Any) -> str:
+    """JSON with NaN/inf kept, numpy scalars as numbers, anything else as its repr."""
+    return json.dumps(value, default=_plain, allow_nan=True, separators=(",", ":"))
+
+
+def _config_blob(config: Config) -> bytes | None:
+    """A pickle of the config when JSON would not give it back unchanged."""
+    try:
+        if json.loads(json.dumps(config, allow_nan=True)) == config:
+            return None
+    except (TypeError, ValueError):
+        pass
+    return bytes(cloudpickle.dumps(config))
+
+
+def list_experiments(storage: str | Path) -> list[str]:
+    """Names of the experiments under `storage`, sorted."""
+    root = Path(storage)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / DB_NAME).is_file())
+
+
+class Store:
+    """One experiment's database and files. Open with `create`, `open` (to write) or `read`.
+
+    Example:
+        >>> store = Store.read("rung-runs", "exp1")  # doctest: +SKIP
+        >>> [t["status"] for t in store.trials()]  # doctest: +SKIP
+    """
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, writable: bool) -> None:
+        self.path = path
+        self._conn = conn
+        self._writable = writable
+        row = conn.execute(
+            "SELECT MAX(s) FROM (SELECT MAX(seq) s FROM events UNION ALL SELECT MAX(seq) FROM results"
+            " UNION ALL SELECT MAX(seq) FROM checkpoints)"
+        ).fetchone()
+        self._seq = int(row[0] or 0)
+        self._superseded: list[Path] = []
+
+    # Opening.
+    @staticmethod
+    def _connect(db: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # A process crash loses nothing committed in WAL mode with NORMAL; only a power cut could.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        return conn
+
+    @classmethod
+    def create(
+        cls,
+        storage: str | Path,
+        name: str,
+        *,
+        metric: str | None,
+        mode: str | None,
+        settings: Mapping[str, Any],
+        space: Any,
+        objective: str | None = None,
+        setup: bytes | None = None,
+    ) -> Store:
+        path = Path(storage) / name
+        if (path / DB_NAME).exists():
+            raise ExperimentExistsError(
+                f"experiment {name!r} already exists in {str(Path(storage))!r}; "
+                "pass resume=True to continue it, or choose another name"
+            )
+        path.mkdir(parents=True, exist_ok=True)
+        conn = cls._connect(path / DB_NAME)
+        now = time.time()
+        with conn:
+            conn.execute("BEGIN")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT INTO experiment VALUES (1, ?, ?, 'RUNNING', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (name, SCHEMA_VERSION, now, now, metric, mode, dumps(settings), dumps(space), objective, setup),
+            )
+        store = cls(path, conn, writable=True)
+        store._begin()
+        return store
+
+    @classmethod
+    def open(cls, storage: str | Path, name: str, *, writable: bool = True) -> Store:
+        path = Path(storage) / name
+        db = path / DB_NAME
+        if not db.is_file():
+            known = list_experiments(storage)
+            raise ExperimentNotFoundError(
+                f"no experiment {name!r} in {str(Path(storage))!r}; experiments there: {known or 'none'}"
+            )
+        store = cls(path, cls._connect(db), writable=writable)
+        if writable:
+            store._begin()
+        return store
+
+    @classmethod
+    def read(cls, storage: str | Path, name: str) -> Store:
+        return cls.open(storage, name, writable=False)
+
+    def close(self) -> None:
+        if self._writable and self._conn.in_transaction:
+            self.commit()
+        self._conn.close()
+
+    # Writing (the driver only). Changes become durable at commit().
+    def _begin(self) -> None:
+        self._conn.execute("BEGIN")
+
+    def _next(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def commit(self) -> None:
+        """Make every change since the last commit durable, then drop superseded checkpoint files."""
+        self._conn.execute("COMMIT")
+        for path in self._superseded:
+            files.remove(path)
+        self._superseded.clear()
+        self._begin()
+
+    def set_experiment(self, status: str, **fields: Any) -> None:
+        sets = ["status = ?", "updated = ?"]
+        values: list[Any] = [status, time.time()]
+        for key, value in fields.items():
+            if key not in ("settings", "objective", "setup"):
+                raise KeyError(key)
+            sets.append(f"{key} = ?")
+            values.append(dumps(value) if key == "settings" else value)
+        self._conn.execute(f"UPDATE experiment SET {', '.join(sets)} WHERE id = 1", values)
+
+    def add_trial(self, trial_id: int, config: Config, origin: str, parent_id: int | None = None) -> None:
+        now = time.time()
+        self._conn.execute(
+            "INSERT INTO trials (id, config, config_blob, status, origin, parent_id, created, updated)"
+            " VALUES (?, ?, ?, 'PENDING', ?, ?, ?, ?)",
+            (trial_id, dumps(config), _config_blob(config), origin, parent_id, now, now),
+        )
+        self._conn.execute(
+            "INSERT INTO events VALUES (?, ?, 'PENDING', ?)",
+            (self._next(), trial_id, dumps({"origin": origin, "parent_id": parent_id})),
+        )
+
+    def set_status(self, trial_id: int, status: Status, *, error: str | None = None, **data: Any) -> None:
+        self._conn.execute(
+            "UPDATE trials SET status = ?, error = COALESCE(?, error), updated = ? WHERE id = ?",
+            (status.value, error, time.time(), trial_id),
+        )
+        self._conn.execute(
+            "INSERT INTO events VALUES (?, ?, ?, ?)",
+            (self._next(), trial_id, status.value, dumps(data) if data else None),
+        )
+
+    def set_config(self, trial_id: int, config: Config) -> None:
+        self._conn.execute(
+            "UPDATE trials SET config = ?, config_blob = ? WHERE id = ?",
+            (dumps(config), _config_blob(config), trial_id),
+        )
+
+    def set_failures(self, trial_id: int, num_failures: int) -> None:
+        self._conn.execute("UPDATE trials SET num_failures = ? WHERE id = ?", (num_failures, trial_id))
+
+    def add_result(self, trial_id: int, result: Mapping[str, Any], best: Mapping[str, Any] | None) -> None:
+        data = dumps(result)
+        iteration = int(result["training_iteration"])
+        self._conn.execute(
+            "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", (self._next(), trial_id, iteration, data)
+        )
+        self._conn.execute(
+            "UPDATE trials SET iteration = ?, time_total = ?, last_result = ?,"
+            " best_result = COALESCE(?, best_result), updated = ? WHERE id = ?",
+            (
+                iteration,
+                float(result.get("time_total_s", 0.0)),
+                data,
+                None if best is None else dumps(best),
+                time.time(),
+                trial_id,
+            ),
+        )
+
+    def save_checkpoint(self, trial_id: int, iteration: int, data: bytes, keep: int = 1) -> Path:
+        """Write a checkpoint file and record it; older ones beyond `keep` go after the commit."""
+        path = files.trial_dir(self.path, trial_id) / f"checkpoint-{iteration:06d}.pkl"
+        files.write_atomic(path, data)
+        seq = self._next()
+        self._conn.execute(
+            "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?)",
+            (seq, trial_id, iteration, str(path.relative_to(self.path)), len(data)),
+        )
+        old = self._conn.execute(
+            "SELECT seq, path FROM checkpoints WHERE trial_id = ? ORDER BY seq DESC LIMIT -1 OFFSET ?",
+            (trial_id, keep),
+        ).fetchall()
+        for old_seq, old_path in old:
+            self._conn.execute("DELETE FROM checkpoints WHERE seq = ?", (old_seq,))
+            if old_path != str(path.relative_to(self.path)):
+                self._superseded.append(self.path / old_path)
+        return path
+
+    # Reading.
+    def latest_checkpoint(self, trial_id: int) -> tuple[int, bytes] | None:
+        """(iteration, bytes) of the trial's newest checkpoint, or None."""
+        row = self._conn.execute(
+            "SELECT iteration, path FROM checkpoints WHERE trial_id = ? ORDER BY seq DESC LIMIT 1", (trial_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return int(row[0]), files.read_bytes(self.path / row[1])
+
+    def checkpoint_path(self, trial_id: int) -> Path | None:
+        row = self._conn.execute(
+            "SELECT path FROM checkpoints WHERE trial_id = ? ORDER BY seq DESC LIMIT 1", (trial_id,)
+        ).fetchone()
+        return None if row is None else self.path / row[0]
+
+    def log_path(self, trial_id: int) -> Path:
+        return files.trial_dir(self.path, trial_id) / "log.txt"
+
+    def experiment(self) -> dict[str, Any]:
+        cur = self._conn.execute("SELECT * FROM experiment WHERE id = 1")
+        row = cur.fetchone()
+        out = dict(zip([c[0] for c in cur.description], row, strict=True))
+        out["settings"] = json.loads(out["settings"])
+        out["space"] = json.loads(out["space"])
+        return out
+
+    def trials(self) -> list[dict[str, Any]]:
+        cur = self._conn.execute("SELECT * FROM trials ORDER BY id")
+        names = [c[0] for c in cur.description]
+        out = []
+        for row in cur.fetchall():
+            trial = dict(zip(names, row, strict=True))
+            blob = trial.pop("config_blob")
+            trial["config"] = cloudpickle.loads(blob) if blob is not None else json.loads(trial["config"])
+            for key in ("last_result", "best_result"):
+                trial[key] = json.loads(trial[key]) if trial[key] is not None else None
+            out.append(trial)
+        return out
+
+    def results(self, trial_id: int | None = None) -> list[dict[str, Any]]:
+        """Results in the order they were stored (of one trial, or all with a `trial_id` key)."""
+        if trial_id is None:
+            rows = self._conn.execute("SELECT trial_id, data FROM results ORDER BY seq").fetchall()
+            return [{**json.loads(d), "trial_id": t} for t, d in rows]
+        rows = self._conn.execute(
+            "SELECT data FROM results WHERE trial_id = ? ORDER BY iteration", (trial_id,)
+        ).fetchall()
+        return [json.loads(d) for (d,) in rows]
+
+    def history(self) -> Iterator[tuple[str, int, Any]]:
+        """Every stored event in order: ("status", trial_id, (status, data)) or ("result", trial_id, result)."""
+        rows = self._conn.execute(
+            "SELECT seq, 'status', trial_id, status, data FROM events"
+            " UNION ALL SELECT seq, 'result', trial_id, NULL, data FROM results ORDER BY 1"
+        )
+        for _seq, kind, trial_id, status, data in rows:
+            if kind == "result":
+                yield kind, trial_id, json.loads(data)
+            else:
+                yield kind, trial_id, (Status(status), json.loads(data) if data else {})
+
+
+def finite(value: Any) -> bool:
+    """True for a real, finite number (NaN, inf and non-numbers are never best)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)

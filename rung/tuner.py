@@ -1,0 +1,330 @@
+"""The tuner: the event loop that connects searcher, scheduler, executor and store, and nothing else.
+
+One turn of the loop: fill free slots (scheduler, then searcher), poll the executor, store every
+event, commit, and only then answer the waiting trials. So a `report()` that returned is durable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rung.clock import Clock, RealClock
+from rung.errors import MetricNotReportedError
+from rung.executors.base import Ended, Executor, Reported
+from rung.schedulers.base import Scheduler
+from rung.search.base import Searcher
+from rung.session import AUTO_KEYS, Job
+from rung.store.sqlite import Store, finite
+from rung.types import Config, Decision, Resume, Start, Status, TrialInfo
+
+__all__ = ["Progress", "Tuner"]
+
+log = logging.getLogger("rung")
+
+StopFn = Callable[[int, dict[str, Any]], bool]
+
+
+@dataclass
+class _Trial(TrialInfo):
+    """The driver's view of a trial: what searchers and schedulers see, plus bookkeeping."""
+
+    best: dict[str, Any] | None = None
+    num_failures: int = 0
+    ending: Status | None = None
+    error: str | None = None
+
+
+class Progress:
+    """Receives the tuner's state a few times a second (the rich view implements it)."""
+
+    def update(self, tuner: Tuner) -> None:
+        """Called after each turn of the loop."""
+
+    def close(self, tuner: Tuner) -> None:
+        """Called once when the run ends."""
+
+
+class Tuner:
+    """Runs one experiment to its end (or to a stop) on the given parts."""
+
+    def __init__(
+        self,
+        *,
+        fn: Callable[[Config], Any],
+        searcher: Searcher,
+        scheduler: Scheduler,
+        executor: Executor,
+        store: Store,
+        metric: str | None,
+        mode: str,
+        stop: StopFn | None = None,
+        time_budget_s: float | None = None,
+        max_failures: int = 0,
+        clock: Clock | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.fn = fn
+        self.searcher = searcher
+        self.scheduler = scheduler
+        self.executor = executor
+        self.store = store
+        self.metric = metric
+        self.mode = mode
+        self.stop = stop
+        self.time_budget_s = time_budget_s
+        self.max_failures = max_failures
+        self.clock = clock or RealClock()
+        self.progress = progress or Progress()
+        self.trials: dict[int, _Trial] = {}
+        self.running: set[int] = set()
+        self.restarts: list[int] = []
+        self.paused: dict[int, _Trial] = {}
+        self.next_id = 1
+        self.exhausted = False
+        self.out_of_time = False
+        self.metric_seen = False
+        self.best: _Trial | None = None
+        self.started = self.clock.now()
+
+    # Public entry points.
+    def replay(self) -> None:
+        """Rebuild searcher, scheduler and trial state from the store (resume after a stop or crash)."""
+        for kind, trial_id, data in self.store.history():
+            if kind == "result":
+                trial = self.trials[trial_id]
+                self._record(trial, data)
+                self.searcher.observe(trial_id, data)
+                self.scheduler.on_result(trial, data)
+                continue
+            status, info = data
+            if "origin" in info:  # the trial's creation
+                self._replay_add(trial_id, info)
+                continue
+            trial = self.trials[trial_id]
+            trial.status = status
+            if status.finished:
+                self.searcher.on_complete(trial_id, status, trial.last_result or None)
+                self.scheduler.on_complete(trial, status)
+        for row in self.store.trials():
+            trial = self.trials[row["id"]]
+            trial.config, trial.num_failures, trial.error = row["config"], row["num_failures"], row["error"]
+            if trial.status in (Status.PENDING, Status.RUNNING):
+                # Interrupted by the stop: it restarts from its last checkpoint.
+                trial.status = Status.PENDING
+                self.restarts.append(trial.id)
+            elif trial.status is Status.PAUSED:
+                self.paused[trial.id] = trial
+        self.restarts.sort()
+
+    def _replay_add(self, trial_id: int, info: Mapping[str, Any]) -> None:
+        config = {}
+        if info["origin"] == "searcher":
+            # Same seed and same events: the searcher proposes what it proposed before. The stored
+            # config is the truth; the call only moves the searcher's state forward.
+            config = self.searcher.suggest(trial_id) or {}
+        trial = _Trial(id=trial_id, config=config, parent_id=info.get("parent_id"))
+        self.trials[trial_id] = trial
+        self.next_id = max(self.next_id, trial_id + 1)
+        self.scheduler.on_trial_add(trial)
+
+    def run(self) -> None:
+        """Run until no trial can start and none is running, the time budget ends, or Ctrl-C."""
+        self.executor.start(self.fn)
+        self.store.set_experiment("RUNNING")
+        self.store.commit()
+        try:
+            self._loop()
+        except KeyboardInterrupt:
+            self.store.commit()
+            self.store.set_experiment("INTERRUPTED")
+            self.store.commit()
+            log.warning("interrupted: the experiment is stored and can be resumed (resume=True)")
+            raise
+        except BaseException:
+            self.store.commit()
+            self.store.set_experiment("ERROR")
+            self.store.commit()
+            raise
+        finally:
+            self.executor.shutdown()
+            self.progress.close(self)
+        self.store.set_experiment("FINISHED")
+        self.store.commit()
+
+    # The loop.
+    def _loop(self) -> None:
+        while True:
+            self._fill()
+            if not self.running:
+                return
+            events = self.executor.poll(self._poll_timeout())
+            answers: list[tuple[int, Decision]] = []
+            error: Exception | None = None
+            for event in events:
+                if isinstance(event, Reported):
+                    answers.append((event.trial_id, self._on_reported(event)))
+                elif isinstance(event, Ended):
+                    error = self._on_ended(event) or error
+            self.store.commit()
+            for trial_id, decision in answers:
+                self.executor.reply(trial_id, decision)
+            if error is not None:
+                raise error
+            self._check_budget()
+            self.progress.update(self)
+
+    def _poll_timeout(self) -> float:
+        timeout = 0.25
+        if self.time_budget_s is not None and not self.out_of_time:
+            timeout = min(timeout, max(0.0, self.started + self.time_budget_s - self.clock.now()))
+        return timeout
+
+    def _check_budget(self) -> None:
+        if self.out_of_time or self.time_budget_s is None:
+            return
+        if self.clock.now() - self.started >= self.time_budget_s:
+            self.out_of_time = True
+            log.info("time budget of %ss used up; stopping the running trials", self.time_budget_s)
+            for trial_id in sorted(self.running):
+                self.trials[trial_id].ending = Status.TERMINATED
+                self.executor.stop(trial_id)
+
+    # Starting trials.
+    def _fill(self) -> None:
+        while len(self.running) < self.executor.capacity and not self.out_of_time:
+            if self.restarts:
+                self._launch(self.trials[self.restarts.pop(0)])
+                continue
+            paused = list(self.paused.values())
+            suggestion = self.scheduler.next_trial(new_allowed=not self.exhausted, paused=paused)
+            if suggestion is None:
+                return
+            if isinstance(suggestion, Resume):
+                trial = self.trials[suggestion.trial_id]
+                if suggestion.config is not None:
+                    trial.config = suggestion.config
+                    self.store.set_config(trial.id, trial.config)
+                self._launch(trial)
+                continue
+            if self.exhausted:
+                return
+            self._start(suggestion)
+
+    def _start(self, suggestion: Start) -> None:
+        trial_id = self.next_id
+        if suggestion.config is None:
+            config = self.searcher.suggest(trial_id)
+            if config is None:
+                self.exhausted = True
+                return
+            origin = "searcher"
+        else:
+            config, origin = suggestion.config, "scheduler"
+        trial = _Trial(id=trial_id, config=config, parent_id=suggestion.from_trial)
+        self.trials[trial_id] = trial
+        self.next_id += 1
+        self.store.add_trial(trial_id, config, origin, suggestion.from_trial)
+        if suggestion.from_trial is not None:
+            donor = self.store.latest_checkpoint(suggestion.from_trial)
+            if donor is not None:
+                # The clone gets its own copy: it must outlive the donor's files.
+                self.store.save_checkpoint(trial_id, donor[0], donor[1])
+        self.scheduler.on_trial_add(trial)
+        self._launch(trial)
+
+    def _launch(self, trial: _Trial) -> None:
+        checkpoint = self.store.latest_checkpoint(trial.id)
+        iteration, time_total, data = 0, 0.0, None
+        if checkpoint is not None:
+            iteration, data = checkpoint
+            history = [r for r in self.store.results(trial.id) if r["training_iteration"] == iteration]
+            time_total = float(history[0]["time_total_s"]) if history else 0.0
+        elif trial.iteration:
+            log.warning("trial %d has no checkpoint; it restarts from the beginning", trial.id)
+        trial.status = Status.RUNNING
+        trial.ending = None
+        self.paused.pop(trial.id, None)
+        self.store.set_status(trial.id, Status.RUNNING)
+        self.running.add(trial.id)
+        log_path = str(self.store.log_path(trial.id))
+        self.executor.submit(Job(trial.id, trial.config, data, iteration, time_total, log_path))
+
+    # Events.
+    def _record(self, trial: _Trial, result: dict[str, Any]) -> bool:
+        """Update the trial's last and best result; True if the best changed."""
+        trial.iteration = int(result["training_iteration"])
+        trial.last_result = result
+        if self.metric is None or self.metric not in result:
+            return False
+        self.metric_seen = True
+        value = result[self.metric]
+        if not finite(value):
+            return False
+        if trial.best is None or self._better(value, trial.best[self.metric]):
+            trial.best = result
+            if self.best is None or self.best.best is None or self._better(value, self.best.best[self.metric]):
+                self.best = trial
+            return True
+        return False
+
+    def _better(self, a: float, b: float) -> bool:
+        return a > b if self.mode == "max" else a < b
+
+    def _on_reported(self, event: Reported) -> Decision:
+        trial = self.trials[event.trial_id]
+        result = event.result
+        if event.checkpoint is not None:
+            self.store.save_checkpoint(trial.id, int(result["training_iteration"]), event.checkpoint)
+        improved = self._record(trial, result)
+        self.store.add_result(trial.id, result, trial.best if improved else None)
+        self.searcher.observe(trial.id, result)
+        decision = self.scheduler.on_result(trial, result)
+        if decision is Decision.CONTINUE and self.stop is not None and self.stop(trial.id, result):
+            trial.ending = Status.TERMINATED
+            return Decision.STOP
+        if decision is Decision.STOP:
+            trial.ending = Status.STOPPED
+        elif decision is Decision.PAUSE:
+            trial.ending = Status.PAUSED
+        return decision
+
+    def _on_ended(self, event: Ended) -> Exception | None:
+        trial = self.trials[event.trial_id]
+        self.running.discard(trial.id)
+        if event.kind == "error":
+            trial.num_failures += 1
+            self.store.set_failures(trial.id, trial.num_failures)
+            if trial.num_failures <= self.max_failures and not self.out_of_time:
+                log.warning("trial %d failed (%d of %d retries); restarting it", trial.id,
+                            trial.num_failures, self.max_failures)
+                trial.status = Status.PENDING
+                self.store.set_status(trial.id, Status.PENDING, error=event.error, retry=trial.num_failures)
+                self.restarts.append(trial.id)
+                return None
+            trial.error = event.error
+            self._finish(trial, Status.ERROR, event.error)
+            log.error("trial %d failed:\n%s", trial.id, event.error)
+            return None
+        status = trial.ending or Status.TERMINATED
+        if status is Status.PAUSED:
+            trial.status = status
+            self.paused[trial.id] = trial
+            self.store.set_status(trial.id, status)
+            return None
+        self._finish(trial, status)
+        if status is Status.TERMINATED and self.metric is not None and not self.metric_seen:
+            keys = [k for k in trial.last_result if k not in AUTO_KEYS]
+            return MetricNotReportedError(
+                f"metric {self.metric!r} was never reported; trial {trial.id} reported: "
+                f"{', '.join(keys) if keys else 'nothing'}"
+            )
+        return None
+
+    def _finish(self, trial: _Trial, status: Status, error: str | None = None) -> None:
+        trial.status = status
+        self.store.set_status(trial.id, status, error=error)
+        self.searcher.on_complete(trial.id, status, trial.last_result or None)
+        self.scheduler.on_complete(trial, status)
