@@ -123,8 +123,8 @@ if TYPE_CHECKING:
     from rung.space import Space as Space
     from rung.space import choice as choice
     from rung.space import grid as grid
-    from rung.space import loguniform as loguniform
     from rung.space import lograndint as lograndint
+    from rung.space import loguniform as loguniform
     from rung.space import normal as normal
     from rung.space import qloguniform as qloguniform
     from rung.space import qnormal as qnormal

@@ -58,7 +58,7 @@ def _stopper(stop: Mapping[str, float] | StopFn | None) -> StopFn | None:
         return stop
     if not isinstance(stop, Mapping):
         raise TypeError(f"stop must be a dict {{metric: threshold}} or a callable(trial_id, result); got {stop!r}")
-    limits = {}
+    limits: dict[str, float] = {}
     for key, value in stop.items():
         if not isinstance(key, str) or isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise ValueError(f"stop needs str keys and number thresholds; got {key!r}: {value!r}")

@@ -132,7 +132,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     finally:
         store.close()
     setup = cloudpickle.loads(experiment["setup"]) if experiment["setup"] else None
-    fn = None
+    fn: Any = None
     if experiment["objective"]:
         module, _, qualname = experiment["objective"].partition(":")
         fn = importlib.import_module(module)

@@ -97,7 +97,7 @@ class ExperimentResult:
         source = trial.best_metrics if scope == "all" else trial.metrics
         if source is None or self.metric is None:
             return None
-        value = source.get(self.metric)
+        value: Any = source.get(self.metric)
         return float(value) if finite(value) else None
 
     def get_best(self, scope: str = "all") -> Trial | None:
@@ -136,9 +136,7 @@ class ExperimentResult:
         try:
             import pandas as pd
         except ImportError as exc:
-            raise ImportError(
-                "result.dataframe() needs pandas, which is not installed; pip install pandas"
-            ) from exc
+            raise ImportError("result.dataframe() needs pandas, which is not installed; pip install pandas") from exc
         rows = []
         for trial in self.trials:
             row: dict[str, Any] = {"trial_id": trial.id, "status": trial.status.value}

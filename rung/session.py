@@ -8,6 +8,7 @@ the result is durable; a PAUSE or STOP answer unwinds the objective with `TrialI
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import time
 import traceback
@@ -88,7 +89,7 @@ class _Session:
 
     def get_checkpoint(self) -> Any:
         if not self._loaded:
-            assert self._checkpoint_bytes is not None  # noqa: S101 (internal invariant)
+            assert self._checkpoint_bytes is not None
             self._checkpoint = cloudpickle.loads(self._checkpoint_bytes)
             self._loaded = True
         return self._checkpoint
@@ -100,9 +101,7 @@ _current: contextvars.ContextVar[_Session | None] = contextvars.ContextVar("rung
 def _session(fn: str) -> _Session:
     session = _current.get()
     if session is None:
-        raise SessionError(
-            f"rung.{fn}() was called outside a trial; call it from the objective that rung.run() runs"
-        )
+        raise SessionError(f"rung.{fn}() was called outside a trial; call it from the objective that rung.run() runs")
     return session
 
 
@@ -151,10 +150,8 @@ def run_trial(fn: Callable[[Config], Any], job: Job, channel: Channel) -> Outcom
         returned = fn(job.config)
         if isinstance(returned, Mapping):
             # A dict returned by the objective counts as its last report.
-            try:
+            with contextlib.suppress(TrialInterrupt):
                 session.report(returned)
-            except TrialInterrupt:
-                pass
         return Outcome("completed")
     except TrialInterrupt:
         return Outcome("interrupted")

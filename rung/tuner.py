@@ -298,8 +298,12 @@ class Tuner:
             trial.num_failures += 1
             self.store.set_failures(trial.id, trial.num_failures)
             if trial.num_failures <= self.max_failures and not self.out_of_time:
-                log.warning("trial %d failed (%d of %d retries); restarting it", trial.id,
-                            trial.num_failures, self.max_failures)
+                log.warning(
+                    "trial %d failed (%d of %d retries); restarting it",
+                    trial.id,
+                    trial.num_failures,
+                    self.max_failures,
+                )
                 trial.status = Status.PENDING
                 self.store.set_status(trial.id, Status.PENDING, error=event.error, retry=trial.num_failures)
                 self.restarts.append(trial.id)

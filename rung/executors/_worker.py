@@ -7,6 +7,7 @@ Messages out: ("result", trial_id, result, checkpoint_bytes), ("ended", trial_id
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -63,6 +64,7 @@ class _Capture:
 def serve(conn: Connection) -> None:
     channel = _PipeChannel(conn)
     functions: dict[str, Callable[[Config], Any]] = {}
+    pickled: dict[str, bytes] = {}
     while True:
         try:
             message = conn.recv()
@@ -71,19 +73,41 @@ def serve(conn: Connection) -> None:
         if message[0] == "quit":
             return
         _, job, fn_key, fn_bytes = message
-        assert isinstance(job, Job)  # noqa: S101 (protocol invariant)
+        assert isinstance(job, Job)
+        if fn_bytes is not None:
+            pickled[fn_key] = fn_bytes
         os.environ["RUNG_TRIAL_ID"] = str(job.trial_id)
         with _Capture(job.log_path):
             try:
                 if fn_key not in functions:
-                    functions[fn_key] = cloudpickle.loads(fn_bytes)
+                    # Kept as bytes until it loads, so a failed load fails each trial alike.
+                    functions[fn_key] = cloudpickle.loads(pickled[fn_key])
                 outcome = run_trial(functions[fn_key], job, channel)
             except Exception:
                 outcome = Outcome("error", traceback.format_exc())
         conn.send(("ended", job.trial_id, outcome.kind, outcome.error))
 
 
+def _die_with_parent() -> None:
+    """On Linux, have the kernel end this worker when the driver dies (even by SIGKILL)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: list[str]) -> None:
+    _die_with_parent()
+    # The driver's import path, so functions pickled by reference (module.name) import here too.
+    for entry in reversed(json.loads(os.environ.pop("RUNG_SYS_PATH", "[]"))):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
     # Ctrl-C goes to the whole process group; the driver decides what happens to trials.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     serve(Connection(int(argv[1])))

@@ -8,7 +8,9 @@ replaced at the next submit.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -50,9 +52,7 @@ class ProcessExecutor(Executor):
         >>> rung.run(train, space, metric="acc", mode="max", executor="process")  # doctest: +SKIP
     """
 
-    def __init__(
-        self, capacity: int, cpus_per_trial: float = 1.0, gpus: Sequence[Sequence[str]] | None = None
-    ) -> None:
+    def __init__(self, capacity: int, cpus_per_trial: float = 1.0, gpus: Sequence[Sequence[str]] | None = None) -> None:
         self.capacity = capacity
         self._envs = []
         for slot in range(capacity):
@@ -73,7 +73,7 @@ class ProcessExecutor(Executor):
 
     def _spawn(self, slot: int) -> _Worker:
         ours, theirs = socket.socketpair()
-        env = {**os.environ, **self._envs[slot]}
+        env = {**os.environ, **self._envs[slot], "RUNG_SYS_PATH": json.dumps(sys.path)}
         popen = subprocess.Popen(
             [sys.executable, "-m", "rung.executors._worker", str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
@@ -101,16 +101,16 @@ class ProcessExecutor(Executor):
         return [w for w in self._workers if w is not None and w.trial_id is not None]
 
     def poll(self, timeout: float | None) -> list[Event]:
-        busy = {w.conn: w for w in self._busy()}
+        busy: dict[object, _Worker] = {w.conn: w for w in self._busy()}
         if not busy:
             return []
         events: list[Event] = []
-        for conn in wait(list(busy), timeout):
-            worker = busy[conn]  # type: ignore[index]
+        for ready in wait([w.conn for w in busy.values()], timeout):
+            worker = busy[ready]
             trial_id = worker.trial_id
-            assert trial_id is not None  # noqa: S101
+            assert trial_id is not None
             try:
-                message = conn.recv()  # type: ignore[union-attr]
+                message: Any = worker.conn.recv()
             except (EOFError, OSError):
                 events.append(self._died(worker, trial_id))
                 continue
@@ -127,19 +127,15 @@ class ProcessExecutor(Executor):
         self._workers[self._workers.index(worker)] = None
         if worker.stopping:
             return Ended(trial_id, "interrupted")
-        if code < 0:
-            how = f"killed by signal {signal.Signals(-code).name}"
-        else:
-            how = f"exited with code {code}"
+        how = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
         return Ended(trial_id, "error", f"the worker process running trial {trial_id} died: {how}")
 
     def reply(self, trial_id: int, decision: Decision) -> None:
         for worker in self._busy():
             if worker.trial_id == trial_id:
-                try:
+                # If the worker died, poll() reports it.
+                with contextlib.suppress(OSError):
                     worker.conn.send(("answer", decision.value))
-                except OSError:
-                    pass  # the worker died; poll() reports it
                 return
 
     def stop(self, trial_id: int) -> None:

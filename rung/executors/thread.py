@@ -52,7 +52,7 @@ class ThreadExecutor(Executor):
         return slot.answer.get()
 
     def _run(self, job: Job) -> None:
-        assert self._fn is not None  # noqa: S101 (start() comes first)
+        assert self._fn is not None
         outcome = run_trial(self._fn, job, self)
         with self._lock:
             self._slots.pop(job.trial_id, None)

@@ -150,7 +150,18 @@ class Store:
                     conn.execute(statement)
             conn.execute(
                 "INSERT INTO experiment VALUES (1, ?, ?, 'RUNNING', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (name, SCHEMA_VERSION, now, now, metric, mode, dumps(settings), dumps(space), objective, setup),
+                (
+                    name,
+                    SCHEMA_VERSION,
+                    now,
+                    now,
+                    metric,
+                    mode,
+                    dumps(settings),
+                    dumps(space),
+                    objective,
+                    setup,
+                ),
             )
         store = cls(path, conn, writable=True)
         store._begin()
@@ -278,7 +289,8 @@ class Store:
     def latest_checkpoint(self, trial_id: int) -> tuple[int, bytes] | None:
         """(iteration, bytes) of the trial's newest checkpoint, or None."""
         row = self._conn.execute(
-            "SELECT iteration, path FROM checkpoints WHERE trial_id = ? ORDER BY seq DESC LIMIT 1", (trial_id,)
+            "SELECT iteration, path FROM checkpoints WHERE trial_id = ? ORDER BY seq DESC LIMIT 1",
+            (trial_id,),
         ).fetchone()
         if row is None:
             return None

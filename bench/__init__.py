@@ -1,0 +1,1 @@
+"""Benchmarks of rung (overhead now; learning-curve comparisons later)."""

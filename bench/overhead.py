@@ -1,0 +1,156 @@
+"""Engine overhead, the four figures of BENCHMARKS.md.
+
+    python bench/overhead.py all          # everything below, one after another
+    python bench/overhead.py sleep        # 1. 200 trials x 10 reports x 50 ms, 2 slots, process executor
+    python bench/overhead.py noop         # 2. 200 trials x 10 reports, no work: whole process, import included
+    python bench/overhead.py throughput   # 3. 10,000 trials x 1 report, thread and process executors
+    python bench/overhead.py import       # 4a. `import rung` in a fresh interpreter
+    python bench/overhead.py memory       # 4b. driver RSS after 1,000 and after 10,000 trials
+
+Each run writes to a fresh temporary storage folder (the store is on, as in real use).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+import rung
+
+
+def sleepy(config: dict[str, Any]) -> None:
+    for i in range(10):
+        time.sleep(0.05)
+        rung.report({"loss": (config["x"] - 0.3) ** 2 + 1 / (i + 1)})
+
+
+def noop10(config: dict[str, Any]) -> None:
+    for i in range(10):
+        rung.report({"loss": config["x"] + i})
+
+
+def once(config: dict[str, Any]) -> None:
+    rung.report({"loss": config["x"]})
+
+
+SPACE = {"x": rung.uniform(0, 1)}
+
+
+def _run(fn: Any, n: int, executor: str, name: str, storage: str) -> float:
+    t0 = time.perf_counter()
+    rung.run(
+        fn,
+        SPACE,
+        metric="loss",
+        num_samples=n,
+        max_concurrent=2,
+        executor=executor,
+        name=name,
+        storage=storage,
+        verbose=0,
+    )
+    return time.perf_counter() - t0
+
+
+def bench_sleep() -> None:
+    with tempfile.TemporaryDirectory() as storage:
+        took = _run(sleepy, 200, "process", "sleep", storage)
+    print(f"1. sleep: 200 trials x 10 x 50 ms on 2 slots: {took:.2f} s (ideal 50 s, ratio {took / 50:.3f})")
+
+
+def bench_noop() -> None:
+    code = (
+        "import sys, tempfile; sys.path.insert(0, 'bench'); import rung, overhead\n"
+        "with tempfile.TemporaryDirectory() as d:\n"
+        "    overhead._run(overhead.noop10, 200, 'process', 'noop', d)\n"
+    )
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    print(
+        f"2. noop: 200 trials x 10 reports, whole process: median {times[2]:.2f} s"
+        f" (min {times[0]:.2f}, max {times[-1]:.2f}, 5 runs)"
+    )
+
+
+def bench_throughput() -> None:
+    for executor in ("thread", "process"):
+        with tempfile.TemporaryDirectory() as storage:
+            took = _run(once, 10_000, executor, "tp", storage)
+        print(f"3. throughput: 10,000 trials x 1 report, {executor}: {took:.2f} s = {10_000 / took:,.0f} trials/s")
+
+
+def bench_import() -> None:
+    times = []
+    for _ in range(7):
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import time; t=time.perf_counter(); import rung; print(time.perf_counter()-t)",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        times.append(float(out.stdout))
+    times.sort()
+    print(f"4a. import rung: median {times[3] * 1000:.0f} ms (7 runs)")
+
+
+def _rss_mb() -> float:
+    with open(f"/proc/{os.getpid()}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_memory() -> None:
+    seen: dict[int, float] = {}
+
+    def sample(trial_id: int, result: dict[str, Any]) -> bool:
+        if trial_id in (1_000, 10_000):
+            seen[trial_id] = _rss_mb()
+        return False
+
+    with tempfile.TemporaryDirectory() as storage:
+        rung.run(
+            once,
+            SPACE,
+            metric="loss",
+            num_samples=10_000,
+            max_concurrent=2,
+            executor="process",
+            name="mem",
+            storage=storage,
+            verbose=0,
+            stop=sample,
+        )
+    print(
+        f"4b. driver RSS in one 10,000-trial run: {seen[1_000]:.1f} MB at trial 1,000, {seen[10_000]:.1f} MB at"
+        f" trial 10,000 (growth {seen[10_000] - seen[1_000]:+.1f} MB)"
+    )
+
+
+BENCHES = {
+    "sleep": bench_sleep,
+    "noop": bench_noop,
+    "throughput": bench_throughput,
+    "import": bench_import,
+    "memory": bench_memory,
+}
+
+if __name__ == "__main__":
+    which = sys.argv[1] if len(sys.argv) > 1 else "all"
+    for key, bench in BENCHES.items():
+        if which in (key, "all"):
+            bench()

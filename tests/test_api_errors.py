@@ -1,0 +1,133 @@
+"""Bad input: each error names the argument, the rule and the value, and nothing stored is lost."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import rung
+
+
+def ok(config: dict[str, Any]) -> dict[str, float]:
+    return {"loss": 1.0, "epoch": 1}
+
+
+SPACE = {"x": rung.uniform(0, 1)}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (
+            {"search": "bayes"},
+            ValueError,
+            "search must be one of 'random', 'grid' or a Searcher object; got 'bayes'",
+        ),
+        (
+            {"scheduler": "ashaa"},
+            ValueError,
+            "scheduler must be None, one of 'fifo' or a Scheduler object; got 'ashaa'",
+        ),
+        ({"mode": "maximize"}, ValueError, "mode must be 'min' or 'max'; got 'maximize'"),
+        ({"num_samples": 0}, ValueError, "num_samples must be an integer >= 1; got 0"),
+        ({"max_failures": -1}, ValueError, "max_failures must be an integer >= 0; got -1"),
+        ({"max_concurrent": 0}, ValueError, "max_concurrent must be an integer >= 1; got 0"),
+        ({"resources": {"cpu": 4}}, rung.ResourceError, "each trial needs 4 CPUs; this machine has 2"),
+        (
+            {"executor": "dask"},
+            ValueError,
+            "executor must be one of 'process', 'thread' or an Executor object; got 'dask'",
+        ),
+        ({"time_budget_s": 0}, ValueError, "time_budget_s must be a number > 0 or None; got 0"),
+        (
+            {"stop": 3},
+            TypeError,
+            "stop must be a dict {metric: threshold} or a callable(trial_id, result); got 3",
+        ),
+        ({"name": "../x"}, ValueError, "name must be letters, digits"),
+    ],
+)
+def test_bad_arguments(
+    kwargs: dict[str, Any],
+    error: type[Exception],
+    message: str,
+    storage: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("rung.api.machine_cpus", lambda: 2)
+    with pytest.raises(error, match="^" + re.escape(message)):
+        rung.run(ok, SPACE, metric="loss", storage=storage, **{"name": "bad", "verbose": 0, **kwargs})
+    assert not (storage / "bad").exists()
+
+
+def test_objective_not_callable(storage: Path) -> None:
+    with pytest.raises(TypeError, match=r"^fn \(the objective\) must be callable; got 3 of type int$"):
+        rung.run(3, SPACE, storage=storage)  # type: ignore[arg-type]
+
+
+def test_bad_space_errors_surface_from_run(storage: Path) -> None:
+    with pytest.raises(rung.SpaceError, match="loguniform needs 0 < low < high; got low=0, high=1"):
+        rung.run(ok, {"lr": rung.loguniform(0, 1)}, storage=storage)
+
+
+def test_sample_from_that_raises_names_the_key_before_anything_is_stored(storage: Path) -> None:
+    space = {"x": rung.uniform(0, 1), "model": {"wd": rung.sample_from(lambda c: 1 / 0)}}
+    with pytest.raises(rung.SampleFromError, match="sample_from for key 'model.wd' raised ZeroDivisionError"):
+        rung.run(ok, space, metric="loss", storage=storage, name="sf", verbose=0)
+    assert not (storage / "sf").exists()
+
+
+def test_report_outside_a_trial() -> None:
+    with pytest.raises(rung.SessionError, match=r"^rung.report\(\) was called outside a trial"):
+        rung.report({"loss": 1.0})
+    with pytest.raises(rung.SessionError, match=r"^rung.get_checkpoint\(\) was called outside a trial"):
+        rung.get_checkpoint()
+
+
+def test_metric_never_reported(storage: Path) -> None:
+    with pytest.raises(
+        rung.MetricNotReportedError, match="^metric 'acc' was never reported; trial 1 reported: loss, epoch$"
+    ):
+        rung.run(
+            ok,
+            SPACE,
+            metric="acc",
+            num_samples=3,
+            max_concurrent=1,
+            executor="thread",
+            storage=storage,
+            name="m",
+            verbose=0,
+        )
+    # What was run stays stored.
+    assert len(rung.load("m", storage=storage).trials) == 1
+
+
+def test_existing_name_without_resume_is_an_error_and_nothing_is_overwritten(storage: Path) -> None:
+    first = rung.run(ok, SPACE, metric="loss", num_samples=2, executor="thread", storage=storage, name="dup", verbose=0)
+    db = storage / "dup" / "rung.db"
+    before = db.read_bytes()
+    with pytest.raises(
+        rung.ExperimentExistsError,
+        match="experiment 'dup' already exists in .*; pass resume=True to continue it",
+    ):
+        rung.run(ok, SPACE, metric="loss", storage=storage, name="dup", verbose=0)
+    assert db.read_bytes() == before
+    assert [t.config for t in rung.load("dup", storage=storage).trials] == [t.config for t in first.trials]
+
+
+def test_load_unknown_experiment(storage: Path) -> None:
+    with pytest.raises(rung.ExperimentNotFoundError, match="no experiment 'nope' in"):
+        rung.load("nope", storage=storage)
+
+
+def test_dataframe_without_pandas(storage: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    result = rung.run(ok, SPACE, metric="loss", executor="thread", storage=storage, name="df", verbose=0)
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ImportError, match="needs pandas, which is not installed"):
+        result.dataframe()

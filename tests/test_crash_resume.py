@@ -1,0 +1,82 @@
+"""SIGKILL the driver mid-run, resume, and check that nothing is lost or duplicated."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import rung
+from rung.types import Status
+
+SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys
+    import rung
+
+    storage, acks, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
+
+    def train(config):
+        checkpoint = rung.get_checkpoint()
+        start = 0 if checkpoint is None else checkpoint + 1
+        for step in range(start, 12):
+            rung.report({"loss": (config["x"] - 0.5) ** 2 + 1 / (step + 1)}, checkpoint=step)
+            # report() returned: the result is acknowledged.
+            with open(acks, "a") as f:
+                f.write(f"{rung.get_trial_id()} {step + 1}\\n")
+            if kill_at and rung.get_trial_id() == 3 and step + 1 == kill_at:
+                os.kill(os.getppid(), signal.SIGKILL)  # the worker's parent is the driver
+
+    rung.run(train, {"x": rung.uniform(0, 1)}, metric="loss", num_samples=6, max_concurrent=2,
+             name="crash", storage=storage, resume=True, seed=7, verbose=0)
+    """
+)
+
+
+def _run(script: Path, storage: Path, acks: Path, kill_at: int) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(script), str(storage), str(acks), str(kill_at)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _rows(storage: Path) -> list[tuple[int, int, str]]:
+    with sqlite3.connect(storage / "crash" / "rung.db") as conn:
+        return conn.execute("SELECT trial_id, iteration, data FROM results ORDER BY trial_id, iteration").fetchall()
+
+
+def test_sigkill_driver_then_resume(tmp_path: Path) -> None:
+    script = tmp_path / "driver.py"
+    script.write_text(SCRIPT)
+    storage, acks = tmp_path / "runs", tmp_path / "acks.txt"
+
+    crashed = _run(script, storage, acks, kill_at=5)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    acknowledged = {tuple(map(int, line.split())) for line in acks.read_text().splitlines()}
+    before = _rows(storage)
+    stored = {(t, i) for t, i, _ in before}
+    assert (3, 5) in acknowledged
+    assert acknowledged <= stored, f"acknowledged but lost: {sorted(acknowledged - stored)}"
+
+    resumed = _run(script, storage, acks, kill_at=0)
+    assert resumed.returncode == 0, resumed.stderr
+    after = _rows(storage)
+    # Nothing stored before the crash was lost or changed.
+    assert set(before) <= set(after)
+    result = rung.load("crash", storage=storage)
+    assert len(result.trials) == 6
+    for trial in result.trials:
+        assert trial.status is Status.TERMINATED
+        assert [r["training_iteration"] for r in result.history(trial.id)] == list(range(1, 13))
+
+    # The searcher's replay gives the configs an uninterrupted run proposes.
+    clean_storage = tmp_path / "clean"
+    clean = _run(script, clean_storage, tmp_path / "acks2.txt", kill_at=0)
+    assert clean.returncode == 0, clean.stderr
+    uninterrupted = rung.load("crash", storage=clean_storage)
+    assert [t.config for t in result.trials] == [t.config for t in uninterrupted.trials]

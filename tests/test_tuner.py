@@ -1,0 +1,339 @@
+"""End-to-end runs through `rung.run` on the thread and process executors."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import rung
+from rung.types import Decision, Resume, Start, Status, Suggestion, TrialInfo
+
+EXECUTORS = ["thread", "process"]
+
+
+def quadratic(config: dict[str, Any]) -> None:
+    for i in range(config["n"]):
+        rung.report({"loss": (config["x"] - 0.3) ** 2 + 1 / (i + 1), "i": i}, checkpoint=i)
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_run_finds_best_and_stores_everything(executor: str, storage: Path) -> None:
+    result = rung.run(
+        quadratic,
+        {"x": rung.uniform(0, 1), "n": 4},
+        metric="loss",
+        num_samples=6,
+        executor=executor,
+        name="q",
+        storage=storage,
+        verbose=0,
+    )
+    assert len(result.trials) == 6
+    assert all(t.status is Status.TERMINATED and t.iteration == 4 for t in result.trials)
+    losses = {t.id: t.best_metrics["loss"] for t in result.trials if t.best_metrics}
+    assert result.best is not None and result.best.id == min(losses, key=losses.__getitem__)
+    assert result.best_config == result.best.config
+    history = result.history(result.best.id)
+    assert [r["training_iteration"] for r in history] == [1, 2, 3, 4]
+    assert {"time_this_iter_s", "time_total_s", "timestamp"} <= set(history[0])
+    assert result.best.checkpoint == 3
+    loaded = rung.load("q", storage=storage)
+    assert [t.config for t in loaded.trials] == [t.config for t in result.trials]
+    assert loaded.best is not None and loaded.best.id == result.best.id
+    frame = result.dataframe()
+    assert list(frame["trial_id"]) == [1, 2, 3, 4, 5, 6] and "config/x" in frame.columns
+
+
+def test_same_seed_same_configs(storage: Path) -> None:
+    space = {"x": rung.uniform(0, 1), "n": 1}
+    a = rung.run(
+        quadratic,
+        space,
+        metric="loss",
+        num_samples=5,
+        executor="thread",
+        name="a",
+        storage=storage,
+        seed=3,
+        verbose=0,
+    )
+    b = rung.run(
+        quadratic,
+        space,
+        metric="loss",
+        num_samples=5,
+        executor="thread",
+        name="b",
+        storage=storage,
+        seed=3,
+        verbose=0,
+        max_concurrent=1,
+    )
+    c = rung.run(
+        quadratic,
+        space,
+        metric="loss",
+        num_samples=5,
+        executor="thread",
+        name="c",
+        storage=storage,
+        seed=4,
+        verbose=0,
+    )
+    assert [t.config for t in a.trials] == [t.config for t in b.trials]
+    assert [t.config for t in a.trials] != [t.config for t in c.trials]
+
+
+class PauseAtTwo(rung.Scheduler):
+    """Pauses every trial once at iteration 2; resumes paused trials before starting new ones."""
+
+    def __init__(self) -> None:
+        self.paused_once: set[int] = set()
+
+    def on_result(self, trial: TrialInfo, result: dict[str, Any]) -> Decision:
+        if result["training_iteration"] == 2 and trial.id not in self.paused_once:
+            self.paused_once.add(trial.id)
+            return Decision.PAUSE
+        return Decision.CONTINUE
+
+    def next_trial(self, *, new_allowed: bool, paused: Sequence[TrialInfo]) -> Suggestion | None:
+        if paused:
+            return Resume(min(t.id for t in paused))
+        return Start() if new_allowed else None
+
+
+def resumable(config: dict[str, Any]) -> None:
+    checkpoint = rung.get_checkpoint()
+    start = 0 if checkpoint is None else checkpoint["step"] + 1
+    for step in range(start, 5):
+        rung.report({"score": config["x"] * step, "resumed_at": start}, checkpoint={"step": step})
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_pause_frees_slot_and_resume_continues_from_checkpoint(executor: str, storage: Path) -> None:
+    result = rung.run(
+        resumable,
+        {"x": rung.uniform(1, 2)},
+        metric="score",
+        mode="max",
+        num_samples=4,
+        scheduler=PauseAtTwo(),
+        max_concurrent=2,
+        executor=executor,
+        name="p",
+        storage=storage,
+        verbose=0,
+    )
+    for trial in result.trials:
+        assert trial.status is Status.TERMINATED
+        history = result.history(trial.id)
+        assert [r["training_iteration"] for r in history] == [1, 2, 3, 4, 5]
+        assert [r["resumed_at"] for r in history] == [0, 0, 2, 2, 2]
+        assert history[-1]["score"] == pytest.approx(trial.config["x"] * 4)
+
+
+def fails_once(config: dict[str, Any]) -> None:
+    checkpoint = rung.get_checkpoint()
+    start = 0 if checkpoint is None else checkpoint + 1
+    for step in range(start, 4):
+        if step == 2 and checkpoint is None:
+            raise RuntimeError("flaky")
+        rung.report({"step": step}, checkpoint=step)
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_failure_retries_from_checkpoint(executor: str, storage: Path) -> None:
+    result = rung.run(
+        fails_once,
+        {},
+        metric="step",
+        mode="max",
+        max_failures=1,
+        executor=executor,
+        name="f",
+        storage=storage,
+        verbose=0,
+    )
+    (trial,) = result.trials
+    assert trial.status is Status.TERMINATED and trial.num_failures == 1
+    assert [r["step"] for r in result.history(1)] == [0, 1, 2, 3]
+
+
+def flaky_by_x(config: dict[str, Any]) -> None:
+    rung.report({"loss": config["x"]})
+    if config["x"] > 0.5:
+        raise RuntimeError(f"bad x {config['x']:.3f}")
+
+
+def test_errors_are_stored_and_run_goes_on(storage: Path) -> None:
+    result = rung.run(
+        flaky_by_x,
+        {"x": rung.uniform(0, 1)},
+        metric="loss",
+        num_samples=8,
+        name="e",
+        storage=storage,
+        verbose=0,
+    )
+    errors = [t for t in result.trials if t.status is Status.ERROR]
+    fine = [t for t in result.trials if t.status is Status.TERMINATED]
+    assert errors and fine and len(errors) + len(fine) == 8
+    assert all("RuntimeError: bad x" in (t.error or "") and "Traceback" in (t.error or "") for t in errors)
+    assert all(t.config["x"] > 0.5 for t in errors)
+
+
+def killed(config: dict[str, Any]) -> None:
+    rung.report({"loss": config["x"]})
+    if config["x"] > 0.5:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_worker_killed_by_signal_is_a_failure_not_a_hang(storage: Path) -> None:
+    result = rung.run(
+        killed, {"x": rung.grid([0.1, 0.9, 0.2, 0.8])}, metric="loss", name="k", storage=storage, verbose=0
+    )
+    status = {t.config["x"]: t.status for t in result.trials}
+    assert status == {0.1: Status.TERMINATED, 0.9: Status.ERROR, 0.2: Status.TERMINATED, 0.8: Status.ERROR}
+    errors = [t.error for t in result.trials if t.error]
+    assert all(e and e.endswith("died: killed by signal SIGKILL") for e in errors)
+
+
+def nan_for_big_x(config: dict[str, Any]) -> dict[str, float]:
+    return {"acc": math.nan if config["x"] > 1 else config["x"]}
+
+
+def test_nan_is_stored_but_never_best(storage: Path) -> None:
+    result = rung.run(
+        nan_for_big_x,
+        {"x": rung.grid([0.2, 5.0, 0.7, math.inf])},
+        metric="acc",
+        mode="max",
+        executor="thread",
+        name="n",
+        storage=storage,
+        verbose=0,
+    )
+    assert result.best is not None and result.best.config["x"] == 0.7
+    values = [t.metrics["acc"] for t in result.trials]
+    assert sum(math.isnan(v) for v in values) == 2
+
+
+def test_stop_dict_and_callable(storage: Path) -> None:
+    space = {"x": 1.0, "n": 10}
+    by_dict = rung.run(
+        quadratic,
+        space,
+        metric="loss",
+        stop={"training_iteration": 3},
+        executor="thread",
+        name="s1",
+        storage=storage,
+        verbose=0,
+    )
+    assert by_dict.trials[0].iteration == 3 and by_dict.trials[0].status is Status.TERMINATED
+    by_fn = rung.run(
+        quadratic,
+        space,
+        metric="loss",
+        stop=lambda tid, r: r["i"] >= 4,
+        executor="thread",
+        name="s2",
+        storage=storage,
+        verbose=0,
+    )
+    assert by_fn.trials[0].iteration == 5
+
+
+def test_grid_is_crossed_and_repeated(storage: Path) -> None:
+    space = {"a": rung.grid([1, 2]), "b": rung.grid(["u", "v", "w"]), "x": rung.uniform(0, 1)}
+    result = rung.run(
+        lambda c: {"m": c["a"]},
+        space,
+        metric="m",
+        num_samples=2,
+        executor="thread",
+        name="g",
+        storage=storage,
+        verbose=0,
+    )
+    pairs = [(t.config["a"], t.config["b"]) for t in result.trials]
+    assert len(pairs) == 12 and sorted(set(pairs)) == [(a, b) for a in (1, 2) for b in "uvw"]
+    assert all(pairs.count(p) == 2 for p in set(pairs))
+    assert len({t.config["x"] for t in result.trials}) == 12
+
+
+def test_grid_searcher_crosses_choices(storage: Path) -> None:
+    space = {"opt": rung.choice(["sgd", "adam"]), "layers": rung.grid([1, 2, 3])}
+    result = rung.run(
+        lambda c: {"m": c["layers"]},
+        space,
+        metric="m",
+        search="grid",
+        executor="thread",
+        name="gc",
+        storage=storage,
+        verbose=0,
+    )
+    assert sorted((t.config["opt"], t.config["layers"]) for t in result.trials) == sorted(
+        (o, n) for o in ("sgd", "adam") for n in (1, 2, 3)
+    )
+
+
+def test_returned_dict_counts_as_last_report(storage: Path) -> None:
+    def fn(config: dict[str, Any]) -> dict[str, Any]:
+        rung.report({"acc": 0.1})
+        return {"acc": 0.9}
+
+    result = rung.run(fn, {}, metric="acc", mode="max", executor="thread", name="r", storage=storage, verbose=0)
+    assert [r["acc"] for r in result.history(1)] == [0.1, 0.9]
+    assert result.trials[0].metrics["training_iteration"] == 2
+
+
+def test_time_budget_ends_the_run(storage: Path) -> None:
+    def forever(config: dict[str, Any]) -> None:
+        i = 0
+        while True:
+            rung.report({"i": i})
+            i += 1
+
+    result = rung.run(
+        forever,
+        {},
+        metric="i",
+        num_samples=3,
+        executor="thread",
+        time_budget_s=0.3,
+        name="t",
+        storage=storage,
+        verbose=0,
+    )
+    assert len(result.trials) <= 3
+    assert all(t.status is Status.TERMINATED and t.iteration > 0 for t in result.trials)
+
+
+def test_nested_space_and_sample_from_reach_the_objective(storage: Path) -> None:
+    space = {
+        "lr": rung.loguniform(1e-4, 1e-1),
+        "wd": rung.sample_from(lambda c: c["lr"] / 10),
+        "model": {"act": rung.choice(["relu", "tanh"]), "width": rung.lograndint(16, 512)},
+        "epochs": 2,
+    }
+    result = rung.run(
+        lambda c: {"ok": c["wd"] * 10 / c["lr"]},
+        space,
+        metric="ok",
+        num_samples=3,
+        executor="thread",
+        name="nest",
+        storage=storage,
+        verbose=0,
+    )
+    for trial in result.trials:
+        assert trial.metrics["ok"] == pytest.approx(1.0)
+        assert trial.config["model"]["act"] in ("relu", "tanh") and trial.config["epochs"] == 2
