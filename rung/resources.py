@@ -63,9 +63,7 @@ class Resources:
         if values["cpu"] == 0 and values["gpu"] == 0:
             raise ResourceError("resources must ask for some cpu or gpu; got cpu=0, gpu=0")
         if values["gpu"] > 1 and not values["gpu"].is_integer():
-            raise ResourceError(
-                f"resources['gpu'] must be a fraction up to 1 or a whole number; got {values['gpu']}"
-            )
+            raise ResourceError(f"resources['gpu'] must be a fraction up to 1 or a whole number; got {values['gpu']}")
         return cls(cpu=values["cpu"], gpu=values["gpu"])
 
     def slots(self, cpus: int, gpus: int) -> int:
