@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -80,3 +81,25 @@ def test_sigkill_driver_then_resume(tmp_path: Path) -> None:
     assert clean.returncode == 0, clean.stderr
     uninterrupted = rung.load("crash", storage=clean_storage)
     assert [t.config for t in result.trials] == [t.config for t in uninterrupted.trials]
+
+
+def test_cli_resume_after_sigkill(tmp_path: Path) -> None:
+    script = tmp_path / "driver.py"
+    script.write_text(SCRIPT)
+    storage, acks = tmp_path / "runs", tmp_path / "acks.txt"
+    assert _run(script, storage, acks, kill_at=3).returncode == -signal.SIGKILL
+    assert rung.load("crash", storage=storage).status == "RUNNING"  # the driver died mid-run
+
+    # The objective lives in the script's __main__: `rung resume` gets it from the stored pickle.
+    resumed = subprocess.run(
+        [sys.executable, "-m", "rung.cli", "--storage", str(storage), "resume", "crash", "--verbose", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    result = rung.load("crash", storage=storage)
+    assert result.status == "FINISHED" and len(result.trials) == 6
+    assert all(len(result.history(t.id)) == 12 for t in result.trials)
+    assert "best: trial" in resumed.stdout
