@@ -38,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     "randint": "rung.space",
     "qrandint": "rung.space",
     "lograndint": "rung.space",
+    "qlograndint": "rung.space",
     "normal": "rung.space",
     "qnormal": "rung.space",
     "choice": "rung.space",
@@ -126,6 +127,7 @@ if TYPE_CHECKING:
     from rung.space import lograndint as lograndint
     from rung.space import loguniform as loguniform
     from rung.space import normal as normal
+    from rung.space import qlograndint as qlograndint
     from rung.space import qloguniform as qloguniform
     from rung.space import qnormal as qnormal
     from rung.space import qrandint as qrandint

@@ -43,7 +43,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rung import space
-from rung._spacetree import check_int, check_real, fmt
+from rung.domains import check_int, check_real, fmt
 from rung.errors import SpaceError
 
 __all__ = ["choice", "loguniform", "normal", "qloguniform", "qnormal", "quniform", "randint", "uniform"]

@@ -28,14 +28,14 @@ from typing import Any
 
 import numpy as np
 
-from rung._spacetree import (
+from rung._tree import Resolver
+from rung.domains import (
     Categorical,
     Domain,
     Float,
     GridValues,
     Integer,
     Normal,
-    Resolver,
     SampleFrom,
     check_real,
     copy_tree,

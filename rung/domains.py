@@ -1,7 +1,7 @@
-"""The domain classes behind `rung.space`, and the recursive walk that samples nested specs.
+"""The domain classes behind `rung.space`: one per kind of value, each sampling, checking and encoding itself.
 
 The public names are re-exported by `rung.space`; import them from there (or from `rung`).
-Everything here without a leading underscore is shared with `rung.space` and `rung.hp`.
+Everything here without a leading underscore is shared with `rung.space`, `rung.hp` and `rung._tree`.
 Domains validate themselves on construction, so a `Float(...)` built directly is as safe as one
 built with `rung.uniform(...)`, and the error names the function the user knows (`loguniform`).
 """
@@ -310,6 +310,8 @@ class Categorical(Domain):
         object.__setattr__(self, "options", _as_items("choice", "option", self.options))
 
     def sample(self, rng: np.random.Generator) -> Any:
+        from rung._tree import Resolver  # the walker imports the domains; import it late
+
         return Resolver(rng).resolve(self, ())
 
     def contains(self, value: Any) -> bool:
@@ -450,42 +452,3 @@ def json_value(node: Any) -> Any:
     if isinstance(node, (list, tuple)):
         return [json_value(value) for value in node]
     return repr(node)
-
-
-class Resolver:
-    """Turns a spec fragment into fresh plain values, drawing from `rng` in order of appearance.
-
-    Values at paths in `fixed` are taken from there (and resolved in turn: a fixed choice option
-    that holds domains gets them sampled). With `collect=True`, each `sample_from` leaves `PENDING`
-    and is listed in `derived` with its path, for `Space.sample` to resolve last.
-    """
-
-    def __init__(
-        self,
-        rng: np.random.Generator,
-        fixed: Mapping[tuple[str, ...], Any] | None = None,
-        collect: bool = False,
-    ) -> None:
-        self.rng = rng
-        self.fixed: Mapping[tuple[str, ...], Any] = fixed or {}
-        self.derived: list[tuple[tuple[str, ...], SampleFrom]] | None = [] if collect else None
-
-    def resolve(self, node: Any, path: tuple[str, ...] | None, use_fixed: bool = True) -> Any:
-        """The resolved value of `node` found at `path` (None once inside a list or tuple)."""
-        if use_fixed and path is not None and path in self.fixed:
-            return self.resolve(self.fixed[path], path, use_fixed=False)
-        if isinstance(node, SampleFrom):
-            if self.derived is None or path is None:
-                return node.sample(self.rng)  # raises: needs a Space to resolve it
-            self.derived.append((path, node))
-            return PENDING
-        if isinstance(node, Categorical):
-            index = int(self.rng.integers(len(node.options)))
-            return self.resolve(node.options[index], path, use_fixed=False)
-        if isinstance(node, Domain):
-            return node.sample(self.rng)
-        if isinstance(node, Mapping):
-            return {k: self.resolve(v, None if path is None else (*path, k)) for k, v in node.items()}
-        if type(node) in (list, tuple):
-            return type(node)(self.resolve(value, None) for value in node)
-        return node
