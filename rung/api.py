@@ -203,7 +203,13 @@ def run(
     searcher.setup(compiled, metric=metric, mode=mode, num_samples=num_samples, seed=int(seed))
     sched.setup(metric=metric, mode=mode, seed=int(seed))
 
-    store = _open_store(fn, space, searcher, sched, storage, name, resume, metric, mode, settings, compiled)
+    # Worker processes start now and load the objective while the store is opened.
+    exe.start(fn)
+    try:
+        store = _open_store(fn, space, searcher, sched, storage, name, resume, metric, mode, settings, compiled)
+    except BaseException:
+        exe.shutdown()
+        raise
     tuner = Tuner(
         fn=fn,
         searcher=searcher,

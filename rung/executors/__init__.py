@@ -1,9 +1,4 @@
-"""Executors: where trials run."""
+"""Executors: where trials run. Import from the submodules (`base`, `thread`, `process`).
 
-from __future__ import annotations
-
-from rung.executors.base import Ended, Event, Executor, Reported
-from rung.executors.process import ProcessExecutor
-from rung.executors.thread import ThreadExecutor
-
-__all__ = ["Ended", "Event", "Executor", "ProcessExecutor", "Reported", "ThreadExecutor"]
+Kept empty so that a worker process (`python -m rung.executors._worker`) imports only what it uses.
+"""

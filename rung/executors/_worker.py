@@ -1,12 +1,14 @@
 """The loop of one long-lived worker process: run one trial at a time, as the driver asks.
 
 Started as `python -m rung.executors._worker FD`; FD is this end of a socket pair to the driver.
-Messages in: ("run", Job, fn_key, fn_bytes | None), ("answer", decision value), ("quit",).
+Messages in: ("load", fn_key, fn_bytes), ("run", Job, fn_key, fn_bytes | None), ("answer", decision value),
+("quit",).
 Messages out: ("result", trial_id, result, checkpoint_bytes), ("ended", trial_id, kind, error).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -72,6 +74,12 @@ def serve(conn: Connection) -> None:
             return
         if message[0] == "quit":
             return
+        if message[0] == "load":
+            # Unpickling imports the objective's modules: done once, before the first trial.
+            pickled[message[1]] = message[2]
+            with contextlib.suppress(Exception):  # a failure shows at the first trial
+                functions[message[1]] = cloudpickle.loads(message[2])
+            continue
         _, job, fn_key, fn_bytes = message
         assert isinstance(job, Job)
         if fn_bytes is not None:

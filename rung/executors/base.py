@@ -46,7 +46,7 @@ class Executor(abc.ABC):
 
     @abc.abstractmethod
     def start(self, fn: Callable[[Config], Any]) -> None:
-        """Prepare the slots to run `fn`."""
+        """Prepare the slots to run `fn`; calling it again with the same function does nothing."""
 
     @abc.abstractmethod
     def submit(self, job: Job) -> None:

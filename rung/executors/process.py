@@ -65,11 +65,18 @@ class ProcessExecutor(Executor):
         self._fn_key = ""
 
     def start(self, fn: Callable[[Config], Any]) -> None:
-        self._fn_bytes = cloudpickle.dumps(fn)
-        self._fn_key = hashlib.sha1(self._fn_bytes).hexdigest()
+        fn_bytes = cloudpickle.dumps(fn)
+        fn_key = hashlib.sha1(fn_bytes).hexdigest()
+        if fn_key == self._fn_key:
+            return
+        self._fn_bytes, self._fn_key = fn_bytes, fn_key
         for slot in range(self.capacity):
-            if self._workers[slot] is None:
-                self._workers[slot] = self._spawn(slot)
+            worker = self._workers[slot]
+            if worker is None:
+                worker = self._workers[slot] = self._spawn(slot)
+            # Workers load the objective (and import its modules) while the driver prepares.
+            worker.conn.send(("load", fn_key, fn_bytes))
+            worker.has_fn = True
 
     def _spawn(self, slot: int) -> _Worker:
         ours, theirs = socket.socketpair()
@@ -145,23 +152,13 @@ class ProcessExecutor(Executor):
                 worker.popen.kill()
 
     def shutdown(self) -> None:
+        # Idle workers hold nothing (each trial's log is flushed when it ends), so ending them at
+        # once spares the driver their interpreter teardown; busy ones are abandoned the same way.
         for worker in self._workers:
-            if worker is None:
-                continue
-            if worker.trial_id is None and worker.popen.poll() is None:
-                try:
-                    worker.conn.send(("quit",))
-                except OSError:
-                    worker.popen.kill()
-            else:
+            if worker is not None:
                 worker.popen.kill()
         for worker in self._workers:
-            if worker is None:
-                continue
-            try:
-                worker.popen.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                worker.popen.kill()
+            if worker is not None:
                 worker.popen.wait()
-            worker.conn.close()
+                worker.conn.close()
         self._workers = [None] * self.capacity
