@@ -58,6 +58,7 @@ _EXPORTS: dict[str, str] = {
     "Decision": "rung.types",
     "Start": "rung.types",
     "Resume": "rung.types",
+    "Stop": "rung.types",
     "TrialInfo": "rung.types",
     "RungError": "rung.errors",
     "SpaceError": "rung.errors",
@@ -139,4 +140,5 @@ if TYPE_CHECKING:
     from rung.types import Resume as Resume
     from rung.types import Start as Start
     from rung.types import Status as Status
+    from rung.types import Stop as Stop
     from rung.types import TrialInfo as TrialInfo

@@ -18,7 +18,7 @@ from rung.schedulers.base import Scheduler
 from rung.search.base import Searcher
 from rung.session import AUTO_KEYS, Job
 from rung.store.sqlite import Store, finite
-from rung.types import Config, Decision, Resume, Start, Status, TrialInfo
+from rung.types import Config, Decision, Resume, Start, Status, Stop, TrialInfo
 
 __all__ = ["Progress", "Tuner"]
 
@@ -86,6 +86,7 @@ class Tuner:
         self.exhausted = False
         self.out_of_time = False
         self.metric_seen = False
+        self.warned_no_checkpoint = False
         self.best: _Trial | None = None
         self.started = self.clock.now()
 
@@ -105,6 +106,8 @@ class Tuner:
                 continue
             trial = self.trials[trial_id]
             trial.status = status
+            if "config" in info:
+                trial.config = info["config"]
             if status.finished:
                 self.searcher.on_complete(trial_id, status, trial.last_result or None)
                 self.scheduler.on_complete(trial, status)
@@ -159,6 +162,12 @@ class Tuner:
         while True:
             self._fill()
             if not self.running:
+                if not self.out_of_time:
+                    # Nothing runs and nothing will start: a paused trial left now is never resumed.
+                    for trial in list(self.paused.values()):
+                        self.paused.pop(trial.id)
+                        self._finish(trial, Status.STOPPED)
+                    self.store.commit()
                 return
             events = self.executor.poll(self._poll_timeout())
             answers: list[tuple[int, Decision]] = []
@@ -203,11 +212,12 @@ class Tuner:
             if suggestion is None:
                 return
             if isinstance(suggestion, Resume):
+                self._resume(suggestion)
+                continue
+            if isinstance(suggestion, Stop):
                 trial = self.trials[suggestion.trial_id]
-                if suggestion.config is not None:
-                    trial.config = suggestion.config
-                    self.store.set_config(trial.id, trial.config)
-                self._launch(trial)
+                self.paused.pop(trial.id, None)
+                self._finish(trial, Status.STOPPED)
                 continue
             if self.exhausted:
                 return
@@ -235,19 +245,41 @@ class Tuner:
         self.scheduler.on_trial_add(trial)
         self._launch(trial)
 
-    def _launch(self, trial: _Trial) -> None:
+    def _resume(self, suggestion: Resume) -> None:
+        trial = self.trials[suggestion.trial_id]
+        change: dict[str, Any] = {}
+        if suggestion.from_trial is not None:
+            donor = self.store.latest_checkpoint(suggestion.from_trial)
+            if donor is not None:
+                # A copy of the donor's weights, filed under this trial's own iteration count.
+                self.store.save_checkpoint(trial.id, trial.iteration, donor[1])
+                change["from_trial"] = suggestion.from_trial
+        if suggestion.config is not None:
+            trial.config = suggestion.config
+            self.store.set_config(trial.id, trial.config)
+            change["config"] = trial.config
+        if change:
+            change["iteration"] = trial.iteration
+        self._launch(trial, change)
+
+    def _launch(self, trial: _Trial, change: dict[str, Any] | None = None) -> None:
         checkpoint = self.store.latest_checkpoint(trial.id)
         iteration, time_total, data = 0, 0.0, None
         if checkpoint is not None:
             iteration, data = checkpoint
             history = [r for r in self.store.results(trial.id) if r["training_iteration"] == iteration]
             time_total = float(history[0]["time_total_s"]) if history else 0.0
-        elif trial.iteration:
-            log.warning("trial %d has no checkpoint; it restarts from the beginning", trial.id)
+        elif trial.iteration and not self.warned_no_checkpoint:
+            self.warned_no_checkpoint = True
+            log.warning(
+                "trial %d has no checkpoint, so it restarts from the beginning (and so will others like it);"
+                " pass checkpoint= to rung.report() to resume where it stopped",
+                trial.id,
+            )
         trial.status = Status.RUNNING
         trial.ending = None
         self.paused.pop(trial.id, None)
-        self.store.set_status(trial.id, Status.RUNNING)
+        self.store.set_status(trial.id, Status.RUNNING, **(change or {}))
         self.running.add(trial.id)
         log_path = str(self.store.log_path(trial.id))
         self.executor.submit(Job(trial.id, trial.config, data, iteration, time_total, log_path))

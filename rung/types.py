@@ -12,6 +12,7 @@ __all__ = [
     "Resume",
     "Start",
     "Status",
+    "Stop",
     "Suggestion",
     "TrialInfo",
 ]
@@ -63,13 +64,28 @@ class Start:
 
 @dataclass(frozen=True)
 class Resume:
-    """Resume a paused trial from its latest checkpoint (with an optional new config)."""
+    """Resume a paused trial.
+
+    Attributes:
+        trial_id: the paused trial.
+        config: a new configuration to continue with (PBT's explore step); None keeps its own.
+        from_trial: continue from a copy of this trial's latest checkpoint instead of its own (PBT's
+            exploit step); its iteration count goes on from its own.
+    """
 
     trial_id: int
     config: Config | None = None
+    from_trial: int | None = None
 
 
-Suggestion = Start | Resume
+@dataclass(frozen=True)
+class Stop:
+    """End a paused trial as STOPPED (it was not promoted and never will be)."""
+
+    trial_id: int
+
+
+Suggestion = Start | Resume | Stop
 
 
 @dataclass

@@ -8,7 +8,7 @@ from rung.executors.base import Ended, Executor
 from rung.executors.process import ProcessExecutor
 from rung.executors.thread import ThreadExecutor
 from rung.session import Job
-from rung.testing import EXECUTOR_CHECKS, collect, objective
+from rung.testing.executors import EXECUTOR_CHECKS, collect, objective
 
 MAKERS: dict[str, Callable[[int], Executor]] = {
     "thread": ThreadExecutor,

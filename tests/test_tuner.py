@@ -337,3 +337,47 @@ def test_nested_space_and_sample_from_reach_the_objective(storage: Path) -> None
     for trial in result.trials:
         assert trial.metrics["ok"] == pytest.approx(1.0)
         assert trial.config["model"]["act"] in ("relu", "tanh") and trial.config["epochs"] == 2
+
+
+class CloneOnce(rung.Scheduler):
+    """Pauses trial 2 at iteration 2; resumes it from trial 1's checkpoint with x doubled."""
+
+    def on_result(self, trial: TrialInfo, result: dict[str, Any]) -> Decision:
+        if trial.id == 2 and result["training_iteration"] == 2 and "cloned" not in trial.config:
+            return Decision.PAUSE
+        return Decision.CONTINUE
+
+    def next_trial(self, *, new_allowed: bool, paused: Sequence[TrialInfo]) -> Suggestion | None:
+        for trial in paused:
+            return Resume(trial.id, config={**trial.config, "x": 2 * trial.config["x"], "cloned": 1}, from_trial=1)
+        return Start() if new_allowed else None
+
+
+def weights(config: dict[str, Any]) -> None:
+    checkpoint = rung.get_checkpoint() or {"w": [], "owner": rung.get_trial_id()}
+    for step in range(len(checkpoint["w"]), 5):
+        checkpoint = {"w": [*checkpoint["w"], config["x"]], "owner": checkpoint["owner"]}
+        rung.report({"score": sum(checkpoint["w"]), "owner": checkpoint["owner"]}, checkpoint=checkpoint)
+
+
+def test_resume_from_another_trials_checkpoint_with_new_config(storage: Path) -> None:
+    result = rung.run(
+        weights,
+        {"x": rung.grid([1.0, 10.0])},
+        metric="score",
+        mode="max",
+        scheduler=CloneOnce(),
+        max_concurrent=1,
+        executor="thread",
+        name="clone",
+        storage=storage,
+        verbose=0,
+    )
+    one, two = result.trials
+    assert one.checkpoint == {"w": [1.0] * 5, "owner": 1}
+    # Trial 2 ran 2 steps with x=10, then continued from trial 1's final weights with x=20: those
+    # weights are complete, so it reports nothing more and ends.
+    assert [r["owner"] for r in result.history(2)] == [2, 2]
+    assert two.config == {"x": 20.0, "cloned": 1} and two.checkpoint == {"w": [1.0] * 5, "owner": 1}
+    assert two.checkpoint_path is not None and one.checkpoint_path is not None
+    assert two.checkpoint_path != one.checkpoint_path

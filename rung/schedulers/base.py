@@ -16,7 +16,13 @@ class Scheduler(abc.ABC):
 
     `next_trial` returns `Start(config=None)` for a new trial from the searcher, `Start(config,
     from_trial)` for a given config that starts from another trial's checkpoint, `Resume(trial_id)`
-    for a paused trial, or None to leave the slot idle for now.
+    for a paused trial (optionally with a new config, from another trial's checkpoint), `Stop(trial_id)`
+    to end a paused trial, or None to leave the slot idle for now. Paused trials still paused when
+    nothing runs and nothing starts end as STOPPED.
+
+    Schedulers keep their own state from these calls only: on resume the tuner replays
+    `on_trial_add`, `on_result` (decisions ignored) and `on_complete` from the store, so state derived
+    from those calls (and from `trial.status`) is rebuilt exactly.
     """
 
     metric: str | None

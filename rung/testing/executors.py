@@ -1,4 +1,4 @@
-"""Contract suites that every executor (and later every searcher and scheduler) must pass.
+"""The executor contract suite.
 
 Use from a test: `for check in EXECUTOR_CHECKS: check(make_executor)`, where `make_executor(capacity)`
 returns a fresh executor. Each check raises AssertionError with what went wrong.
