@@ -355,7 +355,7 @@ class CloneOnce(rung.Scheduler):
 
 def weights(config: dict[str, Any]) -> None:
     checkpoint = rung.get_checkpoint() or {"w": [], "owner": rung.get_trial_id()}
-    for step in range(len(checkpoint["w"]), 5):
+    for _ in range(len(checkpoint["w"]), 5):
         checkpoint = {"w": [*checkpoint["w"], config["x"]], "owner": checkpoint["owner"]}
         rung.report({"score": sum(checkpoint["w"]), "owner": checkpoint["owner"]}, checkpoint=checkpoint)
 
