@@ -259,6 +259,13 @@ def _open_store(
         except ExperimentNotFoundError:
             log.info("no stored experiment %r to resume; starting it", name)
         else:
+            stored = store.experiment()
+            if (stored["metric"], stored["mode"]) != (metric, mode):
+                store.close()
+                raise ValueError(
+                    f"experiment {name!r} was stored with metric={stored['metric']!r}, mode={stored['mode']!r};"
+                    f" got metric={metric!r}, mode={mode!r}"
+                )
             store.set_experiment("RUNNING", settings=settings)
             return store
     try:

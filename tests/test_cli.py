@@ -26,10 +26,25 @@ def test_demo_ls_show(storage: Path, capsys: pytest.CaptureFixture[str]) -> None
     out = capsys.readouterr().out
     assert f"best: trial {result.best.id}" in out
 
+    # `rung resume` finds the objective by its import path (rung.demo:train_mlp).
+    assert main(["resume", "demo", "--storage", str(storage), "--verbose", "0"]) == 0
+    assert f"best: trial {result.best.id}" in capsys.readouterr().out
+
     # A second `rung demo` resumes the finished experiment: nothing reruns, nothing is lost.
     assert main(["demo", "--storage", str(storage), "--num-samples", "2", "--verbose", "0"]) == 0
     again = rung.load("demo", storage=storage)
     assert [t.best_metrics for t in again.trials] == [t.best_metrics for t in result.trials]
+
+
+def test_objective_import_path_is_stored(storage: Path) -> None:
+    from rung.store.sqlite import Store
+
+    assert main(["demo", "--storage", str(storage), "--num-samples", "1", "--verbose", "0"]) == 0
+    store = Store.read(storage, "demo")
+    try:
+        assert store.experiment()["objective"] == "rung.demo:train_mlp"
+    finally:
+        store.close()
 
 
 def test_show_unknown_experiment(storage: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -103,3 +103,42 @@ def test_cli_resume_after_sigkill(tmp_path: Path) -> None:
     assert result.status == "FINISHED" and len(result.trials) == 6
     assert all(len(result.history(t.id)) == 12 for t in result.trials)
     assert "best: trial" in resumed.stdout
+
+
+CTRL_C = textwrap.dedent(
+    """
+    import os, signal, sys
+    import rung
+
+    storage, interrupt = sys.argv[1], sys.argv[2] == "1"
+
+    def train(config):
+        checkpoint = rung.get_checkpoint()
+        for step in range(0 if checkpoint is None else checkpoint + 1, 6):
+            rung.report({"loss": config["x"] + step}, checkpoint=step)
+            if interrupt and rung.get_trial_id() == 2 and step == 2:
+                os.kill(os.getppid(), signal.SIGINT)  # Ctrl-C reaches the driver
+
+    rung.run(train, {"x": rung.uniform(0, 1)}, metric="loss", num_samples=4, max_concurrent=2,
+             name="ctrlc", storage=storage, resume=True, verbose=0)
+    """
+)
+
+
+def test_ctrl_c_stops_cleanly_and_resumes(tmp_path: Path) -> None:
+    script = tmp_path / "driver.py"
+    script.write_text(CTRL_C)
+    storage = tmp_path / "runs"
+    run = [sys.executable, str(script), str(storage)]
+    stopped = subprocess.run([*run, "1"], capture_output=True, text=True, timeout=120)
+    assert stopped.returncode == -signal.SIGINT, stopped.stderr
+    assert "interrupted: the experiment is stored and can be resumed" in stopped.stderr
+    interrupted = rung.load("ctrlc", storage=storage)
+    assert interrupted.status == "INTERRUPTED"
+    assert len(interrupted.history(2)) >= 3
+
+    resumed = subprocess.run([*run, "0"], capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    result = rung.load("ctrlc", storage=storage)
+    assert result.status == "FINISHED" and len(result.trials) == 4
+    assert all([r["training_iteration"] for r in result.history(t.id)] == list(range(1, 7)) for t in result.trials)

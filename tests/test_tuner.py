@@ -381,3 +381,111 @@ def test_resume_from_another_trials_checkpoint_with_new_config(storage: Path) ->
     assert two.config == {"x": 20.0, "cloned": 1} and two.checkpoint == {"w": [1.0] * 5, "owner": 1}
     assert two.checkpoint_path is not None and one.checkpoint_path is not None
     assert two.checkpoint_path != one.checkpoint_path
+
+
+def report_devices(config: dict[str, Any]) -> dict[str, Any]:
+    return {"cuda": os.environ.get("CUDA_VISIBLE_DEVICES"), "omp": os.environ.get("OMP_NUM_THREADS"), "m": 1}
+
+
+@pytest.mark.parametrize(
+    ("visible", "resources", "expected"),
+    [
+        ("0,1", {"cpu": 1, "gpu": 1}, {"0", "1"}),
+        ("3", {"cpu": 0.5, "gpu": 0.5}, {"3"}),
+        ("0,1,2,3", {"cpu": 1, "gpu": 2}, {"0,1", "2,3"}),
+        ("0,1", {"cpu": 1, "gpu": 0}, {""}),  # no GPU asked: none visible
+    ],
+)
+def test_gpus_are_assigned_per_slot(
+    visible: str, resources: dict[str, float], expected: set[str], storage: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    monkeypatch.setattr("rung.api.machine_cpus", lambda: 2)
+    result = rung.run(
+        report_devices,
+        {"i": rung.grid(list(range(8)))},
+        metric="m",
+        resources=resources,
+        name="gpu",
+        storage=storage,
+        verbose=0,
+    )
+    # The first two trials start on the two slots, so every slot's devices show up.
+    assert {t.metrics["cuda"] for t in result.trials} == expected
+    assert {t.metrics["omp"] for t in result.trials} == {"1"}
+
+
+def test_more_gpus_than_the_machine_has(storage: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    with pytest.raises(rung.ResourceError, match="^each trial needs 2 GPUs; this machine has 1$"):
+        rung.run(report_devices, {}, metric="m", resources={"gpu": 2}, storage=storage, verbose=0)
+
+
+def test_time_budget_stops_process_trials(storage: Path) -> None:
+    def slow(config: dict[str, Any]) -> None:
+        import time
+
+        rung.report({"i": 0})
+        time.sleep(60)  # work that never reports again: the budget must end it
+        rung.report({"i": 1})
+
+    result = rung.run(slow, {}, metric="i", num_samples=2, time_budget_s=1.0, name="tb", storage=storage, verbose=0)
+    assert [t.status for t in result.trials] == [Status.TERMINATED, Status.TERMINATED]
+    assert all(t.iteration == 1 for t in result.trials)
+
+
+def test_trial_logs_are_captured(storage: Path) -> None:
+    def chatty(config: dict[str, Any]) -> dict[str, int]:
+        print(f"training with x={config['x']}")
+        return {"m": 1}
+
+    result = rung.run(chatty, {"x": rung.grid([7, 8])}, metric="m", name="log", storage=storage, verbose=0)
+    for trial in result.trials:
+        assert trial.log_path.read_text() == f"training with x={trial.config['x']}\n"
+
+
+def test_resume_with_other_metric_is_an_error(storage: Path) -> None:
+    rung.run(quadratic, {"x": 0.5, "n": 1}, metric="loss", executor="thread", name="mm", storage=storage, verbose=0)
+    with pytest.raises(
+        ValueError, match="^experiment 'mm' was stored with metric='loss', mode='min'; got metric='acc', mode='max'$"
+    ):
+        rung.run(
+            quadratic,
+            {"x": 0.5, "n": 1},
+            metric="acc",
+            mode="max",
+            executor="thread",
+            name="mm",
+            storage=storage,
+            resume=True,
+            verbose=0,
+        )
+
+
+def test_live_view_renders(storage: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from rung.progress import RichProgress
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=120)
+    view = RichProgress("live", 3, console=console)
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr("rung.api._progress", lambda verbose, name, searcher: view)
+    try:
+        rung.run(
+            quadratic,
+            {"x": rung.uniform(0, 1), "n": 3},
+            metric="loss",
+            num_samples=3,
+            executor="thread",
+            name="live",
+            storage=storage,
+            verbose=1,
+        )
+    finally:
+        monkey.undo()
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "rung · live · 3/3 trials: 3 terminated" in text
+    assert "best terminated" in text
