@@ -39,13 +39,17 @@ class Trial:
     parent_id: int | None
     checkpoint_path: Path | None = field(repr=False)
     log_path: Path = field(repr=False)
+    _store: tuple[str | Path, str] = field(repr=False, compare=False)
 
     @property
     def checkpoint(self) -> Any:
-        """The trial's latest checkpoint object, or None."""
-        if self.checkpoint_path is None or not self.checkpoint_path.exists():
-            return None
-        return cloudpickle.loads(self.checkpoint_path.read_bytes())
+        """The trial's latest checkpoint object (loaded from the store now), or None."""
+        store = Store.read(*self._store)
+        try:
+            latest = store.latest_checkpoint(self.id)
+        finally:
+            store.close()
+        return None if latest is None else cloudpickle.loads(latest[1])
 
 
 class ExperimentResult:
@@ -77,6 +81,7 @@ class ExperimentResult:
                     parent_id=row["parent_id"],
                     checkpoint_path=paths[row["id"]],
                     log_path=store.log_path(row["id"]),
+                    _store=(storage, name),
                 )
                 for row in rows
             ]

@@ -356,7 +356,8 @@ class CloneOnce(rung.Scheduler):
 def weights(config: dict[str, Any]) -> None:
     checkpoint = rung.get_checkpoint() or {"w": [], "owner": rung.get_trial_id()}
     for _ in range(len(checkpoint["w"]), 5):
-        checkpoint = {"w": [*checkpoint["w"], config["x"]], "owner": checkpoint["owner"]}
+        # Padding past the 64 KiB inline limit: these checkpoints are files.
+        checkpoint = {"w": [*checkpoint["w"], config["x"]], "owner": checkpoint["owner"], "pad": b"." * 70_000}
         rung.report({"score": sum(checkpoint["w"]), "owner": checkpoint["owner"]}, checkpoint=checkpoint)
 
 
@@ -374,11 +375,12 @@ def test_resume_from_another_trials_checkpoint_with_new_config(storage: Path) ->
         verbose=0,
     )
     one, two = result.trials
-    assert one.checkpoint == {"w": [1.0] * 5, "owner": 1}
+    pad = {"pad": b"." * 70_000}
+    assert one.checkpoint == {"w": [1.0] * 5, "owner": 1, **pad}
     # Trial 2 ran 2 steps with x=10, then continued from trial 1's final weights with x=20: those
     # weights are complete, so it reports nothing more and ends.
     assert [r["owner"] for r in result.history(2)] == [2, 2]
-    assert two.config == {"x": 20.0, "cloned": 1} and two.checkpoint == {"w": [1.0] * 5, "owner": 1}
+    assert two.config == {"x": 20.0, "cloned": 1} and two.checkpoint == {"w": [1.0] * 5, "owner": 1, **pad}
     assert two.checkpoint_path is not None and one.checkpoint_path is not None
     assert two.checkpoint_path != one.checkpoint_path
 

@@ -26,6 +26,8 @@ __all__ = ["Store", "dumps", "finite", "list_experiments"]
 
 DB_NAME = "rung.db"
 SCHEMA_VERSION = 1
+INLINE_MAX = 64 * 1024
+"""Checkpoints up to this size live in the database (one transaction with their result); larger ones in files."""
 
 _SCHEMA = """
 CREATE TABLE experiment (
@@ -47,7 +49,7 @@ CREATE TABLE results (
 );
 CREATE TABLE checkpoints (
     seq INTEGER PRIMARY KEY, trial_id INTEGER NOT NULL, iteration INTEGER NOT NULL,
-    path TEXT NOT NULL, size INTEGER NOT NULL
+    path TEXT, size INTEGER NOT NULL, data BLOB
 );
 CREATE INDEX checkpoints_trial ON checkpoints (trial_id, seq);
 CREATE TABLE events (
@@ -266,14 +268,19 @@ class Store:
             ),
         )
 
-    def save_checkpoint(self, trial_id: int, iteration: int, data: bytes, keep: int = 1) -> Path:
-        """Write a checkpoint file and record it; older ones beyond `keep` go after the commit."""
-        path = files.trial_dir(self.path, trial_id) / f"checkpoint-{iteration:06d}.pkl"
-        files.write_atomic(path, data)
-        seq = self._next()
+    def save_checkpoint(self, trial_id: int, iteration: int, data: bytes, keep: int = 1) -> None:
+        """Record a checkpoint (in the database if small, else in a file written atomically).
+
+        Older ones beyond `keep` are dropped; their files go after the commit that replaces them.
+        """
+        path: str | None = None
+        if len(data) > INLINE_MAX:
+            file = files.trial_dir(self.path, trial_id) / f"checkpoint-{iteration:06d}.pkl"
+            files.write_atomic(file, data)
+            path = str(file.relative_to(self.path))
         self._conn.execute(
-            "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?)",
-            (seq, trial_id, iteration, str(path.relative_to(self.path)), len(data)),
+            "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)",
+            (self._next(), trial_id, iteration, path, len(data), None if path else data),
         )
         old = self._conn.execute(
             "SELECT seq, path FROM checkpoints WHERE trial_id = ? ORDER BY seq DESC LIMIT -1 OFFSET ?",
@@ -281,26 +288,27 @@ class Store:
         ).fetchall()
         for old_seq, old_path in old:
             self._conn.execute("DELETE FROM checkpoints WHERE seq = ?", (old_seq,))
-            if old_path != str(path.relative_to(self.path)):
+            if old_path is not None and old_path != path:
                 self._superseded.append(self.path / old_path)
-        return path
 
     # Reading.
     def latest_checkpoint(self, trial_id: int) -> tuple[int, bytes] | None:
         """(iteration, bytes) of the trial's newest checkpoint, or None."""
         row = self._conn.execute(
-            "SELECT iteration, path FROM checkpoints WHERE trial_id = ? ORDER BY seq DESC LIMIT 1",
+            "SELECT iteration, path, data FROM checkpoints WHERE trial_id = ? ORDER BY seq DESC LIMIT 1",
             (trial_id,),
         ).fetchone()
         if row is None:
             return None
-        return int(row[0]), files.read_bytes(self.path / row[1])
+        iteration, path, data = row
+        return int(iteration), bytes(data) if path is None else files.read_bytes(self.path / path)
 
     def checkpoint_path(self, trial_id: int) -> Path | None:
+        """The file of the trial's newest checkpoint; None if it has none or it lives in the database."""
         row = self._conn.execute(
             "SELECT path FROM checkpoints WHERE trial_id = ? ORDER BY seq DESC LIMIT 1", (trial_id,)
         ).fetchone()
-        return None if row is None else self.path / row[0]
+        return None if row is None or row[0] is None else self.path / row[0]
 
     def log_path(self, trial_id: int) -> Path:
         return files.trial_dir(self.path, trial_id) / "log.txt"

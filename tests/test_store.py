@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from rung.store.sqlite import INLINE_MAX, Store, list_experiments
+from rung.types import Status
+
+
+def _store(tmp_path: Path) -> Store:
+    return Store.create(tmp_path, "exp", metric="loss", mode="min", settings={"a": 1}, space={"x": 1})
+
+
+def test_small_checkpoints_inline_big_ones_in_files(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.add_trial(1, {"x": 1}, "searcher")
+    store.save_checkpoint(1, 1, b"small")
+    store.commit()
+    assert store.latest_checkpoint(1) == (1, b"small") and store.checkpoint_path(1) is None
+    big = b"b" * (INLINE_MAX + 1)
+    store.save_checkpoint(1, 2, big)
+    store.commit()
+    path = store.checkpoint_path(1)
+    assert path is not None and path.read_bytes() == big and store.latest_checkpoint(1) == (2, big)
+    store.save_checkpoint(1, 3, b"small again")
+    assert path.exists()  # the replaced file goes only once the replacement is committed
+    store.commit()
+    assert not path.exists() and store.latest_checkpoint(1) == (3, b"small again")
+    store.close()
+
+
+def test_history_is_in_write_order_and_survives_reopen(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.add_trial(1, {"x": 1}, "searcher")
+    store.set_status(1, Status.RUNNING)
+    store.add_result(1, {"loss": math.nan, "training_iteration": 1, "time_total_s": 0.1}, None)
+    store.add_trial(2, {"x": (1, 2)}, "scheduler", parent_id=1)  # a tuple: kept exactly (pickled)
+    store.add_result(1, {"loss": 0.5, "training_iteration": 2, "time_total_s": 0.2}, {"loss": 0.5})
+    store.set_status(1, Status.TERMINATED)
+    store.commit()
+    store.close()
+
+    again = Store.read(tmp_path, "exp")
+    kinds = [(kind, trial_id) for kind, trial_id, _ in again.history()]
+    assert kinds == [("status", 1), ("status", 1), ("result", 1), ("status", 2), ("result", 1), ("status", 1)]
+    trials = again.trials()
+    assert trials[0]["status"] == "TERMINATED" and trials[0]["best_result"] == {"loss": 0.5}
+    assert trials[1]["config"] == {"x": (1, 2)} and trials[1]["parent_id"] == 1
+    assert math.isnan(again.results(1)[0]["loss"])
+    assert again.experiment()["settings"] == {"a": 1}
+    again.close()
+    assert list_experiments(tmp_path) == ["exp"]
+
+
+def test_uncommitted_writes_are_not_visible_to_readers(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.add_trial(1, {"x": 1}, "searcher")
+    reader = Store.read(tmp_path, "exp")
+    assert reader.trials() == []
+    store.commit()
+    assert [t["id"] for t in reader.trials()] == [1]
+    reader.close()
+    store.close()
+
+
+def test_numpy_values_are_stored_as_numbers(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.add_trial(1, {"x": 1}, "searcher")
+    store.add_result(1, {"loss": np.float32(0.25), "n": np.int64(3), "training_iteration": 1}, None)
+    store.commit()
+    assert store.results(1)[0] == {"loss": 0.25, "n": 3, "training_iteration": 1}
+    store.close()
