@@ -29,7 +29,7 @@ from rung.types import Config
 __all__ = ["load", "run"]
 
 log = logging.getLogger("rung")
-EXECUTORS = ("process", "thread")
+EXECUTORS = ("process", "thread", "simulated")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -95,6 +95,11 @@ def _executor(executor: str | Executor, resources: Resources, max_concurrent: in
     if executor not in EXECUTORS:
         known = ", ".join(repr(k) for k in EXECUTORS)
         raise ValueError(f"executor must be one of {known} or an Executor object; got {executor!r}")
+    if executor == "simulated":
+        from rung.executors.simulated import SimulatedExecutor
+
+        # Virtual workers: the machine's size does not limit them.
+        return SimulatedExecutor(max_concurrent or 4)
     gpus = machine_gpus() if resources.gpu > 0 else []
     capacity = resources.slots(machine_cpus(), len(gpus))
     if max_concurrent is not None:
@@ -140,7 +145,9 @@ def run(
         scheduler: None (FIFO), a name, or a Scheduler object.
         max_concurrent: at most this many trials at once (default: as many as `resources` allow).
         resources: per trial, e.g. `{"cpu": 1, "gpu": 0.5}`.
-        executor: "process" (default: worker processes) or "thread" (in-process, for debugging).
+        executor: "process" (default: worker processes), "thread" (in-process, for debugging), "simulated"
+            (`fn` returns a recorded `Curve` that is replayed on a simulated clock with `max_concurrent`
+            virtual workers, 4 by default; see `rung.executors.simulated`), or an Executor object.
         name: the experiment's name (default: the objective's name and the time).
         storage: the folder that holds experiments.
         resume: continue the stored experiment `name` (finished trials are kept).

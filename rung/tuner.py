@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rung.clock import Clock, RealClock
+from rung.clock import Clock
 from rung.errors import MetricNotReportedError
 from rung.executors.base import Ended, Executor, Reported
 from rung.schedulers.base import Scheduler
@@ -76,7 +76,7 @@ class Tuner:
         self.stop = stop
         self.time_budget_s = time_budget_s
         self.max_failures = max_failures
-        self.clock = clock or RealClock()
+        self.clock = clock or executor.clock
         self.progress = progress or Progress()
         self.trials: dict[int, _Trial] = {}
         self.running: set[int] = set()

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rung.clock import Clock, RealClock
 from rung.session import Job
 from rung.types import Config, Decision
 
@@ -40,9 +41,11 @@ Event = Reported | Ended
 
 
 class Executor(abc.ABC):
-    """Runs trials. Subclasses: ThreadExecutor, ProcessExecutor (default)."""
+    """Runs trials. Subclasses: ThreadExecutor, ProcessExecutor (default), SimulatedExecutor."""
 
     capacity: int
+    clock: Clock = RealClock()
+    """The time trials run in; the tuner measures budgets with it."""
 
     @abc.abstractmethod
     def start(self, fn: Callable[[Config], Any]) -> None:
