@@ -87,6 +87,7 @@ class Tuner:
         self.out_of_time = False
         self.metric_seen = False
         self.warned_no_checkpoint = False
+        self.turns = 0
         self.best: _Trial | None = None
         self.started = self.clock.now()
 
@@ -167,7 +168,7 @@ class Tuner:
                     for trial in list(self.paused.values()):
                         self.paused.pop(trial.id)
                         self._finish(trial, Status.STOPPED)
-                    self.store.commit()
+                self.store.commit()
                 return
             events = self.executor.poll(self._poll_timeout())
             answers: list[tuple[int, Decision]] = []
@@ -177,7 +178,9 @@ class Tuner:
                     answers.append((event.trial_id, self._on_reported(event)))
                 elif isinstance(event, Ended):
                     error = self._on_ended(event) or error
-            self.store.commit()
+            self.turns += 1
+            if self.executor.durable_answers or self.turns % 1000 == 0 or error is not None:
+                self.store.commit()
             for trial_id, decision in answers:
                 self.executor.reply(trial_id, decision)
             if error is not None:
@@ -281,7 +284,7 @@ class Tuner:
         self.paused.pop(trial.id, None)
         self.store.set_status(trial.id, Status.RUNNING, **(change or {}))
         self.running.add(trial.id)
-        log_path = str(self.store.log_path(trial.id))
+        log_path = self.store.log_file(trial.id)
         self.executor.submit(Job(trial.id, trial.config, data, iteration, time_total, log_path))
 
     # Events.

@@ -46,6 +46,9 @@ class Executor(abc.ABC):
     capacity: int
     clock: Clock = RealClock()
     """The time trials run in; the tuner measures budgets with it."""
+    durable_answers: bool = True
+    """Commit the store before every answer to a trial (what makes a returned `report()` durable).
+    A simulator, whose trials are replays, lets the tuner commit in batches instead."""
 
     @abc.abstractmethod
     def start(self, fn: Callable[[Config], Any]) -> None:

@@ -55,6 +55,8 @@ class _Running:
 class SimulatedExecutor(Executor):
     """Runs `fn(config) -> Curve` as trials on `workers` virtual workers and a simulated clock.
 
+    The store is committed in batches (a replayed trial loses nothing it cannot replay again).
+
     Example:
         >>> def lookup(config):  # a recorded table would be read here
         ...     return Curve([{"loss": 1 / (i + 1 + config["x"])} for i in range(10)], [60.0] * 10)
@@ -68,6 +70,7 @@ class SimulatedExecutor(Executor):
         if decision_seconds is not None and not decision_seconds >= 0:
             raise ValueError(f"decision_seconds must be None or >= 0; got {decision_seconds!r}")
         self.capacity = workers
+        self.durable_answers = False
         self._clock = SimulatedClock()
         self.clock = self._clock
         self.decision_seconds = decision_seconds

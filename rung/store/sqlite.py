@@ -8,6 +8,7 @@ events (trial added, result, status change) can be replayed on resume.
 from __future__ import annotations
 
 import json
+import os
 import math
 import numbers
 import sqlite3
@@ -112,6 +113,12 @@ class Store:
         ).fetchone()
         self._seq = int(row[0] or 0)
         self._superseded: list[Path] = []
+        self._root = str(path)
+        # Each trial's stored checkpoints (seq, path), oldest first, so saving needs no query.
+        self._checkpoints: dict[int, list[tuple[int, str | None]]] = {}
+        if writable:
+            for seq, trial_id, ckpt_path in conn.execute("SELECT seq, trial_id, path FROM checkpoints ORDER BY seq"):
+                self._checkpoints.setdefault(trial_id, []).append((seq, ckpt_path))
 
     # Opening.
     @staticmethod
@@ -278,15 +285,15 @@ class Store:
             file = files.trial_dir(self.path, trial_id) / f"checkpoint-{iteration:06d}.pkl"
             files.write_atomic(file, data)
             path = str(file.relative_to(self.path))
+        seq = self._next()
         self._conn.execute(
             "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)",
-            (self._next(), trial_id, iteration, path, len(data), None if path else data),
+            (seq, trial_id, iteration, path, len(data), None if path else data),
         )
-        old = self._conn.execute(
-            "SELECT seq, path FROM checkpoints WHERE trial_id = ? ORDER BY seq DESC LIMIT -1 OFFSET ?",
-            (trial_id, keep),
-        ).fetchall()
-        for old_seq, old_path in old:
+        kept = self._checkpoints.setdefault(trial_id, [])
+        kept.append((seq, path))
+        while len(kept) > keep:
+            old_seq, old_path = kept.pop(0)
             self._conn.execute("DELETE FROM checkpoints WHERE seq = ?", (old_seq,))
             if old_path is not None and old_path != path:
                 self._superseded.append(self.path / old_path)
@@ -311,7 +318,11 @@ class Store:
         return None if row is None or row[0] is None else self.path / row[0]
 
     def log_path(self, trial_id: int) -> Path:
-        return files.trial_dir(self.path, trial_id) / "log.txt"
+        return Path(self.log_file(trial_id))
+
+    def log_file(self, trial_id: int) -> str:
+        """The trial's log file as a string (cheaper than a Path on the tuner's hot path)."""
+        return os.path.join(self._root, "trials", f"{trial_id:06d}", "log.txt")
 
     def experiment(self) -> dict[str, Any]:
         cur = self._conn.execute("SELECT * FROM experiment WHERE id = 1")
