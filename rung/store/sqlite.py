@@ -8,9 +8,9 @@ events (trial added, result, status change) can be replayed on resume.
 from __future__ import annotations
 
 import json
-import os
 import math
 import numbers
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
