@@ -66,7 +66,9 @@ class RichProgress(Progress):
             value = trial.last_result.get(tuner.metric or "", "")
             label = "best " + trial.status.value.lower() if trial is best else trial.status.value.lower()
             config = ", ".join(f"{k}={_fmt(v)}" for k, v in _flat(trial.config).items())
-            table.add_row(str(trial.id), label, str(trial.iteration), _fmt(value), config[:80])
+            if len(config) > 80:
+                config = config[: config.rfind(", ", 0, 80)] + ", …"
+            table.add_row(str(trial.id), label, str(trial.iteration), _fmt(value), config)
         return table
 
     def update(self, tuner: Tuner) -> None:
