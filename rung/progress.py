@@ -67,7 +67,8 @@ class RichProgress(Progress):
             label = "best " + trial.status.value.lower() if trial is best else trial.status.value.lower()
             config = ", ".join(f"{k}={_fmt(v)}" for k, v in _flat(trial.config).items())
             if len(config) > 80:
-                config = config[: config.rfind(", ", 0, 80)] + ", …"
+                cut = config.rfind(", ", 0, 80)
+                config = config[:cut] + ", …" if cut > 0 else config[:79] + "…"
             table.add_row(str(trial.id), label, str(trial.iteration), _fmt(value), config)
         return table
 
