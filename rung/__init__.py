@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "load": "rung.api",
     "ExperimentResult": "rung.result",
     "Trial": "rung.result",
+    "ScheduleEntry": "rung.result",
     # the trial side
     "report": "rung.session",
     "get_checkpoint": "rung.session",
@@ -50,6 +51,7 @@ _EXPORTS: dict[str, str] = {
     "Grid": "rung.search.random",
     "Scheduler": "rung.schedulers.base",
     "FIFO": "rung.schedulers.base",
+    "PBT": "rung.schedulers.pbt",
     "Executor": "rung.executors.base",
     "ProcessExecutor": "rung.executors.process",
     "ThreadExecutor": "rung.executors.thread",
@@ -111,8 +113,10 @@ if TYPE_CHECKING:
     from rung.executors.process import ProcessExecutor as ProcessExecutor
     from rung.executors.thread import ThreadExecutor as ThreadExecutor
     from rung.result import ExperimentResult as ExperimentResult
+    from rung.result import ScheduleEntry as ScheduleEntry
     from rung.result import Trial as Trial
     from rung.schedulers.base import FIFO as FIFO
+    from rung.schedulers.pbt import PBT as PBT
     from rung.schedulers.base import Scheduler as Scheduler
     from rung.search.base import Searcher as Searcher
     from rung.search.random import Grid as Grid

@@ -20,7 +20,9 @@ from rung.executors.base import Executor
 from rung.resources import Resources, gpu_slots, machine_cpus, machine_gpus
 from rung.result import ExperimentResult
 from rung.schedulers import SCHEDULERS, Scheduler
+from rung.schedulers import make as make_scheduler
 from rung.search import SEARCHERS, Searcher
+from rung.search import make as make_searcher
 from rung.space import Space
 from rung.store.sqlite import Store
 from rung.tuner import Progress, StopFn, Tuner
@@ -37,18 +39,18 @@ def _searcher(search: str | Searcher) -> Searcher:
     if isinstance(search, Searcher):
         return search
     if isinstance(search, str) and search in SEARCHERS:
-        return SEARCHERS[search]()
+        return make_searcher(search)
     known = ", ".join(repr(k) for k in SEARCHERS)
     raise ValueError(f"search must be one of {known} or a Searcher object; got {search!r}")
 
 
 def _scheduler(scheduler: str | Scheduler | None) -> Scheduler:
     if scheduler is None:
-        return SCHEDULERS["fifo"]()
+        return make_scheduler("fifo")
     if isinstance(scheduler, Scheduler):
         return scheduler
     if isinstance(scheduler, str) and scheduler in SCHEDULERS:
-        return SCHEDULERS[scheduler]()
+        return make_scheduler(scheduler)
     known = ", ".join(repr(k) for k in SCHEDULERS)
     raise ValueError(f"scheduler must be None, one of {known} or a Scheduler object; got {scheduler!r}")
 

@@ -11,7 +11,23 @@ import cloudpickle
 from rung.store.sqlite import Store, finite
 from rung.types import Config, Status
 
-__all__ = ["ExperimentResult", "Trial"]
+__all__ = ["ExperimentResult", "ScheduleEntry", "Trial"]
+
+
+@dataclass(frozen=True)
+class ScheduleEntry:
+    """One stretch of a trial's hyperparameter schedule (PBT, PB2).
+
+    Attributes:
+        iteration: the trial's own iteration count when this config took over: it applies to the
+            results with `training_iteration > iteration`, up to the next entry.
+        config: the configuration from then on.
+        from_trial: the trial whose newest checkpoint it continued from then (None: its own).
+    """
+
+    iteration: int
+    config: Config | None
+    from_trial: int | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +143,36 @@ class ExperimentResult:
     def best_config(self) -> Config | None:
         best = self.best
         return None if best is None else best.config
+
+    def schedule(self, trial_id: int) -> list[ScheduleEntry]:
+        """Which config trial `trial_id` ran from which iteration, and whose weights it continued from.
+
+        Example:
+            >>> result.schedule(3)  # doctest: +SKIP
+            [ScheduleEntry(iteration=0, config={'lr': 0.01}, from_trial=None),
+             ScheduleEntry(iteration=8, config={'lr': 0.012}, from_trial=5)]
+        """
+        known = {t.id for t in self.trials}
+        if trial_id not in known:
+            span = f"{min(known)}..{max(known)}" if known else "none"
+            raise ValueError(f"schedule: no trial {trial_id!r} in experiment {self.name!r}; its trials: {span}")
+        entries: list[ScheduleEntry] = []
+        store = Store.read(*self._store_args)
+        try:
+            for kind, event_trial, data in store.history():
+                if kind != "status" or event_trial != trial_id:
+                    continue
+                _status, info = data
+                if "origin" in info:  # created, with its first config
+                    entries.append(ScheduleEntry(0, info.get("config"), info.get("parent_id")))
+                elif "iteration" in info:  # resumed with a new config or from another trial's weights
+                    previous = entries[-1].config if entries else None
+                    entries.append(
+                        ScheduleEntry(int(info["iteration"]), info.get("config", previous), info.get("from_trial"))
+                    )
+        finally:
+            store.close()
+        return entries
 
     def history(self, trial_id: int) -> list[dict[str, Any]]:
         """Every result the trial reported, in order."""

@@ -99,14 +99,16 @@ class Tuner:
                 trial = self.trials[trial_id]
                 self._record(trial, data)
                 self.searcher.observe(trial_id, data)
-                self.scheduler.on_result(trial, data)
+                # The decision is kept: if the driver stopped after answering it but before the
+                # trial ended, the trial still pauses or stops as it was told.
+                self._decide(trial, data, self.scheduler.on_result(trial, data))
                 continue
             status, info = data
             if "origin" in info:  # the trial's creation
                 self._replay_add(trial_id, info)
                 continue
             trial = self.trials[trial_id]
-            trial.status = status
+            trial.status, trial.ending = status, None
             if "config" in info:
                 trial.config = info["config"]
             if status.finished:
@@ -116,10 +118,16 @@ class Tuner:
             trial = self.trials[row["id"]]
             trial.config, trial.num_failures, trial.error = row["config"], row["num_failures"], row["error"]
             if trial.status in (Status.PENDING, Status.RUNNING):
-                # Interrupted by the stop: it restarts from its last checkpoint.
-                trial.status = Status.PENDING
-                self.restarts.append(trial.id)
-            elif trial.status is Status.PAUSED:
+                if trial.ending is Status.PAUSED:
+                    trial.status = Status.PAUSED
+                    self.store.set_status(trial.id, Status.PAUSED)
+                elif trial.ending is not None:
+                    self._finish(trial, trial.ending)
+                else:
+                    # Interrupted by the stop: it restarts from its last checkpoint.
+                    trial.status = Status.PENDING
+                    self.restarts.append(trial.id)
+            if trial.status is Status.PAUSED:
                 self.paused[trial.id] = trial
         self.restarts.sort()
 
@@ -316,14 +324,14 @@ class Tuner:
         improved = self._record(trial, result)
         self.store.add_result(trial.id, result, trial.best if improved else None)
         self.searcher.observe(trial.id, result)
-        decision = self.scheduler.on_result(trial, result)
+        return self._decide(trial, result, self.scheduler.on_result(trial, result))
+
+    def _decide(self, trial: _Trial, result: dict[str, Any], decision: Decision) -> Decision:
+        """Apply `stop=` to the scheduler's decision; note how the trial ends if it does."""
         if decision is Decision.CONTINUE and self.stop is not None and self.stop(trial.id, result):
             trial.ending = Status.TERMINATED
             return Decision.STOP
-        if decision is Decision.STOP:
-            trial.ending = Status.STOPPED
-        elif decision is Decision.PAUSE:
-            trial.ending = Status.PAUSED
+        trial.ending = {Decision.STOP: Status.STOPPED, Decision.PAUSE: Status.PAUSED}.get(decision)
         return decision
 
     def _on_ended(self, event: Ended) -> Exception | None:
@@ -348,6 +356,8 @@ class Tuner:
             log.error("trial %d failed:\n%s", trial.id, event.error)
             return None
         status = trial.ending or Status.TERMINATED
+        if event.kind == "completed" and status is Status.PAUSED:
+            status = Status.TERMINATED  # it ended on its own: nothing left to resume
         if status is Status.PAUSED:
             trial.status = status
             self.paused[trial.id] = trial

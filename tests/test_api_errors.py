@@ -24,12 +24,13 @@ SPACE = {"x": rung.uniform(0, 1)}
         (
             {"search": "bayes"},
             ValueError,
-            "search must be one of 'random', 'grid' or a Searcher object; got 'bayes'",
+            "search must be one of 'random', 'grid', 'tpe', 'gp' or a Searcher object; got 'bayes'",
         ),
         (
             {"scheduler": "ashaa"},
             ValueError,
-            "scheduler must be None, one of 'fifo' or a Scheduler object; got 'ashaa'",
+            "scheduler must be None, one of 'fifo', 'median', 'sha', 'hyperband', 'asha', 'pbt', 'pb2'"
+            " or a Scheduler object; got 'ashaa'",
         ),
         ({"mode": "maximize"}, ValueError, "mode must be 'min' or 'max'; got 'maximize'"),
         ({"num_samples": 0}, ValueError, "num_samples must be an integer >= 1; got 0"),
@@ -39,7 +40,7 @@ SPACE = {"x": rung.uniform(0, 1)}
         (
             {"executor": "dask"},
             ValueError,
-            "executor must be one of 'process', 'thread' or an Executor object; got 'dask'",
+            "executor must be one of 'process', 'thread', 'simulated' or an Executor object; got 'dask'",
         ),
         ({"time_budget_s": 0}, ValueError, "time_budget_s must be a number > 0 or None; got 0"),
         (

@@ -234,7 +234,7 @@ class Store:
         )
         self._conn.execute(
             "INSERT INTO events VALUES (?, ?, 'PENDING', ?)",
-            (self._next(), trial_id, dumps({"origin": origin, "parent_id": parent_id})),
+            (self._next(), trial_id, dumps({"origin": origin, "parent_id": parent_id, "config": config})),
         )
 
     def set_status(self, trial_id: int, status: Status, *, error: str | None = None, **data: Any) -> None:
