@@ -116,8 +116,8 @@ if TYPE_CHECKING:
     from rung.result import ScheduleEntry as ScheduleEntry
     from rung.result import Trial as Trial
     from rung.schedulers.base import FIFO as FIFO
-    from rung.schedulers.pbt import PBT as PBT
     from rung.schedulers.base import Scheduler as Scheduler
+    from rung.schedulers.pbt import PBT as PBT
     from rung.search.base import Searcher as Searcher
     from rung.search.random import Grid as Grid
     from rung.search.random import Random as Random
