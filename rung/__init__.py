@@ -52,6 +52,10 @@ _EXPORTS: dict[str, str] = {
     "Scheduler": "rung.schedulers.base",
     "FIFO": "rung.schedulers.base",
     "PBT": "rung.schedulers.pbt",
+    "MedianStopping": "rung.schedulers.median",
+    "SuccessiveHalving": "rung.schedulers.hyperband",
+    "HyperBand": "rung.schedulers.hyperband",
+    "ASHA": "rung.schedulers.asha",
     "Executor": "rung.executors.base",
     "ProcessExecutor": "rung.executors.process",
     "ThreadExecutor": "rung.executors.thread",
@@ -115,8 +119,12 @@ if TYPE_CHECKING:
     from rung.result import ExperimentResult as ExperimentResult
     from rung.result import ScheduleEntry as ScheduleEntry
     from rung.result import Trial as Trial
+    from rung.schedulers.asha import ASHA as ASHA
     from rung.schedulers.base import FIFO as FIFO
     from rung.schedulers.base import Scheduler as Scheduler
+    from rung.schedulers.hyperband import HyperBand as HyperBand
+    from rung.schedulers.hyperband import SuccessiveHalving as SuccessiveHalving
+    from rung.schedulers.median import MedianStopping as MedianStopping
     from rung.schedulers.pbt import PBT as PBT
     from rung.search.base import Searcher as Searcher
     from rung.search.random import Grid as Grid
