@@ -52,6 +52,8 @@ _EXPORTS: dict[str, str] = {
     "Scheduler": "rung.schedulers.base",
     "FIFO": "rung.schedulers.base",
     "PBT": "rung.schedulers.pbt",
+    "PB2": "rung.schedulers.pb2",
+    "GP": "rung.search.gp",
     "MedianStopping": "rung.schedulers.median",
     "SuccessiveHalving": "rung.schedulers.hyperband",
     "HyperBand": "rung.schedulers.hyperband",
@@ -125,8 +127,10 @@ if TYPE_CHECKING:
     from rung.schedulers.hyperband import HyperBand as HyperBand
     from rung.schedulers.hyperband import SuccessiveHalving as SuccessiveHalving
     from rung.schedulers.median import MedianStopping as MedianStopping
+    from rung.schedulers.pb2 import PB2 as PB2
     from rung.schedulers.pbt import PBT as PBT
     from rung.search.base import Searcher as Searcher
+    from rung.search.gp import GP as GP
     from rung.search.random import Grid as Grid
     from rung.search.random import Random as Random
     from rung.session import TrialInterrupt as TrialInterrupt

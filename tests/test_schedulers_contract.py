@@ -12,6 +12,7 @@ from rung.schedulers.asha import ASHA
 from rung.schedulers.base import FIFO, Scheduler
 from rung.schedulers.hyperband import HyperBand, SuccessiveHalving
 from rung.schedulers.median import MedianStopping
+from rung.schedulers.pb2 import PB2
 from rung.schedulers.pbt import PBT
 from rung.testing.schedulers import N_STEPS, SCHEDULER_CHECKS
 
@@ -26,6 +27,7 @@ SCHEDULERS: dict[str, Callable[[], Scheduler]] = {
     "asha-promote": lambda: ASHA(max_t=N_STEPS, grace_period=1, reduction_factor=3, variant="promote"),
     "pbt": lambda: PBT(2, {"x": rung.uniform(0, 1)}),
     "pbt-synch": lambda: PBT(2, {"x": rung.uniform(0, 1)}, synch=True),
+    "pb2": lambda: PB2(2, {"x": [0.0, 1.0]}),
 }
 
 
