@@ -47,12 +47,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if args.fresh:
         shutil.rmtree(Path(args.storage) / "demo", ignore_errors=True)
+    epochs = SPACE["epochs"]
     result = rung.run(
         train_mlp,
         SPACE,
         metric="accuracy",
         mode="max",
         num_samples=args.num_samples,
+        scheduler=rung.ASHA(max_t=epochs, grace_period=1, reduction_factor=3),
         max_concurrent=2,
         name="demo",
         storage=args.storage,
@@ -69,6 +71,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for key, value in _flat(best.config).items():
         console.print(f"  {key} = {_fmt(value)}")
     console.print(f"[bold]validation accuracy[/bold]: {best.best_metrics['accuracy']:.4f}")  # type: ignore[index]
+    trained = sum(t.iteration for t in result.trials)
+    full = len(result.trials) * epochs
+    console.print(
+        f"ASHA trained {trained} epochs where running every trial to the end takes {full}:"
+        f" {1 - trained / full:.0%} of the training saved"
+    )
     console.print(f"stored in {result.path}; see it again with: rung show demo --storage {args.storage}")
     return 0
 
@@ -176,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--storage", default="rung-runs", help="folder of experiments (default: rung-runs)")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="tune an MLP on the digits data set")
-    demo.add_argument("--num-samples", type=int, default=16)
+    demo.add_argument("--num-samples", type=int, default=32)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--fresh", action="store_true", help="delete the stored demo and run it again")
     demo.add_argument("--verbose", type=int, default=1)
