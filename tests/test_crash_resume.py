@@ -10,6 +10,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 import rung
 from rung.types import Status
 
@@ -142,3 +144,68 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path: Path) -> None:
     result = rung.load("ctrlc", storage=storage)
     assert result.status == "FINISHED" and len(result.trials) == 4
     assert all([r["training_iteration"] for r in result.history(t.id)] == list(range(1, 7)) for t in result.trials)
+
+
+DECIDED = textwrap.dedent(
+    """
+    import os, signal, sys
+    import rung
+
+    storage, acks, kill = sys.argv[1], sys.argv[2], int(sys.argv[3])
+
+    class Decide(rung.Scheduler):
+        # Trial 1 is told to stop and trial 2 to pause at their second result; trial 2 resumes later.
+        def on_result(self, trial, result):
+            if result["training_iteration"] == 2 and trial.id in (1, 2) and trial.iteration == 2:
+                return rung.Decision.STOP if trial.id == 1 else rung.Decision.PAUSE
+            return rung.Decision.CONTINUE
+
+        def next_trial(self, *, new_allowed, paused):
+            if new_allowed:
+                return rung.Start()
+            return rung.Resume(paused[0].id) if paused else None
+
+    def train(config):
+        checkpoint = rung.get_checkpoint()
+        for step in range(0 if checkpoint is None else checkpoint + 1, 4):
+            try:
+                rung.report({"loss": config["x"] + step}, checkpoint=step)
+            except rung.TrialInterrupt:
+                with open(acks, "a") as f:
+                    f.write(f"{rung.get_trial_id()} interrupted\\n")
+                if rung.get_trial_id() == kill:
+                    os.kill(os.getppid(), signal.SIGKILL)  # the answer arrived; the driver dies now
+                raise
+            with open(acks, "a") as f:
+                f.write(f"{rung.get_trial_id()} {step + 1}\\n")
+
+    rung.run(train, {"x": rung.uniform(0, 1)}, metric="loss", num_samples=3, max_concurrent=1,
+             scheduler=Decide(), name="decided", storage=storage, resume=True, verbose=0)
+    """
+)
+
+
+@pytest.mark.parametrize("killer", [1, 2])
+def test_decisions_answered_before_a_crash_hold_after_resume(killer: int, tmp_path: Path) -> None:
+    script = tmp_path / "driver.py"
+    script.write_text(DECIDED)
+    storage, acks = tmp_path / "runs", tmp_path / "acks.txt"
+    run = [sys.executable, str(script), str(storage), str(acks)]
+    crashed = subprocess.run([*run, str(killer)], capture_output=True, text=True, timeout=120)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    # The crash came after the answer, before the trial's end reached the store.
+    assert rung.load("decided", storage=storage).trials[killer - 1].status is Status.RUNNING
+
+    resumed = subprocess.run([*run, "0"], capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    result = rung.load("decided", storage=storage)
+    one, two, three = result.trials
+    lines = acks.read_text().splitlines()
+    # Trial 1 was told to stop: it stays stopped, never restarted.
+    assert one.status is Status.STOPPED and one.iteration == 2 and "1 3" not in lines
+    # Trial 2 was told to pause: on resume it waits while trial 3 starts, then goes on from its
+    # checkpoint (iterations 3 and 4), never from the start.
+    assert two.status is Status.TERMINATED and three.status is Status.TERMINATED
+    assert [r["training_iteration"] for r in result.history(2)] == [1, 2, 3, 4]
+    assert lines.count("2 1") == 1 and lines.count("2 3") == 1
+    assert lines.index("3 1") < lines.index("2 3")
