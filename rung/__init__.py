@@ -61,6 +61,9 @@ _EXPORTS: dict[str, str] = {
     "Executor": "rung.executors.base",
     "ProcessExecutor": "rung.executors.process",
     "ThreadExecutor": "rung.executors.thread",
+    "RayExecutor": "rung.executors.ray",
+    "SimulatedExecutor": "rung.executors.simulated",
+    "Curve": "rung.executors.simulated",
     # plain data and errors
     "Status": "rung.types",
     "Decision": "rung.types",
@@ -117,6 +120,9 @@ if TYPE_CHECKING:
     from rung.errors import SpaceError as SpaceError
     from rung.executors.base import Executor as Executor
     from rung.executors.process import ProcessExecutor as ProcessExecutor
+    from rung.executors.ray import RayExecutor as RayExecutor
+    from rung.executors.simulated import Curve as Curve
+    from rung.executors.simulated import SimulatedExecutor as SimulatedExecutor
     from rung.executors.thread import ThreadExecutor as ThreadExecutor
     from rung.result import ExperimentResult as ExperimentResult
     from rung.result import ScheduleEntry as ScheduleEntry

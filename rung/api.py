@@ -31,7 +31,7 @@ from rung.types import Config
 __all__ = ["load", "run"]
 
 log = logging.getLogger("rung")
-EXECUTORS = ("process", "thread", "simulated")
+EXECUTORS = ("process", "thread", "simulated", "ray")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -91,12 +91,19 @@ def _objective_path(fn: Callable[..., Any]) -> str | None:
     return f"{module}:{qualname}" if target is fn else None
 
 
-def _executor(executor: str | Executor, resources: Resources, max_concurrent: int | None) -> Executor:
+def _executor(
+    executor: str | Executor, resources: Resources, max_concurrent: int | None, raw: Mapping[str, Any] | None
+) -> Executor:
     if isinstance(executor, Executor):
         return executor
     if executor not in EXECUTORS:
         known = ", ".join(repr(k) for k in EXECUTORS)
         raise ValueError(f"executor must be one of {known} or an Executor object; got {executor!r}")
+    if executor == "ray":
+        from rung.executors.ray import RayExecutor
+
+        # The cluster's nodes decide what fits; Ray custom resources ride along under "resources".
+        return RayExecutor(resources=raw, capacity=max_concurrent)
     if executor == "simulated":
         from rung.executors.simulated import SimulatedExecutor
 
@@ -149,7 +156,8 @@ def run(
         resources: per trial, e.g. `{"cpu": 1, "gpu": 0.5}`.
         executor: "process" (default: worker processes), "thread" (in-process, for debugging), "simulated"
             (`fn` returns a recorded `Curve` that is replayed on a simulated clock with `max_concurrent`
-            virtual workers, 4 by default; see `rung.executors.simulated`), or an Executor object.
+            virtual workers, 4 by default; see `rung.executors.simulated`), "ray" (Ray actors on the
+            cluster named by RAY_ADDRESS, or a local Ray; see docs/scaling-out.md), or an Executor object.
         name: the experiment's name (default: the objective's name and the time).
         storage: the folder that holds experiments.
         resume: continue the stored experiment `name` (finished trials are kept).
@@ -188,21 +196,22 @@ def run(
     searcher = _searcher(search)
     sched = _scheduler(scheduler)
     stopper = _stopper(stop)
-    res = Resources.parse(resources)
+    # Ray validates its own resources (it also knows custom ones): see RayExecutor.
+    res = Resources() if executor == "ray" else Resources.parse(resources)
     if name is None:
         name = f"{getattr(fn, '__name__', 'objective').strip('<>')}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"name must be letters, digits, '.', '_' or '-' (not starting with . _ -); got {name!r}")
     # Resolve one config now, so a failing sample_from shows before anything is stored or started.
     compiled.sample(np.random.default_rng(seed))
-    exe = _executor(executor, res, max_concurrent)
+    exe = _executor(executor, res, max_concurrent, resources)
 
     settings = {
         "num_samples": num_samples,
         "search": search if isinstance(search, str) else type(search).__name__,
         "scheduler": scheduler if scheduler is None or isinstance(scheduler, str) else type(scheduler).__name__,
         "max_concurrent": max_concurrent,
-        "resources": {"cpu": res.cpu, "gpu": res.gpu},
+        "resources": dict(resources) if executor == "ray" and resources else {"cpu": res.cpu, "gpu": res.gpu},
         "executor": executor if isinstance(executor, str) else type(executor).__name__,
         "stop": stop if isinstance(stop, Mapping) else (None if stop is None else repr(stop)),
         "time_budget_s": time_budget_s,

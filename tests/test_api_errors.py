@@ -40,7 +40,7 @@ SPACE = {"x": rung.uniform(0, 1)}
         (
             {"executor": "dask"},
             ValueError,
-            "executor must be one of 'process', 'thread', 'simulated' or an Executor object; got 'dask'",
+            "executor must be one of 'process', 'thread', 'simulated', 'ray' or an Executor object; got 'dask'",
         ),
         ({"time_budget_s": 0}, ValueError, "time_budget_s must be a number > 0 or None; got 0"),
         (

@@ -1,0 +1,445 @@
+"""Trials on a Ray cluster: one long-lived actor per slot, reports streamed back to the driver.
+
+Each slot is a Ray actor holding one trial's resources (CPUs, GPUs, custom resources) for the whole
+run, so a trial costs a method call, not a process start. In the actor the trial runs in a thread;
+`report()` hands its result to the actor method the driver waits on, then blocks until the
+driver's answer comes with the next call. One call per report: `begin(job)` returns the trial's
+first event, `answer(decision)` delivers the decision and returns the next event.
+
+Results, checkpoints and the trial's output since its last event travel in those return values,
+through Ray's object store: no shared filesystem is needed, and the driver stays the only writer of
+the store and of the trials' log files. An actor that dies (its process killed, its node lost) ends
+its trial as a failure; a new actor, placed by Ray wherever resources are free, replaces it.
+
+Ray is imported when an executor connects, never by `import rung`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import math
+import os
+import queue
+import socket
+import sys
+import tempfile
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+
+from rung.errors import ResourceError
+from rung.executors.base import Ended, Event, Executor, Reported
+from rung.resources import Resources
+from rung.session import Job, Outcome, run_trial
+from rung.types import Config, Decision
+
+__all__ = ["RayExecutor"]
+
+PROBE_TIMEOUT_S = 5.0
+"""How long a TCP connection to the cluster's address may take before it counts as unreachable."""
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise ImportError(
+            f"executor='ray' needs Ray, which is not installed ({exc}); install it with: pip install 'rung[ray]'"
+        ) from exc
+    return ray
+
+
+# The actor side: runs in a Ray worker process.
+
+
+class _OutputTap:
+    """Points this process's stdout and stderr (fds 1 and 2) at a file while a trial runs.
+
+    `take()` returns what was written since the last call; it travels to the driver with each event,
+    so the trial's log is written on the driver's machine, whichever node the trial ran on.
+    """
+
+    def __init__(self) -> None:
+        fd, path = tempfile.mkstemp(prefix="rung-trial-output-")
+        os.close(fd)
+        self._write = os.open(path, os.O_WRONLY | os.O_APPEND)
+        self._read = os.open(path, os.O_RDONLY)
+        os.unlink(path)  # the descriptors keep it; nothing is left behind when the actor ends
+        self._saved: list[int] = []
+
+    def __enter__(self) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self._saved = [os.dup(1), os.dup(2)]
+        os.dup2(self._write, 1)
+        os.dup2(self._write, 2)
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for target, fd in zip((1, 2), self._saved, strict=True):
+            os.dup2(fd, target)
+            os.close(fd)
+
+    def take(self, last: bool) -> bytes:
+        """The output since the last call; `last` empties the file for the next trial."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        chunks = []
+        while chunk := os.read(self._read, 1 << 20):
+            chunks.append(chunk)
+        if last:
+            os.ftruncate(self._write, 0)
+            os.lseek(self._read, 0, os.SEEK_SET)
+        return b"".join(chunks)
+
+
+class _TrialHost:
+    """The body of each slot's actor: one trial at a time, in a thread; its events go to the driver.
+
+    An event is ("result", result, checkpoint bytes, output) or ("ended", kind, error, output).
+    """
+
+    def __init__(self, sys_path: list[str]) -> None:
+        # The driver's import path, so functions pickled by reference (module.name) import here too.
+        for entry in reversed(sys_path):
+            if entry not in sys.path:
+                sys.path.insert(0, entry)
+        self._pickled: dict[str, bytes] = {}
+        self._functions: dict[str, Callable[[Config], Any]] = {}
+        self._events: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._answers: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._tap = _OutputTap()
+
+    def where(self) -> tuple[str, int]:
+        """This actor's node id and process id."""
+        import ray
+
+        return ray.get_runtime_context().get_node_id(), os.getpid()
+
+    def load(self, fn_key: str, fn_bytes: bytes) -> None:
+        """Keep the objective; unpickling imports its modules now, before the first trial."""
+        self._pickled[fn_key] = fn_bytes
+        with contextlib.suppress(Exception):  # a failure shows at the first trial (loaded again there)
+            self._functions[fn_key] = cloudpickle.loads(fn_bytes)
+
+    def begin(self, job: Job, fn_key: str, fn_bytes: bytes | None) -> tuple[Any, ...]:
+        """Start a trial; returns its first event."""
+        if fn_bytes is not None:
+            self.load(fn_key, fn_bytes)
+        threading.Thread(target=self._run, args=(job, fn_key), name=f"rung-trial-{job.trial_id}", daemon=True).start()
+        return self._next()
+
+    def answer(self, decision: str) -> tuple[Any, ...]:
+        """The driver's decision on the last result; returns the trial's next event."""
+        self._answers.put(decision)
+        return self._next()
+
+    def report(self, trial_id: int, result: dict[str, Any], checkpoint: bytes | None) -> Decision:
+        """The trial's `Channel`, called from the trial's thread."""
+        self._events.put(("result", result, checkpoint))
+        return Decision(self._answers.get())
+
+    def _next(self) -> tuple[Any, ...]:
+        event = self._events.get()
+        return (*event, self._tap.take(last=event[0] == "ended"))
+
+    def _run(self, job: Job, fn_key: str) -> None:
+        os.environ["RUNG_TRIAL_ID"] = str(job.trial_id)
+        with self._tap:
+            try:
+                if fn_key not in self._functions:
+                    self._functions[fn_key] = cloudpickle.loads(self._pickled[fn_key])
+                outcome = run_trial(self._functions[fn_key], job, self)
+            except Exception:
+                outcome = Outcome("error", traceback.format_exc())
+        self._events.put(("ended", outcome.kind, outcome.error))
+
+
+# The driver side.
+
+
+@dataclass
+class _Slot:
+    actor: Any
+    where: Any  # the ObjectRef of the actor's `where()`: (node id, pid) once it runs
+    fn_key: str = ""
+    job: Job | None = None  # the trial it runs
+    pending: Any = None  # the ObjectRef of the call that returns the trial's next event
+    stopping: bool = False
+    killed: bool = False  # by stop()
+
+
+class RayExecutor(Executor):
+    """Runs each trial in a Ray actor that holds the trial's resources; actors are reused between trials.
+
+    Args:
+        address: "host:port" or "ray://host:port"; "auto" (Ray's lookup: `RAY_ADDRESS`, then the newest
+            cluster started on this machine); None: `RAY_ADDRESS` when set, else a new local Ray
+            instance (stopped at `shutdown()`). If this process already called `ray.init()`, that
+            connection is used (and kept open).
+        resources: per trial, e.g. `{"cpu": 2, "gpu": 0.5, "resources": {"node_type_big": 1}}`: CPUs, GPUs
+            (fractions allowed) and Ray custom resources, all on one node. Default: one CPU.
+        capacity: at most this many trials at once; default and maximum: as many as fit on the live
+            nodes (counted again when an actor dies).
+        runtime_env: Ray's runtime environment for the actors, e.g. `{"working_dir": "."}` to ship
+            the objective's code to nodes that lack it.
+
+    Example:
+        >>> executor = rung.RayExecutor(resources={"cpu": 2, "gpu": 0.5})  # doctest: +SKIP
+        >>> rung.run(train, space, metric="acc", mode="max", executor=executor)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        resources: Mapping[str, Any] | None = None,
+        capacity: int | None = None,
+        runtime_env: Mapping[str, Any] | None = None,
+    ) -> None:
+        if address is not None and (not isinstance(address, str) or not _valid_address(address)):
+            raise ValueError(f"address must be None, 'auto', 'host:port' or 'ray://host:port'; got {address!r}")
+        if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1):
+            raise ValueError(f"capacity must be an integer >= 1 or None; got {capacity!r}")
+        self.address = address
+        self.cpu, self.gpu, self.custom = _parse_resources(resources)
+        self.runtime_env = dict(runtime_env) if runtime_env is not None else None
+        self._limit = capacity
+        self._capacity: int | None = None
+        self._ray: Any = None
+        self._owns_connection = False
+        self._host_class: Any = None
+        self._slots: list[_Slot] = []
+        self._ready: list[Event] = []
+        self._fn_key = ""
+        self._fn_ref: Any = None
+
+    @property
+    def capacity(self) -> int:
+        """Trials that run at once (connects to the cluster to count them)."""
+        if self._capacity is None:
+            self._connect()
+        assert self._capacity is not None
+        return self._capacity
+
+    @capacity.setter
+    def capacity(self, value: int) -> None:
+        self._capacity = value
+
+    def _connect(self) -> None:
+        ray = self._ray = _import_ray()
+        if not ray.is_initialized():
+            target = self.address or os.environ.get("RAY_ADDRESS") or "local"
+            named = f"address={self.address!r}" if self.address is not None else f"RAY_ADDRESS={target!r}"
+            if target not in ("local", "auto"):
+                _probe(target, named)
+            options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+            if target == "local":
+                options["include_dashboard"] = False
+            try:
+                ray.init(address=target, **options)
+            except ConnectionError as exc:
+                raise ConnectionError(f"cannot connect to a Ray cluster with {named}: {exc}") from exc
+            self._owns_connection = True
+        options = {"num_cpus": self.cpu, "num_gpus": self.gpu, "resources": self.custom, "max_restarts": 0}
+        if self.runtime_env is not None:
+            options["runtime_env"] = self.runtime_env
+        self._host_class = ray.remote(_TrialHost).options(**options)
+        self._refit()
+
+    def _refit(self) -> None:
+        """Count the trials that fit on the live nodes (raises if not even one); drop idle actors on dead ones."""
+        nodes = self._ray.nodes()
+        need = {k: v for k, v in {"CPU": self.cpu, "GPU": self.gpu, **self.custom}.items() if v > 0}
+        alive = [node["Resources"] for node in nodes if node["Alive"]]
+        fits = sum(min(math.floor(float(have.get(k, 0.0)) / v + 1e-9) for k, v in need.items()) for have in alive)
+        if fits == 0:
+            have = sorted(
+                _describe(h.get("CPU", 0), h.get("GPU", 0), {k: v for k, v in h.items() if _custom(k)}) for h in alive
+            )
+            raise ResourceError(
+                f"each trial needs {_describe(self.cpu, self.gpu, self.custom)}; no node of the Ray cluster has"
+                f" that much: its {len(alive)} nodes have {'; '.join(have)}"
+            )
+        self._capacity = fits if self._limit is None else min(fits, self._limit)
+        dead = {node["NodeID"] for node in nodes if not node["Alive"]}
+        for slot in [s for s in self._slots if s.job is None and self._node_and_pid(s)[0] in dead]:
+            self._slots.remove(slot)
+            self._ray.kill(slot.actor)
+
+    def _node_and_pid(self, slot: _Slot) -> tuple[str, int]:
+        ready, _ = self._ray.wait([slot.where], timeout=0)
+        if ready:
+            with contextlib.suppress(self._ray.exceptions.RayError):
+                node_id, pid = self._ray.get(slot.where)
+                return str(node_id), int(pid)
+        return "", 0
+
+    # The Executor contract.
+    def start(self, fn: Callable[[Config], Any]) -> None:
+        if self._capacity is None:
+            self._connect()
+        fn_bytes = cloudpickle.dumps(fn)
+        fn_key = hashlib.sha1(fn_bytes).hexdigest()
+        if fn_key == self._fn_key:
+            return
+        self._fn_key, self._fn_ref = fn_key, self._ray.put(fn_bytes)
+        # Actors start (and load the objective) while the driver prepares.
+        while len(self._slots) < self.capacity:
+            actor = self._host_class.remote(list(sys.path))
+            self._slots.append(_Slot(actor, actor.where.remote()))
+        for slot in self._slots:
+            if slot.job is None:
+                slot.actor.load.remote(fn_key, self._fn_ref)
+                slot.fn_key = fn_key
+
+    def submit(self, job: Job) -> None:
+        slot = next((s for s in self._slots if s.job is None), None)
+        if slot is None:
+            if len(self._slots) >= self.capacity:
+                raise RuntimeError("submit() with no free slot")
+            actor = self._host_class.remote(list(sys.path))
+            slot = _Slot(actor, actor.where.remote())
+            self._slots.append(slot)
+        fn_ref = None if slot.fn_key == self._fn_key else self._fn_ref
+        slot.fn_key, slot.job, slot.stopping = self._fn_key, job, False
+        slot.pending = slot.actor.begin.remote(job, self._fn_key, fn_ref)
+
+    def poll(self, timeout: float | None) -> list[Event]:
+        events, self._ready = self._ready, []
+        waiting = {slot.pending: slot for slot in self._slots if slot.pending is not None}
+        if not waiting:
+            return events
+        refs = list(waiting)
+        ready, _ = self._ray.wait(refs, num_returns=1, timeout=0 if events else timeout)
+        if ready:
+            ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
+        for ref in ready:
+            events.append(self._receive(waiting[ref], ref))
+        return events
+
+    def _receive(self, slot: _Slot, ref: Any) -> Event:
+        slot.pending, job = None, slot.job
+        assert job is not None
+        try:
+            message = self._ray.get(ref)
+        except self._ray.exceptions.RayError as exc:
+            return self._died(slot, job, exc)
+        if message[-1] and job.log_path is not None:
+            Path(job.log_path).parent.mkdir(parents=True, exist_ok=True)
+            with open(job.log_path, "ab") as f:
+                f.write(message[-1])
+        if slot.killed:  # sent just before stop() ended the actor: the trial's last event
+            self._slots.remove(slot)
+            if message[0] == "result":
+                self._ready.append(Ended(job.trial_id, "interrupted"))
+        if message[0] == "result":
+            return Reported(job.trial_id, message[1], message[2])
+        slot.job = None
+        return Ended(job.trial_id, message[1], message[2])
+
+    def _died(self, slot: _Slot, job: Job, exc: BaseException) -> Ended:
+        self._slots.remove(slot)
+        self._ray.kill(slot.actor)
+        if slot.stopping:
+            return Ended(job.trial_id, "interrupted")
+        node_id, pid = self._node_and_pid(slot)
+        # Its node may be gone: count again what fits, so that no trial waits for resources that
+        # no longer exist, and drop the idle actors that were there.
+        self._refit()
+        ips = [n["NodeManagerAddress"] for n in self._ray.nodes() if n["NodeID"] == node_id]
+        where = f"pid {pid} on node {ips[0]} {node_id[:8]}" if ips else "on an unknown node"
+        return Ended(job.trial_id, "error", f"the Ray actor running trial {job.trial_id} ({where}) died: {exc}")
+
+    def reply(self, trial_id: int, decision: Decision) -> None:
+        slot = self._running(trial_id)
+        if slot is not None and not slot.stopping and slot.pending is None:
+            slot.pending = slot.actor.answer.remote(decision.value)
+
+    def stop(self, trial_id: int) -> None:
+        slot = self._running(trial_id)
+        if slot is None or slot.stopping:
+            return
+        slot.stopping = True
+        if slot.pending is None:
+            # It waits for an answer: STOP ends it cleanly and keeps the actor for the next trial.
+            slot.pending = slot.actor.answer.remote(Decision.STOP.value)
+        else:
+            # It is computing: end its actor, as the process executor ends its worker.
+            slot.killed = True
+            self._ray.kill(slot.actor)
+
+    def _running(self, trial_id: int) -> _Slot | None:
+        return next((s for s in self._slots if s.job is not None and s.job.trial_id == trial_id), None)
+
+    def shutdown(self) -> None:
+        for slot in self._slots:
+            self._ray.kill(slot.actor)
+        self._slots, self._ready, self._fn_key, self._fn_ref = [], [], "", None
+        if self._owns_connection:
+            self._ray.shutdown()
+            self._owns_connection, self._capacity = False, None
+
+
+def _custom(name: str) -> bool:
+    """Whether a node resource is a custom one (not CPU/GPU/memory, nor one of Ray's node markers)."""
+    return name not in ("CPU", "GPU", "memory", "object_store_memory") and not name.startswith(
+        ("node:", "accelerator_type:")
+    )
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _describe(cpu: float, gpu: float, custom: Mapping[str, float]) -> str:
+    extra = ", ".join(f"{k!r}: {_number(v)}" for k, v in sorted(custom.items()))
+    return f"cpu={_number(cpu)}, gpu={_number(gpu)}, resources={{{extra}}}"
+
+
+def _valid_address(address: str) -> bool:
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    return address == "auto" or (bool(host) and port.isdigit())
+
+
+def _probe(address: str, named: str) -> None:
+    """Fail within seconds, naming the address, when nothing listens there."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
+        raise ConnectionError(
+            f"cannot reach a Ray cluster at {named}: {reason}; start one with `ray start --head` or fix the address"
+        ) from None
+
+
+def _parse_resources(spec: Mapping[str, Any] | None) -> tuple[float, float, dict[str, float]]:
+    if spec is None:
+        return 1.0, 0.0, {}
+    if not isinstance(spec, Mapping):
+        raise ResourceError(f"resources must be a dict like {{'cpu': 1, 'gpu': 0, 'resources': {{}}}}; got {spec!r}")
+    unknown = sorted(set(spec) - {"cpu", "gpu", "resources"})
+    if unknown:
+        raise ResourceError(f"resources has unknown keys {unknown}; known keys: 'cpu', 'gpu', 'resources'")
+    base = Resources.parse({k: v for k, v in spec.items() if k in ("cpu", "gpu")})
+    custom = spec.get("resources", {})
+    if not isinstance(custom, Mapping):
+        raise ResourceError(f"resources['resources'] must be a dict of Ray custom resources; got {custom!r}")
+    parsed: dict[str, float] = {}
+    for name, value in custom.items():
+        if not isinstance(name, str) or not name or not _custom(name):
+            raise ResourceError(
+                f"resources['resources'] takes Ray custom resource names (use 'cpu' and 'gpu' for those); got {name!r}"
+            )
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise ResourceError(f"resources['resources'][{name!r}] must be a number > 0; got {value!r}")
+        parsed[name] = float(value)
+    return base.cpu, base.gpu, parsed
