@@ -54,6 +54,7 @@ _EXPORTS: dict[str, str] = {
     "PBT": "rung.schedulers.pbt",
     "PB2": "rung.schedulers.pb2",
     "GP": "rung.search.gp",
+    "OptunaSearch": "rung.search.optuna",
     "MedianStopping": "rung.schedulers.median",
     "SuccessiveHalving": "rung.schedulers.hyperband",
     "HyperBand": "rung.schedulers.hyperband",
@@ -137,6 +138,7 @@ if TYPE_CHECKING:
     from rung.schedulers.pbt import PBT as PBT
     from rung.search.base import Searcher as Searcher
     from rung.search.gp import GP as GP
+    from rung.search.optuna import OptunaSearch as OptunaSearch
     from rung.search.random import Grid as Grid
     from rung.search.random import Random as Random
     from rung.session import TrialInterrupt as TrialInterrupt

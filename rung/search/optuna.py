@@ -1,0 +1,149 @@
+"""`rung.OptunaSearch`: any Optuna sampler (CMA-ES, NSGA-II, QMC, TPE, ...) as a rung searcher.
+
+The sampler works through Optuna's ask/tell interface on an in-memory study. Each unconditional
+numeric or categorical dimension of the space becomes an Optuna distribution; what Optuna cannot
+express (normal domains, choices between nested spaces' inner values) is sampled by rung from the
+searcher's own generator, and `sample_from` values are derived as usual. Grid dimensions are
+crossed as `rung.Random` crosses them. Intermediate results are reported to the Optuna trial
+(`training_iteration` as the step); a trial ends as COMPLETE with its last metric value, as
+PRUNED when a rung scheduler stopped it early, and as FAIL when it failed or its value is not finite.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from rung.domains import Categorical, Domain, Float, Integer
+from rung.search.base import Searcher
+from rung.space import Space
+from rung.types import Config, Status
+
+__all__ = ["OptunaSearch"]
+
+_PLAIN = (type(None), bool, int, float, str)
+
+
+def _optuna() -> Any:
+    try:
+        import optuna
+    except ImportError as exc:
+        raise ImportError("OptunaSearch needs optuna, which is not installed: pip install 'rung[optuna]'") from exc
+    return optuna
+
+
+class OptunaSearch(Searcher):
+    """Adapts an Optuna sampler.
+
+    Args:
+        sampler: an `optuna.samplers.BaseSampler`; None gives Optuna's `TPESampler(seed=seed)`.
+        seed: seeds the default sampler and rung's sampling of what Optuna does not model.
+
+    Example:
+        >>> import optuna
+        >>> search = rung.OptunaSearch(optuna.samplers.CmaEsSampler(seed=1))
+        >>> rung.run(train, space, metric="loss", num_samples=50, search=search)  # doctest: +SKIP
+    """
+
+    def __init__(self, sampler: Any = None, seed: int | None = None) -> None:
+        super().__init__(seed)
+        optuna = _optuna()
+        if sampler is not None and not isinstance(sampler, optuna.samplers.BaseSampler):
+            raise TypeError(f"OptunaSearch needs an optuna sampler (optuna.samplers.*); got {sampler!r}")
+        self.sampler = sampler
+
+    def setup(self, space: Space, *, metric: str | None, mode: str, num_samples: int, seed: int) -> None:
+        super().setup(space, metric=metric, mode=mode, num_samples=num_samples, seed=seed)
+        if metric is None:
+            raise ValueError("OptunaSearch needs a metric to optimise; pass metric= to rung.run")
+        optuna = _optuna()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        sampler = self.sampler or optuna.samplers.TPESampler(seed=self.seed)
+        direction = "maximize" if mode == "max" else "minimize"
+        self._study = optuna.create_study(direction=direction, sampler=sampler)
+        self._distributions: dict[str, Any] = {}
+        self._paths: dict[str, tuple[tuple[str, ...], Domain]] = {}
+        for path, domain in space.paths:
+            distribution = self._distribution(optuna, domain)
+            if distribution is not None:
+                name = ".".join(path)
+                self._distributions[name] = distribution
+                self._paths[name] = (path, domain)
+        if not self._distributions:
+            raise ValueError(
+                "OptunaSearch found nothing Optuna can model in this space (only grids, constants, normal domains"
+                " or nested choices); use search='random' or 'grid' instead"
+            )
+        self._points = space.grid_points()
+        self._rng = np.random.default_rng(self.seed)
+        self._next = 0
+        self._trials: dict[int, Any] = {}
+        self._steps: dict[int, set[int]] = {}
+
+    @staticmethod
+    def _distribution(optuna: Any, domain: Domain) -> Any:
+        d = optuna.distributions
+        # Quantised values are snapped onto rung's grid (multiples of q) after Optuna proposes.
+        if isinstance(domain, Float):
+            return d.FloatDistribution(domain.low, domain.high, log=domain.log)
+        if isinstance(domain, Integer):
+            return d.IntDistribution(domain.low, domain.high, log=domain.log)
+        if isinstance(domain, Categorical):
+            if all(isinstance(o, _PLAIN) for o in domain.options):
+                return d.CategoricalDistribution(list(domain.options))
+            # Options that are nested spaces or objects: Optuna chooses among their indices.
+            return d.CategoricalDistribution(list(range(len(domain.options))))
+        return None
+
+    @property
+    def total(self) -> int:
+        return len(self._points) * self.num_samples
+
+    def suggest(self, trial_id: int) -> Config | None:
+        if self._next >= self.total:
+            return None
+        point = dict(self._points[self._next % len(self._points)])
+        self._next += 1
+        trial = self._study.ask(self._distributions)
+        self._trials[trial_id] = trial
+        for name, (path, domain) in self._paths.items():
+            value = trial.params[name]
+            if isinstance(domain, Categorical):
+                if not all(isinstance(o, _PLAIN) for o in domain.options):
+                    value = domain.options[value]
+            elif getattr(domain, "q", None) not in (None, 1):
+                value = domain.from_unit(domain.to_unit(value))
+            point[path] = value
+        return self.space.sample(self._rng, fixed=point)
+
+    def observe(self, trial_id: int, result: dict[str, Any]) -> None:
+        trial = self._trials.get(trial_id)
+        value: Any = result.get(self.metric or "")
+        step = result.get("training_iteration")
+        if trial is None or not isinstance(step, int) or not _finite(value):
+            return
+        # Optuna refuses a second value for a step: a trial restarted from a checkpoint repeats steps.
+        steps = self._steps.setdefault(trial_id, set())
+        if step not in steps:
+            steps.add(step)
+            trial.report(float(value), step)
+
+    def on_complete(self, trial_id: int, status: Status, result: dict[str, Any] | None) -> None:
+        trial = self._trials.pop(trial_id, None)
+        self._steps.pop(trial_id, None)
+        if trial is None:
+            return
+        optuna = _optuna()
+        value: Any = None if result is None else result.get(self.metric or "")
+        if status is Status.ERROR or not _finite(value):
+            self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        elif status is Status.STOPPED:
+            self._study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            self._study.tell(trial, float(value))
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
