@@ -54,6 +54,7 @@ _EXPORTS: dict[str, str] = {
     "PBT": "rung.schedulers.pbt",
     "PB2": "rung.schedulers.pb2",
     "GP": "rung.search.gp",
+    "TPE": "rung.search.tpe",
     "OptunaSearch": "rung.search.optuna",
     "MedianStopping": "rung.schedulers.median",
     "SuccessiveHalving": "rung.schedulers.hyperband",
@@ -141,6 +142,7 @@ if TYPE_CHECKING:
     from rung.search.optuna import OptunaSearch as OptunaSearch
     from rung.search.random import Grid as Grid
     from rung.search.random import Random as Random
+    from rung.search.tpe import TPE as TPE
     from rung.session import TrialInterrupt as TrialInterrupt
     from rung.session import get_checkpoint as get_checkpoint
     from rung.session import get_trial_id as get_trial_id

@@ -1,0 +1,309 @@
+"""rung.TPE: argument checks, what it learns from, parallel proposals, spaces, and its Parzen estimators."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy.stats import truncnorm
+
+import rung
+from rung.search import SEARCHERS
+from rung.search._parzen import Parzen, _logsumexp, cells_of, old_decay_weights, snapper
+from rung.search.random import Random
+from rung.search.tpe import TPE
+from rung.space import Space
+from rung.testing.searchers import Outcome, drive, resume_after_kill
+from rung.types import Config, Status
+
+XY = {"x": rung.uniform(0, 1), "y": rung.uniform(0, 1)}
+
+
+def bowl(config: Config) -> float:
+    return float((config["x"] - 0.3) ** 2 + (config["y"] - 0.7) ** 2)
+
+
+def once(loss: Callable[[Config], float]) -> Callable[[int, Config], Outcome]:
+    return lambda trial_id, config: ([{"loss": loss(config)}], Status.TERMINATED)
+
+
+# Bad input, up front.
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_startup": 0}, "TPE needs n_startup to be an integer >= 1; got n_startup=0"),
+        ({"n_startup": 2.5}, "TPE needs n_startup to be an integer >= 1; got n_startup=2.5"),
+        ({"n_candidates": 0}, "TPE needs n_candidates to be an integer >= 1; got n_candidates=0"),
+        ({"multivariate": "yes"}, "TPE needs multivariate to be True or False; got multivariate='yes'"),
+        ({"constant_liar": 1}, "TPE needs constant_liar to be True or False; got constant_liar=1"),
+        ({"gamma": 1.5}, "TPE needs gamma to be a share in (0, 1], a callable(n) -> int or None; got gamma=1.5"),
+        (
+            {"gamma": "a lot"},
+            "TPE needs gamma to be a share in (0, 1], a callable(n) -> int or None; got gamma='a lot'",
+        ),
+        ({"gamma": lambda n: n / 4}, "TPE needs gamma(n) to return an int; got gamma(1)=0.25"),
+        ({"seed": "7"}, "TPE needs seed to be an int or None; got seed='7'"),
+    ],
+)
+def test_bad_arguments_are_refused_when_built(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        TPE(**kwargs)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    ("spec", "metric", "message"),
+    [
+        (XY, None, "TPE needs a metric to model; pass metric= to rung.run (or use search='random')"),
+        (
+            {"a": rung.grid([1, 2]), "b": 3},
+            "loss",
+            "TPE needs at least one number or choice to model; this space has only grid dimensions: use search='grid'",
+        ),
+        (
+            {"b": 3, "c": rung.sample_from(lambda cfg: cfg["b"])},
+            "loss",
+            "TPE needs at least one number or choice to model; this space has only constants and derived values:"
+            " use search='grid'",
+        ),
+    ],
+)
+def test_spaces_it_cannot_model_fail_in_setup(spec: dict[str, Any], metric: str | None, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        TPE().setup(Space(spec), metric=metric, mode="min", num_samples=5, seed=0)
+    assert str(info.value) == message
+
+
+def test_run_refuses_a_grid_only_space_before_starting(storage: Path) -> None:
+    with pytest.raises(ValueError, match="this space has only grid dimensions: use search='grid'"):
+        rung.run(lambda c: {"loss": 1.0}, {"a": rung.grid([1, 2])}, metric="loss", search=TPE(), storage=storage)
+    assert not storage.exists() or not any(storage.iterdir())
+
+
+# Learning.
+def test_beats_random_search_on_a_bowl() -> None:
+    tpe = [min(bowl(c) for _, c in drive(TPE(seed=s), XY, once(bowl), num_samples=60)) for s in range(3)]
+    rnd = [min(bowl(c) for _, c in drive(Random(seed=s), XY, once(bowl), num_samples=60)) for s in range(3)]
+    assert max(tpe) < min(rnd), (tpe, rnd)
+
+
+def test_resume_after_killing_a_driver_with_worker_processes() -> None:
+    # The contract suite kills a thread-executor driver; this kills one whose trials run in workers.
+    resume_after_kill(lambda: TPE(n_startup=5), "process")
+
+
+def test_in_a_run_by_name(storage: Path) -> None:
+    assert isinstance(SEARCHERS["tpe"](), TPE)
+
+    def train(config: Config) -> dict[str, float]:
+        return {"loss": bowl(config)}
+
+    result = rung.run(
+        train, XY, metric="loss", num_samples=25, search="tpe", executor="thread", storage=storage, verbose=0
+    )
+    assert len(result.trials) == 25 and result.best is not None
+    assert bowl(result.best_config) < 0.01
+
+
+def test_maximises_in_max_mode() -> None:
+    proposed = drive(TPE(seed=1), XY, once(lambda c: -bowl(c)), num_samples=40, mode="max")
+    late = [bowl(c) for _, c in proposed[-10:]]
+    early = [bowl(c) for _, c in proposed[:10]]
+    assert np.median(late) < np.median(early) / 4
+
+
+def test_failures_and_nan_count_as_worst() -> None:
+    # The loss is best at x = 0.7, where trials crash or diverge: a searcher that dropped those
+    # trials would propose inside the failing window ever after (20 of the last 20, measured).
+    def outcome(trial_id: int, config: Config) -> Outcome:
+        if 0.55 < config["x"] < 0.85:
+            return ([{"loss": math.nan}], Status.TERMINATED) if trial_id % 2 else ([], Status.ERROR)
+        return [{"loss": abs(config["x"] - 0.7)}], Status.TERMINATED
+
+    for seed in range(3):
+        proposed = drive(TPE(seed=seed), {"x": rung.uniform(0, 1)}, outcome, num_samples=50)
+        failing = [round(c["x"], 2) for _, c in proposed[-20:] if 0.55 < c["x"] < 0.85]
+        assert len(failing) <= 10, failing
+
+
+def test_learns_from_the_last_value_and_ranks_stopped_trials_after_finished_ones() -> None:
+    # Three thirds of [0, 1], each reporting differently: the middle one is best by the rules.
+    def outcome(trial_id: int, config: Config) -> Outcome:
+        third = min(int(config["x"] * 3), 2)
+        if third == 0:  # the best value first, but the last one (the one that counts) is the worst
+            return [{"loss": 0.0}, {"loss": 9.0}], Status.TERMINATED
+        if third == 1:  # the best last value of the trials that ran to their end
+            return [{"loss": 5.0}, {"loss": 1.0}], Status.TERMINATED
+        return [{"loss": 0.5}], Status.STOPPED  # better still, but stopped early by a scheduler
+
+    for seed in range(3):
+        proposed = drive(TPE(seed=seed), {"x": rung.uniform(0, 1)}, outcome, num_samples=40)
+        thirds = [min(int(c["x"] * 3), 2) for _, c in proposed[-20:]]
+        assert thirds.count(1) >= 14, thirds
+
+
+def test_running_trials_get_no_near_duplicates() -> None:
+    def batch_spread(liar: bool, seed: int) -> float:
+        searcher = TPE(seed=seed, constant_liar=liar)
+        searcher.setup(Space(XY), metric="loss", mode="min", num_samples=100, seed=0)
+        for trial_id in range(1, 31):
+            config = searcher.suggest(trial_id)
+            assert config is not None
+            searcher.on_complete(trial_id, Status.TERMINATED, {"loss": bowl(config)})
+        batch = [searcher.suggest(trial_id) for trial_id in range(31, 39)]  # 8 running at once
+        points = np.array([[c["x"], c["y"]] for c in batch if c is not None])
+        return min(float(np.linalg.norm(a - b)) for a, b in itertools.combinations(points, 2))
+
+    with_liar = [batch_spread(True, seed) for seed in range(4)]
+    without = [batch_spread(False, seed) for seed in range(4)]
+    assert min(with_liar) > 0.06 and max(without) < 0.05, (with_liar, without)
+
+
+# Spaces.
+def test_grid_dimensions_are_crossed_as_random_does() -> None:
+    spec = {"opt": rung.grid(["sgd", "adam", "ada"]), "x": rung.uniform(0, 1)}
+    tpe, rnd = TPE(seed=0), Random(seed=0)
+    ours = drive(tpe, spec, once(lambda c: (c["x"] - 0.2) ** 2 + (c["opt"] == "adam")), num_samples=8)
+    theirs = drive(rnd, spec, once(lambda c: 0.0), num_samples=8)
+    assert tpe.total == rnd.total == 24 and len(ours) == len(theirs) == 24
+    assert [c["opt"] for _, c in ours] == [c["opt"] for _, c in theirs] == ["sgd", "adam", "ada"] * 8
+    assert np.median([abs(c["x"] - 0.2) for _, c in ours[-9:]]) < 0.1
+
+
+def test_integers_and_quantised_numbers_are_learnt() -> None:
+    spec = {
+        "i": rung.randint(1, 8),  # few values: modelled by the mass of each value's cell
+        "q": rung.quniform(0, 0.8, 0.05),
+        "li": rung.lograndint(8, 1024),  # many values: a density over the unit interval
+        "lf": rung.loguniform(1e-5, 1.0),
+        "n": rung.qnormal(0.0, 1.0, 0.25),
+    }
+
+    def loss(c: Config) -> float:
+        return abs(c["i"] - 3) + abs(c["q"] - 0.3) + abs(math.log2(c["li"]) - 7) / 3 + abs(math.log10(c["lf"]) + 3) / 3
+
+    space = Space(spec)
+    for seed in range(3):
+        ours = drive(TPE(seed=seed), spec, once(loss), num_samples=60)
+        assert all(space.contains(c) and type(c["i"]) is int and type(c["li"]) is int for _, c in ours)
+        theirs = drive(Random(seed=seed), spec, once(loss), num_samples=60)
+        assert np.mean([loss(c) for _, c in ours[-20:]]) < 0.4 * np.mean([loss(c) for _, c in theirs[-20:]])
+
+
+def test_each_option_of_a_conditional_choice_learns_its_own_values() -> None:
+    spec = {
+        "model": rung.choice(
+            [
+                {"kind": "a", "width": rung.uniform(0, 1), "inner": rung.choice([{"d": rung.uniform(0, 1)}, {"d": 2}])},
+                {"kind": "b", "depth": rung.randint(1, 20)},
+            ]
+        )
+    }
+
+    def loss(config: Config) -> float:
+        model = config["model"]
+        if model["kind"] == "a":
+            return abs(model["width"] - 0.8) + (abs(model["inner"]["d"] - 0.1) if model["inner"]["d"] != 2 else 1.0)
+        return 1.5 + abs(model["depth"] - 10) / 20
+
+    proposed = [c["model"] for _, c in drive(TPE(seed=0, n_startup=4), spec, once(loss), num_samples=60)]
+    a = [m for m in proposed if m["kind"] == "a"]
+    assert len(a) > 30 and np.median([abs(m["width"] - 0.8) for m in a[-10:]]) < 0.1
+    inner = [m["inner"]["d"] for m in a[-10:] if m["inner"]["d"] != 2]
+    assert len(inner) >= 6 and np.median(np.abs(np.array(inner) - 0.1)) < 0.1, inner
+
+
+# The Parzen estimators and encodings.
+def test_parzen_density_is_the_weighted_mixture_of_truncated_kernels() -> None:
+    rng = np.random.default_rng(0)
+    cells = cells_of(rung.randint(1, 3))
+    assert cells is not None and cells[1] == [1, 2, 3]
+    x = np.column_stack([rng.random(6), rng.integers(3, size=6), rng.integers(4, size=6)]).astype(float)
+    weights = rng.random(6) + 0.1
+    p = Parzen(x, weights, 1, (cells[0],), (4,))
+    points = np.column_stack([rng.random(5), rng.integers(3, size=5), rng.integers(4, size=5)]).astype(float)
+    w = np.append(weights, 1.0) / (weights.sum() + 1.0)
+    expected = np.zeros(5)
+    for k in range(7):
+        mu, sigma = p.mu[0, k], p.sigma[0, k]
+        density = truncnorm.pdf(points[:, 0], -mu / sigma, (1 - mu) / sigma, loc=mu, scale=sigma)
+        for j in range(2):
+            density = density * np.exp(p.log_p[j][points[:, 1 + j].astype(int), k])
+        expected += w[k] * density
+    assert np.allclose(p.log_pdf(points), np.log(expected))
+    # Ordinal and categorical kernels are distributions over their options.
+    assert np.allclose(np.exp(p.log_p[0]).sum(axis=0), 1.0) and np.allclose(np.exp(p.log_p[1]).sum(axis=0), 1.0)
+    # The observed option of a categorical kernel has 1 + 1/kernels of 1 + 4/kernels.
+    assert math.isclose(np.exp(p.log_p[1][int(x[0, 2]), 0]), (1 + 1 / 7) / (1 + 4 / 7))
+
+
+def test_parzen_samples_follow_the_fixed_columns_and_stay_in_the_cube() -> None:
+    rng = np.random.default_rng(1)
+    x = np.column_stack([rng.random(20), rng.integers(3, size=20)]).astype(float)
+    x[x[:, 1] == 2, 0] = 0.95  # option 2 sits at x = 0.95
+    p = Parzen(x, old_decay_weights(20), 1, (), (3,))
+    for independent in (False, True):
+        drawn = p.sample(np.random.default_rng(0), 500, {1: 2}, independent)
+        assert (drawn[:, 1] == 2).all() and (drawn[:, 0] >= 0).all() and (drawn[:, 0] <= 1).all()
+    joint = p.sample(np.random.default_rng(0), 500, {1: 2}, False)
+    assert np.median(joint[:, 0]) > 0.8  # conditioning on the option picks its kernels
+
+
+def test_sparse_logsumexp_equals_the_dense_one() -> None:
+    a = np.random.default_rng(2).normal(0, 30, size=(7, 3000))
+    dense = np.log(np.exp(a - a.max(axis=1, keepdims=True)).sum(axis=1)) + a.max(axis=1)
+    assert np.allclose(_logsumexp(a), dense, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        rung.randint(-5, 300),
+        rung.qrandint(0, 1000, 7),
+        rung.lograndint(8, 1024),
+        rung.qlograndint(1, 5000, 10),
+        rung.quniform(0, 10, 0.01),
+        rung.qloguniform(1e-3, 10, 1e-3),
+        rung.qnormal(0, 3, 0.1),
+    ],
+    ids=lambda d: d.to_json()["type"],
+)
+def test_snapping_mirrors_the_domain(domain: Any) -> None:
+    u = np.random.default_rng(0).random(500)
+    u[:4] = [0.0, 1.0, 0.5, 1 - 1e-12]
+    snap = snapper(domain)
+    assert snap is not None
+    expected = [domain.to_unit(domain.from_unit(float(v))) for v in u]
+    assert np.allclose(snap(u), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("domain", "values"),
+    [
+        (rung.randint(1, 4), [1, 2, 3, 4]),
+        (rung.qrandint(0, 20, 10), [0, 10, 20]),
+        (rung.lograndint(1, 5), [1, 2, 3, 4, 5]),
+        (rung.quniform(0, 0.2, 0.05), [0.0, 0.05, 0.1, 0.15, 0.2]),
+        (rung.qrandint(1, 10, 4), [1, 4, 8, 10]),  # the ends are values too (clipped)
+        (rung.randint(1, 64), list(range(1, 65))),
+        (rung.randint(0, 100), None),  # more than 64 values: a number
+        (rung.uniform(0, 1), None),
+    ],
+    ids=lambda v: str(v),
+)
+def test_cells_of_few_valued_numbers(domain: Any, values: list[Any] | None) -> None:
+    found = cells_of(domain)
+    if values is None:
+        assert found is None
+        return
+    assert found is not None
+    cells, listed = found
+    assert listed == values and cells.edges[0] == 0.0 and cells.edges[-1] == 1.0
+    # Every point of a cell decodes to the cell's value.
+    for (low, high), value in zip(itertools.pairwise(cells.edges), values, strict=True):
+        assert {domain.from_unit(u) for u in np.linspace(low, high, 7)[1:-1]} == {value}
