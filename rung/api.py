@@ -35,12 +35,16 @@ EXECUTORS = ("process", "thread", "simulated", "ray")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-def _searcher(search: str | Searcher) -> Searcher:
+def _searcher(search: str | Searcher, space: Space, metric: str | None) -> Searcher:
     if isinstance(search, Searcher):
         return search
+    if search == "auto":
+        # TPE (random for its first trials), unless there is nothing to model: no metric, or a
+        # space of grids and constants only. Why TPE: BENCHMARKS.md, "Searcher quality".
+        return make_searcher("tpe" if metric is not None and space.paths else "random")
     if isinstance(search, str) and search in SEARCHERS:
         return make_searcher(search)
-    known = ", ".join(repr(k) for k in SEARCHERS)
+    known = ", ".join(repr(k) for k in ["auto", *SEARCHERS])
     raise ValueError(f"search must be one of {known} or a Searcher object; got {search!r}")
 
 
@@ -129,7 +133,7 @@ def run(
     metric: str | None = None,
     mode: str = "min",
     num_samples: int = 1,
-    search: str | Searcher = "random",
+    search: str | Searcher = "auto",
     scheduler: str | Scheduler | None = None,
     max_concurrent: int | None = None,
     resources: Mapping[str, float] | None = None,
@@ -150,7 +154,9 @@ def run(
         space: nested dict of domains (`rung.uniform`, ...) and constants.
         metric: the reported key to optimise; `mode` is "min" or "max".
         num_samples: trials to run (times the size of the grid, if the space has `rung.grid` dimensions).
-        search: "random", "grid" or a Searcher object.
+        search: "auto" (TPE, learning BOHB-style under HyperBand/ASHA; random search when there is no
+            metric or nothing but grids to search), "random", "grid", "tpe", "gp", or a Searcher object
+            (rung.TPE, rung.GP, rung.BOHB, rung.OptunaSearch, ...).
         scheduler: None (FIFO), a name, or a Scheduler object.
         max_concurrent: at most this many trials at once (default: as many as `resources` allow).
         resources: per trial, e.g. `{"cpu": 1, "gpu": 0.5}`.
@@ -193,8 +199,9 @@ def run(
     ):
         raise ValueError(f"time_budget_s must be a number > 0 or None; got {time_budget_s!r}")
     compiled = Space.of(space)
-    searcher = _searcher(search)
-    sched = _scheduler(scheduler)
+    searcher = _searcher(search, compiled, metric)
+    paired = getattr(searcher, "paired_scheduler", None)
+    sched = paired() if scheduler is None and callable(paired) else _scheduler(scheduler)
     stopper = _stopper(stop)
     # Ray validates its own resources (it also knows custom ones): see RayExecutor.
     res = Resources() if executor == "ray" else Resources.parse(resources)
@@ -220,6 +227,10 @@ def run(
     }
     searcher.setup(compiled, metric=metric, mode=mode, num_samples=num_samples, seed=int(seed))
     sched.setup(metric=metric, mode=mode, seed=int(seed))
+    fidelity = sched.fidelity()
+    if fidelity is not None:
+        # A multi-fidelity scheduler: the searcher may learn from results at common budgets (BOHB).
+        searcher.set_fidelity(*fidelity)
 
     # Worker processes start now and load the objective while the store is opened.
     exe.start(fn)

@@ -24,7 +24,7 @@ SPACE = {"x": rung.uniform(0, 1)}
         (
             {"search": "bayes"},
             ValueError,
-            "search must be one of 'random', 'grid', 'tpe', 'gp' or a Searcher object; got 'bayes'",
+            "search must be one of 'auto', 'random', 'grid', 'tpe', 'gp' or a Searcher object; got 'bayes'",
         ),
         (
             {"scheduler": "ashaa"},

@@ -33,8 +33,10 @@ SCRIPT = textwrap.dedent(
             if kill_at and rung.get_trial_id() == 3 and step + 1 == kill_at:
                 os.kill(os.getppid(), signal.SIGKILL)  # the worker's parent is the driver
 
+    # Random search: its proposals do not depend on the order in which parallel results arrive
+    # (the searcher contract suite checks model-based searchers' replay).
     rung.run(train, {"x": rung.uniform(0, 1)}, metric="loss", num_samples=6, max_concurrent=2,
-             name="crash", storage=storage, resume=True, seed=7, verbose=0)
+             name="crash", storage=storage, resume=True, seed=7, verbose=0, search="random")
     """
 )
 

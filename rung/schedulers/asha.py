@@ -184,6 +184,9 @@ class ASHA(Scheduler):
         self._waits_at: dict[int, tuple[_Rung, RankKey]] = {}
         self._stopped: set[int] = set()
 
+    def fidelity(self) -> tuple[str, list[float]] | None:
+        return self.time_attr, sorted({m for bracket in self.milestones for m in bracket})
+
     @property
     def milestones(self) -> list[list[float]]:
         """Each bracket's milestones, highest first (after `setup`)."""

@@ -48,6 +48,14 @@ class Scheduler(abc.ABC):
     def on_complete(self, trial: TrialInfo, status: Status) -> None:  # noqa: B027 (optional hook)
         """The trial ended with `status` (TERMINATED, STOPPED or ERROR)."""
 
+    def fidelity(self) -> tuple[str, list[float]] | None:
+        """For multi-fidelity schedulers: the reported key that measures training, and its milestones.
+
+        `rung.run` hands these to a searcher that can use them (BOHB-style: TPE then fits its model
+        on the highest milestone with enough results). None for schedulers without milestones.
+        """
+        return None
+
 
 class FIFO(Scheduler):
     """Runs every trial to its end, in the order the searcher proposes them."""

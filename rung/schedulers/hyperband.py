@@ -82,6 +82,10 @@ class _Synchronous(Scheduler):
 
     name = "SuccessiveHalving"
     plans: list[BracketPlan]
+
+    def fidelity(self) -> tuple[str, list[float]] | None:
+        return self.time_attr, sorted({float(m) for plan in self.plans for m in plan.milestones})
+
     max_t: float
     reduction_factor: int
     time_attr: str

@@ -323,6 +323,21 @@ class TPE(Searcher):
         self._suggested = 0
         self._rows: dict[int, list[tuple[_Level, int]]] = {}  # where each running trial sits in the history
         self._last: dict[int, tuple[float, float]] = {}  # trial id -> (last metric value, its iteration)
+        self._fidelity: tuple[str, list[float]] | None = None
+
+    def set_fidelity(self, time_attr: str, milestones: list[float]) -> None:
+        """Learn BOHB-style (Falkner et al. 2018) under a multi-fidelity scheduler.
+
+        Each trial's value is read at every milestone it passes. The model is fitted at the highest
+        milestone that `n_startup` ended trials have reached: those trials form the finished group,
+        compared by their value there (also the ones that went further); trials stopped below it
+        rank after them, by how far they got, then by their value at their highest milestone.
+        """
+        self._fidelity = (time_attr, sorted(float(m) for m in milestones))
+        self._at: dict[int, dict[float, float]] = {}  # trial id -> milestone -> value there
+        self._ended: dict[int, tuple[list[tuple[_Level, int]], Status]] = {}
+        self._reached: dict[float, int] = dict.fromkeys(self._fidelity[1], 0)  # ended trials with a value there
+        self._budget: float | None = None
 
     @property
     def total(self) -> int:
@@ -346,6 +361,15 @@ class TPE(Searcher):
         iteration = result.get("training_iteration", 0)
         reach = float(iteration) if isinstance(iteration, numbers.Real) else 0.0
         self._last[trial_id] = (float(value) if number else math.nan, reach)
+        if self._fidelity is not None:
+            time = result.get(self._fidelity[0])
+            if isinstance(time, numbers.Real) and not isinstance(time, bool):
+                passed = self._at.setdefault(trial_id, {})
+                for milestone in self._fidelity[1]:
+                    if milestone > time:
+                        break
+                    # The first result at or past a milestone is the trial's value there.
+                    passed.setdefault(milestone, float(value) if number else math.nan)
 
     def on_complete(self, trial_id: int, status: Status, result: dict[str, Any] | None) -> None:
         if result is not None:
@@ -353,10 +377,45 @@ class TPE(Searcher):
         rows = self._rows.pop(trial_id, None)
         if rows is None:
             return
+        if self._fidelity is not None:
+            self._last.pop(trial_id, None)
+            self._ended[trial_id] = (rows, status)
+            if status is not Status.ERROR:
+                for milestone, value in self._at.get(trial_id, {}).items():
+                    self._reached[milestone] += math.isfinite(value)
+            budget = self._highest_budget()
+            if budget != self._budget:
+                self._budget = budget
+                for ended in self._ended:  # the common budget moved up: every ended trial is re-read
+                    self._finish_at_budget(ended)
+            else:
+                self._finish_at_budget(trial_id)
+            return
         value, reach = self._last.pop(trial_id, (math.nan, 0.0))
         state = DONE if status is Status.TERMINATED else STOPPED
         if status is Status.ERROR or not math.isfinite(value):
             state = WORST
+        loss = -value if self.mode == "max" else value
+        for level, row in rows:
+            level.finish(row, state, loss, reach)
+
+    def _highest_budget(self) -> float | None:
+        """The highest milestone that at least `n_startup` ended trials reached with a finite value."""
+        for milestone in sorted(self._reached, reverse=True):
+            if self._reached[milestone] >= self.n_startup:
+                return milestone
+        return None
+
+    def _finish_at_budget(self, trial_id: int) -> None:
+        rows, status = self._ended[trial_id]
+        passed = {m: v for m, v in self._at.get(trial_id, {}).items() if math.isfinite(v)}
+        state, value, reach = WORST, math.nan, 0.0
+        if status is not Status.ERROR and passed:
+            if self._budget is not None and self._budget in passed:
+                state, value, reach = DONE, passed[self._budget], self._budget
+            else:
+                reach = max(passed)
+                state, value = STOPPED, passed[reach]
         loss = -value if self.mode == "max" else value
         for level, row in rows:
             level.finish(row, state, loss, reach)

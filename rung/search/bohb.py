@@ -1,0 +1,58 @@
+"""`rung.BOHB`: TPE paired with HyperBand or ASHA, learning BOHB-style (Falkner et al. 2018)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rung.schedulers.asha import ASHA
+from rung.schedulers.base import Scheduler
+from rung.schedulers.hyperband import HyperBand
+from rung.search.tpe import TPE
+
+__all__ = ["BOHB"]
+
+
+class BOHB(TPE):
+    """TPE whose model is fitted at the highest budget with enough results, with its scheduler.
+
+    Pass it as `search=`; unless `scheduler=` is given too, `rung.run` uses the paired scheduler:
+    HyperBand(max_t, reduction_factor) or ASHA(max_t, grace_period=1, reduction_factor). Any
+    model-based searcher paired with a multi-fidelity scheduler learns this way; BOHB names the
+    combination.
+
+    Args:
+        max_t: the longest a trial trains, in units of `time_attr`.
+        reduction_factor: η of the brackets.
+        scheduler: "hyperband" (synchronous, as in the paper) or "asha" (asynchronous).
+        time_attr: the reported key that measures training.
+        seed: seeds the TPE model.
+        **tpe_options: n_startup, n_candidates, multivariate, constant_liar, gamma (see `rung.TPE`).
+
+    Example:
+        >>> rung.run(train, space, metric="loss", num_samples=200, search=rung.BOHB(max_t=27))  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        max_t: float = 81,
+        reduction_factor: int = 3,
+        scheduler: str = "hyperband",
+        time_attr: str = "training_iteration",
+        seed: int | None = None,
+        **tpe_options: Any,
+    ) -> None:
+        if scheduler not in ("hyperband", "asha"):
+            raise ValueError(f"BOHB needs scheduler='hyperband' or 'asha'; got scheduler={scheduler!r}")
+        super().__init__(seed=seed, **tpe_options)
+        self.pairing = scheduler
+        # Built now, so that bad max_t / reduction_factor fail where BOHB is made.
+        self._scheduler = self._make(max_t, reduction_factor, time_attr)
+
+    def _make(self, max_t: float, reduction_factor: int, time_attr: str) -> Scheduler:
+        if self.pairing == "asha":
+            return ASHA(max_t=max_t, grace_period=1, reduction_factor=reduction_factor, time_attr=time_attr)
+        return HyperBand(max_t=max_t, reduction_factor=reduction_factor, time_attr=time_attr)
+
+    def paired_scheduler(self) -> Scheduler:
+        """The scheduler `rung.run` uses with this searcher when none is given."""
+        return self._scheduler

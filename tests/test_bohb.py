@@ -1,0 +1,92 @@
+"""BOHB-style learning: TPE under a multi-fidelity scheduler, `rung.BOHB`, and `search="auto"`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import rung
+from rung.api import _searcher
+from rung.executors.simulated import Curve, SimulatedExecutor
+from rung.search.random import Random
+from rung.search.tpe import DONE, STOPPED, TPE
+from rung.space import Space
+from rung.types import Status
+
+
+def _tpe(n_startup: int = 3) -> TPE:
+    tpe = TPE(n_startup=n_startup, seed=0)
+    tpe.setup(Space({"x": rung.uniform(0, 1)}), metric="loss", mode="min", num_samples=100, seed=0)
+    tpe.set_fidelity("training_iteration", [1.0, 3.0, 9.0])
+    return tpe
+
+
+def _trial(tpe: TPE, trial_id: int, losses: list[float], status: Status = Status.STOPPED) -> None:
+    assert tpe.suggest(trial_id) is not None
+    for i, loss in enumerate(losses):
+        tpe.observe(trial_id, {"loss": loss, "training_iteration": i + 1})
+    tpe.on_complete(trial_id, status, {"loss": losses[-1], "training_iteration": len(losses)})
+
+
+def test_model_budget_is_the_highest_milestone_with_enough_results() -> None:
+    tpe = _tpe()
+    for trial_id in (1, 2):
+        _trial(tpe, trial_id, [0.5])
+    assert tpe._budget is None  # fewer than n_startup results anywhere
+    _trial(tpe, 3, [0.4])
+    assert tpe._budget == 1.0
+    for trial_id in (4, 5):
+        _trial(tpe, trial_id, [0.9, 0.8, 0.3])
+    assert tpe._budget == 1.0  # only two trials reached 3
+    _trial(tpe, 6, [0.7, 0.6, 0.2], Status.ERROR)  # a failed trial does not count
+    assert tpe._budget == 1.0
+    _trial(tpe, 7, [0.6, 0.5, 0.1, 0.1])
+    assert tpe._budget == 3.0
+
+
+def test_trials_compared_at_the_budget_others_rank_after() -> None:
+    tpe = _tpe()
+    for trial_id in (1, 2, 3):
+        _trial(tpe, trial_id, [0.9, 0.8, 0.5 + trial_id / 10])  # reach 3
+    _trial(tpe, 4, [0.05])  # stopped at 1 with the best value at 1
+    _trial(tpe, 5, [0.95, 0.85, 0.4, 0.39, 0.38, 0.37, 0.36, 0.35, 0.01])  # to 9: read at 3, where it had 0.4
+    level = tpe._root
+    rows = {trial_id: entry[0][0][1] for trial_id, entry in tpe._ended.items()}
+    state, loss, reach = level.state, level.loss, level.reach
+    for trial_id, expected in ((1, 0.6), (2, 0.7), (3, 0.8), (5, 0.4)):
+        assert (state[rows[trial_id]], loss[rows[trial_id]], reach[rows[trial_id]]) == (DONE, expected, 3.0)
+    assert (state[rows[4]], loss[rows[4]], reach[rows[4]]) == (STOPPED, 0.05, 1.0)
+
+
+def test_auto_is_tpe_with_something_to_model_else_random() -> None:
+    space = Space({"x": rung.uniform(0, 1), "g": rung.grid([1, 2])})
+    assert type(_searcher("auto", space, "loss")) is TPE
+    assert type(_searcher("auto", space, None)) is Random
+    assert type(_searcher("auto", Space({"g": rung.grid([1, 2]), "c": 3}), "loss")) is Random
+
+
+def curve(config: dict[str, Any]) -> Curve:
+    steps = 9
+    return Curve([{"loss": (config["x"] - 0.7) ** 2 + 0.5 / (i + 1)} for i in range(steps)], [10.0] * steps)
+
+
+@pytest.mark.parametrize("pairing", ["hyperband", "asha"])
+def test_bohb_pairs_its_scheduler_and_learns_at_higher_budgets(pairing: str, storage: Path) -> None:
+    search = rung.BOHB(max_t=9, reduction_factor=3, scheduler=pairing, seed=1, n_startup=4)
+    result = rung.run(curve, {"x": rung.uniform(0, 1)}, metric="loss", num_samples=60, search=search,
+                      executor=SimulatedExecutor(workers=4, decision_seconds=0.0), name=pairing, storage=storage,
+                      verbose=0)  # fmt: skip
+    assert {t.iteration for t in result.trials} >= {1, 9}  # brackets stopped some early, let others run
+    assert search._budget == 9.0  # by the end, the model learns from full-length results
+    late = [abs(t.config["x"] - 0.7) for t in result.trials[-20:]]
+    early = [abs(t.config["x"] - 0.7) for t in result.trials[:20]]
+    assert sorted(late)[10] < sorted(early)[10]  # the median proposal moved towards the optimum
+
+
+def test_bohb_bad_input() -> None:
+    with pytest.raises(ValueError, match="^BOHB needs scheduler='hyperband' or 'asha'; got scheduler='fifo'$"):
+        rung.BOHB(scheduler="fifo")
+    with pytest.raises(ValueError, match="reduction_factor"):
+        rung.BOHB(reduction_factor=1)
