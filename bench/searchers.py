@@ -28,6 +28,7 @@ import numpy as np
 
 import rung
 from rung.search.base import Searcher
+from rung.search.gp import GP
 from rung.search.random import Random
 from rung.search.tpe import TPE
 from rung.space import Space
@@ -139,6 +140,7 @@ SEARCHERS: dict[str, Callable[[str, int, int], float]] = {
     "rung.TPE": lambda problem, trials, seed: run_rung(TPE(seed=seed), problem, trials, seed),
     "optuna TPESampler": run_optuna,
     "rung.Random": lambda problem, trials, seed: run_rung(Random(seed=seed), problem, trials, seed),
+    "rung.GP": lambda problem, trials, seed: run_rung(GP(seed=seed), problem, trials, seed),
 }
 
 
