@@ -71,11 +71,11 @@ class _FirstOptionOnly(Random):
     """Never leaves the first option of a choice between nested spaces."""
 
     def suggest(self, trial_id: int) -> Config | None:
-        if self._next >= self.total:
+        point = self._next_point()
+        if point is None:
             return None
-        self._next += 1
         fixed = {path: domain.options[0] for path, domain in self.space.paths if isinstance(domain, Categorical)}
-        return self.space.sample(self._rng, fixed=fixed)
+        return self.space.sample(self._rng, fixed={**point, **fixed})
 
 
 class _SeededByProcess(Random):

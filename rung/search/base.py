@@ -43,7 +43,22 @@ class Searcher(abc.ABC):
     @property
     def total(self) -> int | None:
         """How many configurations this searcher will propose in all, when known."""
-        return None
+        points = getattr(self, "_grid_points", None)
+        return None if points is None else len(points) * self.num_samples
+
+    # Grid dimensions: every searcher crosses them the same way, num_samples times over.
+    def _start_grid(self, include_choices: bool = False) -> None:
+        """Call in `setup`: proposals then go through the grid points in order, `num_samples` times."""
+        self._grid_points: list[dict[tuple[str, ...], Any]] = self.space.grid_points(include_choices=include_choices)
+        self.proposed = 0
+
+    def _next_point(self) -> dict[tuple[str, ...], Any] | None:
+        """The grid point (values of the grid paths) of the next proposal; None once all are proposed."""
+        points = self._grid_points
+        if self.proposed >= len(points) * self.num_samples:
+            return None
+        self.proposed += 1
+        return dict(points[(self.proposed - 1) % len(points)])
 
     @abc.abstractmethod
     def suggest(self, trial_id: int) -> Config | None:

@@ -103,7 +103,7 @@ class GP(Searcher):
         self._dims = sum(c.width for c in self._columns)
         modelled = sum(1 for c in self._columns if not isinstance(c.domain, GridValues))
         self._startup = self.n_startup if self.n_startup is not None else min(10, max(5, 2 * modelled))
-        self._points = space.grid_points()
+        self._start_grid()
         self._rng = np.random.default_rng(self.seed)
         # A log-normal lengthscale prior that grows with the dimension (Hvarfner et al., ICML 2024)
         # keeps fits on few points from collapsing to short lengthscales, which in several
@@ -111,7 +111,6 @@ class GP(Searcher):
         prior = (math.sqrt(2.0) + 0.5 * math.log(self._dims), math.sqrt(3.0))
         self._gp = GaussianProcess(self._dims, lengthscale_prior=prior)
         self._fitted_at = 0  # the number of observations the hyperparameters were last fitted on
-        self._suggested = 0
         self._x: dict[int, Array] = {}  # the encoding of every configuration this searcher proposed
         self._last: dict[int, float] = {}  # the last reported metric value of each trial
         self._done: dict[int, float] = {}  # ended trials that teach: trial id -> last value (maybe NaN)
@@ -144,10 +143,6 @@ class GP(Searcher):
             )
         return columns
 
-    @property
-    def total(self) -> int:
-        return len(self._points) * self.num_samples
-
     # Events.
     def observe(self, trial_id: int, result: dict[str, Any]) -> None:
         value = result.get(self.metric) if self.metric is not None else None
@@ -164,12 +159,11 @@ class GP(Searcher):
 
     # Proposals.
     def suggest(self, trial_id: int) -> Config | None:
-        if self._suggested >= self.total:
+        point = self._next_point()
+        if point is None:
             return None
-        point = self._points[self._suggested % len(self._points)]
-        self._suggested += 1
         x = None
-        if self._suggested > self._startup:
+        if self.proposed > self._startup:
             with single_threaded():
                 x = self._propose(point)
         if x is None:

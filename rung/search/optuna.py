@@ -76,9 +76,8 @@ class OptunaSearch(Searcher):
                 "OptunaSearch found nothing Optuna can model in this space (only grids, constants, normal domains"
                 " or nested choices); use search='random' or 'grid' instead"
             )
-        self._points = space.grid_points()
+        self._start_grid()
         self._rng = np.random.default_rng(self.seed)
-        self._next = 0
         self._trials: dict[int, Any] = {}
         self._steps: dict[int, set[int]] = {}
 
@@ -97,15 +96,10 @@ class OptunaSearch(Searcher):
             return d.CategoricalDistribution(list(range(len(domain.options))))
         return None
 
-    @property
-    def total(self) -> int:
-        return len(self._points) * self.num_samples
-
     def suggest(self, trial_id: int) -> Config | None:
-        if self._next >= self.total:
+        point = self._next_point()
+        if point is None:
             return None
-        point = dict(self._points[self._next % len(self._points)])
-        self._next += 1
         trial = self._study.ask(self._distributions)
         self._trials[trial_id] = trial
         for name, (path, domain) in self._paths.items():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from rung.search.base import Searcher
@@ -28,20 +26,12 @@ class Random(Searcher):
 
     def setup(self, space: Space, *, metric: str | None, mode: str, num_samples: int, seed: int) -> None:
         super().setup(space, metric=metric, mode=mode, num_samples=num_samples, seed=seed)
-        self._points: list[dict[Any, Any]] = space.grid_points(include_choices=self.include_choices)
+        self._start_grid(include_choices=self.include_choices)
         self._rng = np.random.default_rng(self.seed)
-        self._next = 0
-
-    @property
-    def total(self) -> int:
-        return len(self._points) * self.num_samples
 
     def suggest(self, trial_id: int) -> Config | None:
-        if self._next >= self.total:
-            return None
-        point = self._points[self._next % len(self._points)]
-        self._next += 1
-        return self.space.sample(self._rng, fixed=point)
+        point = self._next_point()
+        return None if point is None else self.space.sample(self._rng, fixed=point)
 
 
 class Grid(Random):

@@ -318,9 +318,8 @@ class TPE(Searcher):
             raise ValueError(
                 f"TPE needs at least one number or choice to model; this space has only {kind}: use search='grid'"
             )
-        self._points = space.grid_points()
+        self._start_grid()
         self._rng = np.random.default_rng(self.seed)
-        self._suggested = 0
         self._rows: dict[int, list[tuple[_Level, int]]] = {}  # where each running trial sits in the history
         self._last: dict[int, tuple[float, float]] = {}  # trial id -> (last metric value, its iteration)
         self._fidelity: tuple[str, list[float]] | None = None
@@ -339,15 +338,10 @@ class TPE(Searcher):
         self._reached: dict[float, int] = dict.fromkeys(self._fidelity[1], 0)  # ended trials with a value there
         self._budget: float | None = None
 
-    @property
-    def total(self) -> int:
-        return len(self._points) * self.num_samples
-
     def suggest(self, trial_id: int) -> Config | None:
-        if self._suggested >= self.total:
+        point = self._next_point()
+        if point is None:
             return None
-        point = self._points[self._suggested % len(self._points)]
-        self._suggested += 1
         rows: list[tuple[_Level, int]] = []
         values = self._root.propose(self, self._rng, point, rows)
         self._rows[trial_id] = rows
