@@ -83,7 +83,7 @@ _EXPORTS: dict[str, str] = {
     "ExperimentExistsError": "rung.errors",
     "ExperimentNotFoundError": "rung.errors",
 }
-_SUBMODULES = ("hp",)
+_SUBMODULES = ("hp", "callbacks", "plots", "dashboard")
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
 

@@ -8,7 +8,7 @@ import logging
 import math
 import numbers
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +146,7 @@ def run(
     max_failures: int = 0,
     seed: int = 0,
     verbose: int = 1,
+    callbacks: Sequence[Any] = (),
 ) -> ExperimentResult:
     """Tune `fn` over `space` and return every trial, stored under `<storage>/<name>/`.
 
@@ -172,6 +173,8 @@ def run(
         max_failures: restart a failed trial from its last checkpoint up to this many times.
         seed: seeds the searcher and scheduler (each keeps its own generator).
         verbose: 0 quiet, 1 a live progress view.
+        callbacks: `rung.callbacks` objects (CSV, JSONL, TensorBoard, MLflow, or your own `Callback`)
+            told of every trial start, result and end.
 
     Example:
         >>> def train(config):
@@ -231,6 +234,7 @@ def run(
     if fidelity is not None:
         # A multi-fidelity scheduler: the searcher may learn from results at common budgets (BOHB).
         searcher.set_fidelity(*fidelity)
+        settings["fidelity"] = {"time_attr": fidelity[0], "milestones": fidelity[1]}
 
     # Worker processes start now and load the objective while the store is opened.
     exe.start(fn)
@@ -251,6 +255,7 @@ def run(
         time_budget_s=time_budget_s,
         max_failures=max_failures,
         progress=_progress(verbose, name, searcher),
+        callbacks=callbacks,
     )
     try:
         if store.trials():

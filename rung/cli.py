@@ -1,4 +1,4 @@
-"""The command line: `rung demo | ls | show NAME | resume NAME`."""
+"""The command line: `rung demo | ls | show NAME | resume NAME | dashboard`."""
 
 from __future__ import annotations
 
@@ -179,6 +179,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return cmd_show(args)
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from rung.dashboard.server import serve
+
+    serve(args.storage, args.host, args.port, ready=lambda url: print(f"rung dashboard: {url} (Ctrl-C to stop)"))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rung", description="Tune hyperparameters; inspect stored experiments.")
     parser.add_argument("--storage", default="rung-runs", help="folder of experiments (default: rung-runs)")
@@ -194,11 +201,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     resume = sub.add_parser("resume", help="continue an interrupted experiment")
     resume.add_argument("name")
     resume.add_argument("--verbose", type=int, default=1)
-    for p in (demo, show, resume, sub.choices["ls"]):
+    dash = sub.add_parser("dashboard", help="live read-only web view of the experiments")
+    dash.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
+    dash.add_argument("--port", type=int, default=8765)
+    for p in (demo, show, resume, dash, sub.choices["ls"]):
         p.add_argument("--storage", default=argparse.SUPPRESS, help="folder of experiments")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    commands = {"demo": cmd_demo, "ls": cmd_ls, "show": cmd_show, "resume": cmd_resume}
+    commands = {"demo": cmd_demo, "ls": cmd_ls, "show": cmd_show, "resume": cmd_resume, "dashboard": cmd_dashboard}
     from rung.errors import RungError
 
     try:

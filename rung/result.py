@@ -174,6 +174,31 @@ class ExperimentResult:
             store.close()
         return entries
 
+    # Static plots (matplotlib, imported on use): each returns the Figure and saves a PNG at `path`.
+    def plot_curves(self, *, path: str | Path | None = None) -> Any:
+        """Learning curves of every trial, milestones marked, stopped trials grey; see `rung.plots`."""
+        from rung.plots import plot_curves
+
+        return plot_curves(self, path=path)
+
+    def plot_timeline(self, *, path: str | Path | None = None) -> Any:
+        """Which trial ran in which slot when, coloured by rung; see `rung.plots`."""
+        from rung.plots import plot_timeline
+
+        return plot_timeline(self, path=path)
+
+    def plot_parallel(self, *, path: str | Path | None = None) -> Any:
+        """Parallel coordinates of the hyperparameters against the metric; see `rung.plots`."""
+        from rung.plots import plot_parallel
+
+        return plot_parallel(self, path=path)
+
+    def plot_schedules(self, param: str | None = None, *, path: str | Path | None = None) -> Any:
+        """PBT/PB2 hyperparameter schedules over time with clone edges; see `rung.plots`."""
+        from rung.plots import plot_schedules
+
+        return plot_schedules(self, param, path=path)
+
     def history(self, trial_id: int) -> list[dict[str, Any]]:
         """Every result the trial reported, in order."""
         store = Store.read(*self._store_args)

@@ -7,7 +7,7 @@ event, commit, and only then answer the waiting trials. So a `report()` that ret
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +65,7 @@ class Tuner:
         max_failures: int = 0,
         clock: Clock | None = None,
         progress: Progress | None = None,
+        callbacks: Sequence[Any] = (),
     ) -> None:
         self.fn = fn
         self.searcher = searcher
@@ -78,6 +79,7 @@ class Tuner:
         self.max_failures = max_failures
         self.clock = clock or executor.clock
         self.progress = progress or Progress()
+        self.callbacks = list(callbacks)  # rung.callbacks.Callback objects (CSV, TensorBoard, ...)
         self.trials: dict[int, _Trial] = {}
         self.running: set[int] = set()
         self.restarts: list[int] = []
@@ -142,11 +144,22 @@ class Tuner:
         self.next_id = max(self.next_id, trial_id + 1)
         self.scheduler.on_trial_add(trial)
 
+    def _emit(self, hook: str, *args: Any) -> None:
+        """Call `hook` on every callback; one that raises is logged and switched off."""
+        for callback in list(self.callbacks):
+            try:
+                getattr(callback, hook)(*args)
+            except Exception:
+                log.exception("callback %s failed in %s; it is switched off", type(callback).__name__, hook)
+                self.callbacks.remove(callback)
+
     def run(self) -> None:
         """Run until no trial can start and none is running, the time budget ends, or Ctrl-C."""
         self.executor.start(self.fn)
         self.store.set_experiment("RUNNING")
         self.store.commit()
+        if self.callbacks:
+            self._emit("setup", self.store.path.name, self.store.path, self.metric, self.mode)
         try:
             self._loop()
         except KeyboardInterrupt:
@@ -163,6 +176,8 @@ class Tuner:
         finally:
             self.executor.shutdown()
             self.progress.close(self)
+            if self.callbacks:
+                self._emit("on_experiment_end")
         self.store.set_experiment("FINISHED")
         self.store.commit()
 
@@ -254,6 +269,8 @@ class Tuner:
                 # The clone gets its own copy: it must outlive the donor's files.
                 self.store.save_checkpoint(trial_id, donor[0], donor[1])
         self.scheduler.on_trial_add(trial)
+        if self.callbacks:
+            self._emit("on_trial_start", trial_id, config)
         self._launch(trial)
 
     def _resume(self, suggestion: Resume) -> None:
@@ -323,6 +340,8 @@ class Tuner:
             self.store.save_checkpoint(trial.id, int(result["training_iteration"]), event.checkpoint)
         improved = self._record(trial, result)
         self.store.add_result(trial.id, result, trial.best if improved else None)
+        if self.callbacks:
+            self._emit("on_result", trial.id, trial.config, result)
         self.searcher.observe(trial.id, result)
         return self._decide(trial, result, self.scheduler.on_result(trial, result))
 
@@ -375,5 +394,7 @@ class Tuner:
     def _finish(self, trial: _Trial, status: Status, error: str | None = None) -> None:
         trial.status = status
         self.store.set_status(trial.id, status, error=error)
+        if self.callbacks:
+            self._emit("on_trial_end", trial.id, status, error)
         self.searcher.on_complete(trial.id, status, trial.last_result or None)
         self.scheduler.on_complete(trial, status)

@@ -1,0 +1,361 @@
+"""The dashboard's read layer: JSON-ready views of stored experiments, without touching the store.
+
+SQLite readers of a WAL database write to its `-shm` index (and rebuild it after a crash), so the
+dashboard never opens the store's own files: it copies `rung.db` and `rung.db-wal` into a private
+temporary folder and reads the copy. A copy taken while the driver checkpoints is detected (the
+WAL header's salt changed) and taken again. Views are cached by the files' sizes and mtimes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import math
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+
+from rung.store.sqlite import DB_NAME, Store, finite
+from rung.types import Status
+
+__all__ = ["Reader", "clean", "experiment_view", "list_view"]
+
+log = logging.getLogger("rung")
+
+_ATTEMPTS = 5
+
+
+def clean(value: Any) -> Any:
+    """`value` with NaN and inf replaced by None (browsers' JSON.parse rejects them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(v) for v in value]
+    return value
+
+
+def _stamp(db: Path) -> tuple[int, ...]:
+    out: list[int] = []
+    for path in (db, db.with_name(db.name + "-wal")):
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            out += [-1, -1]
+        else:
+            out += [st.st_size, st.st_mtime_ns]
+    return tuple(out)
+
+
+def _wal_salt(wal: Path) -> bytes:
+    try:
+        with wal.open("rb") as fh:
+            return fh.read(32)[16:24]
+    except FileNotFoundError:
+        return b""
+
+
+@contextmanager
+def snapshot(storage: str | Path, name: str) -> Iterator[Store]:
+    """A `Store` over a private copy of the experiment's database (the original is only read)."""
+    path = Path(storage) / name
+    db = path / DB_NAME
+    wal = db.with_name(DB_NAME + "-wal")
+    if not db.is_file():
+        raise FileNotFoundError(f"no experiment {name!r} in {str(storage)!r}")
+    with tempfile.TemporaryDirectory(prefix="rung-dashboard-") as tmp:
+        copy = Path(tmp) / DB_NAME
+        for _ in range(_ATTEMPTS):
+            salt = _wal_salt(wal)
+            shutil.copyfile(db, copy)
+            if wal.exists():
+                try:
+                    shutil.copyfile(wal, copy.with_name(DB_NAME + "-wal"))
+                except FileNotFoundError:  # checkpointed and removed meanwhile: the db has it all
+                    continue
+            if _wal_salt(wal) == salt:
+                break
+        conn = sqlite3.connect(copy, isolation_level=None, check_same_thread=False)
+        try:
+            yield Store(path, conn, writable=False)
+        finally:
+            conn.close()
+
+
+def _fidelity(experiment: dict[str, Any]) -> tuple[str, list[float]]:
+    """The scheduler's time_attr and milestones, from the settings or the pickled scheduler."""
+    settings = experiment.get("settings") or {}
+    fid = settings.get("fidelity")
+    if isinstance(fid, dict):
+        return str(fid.get("time_attr", "training_iteration")), [float(m) for m in fid.get("milestones", [])]
+    # WORKAROUND until run() stores settings["fidelity"]: ask the pickled scheduler.
+    blob = experiment.get("setup")
+    if blob:
+        try:
+            scheduler = cloudpickle.loads(blob).get("scheduler")
+            answer = scheduler.fidelity() if scheduler is not None else None
+            if answer is not None:
+                return str(answer[0]), [float(m) for m in answer[1]]
+            time_attr = getattr(scheduler, "time_attr", None)
+            if isinstance(time_attr, str):
+                return time_attr, []
+        except Exception:  # the objective's module may not import here: no milestones then
+            log.debug("dashboard: could not read the scheduler of %r", experiment.get("name"), exc_info=True)
+    return "training_iteration", []
+
+
+def _better(value: float, best: float, mode: str) -> bool:
+    return value > best if mode == "max" else value < best
+
+
+def _summary(store: Store) -> dict[str, Any]:
+    exp = store.experiment()
+    rows = store.trials()
+    metric, mode = exp["metric"], exp["mode"] or "min"
+    counts: dict[str, int] = {}
+    best: float | None = None
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+        value: Any = (row["best_result"] or {}).get(metric) if metric else None
+        if finite(value) and (best is None or _better(float(value), best, mode)):
+            best = float(value)
+    return {
+        "name": exp["name"],
+        "status": exp["status"],
+        "metric": metric,
+        "mode": mode,
+        "created": exp["created"],
+        # The experiment row changes only at start and end: a running one is as recent as its trials.
+        "updated": max([exp["updated"], *(row["updated"] for row in rows)]),
+        "trials": len(rows),
+        "by_status": counts,
+        "best": best,
+    }
+
+
+def list_view(storage: str | Path) -> list[dict[str, Any]]:
+    """One summary per experiment under `storage` (unreadable ones are listed with their error)."""
+    root = Path(storage)
+    out: list[dict[str, Any]] = []
+    if not root.is_dir():
+        return out
+    for child in sorted(root.iterdir()):
+        if not (child / DB_NAME).is_file():
+            continue
+        try:
+            with snapshot(root, child.name) as store:
+                out.append(clean(_summary(store)))
+        except (sqlite3.Error, OSError, ValueError) as exc:
+            out.append({"name": child.name, "status": "UNREADABLE", "error": str(exc)})
+    return out
+
+
+def _timeline(results: list[dict[str, Any]], stretches: dict[int, list[int]]) -> list[dict[str, Any]]:
+    """Running stretches (trial, start, end, iterations), packed into slots greedily by start."""
+    spans: list[dict[str, Any]] = []
+    by_trial: dict[int, list[dict[str, Any]]] = {}
+    for res in results:
+        by_trial.setdefault(res["trial_id"], []).append(res)
+    for trial_id, marks in stretches.items():
+        cuts = sorted(set(marks))
+        groups: dict[int, list[dict[str, Any]]] = {}
+        for res in by_trial.get(trial_id, []):
+            index = bisect.bisect_right(cuts, res["_seq"]) - 1
+            groups.setdefault(index, []).append(res)
+        for group in groups.values():
+            first, last = group[0], group[-1]
+            start = float(first.get("timestamp", 0.0)) - float(first.get("time_this_iter_s", 0.0))
+            spans.append(
+                {"trial": trial_id, "start": start, "end": float(last.get("timestamp", start)), "results": group}
+            )
+    spans.sort(key=lambda s: (s["start"], s["trial"]))
+    free_at: list[float] = []
+    for span in spans:
+        slot = next((i for i, t in enumerate(free_at) if t <= span["start"] + 1e-6), len(free_at))
+        if slot == len(free_at):
+            free_at.append(span["end"])
+        free_at[slot] = span["end"]
+        span["slot"] = slot
+    return spans
+
+
+def _importance(rows: list[dict[str, Any]], metric: str | None) -> dict[str, float]:
+    """|Spearman correlation| (numbers) or correlation ratio (categories) of each top-level parameter."""
+    if metric is None:
+        return {}
+    import numpy as np
+
+    scored = [
+        (r["config"], float(r["best_result"][metric])) for r in rows if finite((r["best_result"] or {}).get(metric))
+    ]
+    if len(scored) < 3:
+        return {}
+    y = np.array([v for _, v in scored])
+    ry = np.argsort(np.argsort(y)).astype(float)
+    out: dict[str, float] = {}
+    for key in sorted({k for config, _ in scored for k in config}):
+        values = [config.get(key) for config, _ in scored]
+        if all(finite(v) for v in values):
+            x = np.argsort(np.argsort(np.array(values, dtype=float))).astype(float)
+            if x.std() == 0 or ry.std() == 0:
+                continue
+            out[key] = float(abs(np.corrcoef(x, ry)[0, 1]))
+        else:
+            labels = [repr(v) for v in values]
+            total = float(((y - y.mean()) ** 2).sum())
+            if total == 0 or len(set(labels)) < 2:
+                continue
+            between = sum(
+                len(g) * (float(np.mean(g)) - float(y.mean())) ** 2
+                for g in ([y[i] for i, lab in enumerate(labels) if lab == u] for u in set(labels))
+            )
+            out[key] = float(math.sqrt(between / total))
+    return out
+
+
+def experiment_view(storage: str | Path, name: str) -> dict[str, Any]:
+    """Everything the experiment page draws, as plain JSON-ready data."""
+    with snapshot(storage, name) as store:
+        exp = store.experiment()
+        rows = store.trials()
+        results = []
+        stretches: dict[int, list[int]] = {}
+        schedules: dict[int, list[dict[str, Any]]] = {}
+        for seq, (kind, trial_id, data) in enumerate(store.history()):
+            if kind == "result":
+                results.append({**data, "trial_id": trial_id, "_seq": seq})
+                continue
+            status, info = data
+            if status is Status.RUNNING:
+                stretches.setdefault(trial_id, []).append(seq)
+            if "origin" in info:
+                schedules.setdefault(trial_id, []).append(
+                    {"iteration": 0, "config": info.get("config"), "from_trial": info.get("parent_id")}
+                )
+            elif "iteration" in info and status is Status.RUNNING:
+                entries = schedules.setdefault(trial_id, [])
+                previous = entries[-1]["config"] if entries else None
+                entries.append(
+                    {
+                        "iteration": int(info["iteration"]),
+                        "config": info.get("config", previous),
+                        "from_trial": info.get("from_trial"),
+                    }
+                )
+    time_attr, milestones = _fidelity(exp)
+    metric, mode = exp["metric"], exp["mode"] or "min"
+    curves: dict[int, list[list[Any]]] = {}
+    best_so_far: list[list[float]] = []
+    best: float | None = None
+    for res in sorted(results, key=lambda r: float(r.get("timestamp", 0.0))):
+        value: Any = res.get(metric) if metric else None
+        curves.setdefault(res["trial_id"], []).append([res.get(time_attr), value if finite(value) else None])
+        if finite(value) and (best is None or _better(float(value), best, mode)):
+            best = float(value)
+            best_so_far.append([float(res.get("timestamp", 0.0)), best])
+    for points in curves.values():
+        points.sort(key=lambda p: (p[0] is None, p[0] if finite(p[0]) else 0))
+    timeline = []
+    for span in _timeline(results, stretches):
+        top = max((float(r.get(time_attr, 0)) for r in span.pop("results")), default=0.0)
+        span["rung"] = sum(1 for m in milestones if m <= top)
+        timeline.append(span)
+    trials = [
+        {
+            "id": r["id"],
+            "status": r["status"],
+            "config": r["config"],
+            "last": r["last_result"],
+            "best": r["best_result"],
+            "iteration": r["iteration"],
+            "error": r["error"],
+            "parent_id": r["parent_id"],
+            "num_failures": r["num_failures"],
+        }
+        for r in rows
+    ]
+    view = {
+        "summary": _summary_from(exp, rows),
+        "settings": exp["settings"],
+        "time_attr": time_attr,
+        "milestones": milestones,
+        "trials": trials,
+        "curves": {str(k): v for k, v in curves.items()},
+        "best_so_far": best_so_far,
+        "timeline": timeline,
+        "importance": _importance(rows, metric),
+        # Every trial's schedule (donors too) once any trial changed its config; else none.
+        "schedules": {str(k): v for k, v in schedules.items()} if any(len(v) > 1 for v in schedules.values()) else {},
+    }
+    return clean(view)  # type: ignore[no-any-return]
+
+
+def _summary_from(exp: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    class _Rows:
+        def experiment(self) -> dict[str, Any]:
+            return exp
+
+        def trials(self) -> list[dict[str, Any]]:
+            return rows
+
+    return _summary(_Rows())  # type: ignore[arg-type]
+
+
+class Reader:
+    """Cached views: a view is rebuilt only when the database or its WAL changed on disk.
+
+    Example:
+        >>> Reader("rung-runs").experiment("exp1")["summary"]["status"]  # doctest: +SKIP
+    """
+
+    def __init__(self, storage: str | Path) -> None:
+        self.storage = Path(storage)
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {}
+        self._summaries: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {}
+
+    def experiments(self) -> list[dict[str, Any]]:
+        """A summary per experiment, as `list_view`, re-read only for stores that changed."""
+        out: list[dict[str, Any]] = []
+        if not self.storage.is_dir():
+            return out
+        for child in sorted(self.storage.iterdir()):
+            db = child / DB_NAME
+            if not db.is_file():
+                continue
+            stamp = _stamp(db)
+            with self._lock:
+                hit = self._summaries.get(child.name)
+            if hit is None or hit[0] != stamp:
+                try:
+                    with snapshot(self.storage, child.name) as store:
+                        summary = clean(_summary(store))
+                except (sqlite3.Error, OSError, ValueError) as exc:
+                    summary = {"name": child.name, "status": "UNREADABLE", "error": str(exc)}
+                hit = (stamp, summary)
+                with self._lock:
+                    self._summaries[child.name] = hit
+            out.append(hit[1])
+        return out
+
+    def experiment(self, name: str) -> dict[str, Any]:
+        if os.sep in name or name.startswith(".") or not (self.storage / name / DB_NAME).is_file():
+            raise FileNotFoundError(name)
+        stamp = _stamp(self.storage / name / DB_NAME)
+        with self._lock:
+            hit = self._cache.get(name)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        view = experiment_view(self.storage, name)
+        with self._lock:
+            self._cache[name] = (stamp, view)
+        return view

@@ -1,0 +1,136 @@
+"""`rung dashboard`: a read-only web view of a store, served by the standard library.
+
+Routes: `/` (experiments), `/e/<name>` (one experiment), `/api/experiments`,
+`/api/experiments/<name>`, `/static/<file>`. Pages are static HTML + JS that poll the JSON API, so
+they update while another process writes the store. User strings reach the page only as JSON data
+that the script inserts with `textContent`; a Content-Security-Policy forbids inline scripts too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import mimetypes
+import threading
+import urllib.parse
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from rung.dashboard._data import Reader
+
+__all__ = ["make_server", "serve"]
+
+log = logging.getLogger("rung")
+
+STATIC = Path(__file__).with_name("static")
+_CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    reader: Reader
+    server_version = "rung-dashboard"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("dashboard: " + format, *args)
+
+    def _send(self, code: int, body: bytes, content_type: str) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Content-Security-Policy", _CSP)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, code: int, data: Any) -> None:
+        self._send(code, json.dumps(data, allow_nan=False).encode(), "application/json")
+
+    def do_GET(self) -> None:
+        path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        try:
+            if path == "/" or path.startswith("/e/"):
+                self._send(200, (STATIC / "index.html").read_bytes(), "text/html; charset=utf-8")
+            elif path == "/api/experiments":
+                self._json(200, self.reader.experiments())
+            elif path.startswith("/api/experiments/"):
+                name = path[len("/api/experiments/") :]
+                try:
+                    self._json(200, self.reader.experiment(name))
+                except FileNotFoundError:
+                    self._json(404, {"error": f"no experiment {name!r}"})
+            elif path.startswith("/static/"):
+                file = (STATIC / path[len("/static/") :]).resolve()
+                if file.parent != STATIC.resolve() or not file.is_file():
+                    self._json(404, {"error": "not found"})
+                    return
+                kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+                self._send(200, file.read_bytes(), kind)
+            else:
+                self._json(404, {"error": "not found"})
+        except ConnectionError:  # the browser left (a reload, a closed tab)
+            return
+        except Exception as exc:  # a store mid-write or damaged: report it, keep serving
+            log.warning("dashboard: %s failed: %s", path, exc)
+            self._json(500, {"error": str(exc)})
+
+
+def make_server(storage: str | Path, host: str = "127.0.0.1", port: int = 8765) -> ThreadingHTTPServer:
+    """A dashboard server over `storage`, bound but not yet serving (port 0 picks a free port).
+
+    Example:
+        >>> server = make_server("rung-runs", port=0)  # doctest: +SKIP
+        >>> threading.Thread(target=server.serve_forever, daemon=True).start()  # doctest: +SKIP
+    """
+    if not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"dashboard port must be an integer in 0..65535; got port={port!r}")
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        log.warning(
+            "the dashboard listens on %s, not loopback: anyone who can reach this machine can read the experiments",
+            host,
+        )
+    handler = type("Handler", (_Handler,), {"reader": Reader(storage)})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server
+
+
+def serve(
+    storage: str | Path = "rung-runs",
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve the dashboard until interrupted (what `rung dashboard` runs).
+
+    Args:
+        storage: the folder of experiments.
+        host: the address to bind (a non-loopback one logs a warning).
+        port: the port (0: any free one).
+        ready: called with the dashboard's URL once it listens (the CLI prints it).
+    """
+    server = make_server(storage, host, port)
+    url = f"http://{host}:{server.server_port}/"
+    log.info("rung dashboard on %s over %s", url, storage)
+    try:
+        if ready is not None:
+            ready(url)
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+def start_background(storage: str | Path, host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadingHTTPServer, str]:
+    """Start a server in a daemon thread; return it and its base URL (for tests and notebooks)."""
+    server = make_server(storage, host, port)
+    threading.Thread(target=server.serve_forever, name="rung-dashboard", daemon=True).start()
+    return server, f"http://{host}:{server.server_port}"

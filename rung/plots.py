@@ -1,0 +1,196 @@
+"""Static pictures of an experiment with matplotlib (imported only when a plot is drawn).
+
+Each function takes an `ExperimentResult`, returns a `matplotlib.figure.Figure` (built without
+pyplot, so no global figure state and no GUI backend) and, given `path=`, saves it as PNG. They
+draw the same data as the dashboard (`rung.dashboard._data.experiment_view`).
+
+Example:
+    >>> from rung.plots import plot_curves
+    >>> fig = plot_curves(rung.load("exp1"), path="curves.png")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rung.dashboard._data import experiment_view
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from rung.result import ExperimentResult
+
+__all__ = ["plot_curves", "plot_parallel", "plot_schedules", "plot_timeline"]
+
+_GREY = "#bbbbbb"
+
+
+def _figure(width: float = 7.0, height: float = 4.0) -> Figure:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ImportError("rung's plots need matplotlib, which is not installed; pip install matplotlib") from exc
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _view(result: ExperimentResult) -> dict[str, Any]:
+    storage, name = result._store_args
+    return experiment_view(storage, name)
+
+
+def _finish(fig: Figure, path: str | Path | None) -> Figure:
+    if path is not None:
+        fig.savefig(path, format="png", dpi=100)
+    return fig
+
+
+def plot_curves(result: ExperimentResult, *, path: str | Path | None = None) -> Figure:
+    """The metric of every trial against `time_attr`: a line per trial, milestones dashed, stopped trials grey.
+
+    Example:
+        >>> fig = plot_curves(result)  # doctest: +SKIP
+        >>> len(fig.axes[0].get_lines())  # one per trial that reported, plus one per milestone  # doctest: +SKIP
+    """
+    if result.metric is None:
+        raise ValueError(f"plot_curves needs an experiment with a metric; {result.name!r} has metric=None")
+    view = _view(result)
+    fig = _figure()
+    ax = fig.add_subplot()
+    status = {t["id"]: t["status"] for t in view["trials"]}
+    for key, points in view["curves"].items():
+        trial_id = int(key)
+        xs = [p[0] for p in points if p[1] is not None]
+        ys = [p[1] for p in points if p[1] is not None]
+        if not xs:
+            continue
+        faded = status.get(trial_id) in ("STOPPED", "ERROR")
+        ax.plot(xs, ys, color=_GREY if faded else None, linewidth=1 if faded else 1.5, label=f"trial {trial_id}")
+    for milestone in view["milestones"]:
+        ax.axvline(milestone, color="#999999", linestyle="--", linewidth=0.8)
+    ax.set_xlabel(view["time_attr"])
+    ax.set_ylabel(result.metric)
+    ax.set_title(f"{result.name}: learning curves")
+    return _finish(fig, path)
+
+
+def plot_timeline(result: ExperimentResult, *, path: str | Path | None = None) -> Figure:
+    """Which trial ran in which worker slot when (a bar per running stretch), coloured by rung reached."""
+    view = _view(result)
+    fig = _figure()
+    ax = fig.add_subplot()
+    spans = view["timeline"]
+    t0 = min((s["start"] for s in spans), default=0.0)
+    colours = ["#c9d6ee", "#8fb0e0", "#4a78c2", "#244e94", "#10295a"]
+    for span in spans:
+        ax.barh(
+            span["slot"],
+            span["end"] - span["start"],
+            left=span["start"] - t0,
+            height=0.8,
+            color=colours[min(span["rung"], len(colours) - 1)],
+            edgecolor="white",
+        )
+        ax.text(span["start"] - t0, span["slot"], f" {span['trial']}", va="center", fontsize=7)
+    slots = 1 + max((s["slot"] for s in spans), default=0)
+    ax.set_yticks(range(slots), [f"slot {i}" for i in range(slots)])
+    ax.set_xlabel("seconds since the first trial started")
+    ax.set_title(f"{result.name}: worker timeline (colour: rung reached)")
+    return _finish(fig, path)
+
+
+def plot_parallel(result: ExperimentResult, *, path: str | Path | None = None) -> Figure:
+    """Parallel coordinates: an axis per varying top-level hyperparameter and the metric, a line per trial."""
+    metric = result.metric
+    if metric is None:
+        raise ValueError(f"plot_parallel needs an experiment with a metric; {result.name!r} has metric=None")
+    scored = [t for t in result.trials if t.best_metrics is not None and metric in t.best_metrics]
+    keys = sorted(
+        k
+        for k in {k for t in scored for k in t.config}
+        if all(isinstance(t.config.get(k), int | float | str) for t in scored)
+        and len({repr(t.config.get(k)) for t in scored}) > 1
+    )
+    axes = [*keys, metric]
+    columns: list[list[float]] = []
+    for key in axes:
+        values = [t.best_metrics[metric] if key == metric else t.config[key] for t in scored]  # type: ignore[index]
+        if all(isinstance(v, int | float) for v in values):
+            lo, hi = min(values), max(values)
+            columns.append([(v - lo) / (hi - lo) if hi > lo else 0.5 for v in values])
+        else:
+            labels = sorted({str(v) for v in values})
+            columns.append([labels.index(str(v)) / max(len(labels) - 1, 1) for v in values])
+    fig = _figure()
+    ax = fig.add_subplot()
+    if scored:
+        good = columns[-1] if result.mode == "max" else [1 - v for v in columns[-1]]
+        import matplotlib as mpl
+
+        cmap = mpl.colormaps["RdYlGn"]
+        for row in range(len(scored)):
+            ax.plot(range(len(axes)), [col[row] for col in columns], color=cmap(good[row]), alpha=0.8)
+    for i in range(len(axes)):
+        ax.axvline(i, color="#333333", linewidth=0.8)
+    ax.set_xticks(range(len(axes)), axes)
+    ax.set_yticks([])
+    ax.set_title(f"{result.name}: hyperparameters vs {metric} (green: better)")
+    return _finish(fig, path)
+
+
+def plot_schedules(result: ExperimentResult, param: str | None = None, *, path: str | Path | None = None) -> Figure:
+    """PBT/PB2: a numeric hyperparameter over each trial's iterations; clone edges dashed from the donor.
+
+    Args:
+        result: the experiment.
+        param: the hyperparameter to draw (default: the first numeric one that changed).
+        path: save a PNG there.
+    """
+    view = _view(result)
+    schedules: dict[str, list[dict[str, Any]]] = view["schedules"]
+    numeric = sorted(
+        {
+            k
+            for entries in schedules.values()
+            for e in entries
+            for k, v in (e["config"] or {}).items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        }
+    )
+    if param is None:
+        if not numeric:
+            raise ValueError(f"plot_schedules: no trial of {result.name!r} changed a numeric hyperparameter")
+        param = numeric[0]
+    elif param not in numeric:
+        raise ValueError(f"plot_schedules: param must be one of {numeric}; got param={param!r}")
+    iterations = {t.id: t.iteration for t in result.trials}
+    fig = _figure()
+    ax = fig.add_subplot()
+
+    def value_at(trial: int, iteration: int) -> float | None:
+        value = None
+        for entry in schedules.get(str(trial), []):
+            if entry["iteration"] <= iteration and entry["config"] is not None:
+                value = entry["config"].get(param)
+        return value
+
+    for key, entries in sorted(schedules.items(), key=lambda kv: int(kv[0])):
+        trial = int(key)
+        xs: list[float] = []
+        ys: list[float] = []
+        for i, entry in enumerate(entries):
+            end = entries[i + 1]["iteration"] if i + 1 < len(entries) else max(iterations[trial], entry["iteration"])
+            xs += [entry["iteration"], end]
+            ys += [entry["config"][param]] * 2
+            donor = entry["from_trial"]
+            if donor is not None and entry["iteration"] > 0:
+                before = value_at(donor, entry["iteration"])
+                if before is not None:
+                    ax.plot(
+                        [entry["iteration"]] * 2, [before, entry["config"][param]], "--", color=_GREY, linewidth=0.8
+                    )
+        ax.plot(xs, ys, linewidth=1.5, label=f"trial {trial}")
+    ax.set_xlabel("training_iteration")
+    ax.set_ylabel(param)
+    ax.set_title(f"{result.name}: {param} schedules (dashed: cloned from another trial)")
+    return _finish(fig, path)

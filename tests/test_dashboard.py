@@ -1,0 +1,224 @@
+"""The dashboard's read layer and server, without a browser (that is test_dashboard_browser.py)."""
+
+from __future__ import annotations
+
+import _thread
+import hashlib
+import json
+import logging
+import math
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import rung
+from rung.dashboard._data import Reader, clean, experiment_view, list_view
+from rung.dashboard.server import make_server, serve, start_background
+
+
+def curve(config: dict[str, Any]) -> None:
+    for i in range(config["n"]):
+        loss = math.nan if config["x"] > 0.95 else 10 * (config["x"] - 0.3) ** 2 + 1 / (i + 1)
+        rung.report({"loss": loss}, checkpoint=i)
+
+
+def trainable(config: dict[str, Any]) -> None:
+    start = rung.get_checkpoint() or 0
+    for i in range(start, 8):
+        rung.report({"acc": config["lr"] * (i + 1)}, checkpoint=i + 1)
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _get(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+CRASHING = """
+import os
+import rung
+
+def objective(config):
+    for i in range(3):
+        rung.report({"loss": config["x"] + 1 / (i + 1)})
+        if config["x"] > 0.5 and i == 1:
+            os._exit(3)  # the driver dies mid-run (thread executor): the store is left as a crash leaves it
+
+rung.run(objective, {"x": rung.grid([0.1, 0.2, 0.9, 0.3])}, metric="loss", max_concurrent=1,
+         executor="thread", name="crashed", storage=%r, verbose=0)
+"""
+
+
+def test_crashed_store_is_read_without_changing_a_file(tmp_path: Path) -> None:
+    storage = tmp_path / "runs"
+    script = tmp_path / "crash.py"
+    script.write_text(CRASHING % str(storage))
+    assert subprocess.run([sys.executable, str(script)], cwd=tmp_path).returncode == 3
+    folder = storage / "crashed"
+    before = _hashes(folder)
+    assert "rung.db-wal" in before  # a crash leaves the WAL behind: a reader would have to recover it
+
+    [summary] = list_view(storage)
+    assert (summary["name"], summary["status"], summary["trials"]) == ("crashed", "RUNNING", 3)
+    assert summary["by_status"] == {"TERMINATED": 2, "RUNNING": 1}
+    assert summary["best"] == pytest.approx(0.1 + 1 / 3)
+    assert summary["updated"] > summary["created"]  # the crashed run's last activity, not its start
+    view = experiment_view(storage, "crashed")
+    assert [len(view["curves"][str(i)]) for i in (1, 2, 3)] == [3, 3, 2]
+    server, url = start_background(storage)
+    try:
+        assert _get(f"{url}/api/experiments")[1][0]["trials"] == 3
+        assert _get(f"{url}/api/experiments/crashed")[1]["trials"][2]["status"] == "RUNNING"
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _hashes(folder) == before
+    assert sorted(p.name for p in folder.iterdir()) == sorted({Path(k).parts[0] for k in before})
+
+
+def test_view_of_asha_run_marks_milestones_and_cleans_nan(storage: Path) -> None:
+    result = rung.run(
+        curve,
+        {"x": rung.grid([0.3, 0.9, 0.99, 0.35]), "n": 9},
+        metric="loss",
+        scheduler=rung.ASHA(max_t=9, grace_period=1, reduction_factor=3),
+        max_concurrent=1,
+        executor="thread",
+        name="asha",
+        storage=storage,
+        verbose=0,
+    )
+    view = experiment_view(storage, "asha")
+    assert view["time_attr"] == "training_iteration"
+    assert view["milestones"] == [1.0, 3.0, 9.0]
+    # NaN is null in the JSON (browsers reject NaN), and never the best.
+    assert all(point[1] is None for point in view["curves"]["3"])
+    json.dumps(view, allow_nan=False)
+    assert [s["trial"] for s in view["timeline"]] == [1, 2, 3, 4]
+    assert {s["slot"] for s in view["timeline"]} == {0}  # one at a time: one slot
+    # Each stretch is coloured by the highest milestone it passed; ASHA stopped some trials early.
+    rungs = {s["trial"]: s["rung"] for s in view["timeline"]}
+    assert rungs == {t.id: sum(1 for m in (1, 3, 9) if m <= t.iteration) for t in result.trials}
+    assert rungs[1] == 3 and min(rungs.values()) < 3
+    assert [t["status"] for t in view["trials"]] == [t.status.value for t in result.trials]
+    values = [v for _, v in view["best_so_far"]]
+    assert values == sorted(values, reverse=True) and values[-1] == pytest.approx(1 / 9)
+
+
+def test_view_of_pbt_run_has_schedules_with_clone_edges(storage: Path) -> None:
+    result = rung.run(
+        trainable,
+        {"lr": rung.grid([0.1, 0.2, 0.3, 0.4])},
+        metric="acc",
+        mode="max",
+        scheduler=rung.PBT(perturbation_interval=2, hyperparam_mutations={"lr": rung.uniform(0.05, 0.5)}, seed=1),
+        max_concurrent=4,
+        executor="thread",
+        name="pbt",
+        storage=storage,
+        verbose=0,
+    )
+    view = experiment_view(storage, "pbt")
+    assert view["schedules"], "PBT changed no trial's hyperparameters"
+    for trial_id, entries in view["schedules"].items():
+        expected = result.schedule(int(trial_id))
+        assert [(e["iteration"], e["config"], e["from_trial"]) for e in entries] == [
+            (e.iteration, e.config, e.from_trial) for e in expected
+        ]
+    assert any(e["from_trial"] is not None for entries in view["schedules"].values() for e in entries[1:])
+
+
+def test_importance_ranks_the_parameter_that_matters() -> None:
+    rows = [
+        {"config": {"x": x, "noise": n, "kind": k}, "best_result": {"loss": x * x}}
+        for x, n, k in [(0.1, 3, "a"), (0.5, 1, "b"), (0.9, 2, "a"), (0.3, 4, "b"), (0.7, 0, "a")]
+    ]
+    from rung.dashboard._data import _importance
+
+    scores = _importance(rows, "loss")
+    assert scores["x"] == pytest.approx(1.0)
+    assert scores["noise"] < scores["x"] and 0 <= scores["kind"] < 1
+    assert _importance(rows[:2], "loss") == {}
+
+
+def test_clean_replaces_non_finite_numbers() -> None:
+    assert clean({"a": [math.nan, 1.0, math.inf], "b": {"c": -math.inf}}) == {"a": [None, 1.0, None], "b": {"c": None}}
+
+
+def test_server_routes_and_errors(storage: Path) -> None:
+    rung.run(curve, {"x": 0.2, "n": 2}, metric="loss", executor="thread", name="one", storage=storage, verbose=0)
+    server, url = start_background(storage)
+    try:
+        assert _get(f"{url}/api/experiments/nope") == (404, {"error": "no experiment 'nope'"})
+        assert _get(f"{url}/api/experiments/..%2Fone") == (404, {"error": "no experiment '../one'"})
+        assert _get(f"{url}/static/..%2Fserver.py") == (404, {"error": "not found"})
+        with urllib.request.urlopen(f"{url}/e/one") as response:
+            page = response.read().decode()
+            assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+        assert "one" not in page.replace("none", "")  # the page holds no data: the script fetches it
+        with urllib.request.urlopen(f"{url}/static/uPlot.iife.min.js") as response:
+            assert response.headers["Content-Type"] == "text/javascript"
+            assert b"uPlot" in response.read()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_reader_caches_until_the_store_changes(storage: Path) -> None:
+    rung.run(curve, {"x": 0.2, "n": 2}, metric="loss", executor="thread", name="c", storage=storage, verbose=0)
+    reader = Reader(storage)
+    first = reader.experiment("c")
+    assert reader.experiment("c") is first
+    [summary] = reader.experiments()
+    assert reader.experiments()[0] is summary and summary["trials"] == 1
+    rung.run(
+        curve, {"x": 0.2, "n": 3}, metric="loss", executor="thread", name="c", storage=storage, verbose=0, resume=True
+    )
+    assert reader.experiment("c") is not first
+    assert reader.experiments()[0] is not summary
+
+
+def test_non_loopback_host_warns_and_bad_port_is_refused(storage: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(ValueError, match=r"^dashboard port must be an integer in 0\.\.65535; got port=70000$"):
+        make_server(storage, port=70000)
+    with caplog.at_level(logging.WARNING, logger="rung"):
+        make_server(storage, "127.0.0.1", 0).server_close()
+        assert caplog.records == []
+        make_server(storage, "0.0.0.0", 0).server_close()
+    assert [r.getMessage() for r in caplog.records] == [
+        "the dashboard listens on 0.0.0.0, not loopback: anyone who can reach this machine can read the experiments"
+    ]
+
+
+def test_serve_announces_its_url_and_serves_until_shut_down(storage: Path) -> None:
+    rung.run(curve, {"x": 0.2, "n": 1}, metric="loss", executor="thread", name="s", storage=storage, verbose=0)
+    urls: list[str] = []
+    answers: list[Any] = []
+
+    def visit(url: str) -> None:
+        answers.append(_get(f"{url}api/experiments"))
+        _thread.interrupt_main()  # Ctrl-C: serve() stops and closes its socket
+
+    def ready(url: str) -> None:
+        urls.append(url)
+        threading.Thread(target=visit, args=(url,), daemon=True).start()
+
+    serve(storage, "127.0.0.1", 0, ready=ready)
+    assert urls[0].startswith("http://127.0.0.1:")
+    assert answers[0][0] == 200 and answers[0][1][0]["name"] == "s"

@@ -1,0 +1,129 @@
+"""Static plots: the figures' content (lines, labels, bars), not only that a file was written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import rung
+from rung.plots import plot_curves, plot_parallel, plot_schedules, plot_timeline
+
+pytest.importorskip("matplotlib")
+
+
+def _label(line: Any) -> str:
+    return str(line.get_label())
+
+
+def _xs(line: Any) -> list[float]:
+    return [float(v) for v in line.get_xdata()]
+
+
+def _ys(line: Any) -> list[float]:
+    return [float(v) for v in line.get_ydata()]
+
+
+def curve(config: dict[str, Any]) -> None:
+    for i in range(9):
+        rung.report({"loss": 10 * (config["x"] - 0.3) ** 2 + 1 / (i + 1)}, checkpoint=i)
+
+
+def trainable(config: dict[str, Any]) -> None:
+    start = rung.get_checkpoint() or 0
+    for i in range(start, 8):
+        rung.report({"acc": config["lr"] * (i + 1)}, checkpoint=i + 1)
+
+
+@pytest.fixture
+def asha(storage: Path) -> rung.ExperimentResult:
+    return rung.run(
+        curve,
+        {"x": rung.grid([0.3, 0.9, 0.35, 0.5]), "kind": rung.grid(["a", "b"])},
+        metric="loss",
+        scheduler=rung.ASHA(max_t=9, grace_period=1, reduction_factor=3),
+        max_concurrent=2,
+        executor="thread",
+        name="asha",
+        storage=storage,
+        verbose=0,
+    )
+
+
+def test_plot_curves_draws_a_line_per_trial_and_marks_milestones(asha: rung.ExperimentResult, tmp_path: Path) -> None:
+    png = tmp_path / "curves.png"
+    fig = plot_curves(asha, path=png)
+    ax = fig.axes[0]
+    lines = ax.get_lines()
+    trials = [line for line in lines if _label(line).startswith("trial ")]
+    milestones = [line for line in lines if line.get_linestyle() == "--"]
+    assert sorted(_label(line) for line in trials) == sorted(f"trial {t.id}" for t in asha.trials)
+    assert sorted(_xs(line)[0] for line in milestones) == [1.0, 3.0, 9.0]
+    stopped = {f"trial {t.id}" for t in asha.trials if t.status is rung.Status.STOPPED}
+    assert stopped, "ASHA stopped no trial: the grey case is not exercised"
+    assert {_label(line) for line in trials if line.get_color() == "#bbbbbb"} == stopped
+    for line in trials:
+        trial = asha.trials[int(_label(line).split()[1]) - 1]
+        assert _ys(line) == [r["loss"] for r in asha.history(trial.id)]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("training_iteration", "loss")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_timeline_has_a_bar_per_running_stretch(asha: rung.ExperimentResult) -> None:
+    fig = plot_timeline(asha)
+    ax = fig.axes[0]
+    assert len(ax.patches) == len(asha.trials)  # no pauses under ASHA "stop": one stretch per trial
+    # Slots are packed from the stretches' times: never more than the 2 that ran at once.
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert ticks in (["slot 0"], ["slot 0", "slot 1"])
+    bars: list[Any] = list(ax.patches)
+    assert {round(p.get_y() + p.get_height() / 2) for p in bars} == set(range(len(ticks)))
+    assert sorted(int(t.get_text()) for t in ax.texts) == [t.id for t in asha.trials]
+
+
+def test_plot_parallel_has_an_axis_per_varying_parameter_and_a_line_per_trial(asha: rung.ExperimentResult) -> None:
+    fig = plot_parallel(asha)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["kind", "x", "loss"]
+    polylines = [line for line in ax.get_lines() if len(_xs(line)) == 3]
+    assert len(polylines) == len(asha.trials)
+
+
+def test_plot_schedules_follows_pbt_changes(storage: Path) -> None:
+    result = rung.run(
+        trainable,
+        {"lr": rung.grid([0.1, 0.2, 0.3, 0.4])},
+        metric="acc",
+        mode="max",
+        scheduler=rung.PBT(perturbation_interval=2, hyperparam_mutations={"lr": rung.uniform(0.05, 0.5)}, seed=1),
+        max_concurrent=4,
+        executor="thread",
+        name="pbt",
+        storage=storage,
+        verbose=0,
+    )
+    fig = plot_schedules(result)
+    ax = fig.axes[0]
+    solid = [line for line in ax.get_lines() if line.get_linestyle() == "-"]
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    changed = [t.id for t in result.trials if len(result.schedule(t.id)) > 1]
+    assert sorted(_label(line) for line in solid) == sorted(f"trial {t.id}" for t in result.trials)
+    clones = [e for i in changed for e in result.schedule(i)[1:] if e.from_trial is not None]
+    assert len(dashed) == len(clones) > 0
+    assert changed  # PBT changed some trial's lr
+    for line in solid:
+        trial_id = int(_label(line).split()[1])
+        entries = result.schedule(trial_id)
+        assert _ys(line)[::2] == [e.config["lr"] for e in entries]  # type: ignore[index]
+    assert ax.get_ylabel() == "lr"
+    with pytest.raises(ValueError, match=r"^plot_schedules: param must be one of \['lr'\]; got param='momentum'$"):
+        plot_schedules(result, "momentum")
+
+
+def test_plots_without_metric_or_schedule_say_why(storage: Path) -> None:
+    result = rung.run(curve, {"x": 0.3}, executor="thread", name="plain", storage=storage, verbose=0)
+    with pytest.raises(ValueError, match=r"^plot_curves needs an experiment with a metric; 'plain' has metric=None$"):
+        plot_curves(result)
+    with pytest.raises(ValueError, match=r"^plot_schedules: no trial of 'plain' changed a numeric hyperparameter$"):
+        plot_schedules(result)
