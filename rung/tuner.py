@@ -295,8 +295,8 @@ class Tuner:
         iteration, time_total, data = 0, 0.0, None
         if checkpoint is not None:
             iteration, data = checkpoint
-            history = [r for r in self.store.results(trial.id) if r["training_iteration"] == iteration]
-            time_total = float(history[0]["time_total_s"]) if history else 0.0
+            at = self.store.result_at(trial.id, iteration)
+            time_total = float(at.get("time_total_s", 0.0)) if at else 0.0
         elif trial.iteration and not self.warned_no_checkpoint:
             self.warned_no_checkpoint = True
             log.warning(

@@ -49,6 +49,8 @@ def test_history_is_in_write_order_and_survives_reopen(tmp_path: Path) -> None:
     assert trials[0]["status"] == "TERMINATED" and trials[0]["best_result"] == {"loss": 0.5}
     assert trials[1]["config"] == {"x": (1, 2)} and trials[1]["parent_id"] == 1
     assert math.isnan(again.results(1)[0]["loss"])
+    assert again.result_at(1, 2) == {"loss": 0.5, "training_iteration": 2, "time_total_s": 0.2}
+    assert again.result_at(1, 3) is None
     assert again.experiment()["settings"] == {"a": 1}
     again.close()
     assert list_experiments(tmp_path) == ["exp"]

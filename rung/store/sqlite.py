@@ -355,6 +355,13 @@ class Store:
         ).fetchall()
         return [json.loads(d) for (d,) in rows]
 
+    def result_at(self, trial_id: int, iteration: int) -> dict[str, Any] | None:
+        """The trial's result of one iteration, or None."""
+        row = self._conn.execute(
+            "SELECT data FROM results WHERE trial_id = ? AND iteration = ?", (trial_id, iteration)
+        ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
     def history(self) -> Iterator[tuple[str, int, Any]]:
         """Every stored event in order: ("status", trial_id, (status, data)) or ("result", trial_id, result)."""
         rows = self._conn.execute(
