@@ -48,6 +48,8 @@ def once(loss: Callable[[Config], float]) -> Callable[[int, Config], Outcome]:
         ),
         ({"gamma": lambda n: n / 4}, "TPE needs gamma(n) to return an int; got gamma(1)=0.25"),
         ({"seed": "7"}, "TPE needs seed to be an int or None; got seed='7'"),
+        ({"explore_choices": 1.5}, "TPE needs explore_choices to be a share in [0, 1]; got explore_choices=1.5"),
+        ({"explore_choices": True}, "TPE needs explore_choices to be a share in [0, 1]; got explore_choices=True"),
     ],
 )
 def test_bad_arguments_are_refused_when_built(kwargs: dict[str, Any], message: str) -> None:
@@ -86,6 +88,38 @@ def test_run_refuses_a_grid_only_space_before_starting(storage: Path) -> None:
 
 
 # Learning.
+_BEST_LOG_LR = {"sgd": -1.5, "adam": -3.0, "rmsprop": -3.5, "adagrad": -2.0}
+_OFFSET = {"sgd": 0.3, "adam": 0.0, "rmsprop": 0.1, "adagrad": 0.5}
+INTERACTING = {
+    "lr": rung.loguniform(1e-5, 1.0),
+    "layers": rung.randint(1, 8),
+    "dropout": rung.quniform(0.0, 0.8, 0.05),
+    "opt": rung.choice(list(_BEST_LOG_LR)),
+}
+
+
+def interacting(c: Config) -> float:
+    """The best learning rate depends on the optimiser; adam is best (bench/searchers.py's mixed6, smaller)."""
+    return (
+        (math.log10(c["lr"]) - _BEST_LOG_LR[c["opt"]]) ** 2
+        + 0.1 * (c["layers"] - 3) ** 2
+        + 4 * (c["dropout"] - 0.3) ** 2
+        + _OFFSET[c["opt"]]
+    )
+
+
+def test_exploring_choices_escapes_an_option_tuned_first() -> None:
+    # Without exploration the good group locks onto whichever optimiser got a good learning rate
+    # first; with it, candidates try other optimisers with the numbers they drew.
+    def found_adam(explore: float, seed: int) -> bool:
+        trials = drive(TPE(seed=seed, explore_choices=explore), INTERACTING, once(interacting), num_samples=60)
+        return min(trials, key=lambda t: interacting(t[1]))[1]["opt"] == "adam"
+
+    locked = sum(found_adam(0.0, seed) for seed in range(30))
+    exploring = sum(found_adam(0.3, seed) for seed in range(30))
+    assert exploring >= locked + 5, (locked, exploring)
+
+
 def test_beats_random_search_on_a_bowl() -> None:
     tpe = [min(bowl(c) for _, c in drive(TPE(seed=s), XY, once(bowl), num_samples=60)) for s in range(3)]
     rnd = [min(bowl(c) for _, c in drive(Random(seed=s), XY, once(bowl), num_samples=60)) for s in range(3)]

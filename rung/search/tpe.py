@@ -152,16 +152,7 @@ class _Level:
         }
         row = self._model(tpe, rng, fixed)
         if row is None:  # too few finished trials: a draw from the prior
-            row = np.empty(self.x.shape[1])
-            row[: self.numeric] = rng.random(self.numeric)
-            for j, cells in enumerate(self.cells):
-                row[self.numeric + j] = min(
-                    int(np.searchsorted(cells.edges, rng.random(), side="right")) - 1, len(cells.middles) - 1
-                )
-            for j, size in enumerate(self.sizes[: len(self.choices)]):
-                row[self.first_choice + j] = rng.integers(size)
-            for j, index in fixed.items():
-                row[j] = index
+            row = self._prior_row(rng, fixed)
         values: dict[Path, Any] = {}
         for j, (path, domain) in enumerate(self.numbers):
             values[path] = domain.from_unit(float(row[j]))
@@ -179,14 +170,28 @@ class _Level:
                 values.update(self.branches[key].propose(tpe, rng, {}, rows))
         return values
 
+    def _prior_row(self, rng: np.random.Generator, fixed: Mapping[int, int]) -> Array:
+        """A random row (uniform in the unit cube, every cell and option equally likely), `fixed` held."""
+        row = np.empty(self.x.shape[1])
+        row[: self.numeric] = rng.random(self.numeric)
+        for j, cells in enumerate(self.cells):
+            row[self.numeric + j] = min(
+                int(np.searchsorted(cells.edges, rng.random(), side="right")) - 1, len(cells.middles) - 1
+            )
+        for j, size in enumerate(self.sizes[: len(self.choices)]):
+            row[self.first_choice + j] = rng.integers(size)
+        for j, index in fixed.items():
+            row[j] = index
+        return row
+
     def _model(self, tpe: TPE, rng: np.random.Generator, fixed: dict[int, int]) -> Array | None:
         """The best of `tpe.n_candidates` draws from the good density by the ratio good / bad."""
         n = self.n
         state = self.state[:n]
-        finished = np.flatnonzero((state == DONE) | (state == STOPPED))
-        if len(finished) < tpe.n_startup:
+        finished = np.count_nonzero((state == DONE) | (state == STOPPED))
+        if finished < tpe.n_startup:
             return None
-        below = self._below(min(max(1, tpe._n_below(len(finished))), len(finished)))
+        below = self._below(min(max(1, tpe._n_below(finished)), finished))
         above = np.ones(n, dtype=bool)
         above[below] = False
         if not tpe.constant_liar:
@@ -197,6 +202,13 @@ class _Level:
         bad_x = x[above]
         bad = Parzen(bad_x, old_decay_weights(len(bad_x)), self.numeric, self.cells, choices, self._orders(above))
         candidates = good.sample(rng, tpe.n_candidates, fixed, independent=not tpe.multivariate)
+        if self.choices and tpe.explore_choices and rng.random() < tpe.explore_choices:
+            # Every candidate takes the same options, drawn uniformly, with the numbers it drew, and
+            # the ratio picks among them: the good group can lock onto options whose numbers were
+            # tuned first while others are better with other numbers (an interaction the ratio alone
+            # never leaves). Measured on bench/searchers.py: see BENCHMARKS.md.
+            for j, size in enumerate(self.sizes[: len(self.choices)]):
+                candidates[:, self.first_choice + j] = rng.integers(size)
         scored = candidates.copy()
         for j, snap in enumerate(self.snaps):
             if snap is not None:
@@ -252,8 +264,11 @@ class TPE(Searcher):
     group (the rest), fits a Parzen density to each in the unit cube, draws `n_candidates` points
     from the good density and proposes the one with the highest ratio good / bad. This is Optuna's
     multivariate `TPESampler` (its bandwidths, prior and weights; see `rung.search._parzen`) with
-    two changes measured better on `bench/searchers.py`: good trials weigh by how much they beat
-    the best bad one (Watanabe 2023), and the good group is twice as large (0.2 n, Optuna: 0.1 n).
+    three changes measured better on `bench/searchers.py`: good trials weigh by how much they beat
+    the best bad one (Watanabe 2023), the good group is twice as large (0.2 n, Optuna: 0.1 n), and
+    in 30% of proposals the candidates take random options for the choices (`explore_choices`: on
+    a space where the best numbers depend on a choice, the good group otherwise locks onto
+    whichever option was tuned first).
 
     What it learns from, per trial it proposed: the metric in the trial's LAST result that has it,
     once the trial has ended. Trials that ran to their end rank by that value; trials stopped early
@@ -279,6 +294,9 @@ class TPE(Searcher):
         constant_liar: Count running trials in the bad group.
         gamma: Size of the good group given n finished trials: None (min(ceil(0.2 n), 25)), a
             share in (0, 1] (ceil(share * n)) or a callable(n) -> int.
+        explore_choices: Share of model-based proposals whose candidates all take options drawn
+            uniformly for every choice of the space (or of a nested option), keeping the numbers
+            drawn from the good density; the ratio then picks among them. 0 turns it off.
         seed: Seeds this searcher's generator (default: the run's seed).
 
     Example:
@@ -293,6 +311,7 @@ class TPE(Searcher):
         multivariate: bool = True,
         constant_liar: bool = True,
         gamma: float | Callable[[int], int] | None = None,
+        explore_choices: float = 0.3,
         seed: int | None = None,
     ) -> None:
         self.n_startup = _check_count("n_startup", n_startup, 1)
@@ -300,6 +319,14 @@ class TPE(Searcher):
         for name, flag in (("multivariate", multivariate), ("constant_liar", constant_liar)):
             if not isinstance(flag, bool):
                 raise ValueError(f"TPE needs {name} to be True or False; got {name}={flag!r}")
+        if (
+            isinstance(explore_choices, bool)
+            or not isinstance(explore_choices, numbers.Real)
+            or not 0 <= explore_choices <= 1
+        ):
+            raise ValueError(
+                f"TPE needs explore_choices to be a share in [0, 1]; got explore_choices={explore_choices!r}"
+            )
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
             raise ValueError(f"TPE needs seed to be an int or None; got seed={seed!r}")
         super().__init__(seed)
@@ -307,6 +334,7 @@ class TPE(Searcher):
         self.constant_liar = constant_liar
         self.gamma = gamma
         self._n_below = _gamma(gamma)
+        self.explore_choices = float(explore_choices)
 
     def setup(self, space: Space, *, metric: str | None, mode: str, num_samples: int, seed: int) -> None:
         super().setup(space, metric=metric, mode=mode, num_samples=num_samples, seed=seed)
