@@ -188,7 +188,7 @@ class _Level:
         """The best of `tpe.n_candidates` draws from the good density by the ratio good / bad."""
         n = self.n
         state = self.state[:n]
-        finished = np.count_nonzero((state == DONE) | (state == STOPPED))
+        finished = int(np.count_nonzero((state == DONE) | (state == STOPPED)))
         if finished < tpe.n_startup:
             return None
         below = self._below(min(max(1, tpe._n_below(finished)), finished))
@@ -330,11 +330,11 @@ class TPE(Searcher):
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
             raise ValueError(f"TPE needs seed to be an int or None; got seed={seed!r}")
         super().__init__(seed)
-        self.multivariate = multivariate
-        self.constant_liar = constant_liar
+        self.multivariate: bool = multivariate
+        self.constant_liar: bool = constant_liar
         self.gamma = gamma
-        self._n_below = _gamma(gamma)
-        self.explore_choices = float(explore_choices)
+        self._n_below: Callable[[int], int] = _gamma(gamma)
+        self.explore_choices: float = float(explore_choices)
 
     def setup(self, space: Space, *, metric: str | None, mode: str, num_samples: int, seed: int) -> None:
         super().setup(space, metric=metric, mode=mode, num_samples=num_samples, seed=seed)
