@@ -140,3 +140,24 @@ def test_objective_replays_through_the_simulated_executor(quick: Path, storage: 
     best = result.best
     assert best is not None and best.best_metrics is not None
     assert best.best_metrics["val_acc"] <= table.best[1]
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_replay_answers_each_new_config_with_an_unused_recorded_one(quick: Path, tmp_path: Path, shared: bool) -> None:
+    table = Table.load("gbt", quick)
+    claims = tmp_path / "claims.tsv" if shared else None
+    replay = table.replay(claims)
+    # Another process of the same run: a second object over the same claims file.
+    other = table.replay(claims) if shared else replay
+    first = dict(table.configs[2])
+    near = {**first, "max_features": first["max_features"] * 0.999}  # nearest to recorded config 2 too
+    assert table.nearest(near) == 2
+    assert replay.index(first) == 2
+    given = other.index(near)
+    assert given != 2 and given == table.nearest(near, exclude=[2])
+    assert replay.index(first) == 2 and other.index(near) == given  # asked again: the same answer
+    rest = [replay.index({**first, "max_bins": 16 + i}) for i in range(QUICK["configs"] - 2)]
+    assert sorted([2, given, *rest]) == list(range(QUICK["configs"]))  # every recorded config used once
+    # All used: the nearest of all again, and the curve is that config's.
+    assert replay.index({**first, "max_bins": 200}) == table.nearest({**first, "max_bins": 200})
+    assert replay(first) == table.curve(2)
