@@ -138,6 +138,9 @@ def run_optuna(problem: str, trials: int, seed: int) -> float:
 
 SEARCHERS: dict[str, Callable[[str, int, int], float]] = {
     "rung.TPE": lambda problem, trials, seed: run_rung(TPE(seed=seed), problem, trials, seed),
+    "rung.TPE explore_choices=0": lambda problem, trials, seed: run_rung(
+        TPE(seed=seed, explore_choices=0.0), problem, trials, seed
+    ),
     "optuna TPESampler": run_optuna,
     "rung.Random": lambda problem, trials, seed: run_rung(Random(seed=seed), problem, trials, seed),
     "rung.GP": lambda problem, trials, seed: run_rung(GP(seed=seed), problem, trials, seed),
