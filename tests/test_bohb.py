@@ -10,8 +10,9 @@ import pytest
 import rung
 from rung.api import _searcher
 from rung.executors.simulated import Curve, SimulatedExecutor
+from rung.search._tpe_level import DONE, STOPPED
 from rung.search.random import Random
-from rung.search.tpe import DONE, STOPPED, TPE
+from rung.search.tpe import TPE
 from rung.space import Space
 from rung.types import Status
 

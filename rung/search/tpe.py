@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
-from rung.domains import Categorical, Domain, Float, GridValues, Integer, Normal, SampleFrom
-from rung.search._parzen import Parzen, cells_of, old_decay_weights, snapper
+from rung.search._tpe_level import DONE, STOPPED, WORST, Level
 from rung.search.base import Searcher
 from rung.space import Space
 from rung.types import Config, Status
 
 __all__ = ["TPE"]
-
-Array = NDArray[np.float64]
-Path = tuple[str, ...]
-
-# The state of a proposed configuration, as one of a level's history rows.
-RUNNING, DONE, STOPPED, WORST = 0, 1, 2, 3
 
 
 def _default_gamma(n: int) -> int:
@@ -53,207 +45,6 @@ def _gamma(gamma: float | Callable[[int], int] | None) -> Callable[[int], int]:
                 raise ValueError(f"TPE needs gamma(n) to return an int; got gamma({n})={got!r}")
         return gamma
     raise ValueError(f"TPE needs gamma to be a share in (0, 1], a callable(n) -> int or None; got gamma={gamma!r}")
-
-
-def _walk(node: Mapping[str, Any], prefix: Path) -> list[tuple[Path, Domain]]:
-    """The domains at dict paths inside a choice option (those inside lists are not modelled)."""
-    found: list[tuple[Path, Domain]] = []
-    for key, value in node.items():
-        if isinstance(value, Mapping):
-            found += _walk(value, (*prefix, key))
-        elif isinstance(value, Domain) and not isinstance(value, (SampleFrom, GridValues)):
-            found.append(((*prefix, key), value))
-    return found
-
-
-class _Level:
-    """The model of one level of the space, and the history of what was proposed there.
-
-    Columns: numbers (unit coordinates), ordinals (numbers with few values: cell index), choices
-    and grid dimensions (option index; a grid column is always fixed to the grid point). The top
-    level holds the unconditional dimensions; each option of a choice that is a dict holding
-    domains has a level of its own, fitted only on the trials that took that option.
-    """
-
-    def __init__(self, items: Sequence[tuple[Path, Domain]], grids: Sequence[tuple[Path, GridValues]] = ()) -> None:
-        self.numbers: list[tuple[Path, Domain]] = []
-        self.ordinals: list[tuple[Path, list[Any]]] = []
-        cells = []
-        for path, domain in items:
-            if isinstance(domain, (Float, Integer, Normal)):
-                found = cells_of(domain)
-                if found is None:
-                    self.numbers.append((path, domain))
-                else:
-                    cells.append(found[0])
-                    self.ordinals.append((path, found[1]))
-        self.cells = tuple(cells)
-        self.choices: list[tuple[Path, Categorical]] = [(p, d) for p, d in items if isinstance(d, Categorical)]
-        self.grids = list(grids)
-        self.numeric = len(self.numbers)
-        self.sizes = tuple([len(c.options) for _, c in self.choices] + [len(g.values) for _, g in grids])
-        self.snaps = [snapper(d) for _, d in self.numbers]
-        self.branches: dict[tuple[int, int], _Level] = {}
-        for j, (path, choice) in enumerate(self.choices):
-            for i, option in enumerate(choice.options):
-                inner = _walk(option, path) if isinstance(option, Mapping) else []
-                if inner:
-                    self.branches[(j, i)] = _Level(inner)
-        self.first_choice = self.numeric + len(self.cells)  # the column of the first choice
-        width = self.first_choice + len(self.sizes)
-        self.x = np.empty((16, width))
-        self.state = np.empty(16, dtype=np.int8)
-        self.loss = np.empty(16)
-        self.reach = np.empty(16)
-        self.n = 0
-        # Per number and ordinal column, its values so far in sorted order and the rows they belong
-        # to: the bandwidths need each group sorted, and filtering these is cheaper than sorting.
-        self.sorted_values = np.empty((self.first_choice, 16))
-        self.sorted_rows = np.empty((self.first_choice, 16), dtype=np.intp)
-
-    @property
-    def models(self) -> bool:
-        """Whether there is anything to choose here besides grid values."""
-        return bool(self.numbers or self.ordinals or self.choices)
-
-    def _append(self, row: Array) -> int:
-        if self.n == len(self.x):
-            grow = len(self.x)
-            self.x = np.concatenate([self.x, np.empty((grow, self.x.shape[1]))])
-            self.state = np.concatenate([self.state, np.empty(grow, dtype=np.int8)])
-            self.loss = np.concatenate([self.loss, np.empty(grow)])
-            self.reach = np.concatenate([self.reach, np.empty(grow)])
-            self.sorted_values = np.hstack([self.sorted_values, np.empty_like(self.sorted_values)])
-            self.sorted_rows = np.hstack([self.sorted_rows, np.empty_like(self.sorted_rows)])
-        n = self.n
-        self.x[n] = row
-        self.state[n] = RUNNING
-        for j in range(self.first_choice):
-            values, rows = self.sorted_values[j], self.sorted_rows[j]
-            at = int(np.searchsorted(values[:n], row[j], side="right"))
-            values[at + 1 : n + 1] = values[at:n]  # numpy copies overlapping slices safely
-            rows[at + 1 : n + 1] = rows[at:n]
-            values[at], rows[at] = row[j], n
-        self.n += 1
-        return self.n - 1
-
-    def _orders(self, member: NDArray[np.bool_]) -> list[NDArray[np.intp]]:
-        """Per number and ordinal column, the indices into `x[member]` that sort that column."""
-        rank = np.cumsum(member) - 1  # the index of each member row within x[member]
-        return [rank[rows[member[rows]]] for rows in self.sorted_rows[:, : self.n]]
-
-    def propose(
-        self, tpe: TPE, rng: np.random.Generator, point: Mapping[Path, Any], rows: list[tuple[_Level, int]]
-    ) -> dict[Path, Any]:
-        """Choose this level's values (and those of the chosen options' levels); record them as running."""
-        first_grid = self.first_choice + len(self.choices)
-        fixed = {
-            first_grid + g: int(dom.to_unit(point[path]) * len(dom.values)) for g, (path, dom) in enumerate(self.grids)
-        }
-        row = self._model(tpe, rng, fixed)
-        if row is None:  # too few finished trials: a draw from the prior
-            row = self._prior_row(rng, fixed)
-        values: dict[Path, Any] = {}
-        for j, (path, domain) in enumerate(self.numbers):
-            values[path] = domain.from_unit(float(row[j]))
-            row[j] = domain.to_unit(values[path])  # the encoding of the value actually proposed
-        for j, (path, options) in enumerate(self.ordinals):
-            values[path] = options[int(row[self.numeric + j])]
-        chosen = []
-        for j, (path, choice) in enumerate(self.choices):
-            index = int(row[self.first_choice + j])
-            values[path] = choice.options[index]
-            chosen.append((j, index))
-        rows.append((self, self._append(row)))
-        for key in chosen:
-            if key in self.branches:
-                values.update(self.branches[key].propose(tpe, rng, {}, rows))
-        return values
-
-    def _prior_row(self, rng: np.random.Generator, fixed: Mapping[int, int]) -> Array:
-        """A random row (uniform in the unit cube, every cell and option equally likely), `fixed` held."""
-        row = np.empty(self.x.shape[1])
-        row[: self.numeric] = rng.random(self.numeric)
-        for j, cells in enumerate(self.cells):
-            row[self.numeric + j] = min(
-                int(np.searchsorted(cells.edges, rng.random(), side="right")) - 1, len(cells.middles) - 1
-            )
-        for j, size in enumerate(self.sizes[: len(self.choices)]):
-            row[self.first_choice + j] = rng.integers(size)
-        for j, index in fixed.items():
-            row[j] = index
-        return row
-
-    def _model(self, tpe: TPE, rng: np.random.Generator, fixed: dict[int, int]) -> Array | None:
-        """The best of `tpe.n_candidates` draws from the good density by the ratio good / bad."""
-        n = self.n
-        state = self.state[:n]
-        finished = int(np.count_nonzero((state == DONE) | (state == STOPPED)))
-        if finished < tpe.n_startup:
-            return None
-        below = self._below(min(max(1, tpe._n_below(finished)), finished))
-        above = np.ones(n, dtype=bool)
-        above[below] = False
-        if not tpe.constant_liar:
-            above &= state != RUNNING
-        x = self.x[:n]
-        choices = self.sizes
-        good = Parzen(x[below], self._good_weights(below, above), self.numeric, self.cells, choices)
-        bad_x = x[above]
-        bad = Parzen(bad_x, old_decay_weights(len(bad_x)), self.numeric, self.cells, choices, self._orders(above))
-        candidates = good.sample(rng, tpe.n_candidates, fixed, independent=not tpe.multivariate)
-        if self.choices and tpe.explore_choices and rng.random() < tpe.explore_choices:
-            # Every candidate takes the same options, drawn uniformly, with the numbers it drew, and
-            # the ratio picks among them: the good group can lock onto options whose numbers were
-            # tuned first while others are better with other numbers (an interaction the ratio alone
-            # never leaves). Measured on bench/searchers.py: see BENCHMARKS.md.
-            for j, size in enumerate(self.sizes[: len(self.choices)]):
-                candidates[:, self.first_choice + j] = rng.integers(size)
-        scored = candidates.copy()
-        for j, snap in enumerate(self.snaps):
-            if snap is not None:
-                scored[:, j] = snap(scored[:, j])
-        if tpe.multivariate:
-            ratio = good.log_pdf(scored) - bad.log_pdf(scored)
-            chosen: Array = candidates[int(np.argmax(ratio))].copy()
-            return chosen
-        ratios = good.log_pdf_columns(scored) - bad.log_pdf_columns(scored)
-        per_column: Array = candidates[np.argmax(ratios, axis=0), np.arange(candidates.shape[1])]
-        return per_column
-
-    def _good_weights(self, below: NDArray[np.intp], above: NDArray[np.bool_]) -> Array:
-        """Weights of the good group: by how much each beats the best of the rest (its improvement).
-
-        Watanabe (2023, "Tree-structured Parzen estimator: understanding its algorithm components")
-        found these "EI" weights better than equal ones; they are scaled to average 1, the prior's
-        weight. Equal weights when some good trial was stopped early (its value is not comparable).
-        """
-        n = self.n
-        rest = above & (self.state[:n] == DONE)
-        if not rest.any() or (self.state[below] != DONE).any():
-            return old_decay_weights(len(below))
-        gain = np.maximum(self.loss[:n][rest].min() - self.loss[below], 1e-12)
-        weights: Array = gain / gain.mean()
-        return weights
-
-    def _below(self, count: int) -> NDArray[np.intp]:
-        """The rows of the good group, oldest first: the best finished trials, then the best stopped early.
-
-        Trials stopped early (by a scheduler) rank after every trial that ran to its end: first
-        those that got further, then by their last value (Optuna ranks pruned trials so).
-        """
-        state = self.state[: self.n]
-        done = np.flatnonzero(state == DONE)
-        if len(done) >= count:
-            picked = done[np.argpartition(self.loss[done], count - 1)[:count]] if len(done) > count else done
-        else:
-            stopped = np.flatnonzero(state == STOPPED)
-            order = np.lexsort((self.loss[stopped], -self.reach[stopped]))
-            picked = np.concatenate([done, stopped[order[: count - len(done)]]])
-        return np.sort(picked)
-
-    def finish(self, row: int, state: int, loss: float, reach: float) -> None:
-        self.state[row], self.loss[row], self.reach[row] = state, loss, reach
 
 
 class TPE(Searcher):
@@ -340,7 +131,7 @@ class TPE(Searcher):
         super().setup(space, metric=metric, mode=mode, num_samples=num_samples, seed=seed)
         if metric is None:
             raise ValueError("TPE needs a metric to model; pass metric= to rung.run (or use search='random')")
-        self._root = _Level(space.paths, space.grid_dims)
+        self._root = Level(space.paths, space.grid_dims)
         if not self._root.models:
             kind = "grid dimensions" if space.grid_dims else "constants and derived values"
             raise ValueError(
@@ -348,7 +139,7 @@ class TPE(Searcher):
             )
         self._start_grid()
         self._rng = np.random.default_rng(self.seed)
-        self._rows: dict[int, list[tuple[_Level, int]]] = {}  # where each running trial sits in the history
+        self._rows: dict[int, list[tuple[Level, int]]] = {}  # where each running trial sits in the history
         self._last: dict[int, tuple[float, float]] = {}  # trial id -> (last metric value, its iteration)
         self._fidelity: tuple[str, list[float]] | None = None
 
@@ -362,7 +153,7 @@ class TPE(Searcher):
         """
         self._fidelity = (time_attr, sorted(float(m) for m in milestones))
         self._at: dict[int, dict[float, float]] = {}  # trial id -> milestone -> value there
-        self._ended: dict[int, tuple[list[tuple[_Level, int]], Status]] = {}
+        self._ended: dict[int, tuple[list[tuple[Level, int]], Status]] = {}
         self._reached: dict[float, int] = dict.fromkeys(self._fidelity[1], 0)  # ended trials with a value there
         self._budget: float | None = None
 
@@ -370,7 +161,7 @@ class TPE(Searcher):
         point = self._next_point()
         if point is None:
             return None
-        rows: list[tuple[_Level, int]] = []
+        rows: list[tuple[Level, int]] = []
         values = self._root.propose(self, self._rng, point, rows)
         self._rows[trial_id] = rows
         return self.space.sample(self._rng, fixed={**point, **values})
