@@ -76,6 +76,16 @@ def test_promotion_by_hand() -> None:
     assert _next(asha, t, new_allowed=False) is None
 
 
+def test_searcher_done_with_empty_higher_rungs_promotes_the_best_waiting() -> None:
+    asha = _promote()
+    t = {i: TrialInfo(id=i, config={}) for i in (1, 2)}
+    for i, loss in ((1, 2.0), (2, 1.0)):
+        asha.on_trial_add(t[i])
+        assert _report(asha, t[i], 1, loss) is Decision.PAUSE
+    # Rung 3 has nobody yet: it is skipped, and rung 1 promotes at least its best.
+    assert _next(asha, t, new_allowed=False) == Resume(2)
+
+
 def curve(config: dict[str, Any]) -> Curve:
     steps = range(1, 21)
     return Curve([{"loss": config["x"] + 1 / s} for s in steps], [1.0 + config["x"] for _ in steps])

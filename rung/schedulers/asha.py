@@ -269,7 +269,7 @@ class ASHA(Scheduler):
         # A trial is resumable once the tuner has marked it PAUSED (its `paused` argument lists
         # exactly those): reading the status avoids a set of all paused trials per free slot.
         for _, _, rung in self._ladder:
-            quota = max(at_least, int(len(rung.keys) // self.reduction_factor))
+            quota = min(len(rung.keys), max(at_least, int(len(rung.keys) // self.reduction_factor)))
             if quota == 0:
                 continue
             last_in = rung.keys[quota - 1]
