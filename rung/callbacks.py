@@ -188,25 +188,30 @@ class TensorBoard(Callback):
 class MLflow(Callback):
     """An MLflow run per trial (named `trial_<id>`) with its config as params and every metric by step.
 
-    Needs `mlflow` (or `mlflow-skinny`). Runs go to the MLflow experiment named like the rung one,
-    at `tracking_uri` (default: MLflow's own setting).
+    Needs `mlflow` (or `mlflow-skinny`, plus SQLAlchemy and Alembic for a `sqlite:` store). Runs go
+    to the MLflow experiment named like the rung one (or `experiment_name`), at `tracking_uri`
+    (default: MLflow's own setting). MLflow 3 refuses a `file:` store unless
+    `MLFLOW_ALLOW_FILE_STORE=true`: use `sqlite:///path/mlflow.db` for local tracking.
 
     Example:
-        >>> rung.run(train, space, callbacks=[rung.callbacks.MLflow("file:./mlruns")])  # doctest: +SKIP
+        >>> rung.run(train, space, callbacks=[rung.callbacks.MLflow("sqlite:///mlflow.db")])  # doctest: +SKIP
     """
 
     def __init__(self, tracking_uri: str | None = None, experiment_name: str | None = None) -> None:
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
         self._client: Any = None
+        self._entities: Any = None
         self._experiment_id: str | None = None
         self._runs: dict[int, str] = {}
 
     def setup(self, name: str, path: Path, metric: str | None, mode: str) -> None:
         try:
+            from mlflow import entities
             from mlflow.tracking import MlflowClient
         except ImportError as exc:
             raise ImportError("rung.callbacks.MLflow needs mlflow, which is not installed; pip install mlflow") from exc
+        self._entities = entities
         self._client = MlflowClient(tracking_uri=self.tracking_uri)
         experiment_name = self.experiment_name or name
         found = self._client.get_experiment_by_name(experiment_name)
@@ -219,8 +224,9 @@ class MLflow(Callback):
             self._experiment_id, run_name=f"trial_{trial_id}", tags={"rung.trial_id": str(trial_id)}
         )
         self._runs[trial_id] = run.info.run_id
-        for key, value in _flat(config).items():
-            self._client.log_param(run.info.run_id, key, value)
+        params = [self._entities.Param(key, str(value)) for key, value in _flat(config).items()]
+        if params:
+            self._client.log_batch(run.info.run_id, params=params)
 
     def on_result(self, trial_id: int, config: Config, result: dict[str, Any]) -> None:
         run_id = self._runs.get(trial_id)
@@ -228,9 +234,14 @@ class MLflow(Callback):
             return
         step = int(result.get("training_iteration", 0))
         timestamp = int(float(result.get("timestamp", 0.0)) * 1000)
-        for key, value in _scalars(result).items():
-            if key not in ("training_iteration", "timestamp"):
-                self._client.log_metric(run_id, key, value, timestamp=timestamp, step=step)
+        metric = self._entities.Metric
+        metrics = [
+            metric(key, value, timestamp, step)
+            for key, value in _scalars(result).items()
+            if key not in ("training_iteration", "timestamp")
+        ]
+        if metrics:  # one call (one transaction) per result, not one per metric
+            self._client.log_batch(run_id, metrics=metrics)
 
     def on_trial_end(self, trial_id: int, status: Status, error: str | None) -> None:
         run_id = self._runs.pop(trial_id, None)

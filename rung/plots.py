@@ -75,27 +75,44 @@ def plot_curves(result: ExperimentResult, *, path: str | Path | None = None) -> 
 
 
 def plot_timeline(result: ExperimentResult, *, path: str | Path | None = None) -> Figure:
-    """Which trial ran in which worker slot when (a bar per running stretch), coloured by rung reached."""
+    """Which trial ran in which worker slot when: a bar per running stretch, coloured by the rung it
+    reached, or red if it failed; the legend tells the colours.
+
+    The slots are the tuner's (the lowest free one when a trial starts) and the times those of its
+    clock: seconds of wall time, or simulated seconds with `executor="simulated"`. A failure before
+    the first report is a short bar.
+
+    Example:
+        >>> fig = plot_timeline(result)  # doctest: +SKIP
+        >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]  # doctest: +SKIP
+        ['< 1', '≥ 1', '≥ 3', '≥ 9', 'failed']
+    """
+    from matplotlib.patches import Patch
+
     view = _view(result)
     fig = _figure()
     ax = fig.add_subplot()
     spans = view["timeline"]
+    key = view["timeline_legend"]
     t0 = min((s["start"] for s in spans), default=0.0)
-    colours = ["#c9d6ee", "#8fb0e0", "#4a78c2", "#244e94", "#10295a"]
+    t1 = max((s["end"] for s in spans), default=t0)
+    shortest = 0.004 * (t1 - t0) or 0.01  # so a trial that failed at once is still seen
     for span in spans:
         ax.barh(
             span["slot"],
-            span["end"] - span["start"],
+            max(span["end"] - span["start"], shortest),
             left=span["start"] - t0,
             height=0.8,
-            color=colours[min(span["rung"], len(colours) - 1)],
+            color=key["items"][span["legend"]]["colour"],
             edgecolor="white",
         )
         ax.text(span["start"] - t0, span["slot"], f" {span['trial']}", va="center", fontsize=7)
     slots = 1 + max((s["slot"] for s in spans), default=0)
     ax.set_yticks(range(slots), [f"slot {i}" for i in range(slots)])
+    handles = [Patch(facecolor=item["colour"], label=item["label"]) for item in key["items"]]
+    ax.legend(handles=handles, title=key["title"], loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     ax.set_xlabel("seconds since the first trial started")
-    ax.set_title(f"{result.name}: worker timeline (colour: rung reached)")
+    ax.set_title(f"{result.name}: worker timeline")
     return _finish(fig, path)
 
 

@@ -182,7 +182,7 @@ class ExperimentResult:
         return plot_curves(self, path=path)
 
     def plot_timeline(self, *, path: str | Path | None = None) -> Any:
-        """Which trial ran in which slot when, coloured by rung; see `rung.plots`."""
+        """Which trial ran in which slot when, coloured by rung reached (red: failed); see `rung.plots`."""
         from rung.plots import plot_timeline
 
         return plot_timeline(self, path=path)

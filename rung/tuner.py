@@ -2,16 +2,19 @@
 
 One turn of the loop: fill free slots (scheduler, then searcher), poll the executor, store every
 event, commit, and only then answer the waiting trials. So a `report()` that returned is durable.
+Each running trial holds a slot number (the lowest free one below the executor's capacity), which
+the store records with every status change, with the time: the dashboard's worker timeline.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rung.clock import Clock
+from rung.clock import Clock, RealClock
 from rung.errors import MetricNotReportedError
 from rung.executors.base import Ended, Executor, Reported
 from rung.schedulers.base import Scheduler
@@ -35,6 +38,7 @@ class _Trial(TrialInfo):
     num_failures: int = 0
     ending: Status | None = None
     error: str | None = None
+    slot: int | None = None
 
 
 class Progress:
@@ -92,11 +96,17 @@ class Tuner:
         self.turns = 0
         self.best: _Trial | None = None
         self.started = self.clock.now()
+        # Event times: wall time (epoch seconds) for a real clock, so they line up with the results'
+        # `timestamp` and across resumes; a simulated clock's own time (shifted on resume, see replay).
+        self._epoch = time.time() - self.started if isinstance(self.clock, RealClock) else 0.0
+        self._slots = 0  # bit i set: slot i is held by a running trial
 
     # Public entry points.
     def replay(self) -> None:
         """Rebuild searcher, scheduler and trial state from the store (resume after a stop or crash)."""
-        for kind, trial_id, data in self.store.history():
+        last_at = 0.0
+        for kind, trial_id, data, at, _slot in self.store.timed_history():
+            last_at = last_at if at is None else max(last_at, at)
             if kind == "result":
                 trial = self.trials[trial_id]
                 self._record(trial, data)
@@ -116,13 +126,16 @@ class Tuner:
             if status.finished:
                 self.searcher.on_complete(trial_id, status, trial.last_result or None)
                 self.scheduler.on_complete(trial, status)
+        if not isinstance(self.clock, RealClock):
+            # A simulated clock starts again at 0: continue after the stored events instead.
+            self._epoch = last_at - self.clock.now()
         for row in self.store.trials():
             trial = self.trials[row["id"]]
             trial.config, trial.num_failures, trial.error = row["config"], row["num_failures"], row["error"]
             if trial.status in (Status.PENDING, Status.RUNNING):
                 if trial.ending is Status.PAUSED:
                     trial.status = Status.PAUSED
-                    self.store.set_status(trial.id, Status.PAUSED)
+                    self.store.set_status(trial.id, Status.PAUSED, at=self._now())
                 elif trial.ending is not None:
                     self._finish(trial, trial.ending)
                 else:
@@ -143,6 +156,10 @@ class Tuner:
         self.trials[trial_id] = trial
         self.next_id = max(self.next_id, trial_id + 1)
         self.scheduler.on_trial_add(trial)
+
+    def _now(self) -> float:
+        """The time stored with status events (see `_epoch`)."""
+        return self.clock.now() + self._epoch
 
     def _emit(self, hook: str, *args: Any) -> None:
         """Call `hook` on every callback; one that raises is logged and switched off."""
@@ -262,7 +279,7 @@ class Tuner:
         trial = _Trial(id=trial_id, config=config, parent_id=suggestion.from_trial)
         self.trials[trial_id] = trial
         self.next_id += 1
-        self.store.add_trial(trial_id, config, origin, suggestion.from_trial)
+        self.store.add_trial(trial_id, config, origin, suggestion.from_trial, at=self._now())
         if suggestion.from_trial is not None:
             donor = self.store.latest_checkpoint(suggestion.from_trial)
             if donor is not None:
@@ -307,7 +324,10 @@ class Tuner:
         trial.status = Status.RUNNING
         trial.ending = None
         self.paused.pop(trial.id, None)
-        self.store.set_status(trial.id, Status.RUNNING, **(change or {}))
+        # The lowest free slot in O(1), the mask's lowest zero bit (_fill keeps one free for us).
+        slot = trial.slot = (~self._slots & (self._slots + 1)).bit_length() - 1
+        self._slots |= 1 << slot
+        self.store.set_status(trial.id, Status.RUNNING, at=self._now(), slot=slot, **(change or {}))
         self.running.add(trial.id)
         log_path = self.store.log_file(trial.id)
         self.executor.submit(Job(trial.id, trial.config, data, iteration, time_total, log_path))
@@ -356,6 +376,9 @@ class Tuner:
     def _on_ended(self, event: Ended) -> Exception | None:
         trial = self.trials[event.trial_id]
         self.running.discard(trial.id)
+        slot, trial.slot = trial.slot, None
+        if slot is not None:
+            self._slots &= ~(1 << slot)
         if event.kind == "error":
             trial.num_failures += 1
             self.store.set_failures(trial.id, trial.num_failures)
@@ -367,11 +390,13 @@ class Tuner:
                     self.max_failures,
                 )
                 trial.status = Status.PENDING
-                self.store.set_status(trial.id, Status.PENDING, error=event.error, retry=trial.num_failures)
+                self.store.set_status(
+                    trial.id, Status.PENDING, error=event.error, at=self._now(), slot=slot, retry=trial.num_failures
+                )
                 self.restarts.append(trial.id)
                 return None
             trial.error = event.error
-            self._finish(trial, Status.ERROR, event.error)
+            self._finish(trial, Status.ERROR, event.error, slot)
             log.error("trial %d failed:\n%s", trial.id, event.error)
             return None
         status = trial.ending or Status.TERMINATED
@@ -380,9 +405,9 @@ class Tuner:
         if status is Status.PAUSED:
             trial.status = status
             self.paused[trial.id] = trial
-            self.store.set_status(trial.id, status)
+            self.store.set_status(trial.id, status, at=self._now(), slot=slot)
             return None
-        self._finish(trial, status)
+        self._finish(trial, status, slot=slot)
         if status is Status.TERMINATED and self.metric is not None and not self.metric_seen:
             keys = [k for k in trial.last_result if k not in AUTO_KEYS]
             return MetricNotReportedError(
@@ -391,9 +416,10 @@ class Tuner:
             )
         return None
 
-    def _finish(self, trial: _Trial, status: Status, error: str | None = None) -> None:
+    def _finish(self, trial: _Trial, status: Status, error: str | None = None, slot: int | None = None) -> None:
+        """End the trial; `slot` is the one it has just left (None: it held none, e.g. paused)."""
         trial.status = status
-        self.store.set_status(trial.id, status, error=error)
+        self.store.set_status(trial.id, status, error=error, at=self._now(), slot=slot)
         if self.callbacks:
             self._emit("on_trial_end", trial.id, status, error)
         self.searcher.on_complete(trial.id, status, trial.last_result or None)

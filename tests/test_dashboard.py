@@ -81,6 +81,12 @@ def test_crashed_store_is_read_without_changing_a_file(tmp_path: Path) -> None:
     assert summary["updated"] > summary["created"]  # the crashed run's last activity, not its start
     view = experiment_view(storage, "crashed")
     assert [len(view["curves"][str(i)]) for i in (1, 2, 3)] == [3, 3, 2]
+    # The trial the crash cut still runs as far as the store knows: its bar ends at its last result.
+    assert [(s["trial"], s["slot"], s["ended"]) for s in view["timeline"]] == [
+        (1, 0, "TERMINATED"),
+        (2, 0, "TERMINATED"),
+        (3, 0, "RUNNING"),
+    ]
     server, url = start_background(storage)
     try:
         assert _get(f"{url}/api/experiments")[1][0]["trials"] == 3
@@ -116,6 +122,17 @@ def test_view_of_asha_run_marks_milestones_and_cleans_nan(storage: Path) -> None
     rungs = {s["trial"]: s["rung"] for s in view["timeline"]}
     assert rungs == {t.id: sum(1 for m in (1, 3, 9) if m <= t.iteration) for t in result.trials}
     assert rungs[1] == 3 and min(rungs.values()) < 3
+    assert [s["legend"] for s in view["timeline"]] == [s["rung"] for s in view["timeline"]]
+    assert view["timeline_legend"] == {
+        "title": "training_iteration reached",
+        "items": [
+            {"label": "< 1", "colour": "#c9d6ee"},
+            {"label": "≥ 1", "colour": "#8fb0e0"},
+            {"label": "≥ 3", "colour": "#4a78c2"},
+            {"label": "≥ 9", "colour": "#244e94"},
+            {"label": "failed", "colour": "#c2453f"},
+        ],
+    }
     assert [t["status"] for t in view["trials"]] == [t.status.value for t in result.trials]
     values = [v for _, v in view["best_so_far"]]
     assert values == sorted(values, reverse=True) and values[-1] == pytest.approx(1 / 9)

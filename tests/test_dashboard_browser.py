@@ -165,8 +165,13 @@ def test_dashboard_live_in_chromium(tmp_path: Path, experiment: tuple[Path, Path
                 assert points > 0, chart
             assert page.locator("#chart-curves canvas").count() >= 1
             assert page.evaluate("document.getElementById('chart-curves').dataset.series") == "3"
-            # Spans come from results (the store has no event times): trial 4 failed before reporting.
-            assert page.evaluate("document.getElementById('chart-timeline').dataset.points") == "3"
+            # A bar per running stretch, from the stored events: trial 4, which failed before its first
+            # report, has one too (red), in the one slot; the legend names the colours.
+            timeline = page.locator("#chart-timeline")
+            assert (timeline.get_attribute("data-points"), timeline.get_attribute("data-failed")) == ("4", "1")
+            assert timeline.get_attribute("data-slots") == "1"
+            assert timeline.locator(".legend-item").all_inner_texts() == ["ran", "failed"]
+            assert timeline.locator(".legend-title").inner_text() == "trials:"
             # No trial changed its hyperparameters: the PBT chart says so.
             assert page.locator("#chart-schedules .empty").inner_text() == "no trial changed its hyperparameters"
 

@@ -11,6 +11,7 @@ import rung
 from rung.plots import plot_curves, plot_parallel, plot_schedules, plot_timeline
 
 pytest.importorskip("matplotlib")
+from matplotlib.colors import to_hex
 
 
 def _label(line: Any) -> str:
@@ -70,16 +71,45 @@ def test_plot_curves_draws_a_line_per_trial_and_marks_milestones(asha: rung.Expe
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_plot_timeline_has_a_bar_per_running_stretch(asha: rung.ExperimentResult) -> None:
+def test_plot_timeline_has_a_bar_per_running_stretch_and_a_legend(asha: rung.ExperimentResult) -> None:
     fig = plot_timeline(asha)
     ax = fig.axes[0]
-    assert len(ax.patches) == len(asha.trials)  # no pauses under ASHA "stop": one stretch per trial
-    # Slots are packed from the stretches' times: never more than the 2 that ran at once.
-    ticks = [t.get_text() for t in ax.get_yticklabels()]
-    assert ticks in (["slot 0"], ["slot 0", "slot 1"])
     bars: list[Any] = list(ax.patches)
-    assert {round(p.get_y() + p.get_height() / 2) for p in bars} == set(range(len(ticks)))
+    assert len(bars) == len(asha.trials)  # no pauses under ASHA "stop": one stretch per trial
+    # The tuner's slots: the first two trials start together, in slots 0 and 1.
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["slot 0", "slot 1"]
+    assert {round(p.get_y() + p.get_height() / 2) for p in bars} == {0, 1}
     assert sorted(int(t.get_text()) for t in ax.texts) == [t.id for t in asha.trials]
+    legend = ax.get_legend()
+    assert legend is not None
+    assert legend.get_title().get_text() == "training_iteration reached"
+    assert [t.get_text() for t in legend.get_texts()] == ["< 1", "≥ 1", "≥ 3", "≥ 9", "failed"]
+    swatches = [to_hex(h.get_facecolor()) for h in legend.legend_handles]  # type: ignore[union-attr]
+    # Each bar has the colour of the highest milestone its trial reached (all passed the first).
+    reached = {t.id: sum(1 for m in (1, 3, 9) if m <= t.iteration) for t in asha.trials}
+    by_trial = {int(text.get_text()): bar for text, bar in zip(ax.texts, bars, strict=True)}
+    assert {i: to_hex(bar.get_facecolor()) for i, bar in by_trial.items()} == {
+        i: swatches[r] for i, r in reached.items()
+    }
+    assert len({to_hex(bar.get_facecolor()) for bar in bars}) > 1  # ASHA stopped some trials early
+
+
+def failing(config: dict[str, Any]) -> None:
+    if config["x"] > 0.5:
+        raise RuntimeError("fails before reporting")
+    rung.report({"loss": config["x"]})
+
+
+def test_plot_timeline_shows_a_trial_that_failed_before_reporting(storage: Path) -> None:
+    result = rung.run(failing, {"x": rung.grid([0.1, 0.9, 0.2])}, metric="loss", max_concurrent=1,
+                      executor="thread", name="fails", storage=storage, verbose=0)  # fmt: skip
+    ax = plot_timeline(result).axes[0]
+    bars: list[Any] = list(ax.patches)
+    assert [text.get_text().strip() for text in ax.texts] == ["1", "2", "3"]
+    assert [to_hex(bar.get_facecolor()) for bar in bars] == ["#4a78c2", "#c2453f", "#4a78c2"]
+    assert bars[1].get_width() > 0  # short, but drawn
+    legend = ax.get_legend()
+    assert legend is not None and [t.get_text() for t in legend.get_texts()] == ["ran", "failed"]
 
 
 def test_plot_parallel_has_an_axis_per_varying_parameter_and_a_line_per_trial(asha: rung.ExperimentResult) -> None:

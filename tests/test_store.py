@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -74,3 +75,57 @@ def test_numpy_values_are_stored_as_numbers(tmp_path: Path) -> None:
     store.commit()
     assert store.results(1)[0] == {"loss": 0.25, "n": 3, "training_iteration": 1}
     store.close()
+
+
+def test_status_events_carry_clock_time_and_slot(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.add_trial(1, {"x": 1}, "searcher", at=10.0)
+    store.set_status(1, Status.RUNNING, at=11.0, slot=2)
+    store.add_result(1, {"loss": 0.5, "training_iteration": 1}, {"loss": 0.5})
+    store.set_status(1, Status.TERMINATED, at=12.5, slot=2)
+    store.set_status(1, Status.STOPPED)  # times and slots are optional
+    store.commit()
+    assert [(kind, t, at, slot) for kind, t, _, at, slot in store.timed_history()] == [
+        ("status", 1, 10.0, None),
+        ("status", 1, 11.0, 2),
+        ("result", 1, None, None),
+        ("status", 1, 12.5, 2),
+        ("status", 1, None, None),
+    ]
+    assert [data for _, _, data in store.history()] == [data for _, _, data, _, _ in store.timed_history()]
+    store.close()
+
+
+def _event_columns(db: Path) -> list[str]:
+    conn = sqlite3.connect(db)
+    try:
+        return [row[1] for row in conn.execute("PRAGMA table_info(events)")]
+    finally:
+        conn.close()
+
+
+def test_store_of_schema_1_is_read_as_it_is_and_upgraded_when_opened_to_write(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.add_trial(1, {"x": 1}, "searcher")
+    store.set_status(1, Status.RUNNING)
+    store.close()
+    db = tmp_path / "exp" / "rung.db"
+    conn = sqlite3.connect(db)  # what a store written before event times and slots looks like
+    conn.executescript(
+        "ALTER TABLE events DROP COLUMN time; ALTER TABLE events DROP COLUMN slot; UPDATE experiment SET version = 1;"
+    )
+    conn.close()
+    assert _event_columns(db) == ["seq", "trial_id", "status", "data"]
+
+    reader = Store.read(tmp_path, "exp")
+    assert [(t, at, slot) for _, t, _, at, slot in reader.timed_history()] == [(1, None, None), (1, None, None)]
+    reader.close()
+    assert _event_columns(db) == ["seq", "trial_id", "status", "data"]  # reading never changes it
+
+    writer = Store.open(tmp_path, "exp")
+    assert _event_columns(db) == ["seq", "trial_id", "status", "data", "time", "slot"]
+    writer.set_status(1, Status.TERMINATED, at=3.0, slot=0)
+    writer.commit()
+    assert [(at, slot) for *_, at, slot in writer.timed_history()] == [(None, None), (None, None), (3.0, 0)]
+    assert writer.experiment()["version"] == 2
+    writer.close()

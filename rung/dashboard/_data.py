@@ -8,7 +8,6 @@ WAL header's salt changed) and taken again. Views are cached by the files' sizes
 
 from __future__ import annotations
 
-import bisect
 import logging
 import math
 import os
@@ -23,6 +22,7 @@ from typing import Any
 
 import cloudpickle
 
+from rung.dashboard import _timeline
 from rung.store.sqlite import DB_NAME, Store, finite
 from rung.types import Status
 
@@ -159,35 +159,6 @@ def list_view(storage: str | Path) -> list[dict[str, Any]]:
     return out
 
 
-def _timeline(results: list[dict[str, Any]], stretches: dict[int, list[int]]) -> list[dict[str, Any]]:
-    """Running stretches (trial, start, end, iterations), packed into slots greedily by start."""
-    spans: list[dict[str, Any]] = []
-    by_trial: dict[int, list[dict[str, Any]]] = {}
-    for res in results:
-        by_trial.setdefault(res["trial_id"], []).append(res)
-    for trial_id, marks in stretches.items():
-        cuts = sorted(set(marks))
-        groups: dict[int, list[dict[str, Any]]] = {}
-        for res in by_trial.get(trial_id, []):
-            index = bisect.bisect_right(cuts, res["_seq"]) - 1
-            groups.setdefault(index, []).append(res)
-        for group in groups.values():
-            first, last = group[0], group[-1]
-            start = float(first.get("timestamp", 0.0)) - float(first.get("time_this_iter_s", 0.0))
-            spans.append(
-                {"trial": trial_id, "start": start, "end": float(last.get("timestamp", start)), "results": group}
-            )
-    spans.sort(key=lambda s: (s["start"], s["trial"]))
-    free_at: list[float] = []
-    for span in spans:
-        slot = next((i for i, t in enumerate(free_at) if t <= span["start"] + 1e-6), len(free_at))
-        if slot == len(free_at):
-            free_at.append(span["end"])
-        free_at[slot] = span["end"]
-        span["slot"] = slot
-    return spans
-
-
 def _importance(rows: list[dict[str, Any]], metric: str | None) -> dict[str, float]:
     """|Spearman correlation| (numbers) or correlation ratio (categories) of each top-level parameter."""
     if metric is None:
@@ -228,15 +199,13 @@ def experiment_view(storage: str | Path, name: str) -> dict[str, Any]:
         exp = store.experiment()
         rows = store.trials()
         results = []
-        stretches: dict[int, list[int]] = {}
         schedules: dict[int, list[dict[str, Any]]] = {}
-        for seq, (kind, trial_id, data) in enumerate(store.history()):
+        records = list(store.timed_history())
+        for kind, trial_id, data, _at, _slot in records:
             if kind == "result":
-                results.append({**data, "trial_id": trial_id, "_seq": seq})
+                results.append({**data, "trial_id": trial_id})
                 continue
             status, info = data
-            if status is Status.RUNNING:
-                stretches.setdefault(trial_id, []).append(seq)
             if "origin" in info:
                 schedules.setdefault(trial_id, []).append(
                     {"iteration": 0, "config": info.get("config"), "from_trial": info.get("parent_id")}
@@ -264,11 +233,6 @@ def experiment_view(storage: str | Path, name: str) -> dict[str, Any]:
             best_so_far.append([float(res.get("timestamp", 0.0)), best])
     for points in curves.values():
         points.sort(key=lambda p: (p[0] is None, p[0] if finite(p[0]) else 0))
-    timeline = []
-    for span in _timeline(results, stretches):
-        top = max((float(r.get(time_attr, 0)) for r in span.pop("results")), default=0.0)
-        span["rung"] = sum(1 for m in milestones if m <= top)
-        timeline.append(span)
     trials = [
         {
             "id": r["id"],
@@ -291,7 +255,8 @@ def experiment_view(storage: str | Path, name: str) -> dict[str, Any]:
         "trials": trials,
         "curves": {str(k): v for k, v in curves.items()},
         "best_so_far": best_so_far,
-        "timeline": timeline,
+        "timeline": _timeline.spans(records, time_attr, milestones),
+        "timeline_legend": _timeline.legend(time_attr, milestones),
         "importance": _importance(rows, metric),
         # Every trial's schedule (donors too) once any trial changed its config; else none.
         "schedules": {str(k): v for k, v in schedules.items()} if any(len(v) > 1 for v in schedules.values()) else {},

@@ -2,7 +2,9 @@
 
 Layout under `<storage>/<name>/`: `rung.db` (SQLite in WAL mode) and `trials/<id>/` (checkpoint
 files, the trial's log). Every write gets a sequence number from one counter, so the order of
-events (trial added, result, status change) can be replayed on resume.
+events (trial added, result, status change) can be replayed on resume. Status events also carry the
+tuner's clock time and the worker slot the trial held (schema version 2; older stores gain the two
+columns when opened for writing and read as NULL otherwise).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from rung.types import Config, Status
 __all__ = ["Store", "dumps", "finite", "list_experiments"]
 
 DB_NAME = "rung.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 INLINE_MAX = 64 * 1024
 """Checkpoints up to this size live in the database (one transaction with their result); larger ones in files."""
 
@@ -54,9 +56,11 @@ CREATE TABLE checkpoints (
 );
 CREATE INDEX checkpoints_trial ON checkpoints (trial_id, seq);
 CREATE TABLE events (
-    seq INTEGER PRIMARY KEY, trial_id INTEGER NOT NULL, status TEXT NOT NULL, data TEXT
+    seq INTEGER PRIMARY KEY, trial_id INTEGER NOT NULL, status TEXT NOT NULL, data TEXT, time REAL, slot INTEGER
 );
 """
+# Columns added since schema version 1, in the order of _SCHEMA (so positional inserts fit both).
+_ADDED_EVENT_COLUMNS = (("time", "REAL"), ("slot", "INTEGER"))
 
 
 def _plain(value: Any) -> Any:
@@ -112,6 +116,17 @@ class Store:
             " UNION ALL SELECT MAX(seq) FROM checkpoints)"
         ).fetchone()
         self._seq = int(row[0] or 0)
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
+        missing = [(n, kind) for n, kind in _ADDED_EVENT_COLUMNS if n not in columns]
+        if missing and writable:
+            # A store from before event times and slots: upgrade it in place (readers never write).
+            with conn:
+                conn.execute("BEGIN")
+                for column, kind in missing:
+                    conn.execute(f"ALTER TABLE events ADD COLUMN {column} {kind}")
+                conn.execute("UPDATE experiment SET version = ? WHERE id = 1", (SCHEMA_VERSION,))
+            missing = []
+        self._timed = not missing
         self._superseded: list[Path] = []
         self._root = str(path)
         # Each trial's stored checkpoints (seq, path), oldest first, so saving needs no query.
@@ -225,7 +240,10 @@ class Store:
             values.append(dumps(value) if key == "settings" else value)
         self._conn.execute(f"UPDATE experiment SET {', '.join(sets)} WHERE id = 1", values)
 
-    def add_trial(self, trial_id: int, config: Config, origin: str, parent_id: int | None = None) -> None:
+    def add_trial(
+        self, trial_id: int, config: Config, origin: str, parent_id: int | None = None, *, at: float | None = None
+    ) -> None:
+        """Record a new trial (PENDING); `at` is the tuner's clock time of its creation."""
         now = time.time()
         self._conn.execute(
             "INSERT INTO trials (id, config, config_blob, status, origin, parent_id, created, updated)"
@@ -233,18 +251,29 @@ class Store:
             (trial_id, dumps(config), _config_blob(config), origin, parent_id, now, now),
         )
         self._conn.execute(
-            "INSERT INTO events VALUES (?, ?, 'PENDING', ?)",
-            (self._next(), trial_id, dumps({"origin": origin, "parent_id": parent_id, "config": config})),
+            "INSERT INTO events VALUES (?, ?, 'PENDING', ?, ?, NULL)",
+            (self._next(), trial_id, dumps({"origin": origin, "parent_id": parent_id, "config": config}), at),
         )
 
-    def set_status(self, trial_id: int, status: Status, *, error: str | None = None, **data: Any) -> None:
+    def set_status(
+        self,
+        trial_id: int,
+        status: Status,
+        *,
+        error: str | None = None,
+        at: float | None = None,
+        slot: int | None = None,
+        **data: Any,
+    ) -> None:
+        """Record a status change at the tuner's clock time `at`, with the worker slot the trial holds
+        (RUNNING) or has just left (the event that ends a running stretch); None when it holds none."""
         self._conn.execute(
             "UPDATE trials SET status = ?, error = COALESCE(?, error), updated = ? WHERE id = ?",
             (status.value, error, time.time(), trial_id),
         )
         self._conn.execute(
-            "INSERT INTO events VALUES (?, ?, ?, ?)",
-            (self._next(), trial_id, status.value, dumps(data) if data else None),
+            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
+            (self._next(), trial_id, status.value, dumps(data) if data else None, at, slot),
         )
 
     def set_config(self, trial_id: int, config: Config) -> None:
@@ -364,15 +393,21 @@ class Store:
 
     def history(self) -> Iterator[tuple[str, int, Any]]:
         """Every stored event in order: ("status", trial_id, (status, data)) or ("result", trial_id, result)."""
+        for kind, trial_id, data, _at, _slot in self.timed_history():
+            yield kind, trial_id, data
+
+    def timed_history(self) -> Iterator[tuple[str, int, Any, float | None, int | None]]:
+        """`history()` with each status event's clock time and slot (None for results, and in old stores)."""
+        extra = "time, slot" if self._timed else "NULL, NULL"
         rows = self._conn.execute(
-            "SELECT seq, 'status', trial_id, status, data FROM events"
-            " UNION ALL SELECT seq, 'result', trial_id, NULL, data FROM results ORDER BY 1"
+            f"SELECT seq, 'status', trial_id, status, data, {extra} FROM events"
+            " UNION ALL SELECT seq, 'result', trial_id, NULL, data, NULL, NULL FROM results ORDER BY 1"
         )
-        for _seq, kind, trial_id, status, data in rows:
+        for _seq, kind, trial_id, status, data, at, slot in rows:
             if kind == "result":
-                yield kind, trial_id, json.loads(data)
+                yield kind, trial_id, json.loads(data), None, None
             else:
-                yield kind, trial_id, (Status(status), json.loads(data) if data else {})
+                yield kind, trial_id, (Status(status), json.loads(data) if data else {}), at, slot
 
 
 def finite(value: Any) -> bool:

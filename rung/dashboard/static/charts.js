@@ -3,7 +3,6 @@
 "use strict";
 const RungCharts = (() => {
   const PALETTE = ["#4a78c2", "#e07b39", "#3c9e5f", "#c2453f", "#8a63b8", "#8c6d4f", "#d66bb0", "#7f7f7f", "#b5b83a", "#3bb3c4"];
-  const RUNG_COLORS = ["#c9d6ee", "#8fb0e0", "#4a78c2", "#244e94", "#10295a"];
   const colour = (i) => PALETTE[i % PALETTE.length];
 
   function frame(el, title) {
@@ -77,26 +76,60 @@ const RungCharts = (() => {
     el.dataset.points = String(pts.length);
   }
 
-  // Worker timeline: one row per slot, a bar per running stretch, coloured by the rung reached.
+  // A legend of coloured swatches under a chart (labels as text).
+  function legend(el, title, items) {
+    const box = document.createElement("div");
+    box.className = "legend";
+    const t = document.createElement("span");
+    t.className = "legend-title";
+    t.textContent = `${title}:`;
+    box.appendChild(t);
+    for (const item of items) {
+      const entry = document.createElement("span");
+      entry.className = "legend-item";
+      const swatch = document.createElement("span");
+      swatch.className = "swatch";
+      swatch.style.background = item.colour;
+      entry.appendChild(swatch);
+      entry.appendChild(document.createTextNode(item.label));
+      box.appendChild(entry);
+    }
+    el.appendChild(box);
+  }
+
+  // True for a "#rrggbb" colour dark enough for white text on it.
+  const dark = (hex) => { const n = parseInt(hex.slice(1), 16); return 0.299 * (n >> 16) + 0.587 * ((n >> 8) & 255) + 0.114 * (n & 255) < 140; };
+
+  // Worker timeline: one row per slot of the tuner, a bar per running stretch (RUNNING up to the
+  // event that ended it), coloured by the rung reached or red for a failure.
   function timeline(el, view) {
-    frame(el, "Worker timeline (colour: rung reached)");
+    frame(el, "Worker timeline");
     const spans = view.timeline;
     if (!spans.length) return empty(el, "no trial has run yet");
-    const slots = Math.max(...spans.map((s) => s.slot)) + 1;
-    const t0 = Math.min(...spans.map((s) => s.start)), t1 = Math.max(...spans.map((s) => s.end));
+    const key = view.timeline_legend;
+    // reduce, not Math.max(...spans): a long run has more bars than a call takes arguments.
+    const slots = spans.reduce((m, s) => Math.max(m, s.slot), 0) + 1;
+    const t0 = spans.reduce((m, s) => Math.min(m, s.start), Infinity);
+    const t1 = spans.reduce((m, s) => Math.max(m, s.end), -Infinity);
     const W = 620, row = 18, H = slots * row + 24, left = 50;
     const ctx = canvas(el, W, H);
     const x = (t) => left + ((t - t0) / Math.max(t1 - t0, 1e-9)) * (W - left - 10);
     ctx.font = "11px sans-serif";
     for (let s = 0; s < slots; s++) { ctx.fillStyle = "#333"; ctx.fillText(`slot ${s}`, 2, s * row + 13); }
     for (const sp of spans) {
-      ctx.fillStyle = RUNG_COLORS[Math.min(sp.rung, RUNG_COLORS.length - 1)];
-      const a = x(sp.start), b = Math.max(x(sp.end), a + 2);
+      ctx.fillStyle = key.items[sp.legend].colour;
+      const a = x(sp.start), b = Math.max(x(sp.end), a + 3);
       ctx.fillRect(a, sp.slot * row + 2, b - a, row - 4);
       ctx.strokeStyle = "#fff"; ctx.strokeRect(a, sp.slot * row + 2, b - a, row - 4);
+      if (b - a > 24) { ctx.fillStyle = dark(key.items[sp.legend].colour) ? "#fff" : "#222"; ctx.fillText(String(sp.trial), a + 3, sp.slot * row + 13); }
     }
-    ctx.fillStyle = "#333"; ctx.fillText(`0 s`, left, H - 6); ctx.fillText(`${(t1 - t0).toFixed(1)} s`, W - 60, H - 6);
+    const total = t1 - t0;
+    ctx.fillStyle = "#333"; ctx.fillText(`0 s`, left, H - 6);
+    ctx.fillText(`${total < 10 ? total.toPrecision(2) : total.toFixed(0)} s`, W - 60, H - 6);
+    legend(el, key.title, key.items);
     el.dataset.points = String(spans.length);
+    el.dataset.slots = String(slots);
+    el.dataset.failed = String(spans.filter((s) => s.ended === "ERROR").length);
   }
 
   function numericParams(view) {
