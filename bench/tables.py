@@ -24,7 +24,7 @@ import rung
 from rung.executors.simulated import Curve
 from rung.space import Domain, Space
 
-__all__ = ["DATA", "SPACES", "TABLES", "Replay", "Table"]
+__all__ = ["DATA", "SPACES", "TABLES", "Replay", "Table", "claim_nearest", "nearest_index"]
 
 DATA = Path(__file__).parent / "data"
 """Where the shipped tables live (`<name>.npz`)."""
@@ -159,12 +159,7 @@ class Table:
         missing = [key for key, _ in self._domains if key not in config]
         if missing:
             raise KeyError(f"Table {self.name!r} needs config keys {missing}; got {sorted(config)}")
-        point = np.array(self._encode(config))
-        distance = ((self._units - point) ** 2).sum(axis=1)
-        excluded = np.fromiter(exclude, dtype=np.intp)
-        if 0 < len(excluded) < len(distance):
-            distance[excluded] = np.inf
-        return int(np.argmin(distance))
+        return nearest_index(self._units, np.array(self._encode(config)), exclude)
 
     def replay(self, claims: str | Path | None = None) -> Replay:
         """A run's objective: each new configuration gets the nearest recorded one *not yet used*.
@@ -227,16 +222,35 @@ class Replay:
             if key not in self._given:
                 self._given[key] = self.table.nearest(config, exclude=self._given.values())
             return self._given[key]
-        with self.claims.open("a+") as file:
-            fcntl.flock(file, fcntl.LOCK_EX)  # released when the file closes
-            file.seek(0)
-            given = dict(line.rstrip("\n").split("\t") for line in file if line.endswith("\n"))
-            if key in given:
-                return int(given[key])
-            found = self.table.nearest(config, exclude=(int(i) for i in given.values()))
-            file.write(f"{key}\t{found}\n")
-            file.flush()
-            return found
+        self.table.nearest(config)  # checks the keys
+        return claim_nearest(self.table._units, np.array(self.table._encode(config)), key, self.claims)
 
     def __call__(self, config: Mapping[str, Any]) -> Curve:
         return self.table.curve(self.index(config))
+
+
+def nearest_index(units: np.ndarray, point: np.ndarray, exclude: Iterable[int] = ()) -> int:
+    """The row of `units` nearest `point`, skipping `exclude` (unless that would skip every row)."""
+    distance = ((units - point) ** 2).sum(axis=1)
+    excluded = np.fromiter(exclude, dtype=np.intp)
+    if 0 < len(excluded) < len(distance):
+        distance[excluded] = np.inf
+    return int(np.argmin(distance))
+
+
+def claim_nearest(units: np.ndarray, point: np.ndarray, key: str, claims: Path) -> int:
+    """The row nearest `point` not yet claimed in the file `claims`; claims it for `key`.
+
+    The file holds `key<TAB>row` lines, appended under an exclusive lock, so the processes of a
+    run share it; a key claimed before gets its row again.
+    """
+    with claims.open("a+") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)  # released when the file closes
+        file.seek(0)
+        given = dict(line.rstrip("\n").split("\t") for line in file if line.endswith("\n"))
+        if key in given:
+            return int(given[key])
+        found = nearest_index(units, point, (int(i) for i in given.values()))
+        file.write(f"{key}\t{found}\n")
+        file.flush()
+        return found

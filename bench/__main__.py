@@ -1,0 +1,33 @@
+"""`python -m bench <command> [options]`: the benchmark suite's entry point.
+
+    python -m bench compare ...    # rung beside Ray Tune and Optuna on the recorded tables (bench/compare/)
+    python -m bench overhead ...   # engine overhead and latency, rung and the peers in one run
+
+`python -m bench <command> --help` lists each command's options.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "compare": "bench.compare.cli",
+    "overhead": "bench.suite",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] not in COMMANDS:
+        known = ", ".join(COMMANDS)
+        got = repr(args[0]) if args else "nothing"
+        print(f"usage: python -m bench {{{known}}} [options]; got {got}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[args[0]])
+    result: int = module.main(args[1:])
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
