@@ -265,7 +265,7 @@ def test_a_minimised_metric_is_replayed_negated(tmp_path: Path) -> None:
 def test_every_rung_method_builds_its_run_arguments(tmp_path: Path, method: str) -> None:
     replay = Replay.of(Table.load("gbt"), tmp_path / "t", scale=1.0, deadline=math.inf, claims=tmp_path / "c")
     extra, checkpoint = methods_rung.arguments(method, replay)
-    assert checkpoint == (method in ("rung-hyperband", "rung-pbt"))
+    assert checkpoint == (method in ("rung-hyperband", "rung-pbt", "rung-bohb"))
     if method == "rung-default":
         assert extra == {}
     if method == "rung-pbt":

@@ -62,7 +62,7 @@ def arguments(method: str, replay: Replay) -> tuple[dict[str, Any], bool]:
     if method == "rung-hyperband":
         return {"search": "random", "scheduler": rung.HyperBand(max_t=steps, time_attr="step")}, True
     if method == "rung-bohb":
-        return {"search": rung.BOHB(max_t=steps, reduction_factor=4, scheduler="asha", time_attr="step")}, False
+        return {"search": rung.BOHB(max_t=steps, reduction_factor=4, scheduler="asha", time_attr="step")}, True
     if method == "rung-pbt":
         domains = dict(replay.domains)
         mutations = {key: domains[key] for key in PBT_MUTABLE[replay.table]}

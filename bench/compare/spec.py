@@ -32,7 +32,7 @@ METHODS: dict[str, Method] = {
     "rung-tpe": Method("rung", "rung: TPE, FIFO"),
     "rung-asha": Method("rung", "rung: random search + ASHA (grace 1, η=4)"),
     "rung-hyperband": Method("rung", "rung: random search + HyperBand (η=3), checkpoints"),
-    "rung-bohb": Method("rung", "rung: BOHB-style TPE + ASHA (rung.BOHB, η=4)"),
+    "rung-bohb": Method("rung", "rung: BOHB-style TPE + promotion ASHA (rung.BOHB, η=4), checkpoints"),
     "rung-pbt": Method(
         "rung",
         "rung: random search + PBT (population 16, a perturbation every tenth of the steps), checkpoints;"

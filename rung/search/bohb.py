@@ -16,9 +16,13 @@ class BOHB(TPE):
     """TPE whose model is fitted at the highest budget with enough results, with its scheduler.
 
     Pass it as `search=`; unless `scheduler=` is given too, `rung.run` uses the paired scheduler:
-    HyperBand(max_t, reduction_factor) or ASHA(max_t, grace_period=1, reduction_factor). Any
-    model-based searcher paired with a multi-fidelity scheduler learns this way; BOHB names the
-    combination.
+    HyperBand(max_t, reduction_factor) or ASHA(max_t, grace_period=1, reduction_factor,
+    variant="promote"). Both pause trials at milestones and resume the promising ones, so the
+    trial should save checkpoints (else a promoted trial trains again from its start). ASHA's
+    promotion variant, not its stopping one: with a model proposing good configurations, most
+    trials pass the stopping rule's rungs and train to the end, and the search stalled on the
+    recorded tables of `bench/` (BENCHMARKS.md). Any model-based searcher paired with a
+    multi-fidelity scheduler learns this way; BOHB names the combination.
 
     Args:
         max_t: the longest a trial trains, in units of `time_attr`.
@@ -50,7 +54,9 @@ class BOHB(TPE):
 
     def _make(self, max_t: float, reduction_factor: int, time_attr: str) -> Scheduler:
         if self.pairing == "asha":
-            return ASHA(max_t=max_t, grace_period=1, reduction_factor=reduction_factor, time_attr=time_attr)
+            return ASHA(
+                max_t=max_t, grace_period=1, reduction_factor=reduction_factor, variant="promote", time_attr=time_attr
+            )
         return HyperBand(max_t=max_t, reduction_factor=reduction_factor, time_attr=time_attr)
 
     def paired_scheduler(self) -> Scheduler:
