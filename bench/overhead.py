@@ -8,6 +8,8 @@
     python bench/overhead.py memory       # 4b. driver RSS after 1,000 and after 10,000 trials
 
 Each run writes to a fresh temporary storage folder (the store is on, as in real use).
+`python -m bench overhead` (bench/suite.py) runs these workloads beside Ray Tune and Optuna in one
+run, each engine in a process of its own, through `_run` and the objectives here.
 """
 
 from __future__ import annotations
@@ -41,11 +43,11 @@ def once(config: dict[str, Any]) -> None:
 SPACE = {"x": rung.uniform(0, 1)}
 
 
-def _run(fn: Any, n: int, executor: str, name: str, storage: str) -> float:
+def _run(fn: Any, n: int, executor: str, name: str, storage: str, space: dict[str, Any] | None = None) -> float:
     t0 = time.perf_counter()
     rung.run(
         fn,
-        SPACE,
+        SPACE if space is None else space,
         metric="loss",
         num_samples=n,
         max_concurrent=2,
@@ -104,8 +106,9 @@ def bench_import() -> None:
         print(f"4a. {label}: median {times[3] * 1000:.0f} ms (7 runs)")
 
 
-def _rss_mb() -> float:
-    with open(f"/proc/{os.getpid()}/status") as f:
+def rss_mb(pid: int | None = None) -> float:
+    """The resident memory (VmRSS) of process `pid` (default: this one), in MB."""
+    with open(f"/proc/{pid or os.getpid()}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
@@ -117,7 +120,7 @@ def bench_memory() -> None:
 
     def sample(trial_id: int, result: dict[str, Any]) -> bool:
         if trial_id in (1_000, 10_000):
-            seen[trial_id] = _rss_mb()
+            seen[trial_id] = rss_mb()
         return False
 
     with tempfile.TemporaryDirectory() as storage:

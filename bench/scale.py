@@ -1,0 +1,270 @@
+"""ASHA with TPE (the BOHB-style pairing) over 100,000 simulated trials: how the driver scales.
+
+    python -m bench.scale                                   # 100,000 trials, search="tpe", scheduler="asha"
+    python -m bench.scale --search random                   # the same with random search, for comparison
+    python -m bench.scale --trials 10000 --profile prof.out # cProfile: the top functions, and the stats file
+    python -m bench.scale --trials 10000 --tracemalloc      # also the peak of Python allocations (3x slower)
+    python -m bench.scale --tpe-cost 1000 10000 100000      # CPU ms of one TPE proposal after N ended trials
+
+`rung.run(table.objective, table.space, search=..., scheduler="asha", executor=SimulatedExecutor(workers=4))`
+on the recorded MLP table (`bench/data/mlp.npz`), store on (a temporary folder), as `rung.run`
+builds the pair by name. The time the driver spends deciding is charged to the simulated clock
+(`decision_seconds=None`), so the simulated time includes the searcher's cost. At 1k, 2k, 5k, 10k,
+20k, 30k, 50k, 70k and 100k ended trials the driver's real time, CPU time (the figure to read when
+other jobs load the machine), simulated time and resident memory (VmRSS) are recorded and printed
+as they come; the table at the end adds the rate since the previous mark.
+
+`--tpe-cost` times the searcher alone: a BOHB-style `rung.TPE` given an ASHA-shaped history of N
+ended trials (see `tpe_cost`), so the cost of one proposal at 100,000 trials is known without
+running 100,000 proposals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import sys
+import tempfile
+import time
+import tracemalloc
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import rung
+from bench.overhead import rss_mb
+from bench.tables import Table
+from rung.callbacks import Callback
+from rung.executors.simulated import SimulatedExecutor
+from rung.types import Status
+
+MARKS = (1_000, 2_000, 5_000, 10_000, 20_000, 30_000, 50_000, 70_000, 100_000)
+TARGET_S = 60.0
+
+
+@dataclass
+class Mark:
+    """The driver's state when `trials` trials had ended."""
+
+    trials: int
+    real_s: float
+    cpu_s: float  # the driver's CPU time: less inflated than real time when others load the machine
+    simulated_s: float
+    rss_mb: float
+
+
+@dataclass
+class Outcome:
+    """One scale run: totals, and the marks along the way."""
+
+    search: str
+    trials: int
+    workers: int
+    real_s: float
+    cpu_s: float
+    simulated_s: float
+    rss_start_mb: float
+    marks: list[Mark] = field(default_factory=list)
+    tracemalloc_peak_mb: float | None = None
+
+    @property
+    def trials_per_s(self) -> float:
+        return self.trials / self.real_s
+
+
+class _Marker(Callback):
+    """Takes a `Mark` when the number of ended trials reaches one of `marks`."""
+
+    def __init__(self, marks: set[int], executor: SimulatedExecutor, started: float, cpu: float) -> None:
+        self.marks = marks
+        self.executor = executor
+        self.started = started
+        self.cpu = cpu
+        self.ended = 0
+        self.taken: list[Mark] = []
+
+    def on_trial_end(self, trial_id: int, status: Status, error: str | None) -> None:
+        self.ended += 1
+        if self.ended in self.marks:
+            now = time.perf_counter() - self.started
+            cpu = time.process_time() - self.cpu
+            mark = Mark(self.ended, now, cpu, self.executor.clock.now(), rss_mb())
+            self.taken.append(mark)
+            # A long run shows its progress (stderr: the table on stdout stays clean).
+            print(
+                f"  {mark.trials:,} trials ended: {now:.1f} s real, {cpu:.1f} s CPU, {mark.rss_mb:.1f} MB",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+def run_scale(trials: int, search: str, workers: int = 4, *, trace: bool = False) -> Outcome:
+    """ASHA with `search` over `trials` replayed trials of the MLP table on `workers` virtual workers."""
+    table = Table.load("mlp")
+    table.objective(table.configs[0])  # the table's first use (index arrays) is not the run's cost
+    executor = SimulatedExecutor(workers=workers)
+    rss_start = rss_mb()
+    if trace:
+        tracemalloc.start()
+    started, cpu = time.perf_counter(), time.process_time()
+    marker = _Marker({m for m in (*MARKS, trials) if m <= trials}, executor, started, cpu)
+    with tempfile.TemporaryDirectory(prefix="rung-scale-") as storage:
+        rung.run(
+            table.objective,
+            table.space,
+            metric=table.metric,
+            mode=table.mode,
+            num_samples=trials,
+            search=search,
+            scheduler="asha",
+            executor=executor,
+            storage=storage,
+            name="scale",
+            verbose=0,
+            callbacks=[marker],
+        )
+        took, cpu = time.perf_counter() - started, time.process_time() - cpu
+    peak = None
+    if trace:
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    return Outcome(search, trials, workers, took, cpu, executor.clock.now(), rss_start, marker.taken, peak)
+
+
+def table_text(outcome: Outcome) -> str:
+    """The marks as a Markdown table, with the rate since the previous mark and the totals."""
+    lines = [
+        f"search={outcome.search!r}, scheduler='asha', {outcome.trials:,} trials on {outcome.workers} simulated"
+        f" workers: {outcome.real_s:.1f} s real ({outcome.trials_per_s:,.0f} trials/s; target < {TARGET_S:.0f} s),"
+        f" {outcome.cpu_s:.1f} s of the driver's CPU, {outcome.simulated_s:,.0f} s simulated;"
+        f" driver RSS {outcome.rss_start_mb:.1f} MB before the run; load average {os.getloadavg()[0]:.2f} at the end",
+        "",
+        "| trials ended | real s | CPU s | trials/s since previous mark (real) | simulated s | driver RSS MB"
+        " | RSS growth MB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    previous = Mark(0, 0.0, 0.0, 0.0, outcome.rss_start_mb)
+    for mark in outcome.marks:
+        rate = (mark.trials - previous.trials) / max(mark.real_s - previous.real_s, 1e-9)
+        lines.append(
+            f"| {mark.trials:,} | {mark.real_s:.1f} | {mark.cpu_s:.1f} | {rate:,.0f} | {mark.simulated_s:,.0f}"
+            f" | {mark.rss_mb:.1f} | {mark.rss_mb - outcome.rss_start_mb:+.1f} |"
+        )
+        previous = mark
+    if outcome.tracemalloc_peak_mb is not None:
+        lines.append(f"\ntracemalloc peak (Python allocations during the run): {outcome.tracemalloc_peak_mb:.1f} MB")
+    return "\n".join(lines)
+
+
+def tpe_cost(size: int, window: int, profiler: cProfile.Profile | None = None) -> float:
+    """Median CPU ms of one BOHB-style TPE proposal (as under `scheduler="asha"`) after `size` ended trials.
+
+    The history is shaped like an ASHA run's on the MLP table: each trial ends at the first (3/4
+    of the trials), second, third milestone or the last step, with the table's values on the way
+    (the searcher proposes at random while it is filled, so filling is cheap). `profiler` is on
+    during the timed proposals only.
+    """
+    from rung.schedulers.asha import ASHA
+    from rung.search.tpe import TPE
+    from rung.space import Space
+
+    table = Table.load("mlp")
+    scheduler = ASHA()
+    scheduler.setup(metric=table.metric, mode=table.mode, seed=0)
+    fidelity = scheduler.fidelity()
+    assert fidelity is not None
+    ends = [int(m) for m in fidelity[1] if m < table.steps] + [table.steps]
+    shares = [(1 - 1 / scheduler.reduction_factor) / scheduler.reduction_factor**k for k in range(len(ends))]
+    shares[-1] = 1 - sum(shares[:-1])
+    rng = np.random.default_rng(0)
+    searcher = TPE(seed=0, n_startup=size + 1)
+    searcher.setup(Space(table.space), metric=table.metric, mode=table.mode, num_samples=size + window, seed=0)
+    searcher.set_fidelity(*fidelity)
+
+    def play(trial_id: int, config: dict[str, Any], end: int) -> None:
+        curve = table.objective(config)
+        for step in range(end):
+            searcher.observe(trial_id, {**curve.metrics[step], "training_iteration": step + 1})
+        last = {**curve.metrics[end - 1], "training_iteration": end}
+        searcher.on_complete(trial_id, Status.TERMINATED if end == table.steps else Status.STOPPED, last)
+
+    for trial_id in range(1, size + 1):
+        config = searcher.suggest(trial_id)
+        assert config is not None
+        play(trial_id, config, ends[int(rng.choice(len(ends), p=shares))])
+    searcher.n_startup = 10
+    spent = []
+    for trial_id in range(size + 1, size + window + 1):
+        if profiler is not None:
+            profiler.enable()
+        start = time.thread_time()
+        config = searcher.suggest(trial_id)
+        spent.append(time.thread_time() - start)
+        if profiler is not None:
+            profiler.disable()
+        assert config is not None
+        play(trial_id, config, ends[0])
+    return float(np.median(spent)) * 1e3
+
+
+def profile_text(stats_path: Path, top: int) -> str:
+    """The `top` functions by own time and by cumulative time, from a cProfile stats file."""
+    out = io.StringIO()
+    stats = pstats.Stats(str(stats_path), stream=out).strip_dirs()
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return out.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.scale", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--trials", type=int, default=100_000)
+    parser.add_argument("--search", default="tpe", help="rung.run's search= (tpe, random, auto, ...)")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--profile", type=Path, help="write cProfile stats here and print the top functions (--tpe-cost: the proposals)"
+    )
+    parser.add_argument("--top", type=int, default=25, help="functions shown with --profile")
+    parser.add_argument("--tracemalloc", action="store_true", help="also measure the Python allocation peak")
+    parser.add_argument("--json", type=Path, help="also write the outcome as JSON here")
+    parser.add_argument("--tpe-cost", type=int, nargs="+", metavar="N", help="instead: time TPE proposals after N")
+    parser.add_argument("--window", type=int, default=10, help="proposals timed per size with --tpe-cost")
+    args = parser.parse_args(argv)
+    if args.trials < 1:
+        parser.error(f"--trials must be >= 1; got {args.trials}")
+    print(f"machine: {platform.machine()}, Python {platform.python_version()}, rung {rung.__version__}\n", flush=True)
+    profiler = cProfile.Profile() if args.profile else None
+    if args.tpe_cost:
+        print("| ended trials (ASHA-shaped history) | CPU ms per rung.TPE proposal, BOHB-style (median) |\n|---|---|")
+        for size in args.tpe_cost:
+            print(f"| {size:,} | {tpe_cost(size, args.window, profiler):.2f} |", flush=True)
+        if profiler is not None:
+            profiler.dump_stats(str(args.profile))
+            print("\n" + profile_text(args.profile, args.top))
+        return 0
+    if profiler is not None:
+        profiler.enable()
+    outcome = run_scale(args.trials, args.search, args.workers, trace=args.tracemalloc)
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(str(args.profile))
+    print(table_text(outcome))
+    if args.json is not None:
+        data: dict[str, Any] = {**asdict(outcome), "trials_per_s": outcome.trials_per_s}
+        args.json.write_text(json.dumps(data, indent=2) + "\n")
+    if args.profile is not None:
+        print("\n" + profile_text(args.profile, args.top))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
