@@ -341,3 +341,31 @@ def test_cells_of_few_valued_numbers(domain: Any, values: list[Any] | None) -> N
     # Every point of a cell decodes to the cell's value.
     for (low, high), value in zip(itertools.pairwise(cells.edges), values, strict=True):
         assert {domain.from_unit(u) for u in np.linspace(low, high, 7)[1:-1]} == {value}
+
+
+def test_the_bad_density_is_thinned_to_a_bounded_size_keeping_its_weight() -> None:
+    from rung.search._tpe_level import MAX_BAD_KERNELS, _thinned
+
+    few = np.arange(10, 10 + MAX_BAD_KERNELS)
+    rows, weights = _thinned(few)
+    assert rows.tolist() == few.tolist() and weights.tolist() == old_decay_weights(len(few)).tolist()
+    many = np.arange(0, 3 * 100_003, 3)  # every third row of the history is in the bad group
+    rows, weights = _thinned(many)
+    assert len(rows) <= MAX_BAD_KERNELS and len(rows) == len(weights)
+    assert np.all(np.diff(rows) > 0) and set(rows.tolist()) <= set(many.tolist())
+    assert math.isclose(weights.sum(), old_decay_weights(len(many)).sum(), rel_tol=1e-12)
+    recent = MAX_BAD_KERNELS // 2
+    assert rows[-recent:].tolist() == many[-recent:].tolist()  # the newest keep a kernel each
+    assert weights[-recent:].tolist() == old_decay_weights(len(many))[-recent:].tolist()
+
+
+def test_a_long_history_still_proposes_by_the_model() -> None:
+    # 3,000 finished trials on a bowl: proposals stay near the optimum with the thinned bad density.
+    tpe = TPE(seed=3)
+    tpe.setup(Space(XY), metric="loss", mode="min", num_samples=3100, seed=3)
+    for trial_id in range(1, 3001):
+        config = tpe.suggest(trial_id)
+        assert config is not None
+        tpe.on_complete(trial_id, Status.TERMINATED, {"loss": bowl(config)})
+    proposals = [tpe.suggest(trial_id) for trial_id in range(3001, 3021)]
+    assert np.median([bowl(c) for c in proposals if c is not None]) < 0.01

@@ -21,6 +21,8 @@ Path = tuple[str, ...]
 
 # The state of a proposed configuration, as one of a level's history rows.
 RUNNING, DONE, STOPPED, WORST = 0, 1, 2, 3
+MAX_BAD_KERNELS = 1024
+"""The bad group's density has at most this many kernels (plus the prior's); see `_thinned`."""
 
 
 def _walk(node: Mapping[str, Any], prefix: Path) -> list[tuple[Path, Domain]]:
@@ -167,8 +169,10 @@ class Level:
         x = self.x[:n]
         choices = self.sizes
         good = Parzen(x[below], self._good_weights(below, above), self.numeric, self.cells, choices)
-        bad_x = x[above]
-        bad = Parzen(bad_x, old_decay_weights(len(bad_x)), self.numeric, self.cells, choices, self._orders(above))
+        kernels, weights = _thinned(np.flatnonzero(above))
+        bad_rows = np.zeros(n, dtype=bool)
+        bad_rows[kernels] = True
+        bad = Parzen(x[bad_rows], weights, self.numeric, self.cells, choices, self._orders(bad_rows))
         candidates = good.sample(rng, tpe.n_candidates, fixed, independent=not tpe.multivariate)
         if self.choices and tpe.explore_choices and rng.random() < tpe.explore_choices:
             # Every candidate takes the same options, drawn uniformly, with the numbers it drew, and
@@ -222,3 +226,24 @@ class Level:
 
     def finish(self, row: int, state: int, loss: float, reach: float) -> None:
         self.state[row], self.loss[row], self.reach[row] = state, loss, reach
+
+
+def _thinned(rows: NDArray[np.intp]) -> tuple[NDArray[np.intp], Array]:
+    """The bad group's kernels and weights: `rows` (oldest first) with their decaying weights,
+    thinned to at most MAX_BAD_KERNELS.
+
+    The newest half of the allowance keeps one kernel per trial; of the older trials every k-th
+    stands for itself and the k - 1 before it, carrying their summed weight. So the density keeps
+    its shape over time while its cost stops growing with the history (with 100,000 trials a
+    proposal would otherwise score candidates against 100,000 kernels). Deterministic: no draw.
+    """
+    weights = old_decay_weights(len(rows))
+    if len(rows) <= MAX_BAD_KERNELS:
+        return rows, weights
+    recent = MAX_BAD_KERNELS // 2
+    old = len(rows) - recent
+    step = -(-old // (MAX_BAD_KERNELS - recent))  # ceiling: at most the other half for the old trials
+    starts = np.arange(0, old, step)
+    kept = np.minimum(starts + step - 1, old - 1)  # the newest trial of each stretch stands for it
+    picked = np.concatenate([rows[kept], rows[old:]])
+    return picked, np.concatenate([np.add.reduceat(weights[:old], starts), weights[old:]])
