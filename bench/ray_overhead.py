@@ -4,15 +4,26 @@
     python bench/ray_overhead.py designs        # three ways to get a report to the driver and back, raw Ray
     python bench/ray_overhead.py sleep [N]      # N (200) trials x 10 reports x 50 ms, 2 slots; then Ray Tune
     python bench/ray_overhead.py all
+    python bench/ray_overhead.py client [ray://HOST:PORT]   # as a Ray driver (RAY_ADDRESS) vs through Ray Client
+    python bench/ray_overhead.py client-start [N]  # N (12) fresh heads, with and without GRPC_ENABLE_FORK_SUPPORT=0
 
 Uses the cluster at RAY_ADDRESS when set, else starts a local Ray with 2 CPUs. On a loopback cluster
-started by `.ci/ray_cluster.sh`, run it with that script's environment (RAY_ADDRESS, the token).
+started by `.ci/ray_cluster.sh`, run it with that script's environment (RAY_ADDRESS, the token, and
+RUNG_RAY_CLIENT_ADDRESS, the default address of `client`). `client` runs, in a new process for each
+address, the executor alone: per-report round trip, then reports that carry checkpoints of 1, 10 and
+100 MB; everything the driver receives crosses the Ray Client connection in the second process.
+`client-start` starts its own loopback heads (tests/ray_cluster.py) and counts how often the first Ray
+Client connection to a fresh head fails because the head's server process for it died at start
+(ray-project/ray#63202), with gRPC's fork support as it comes and turned off on the head.
 """
 
 from __future__ import annotations
 
+import importlib
+import logging
 import os
 import queue
+import subprocess
 import sys
 import tempfile
 import threading
@@ -22,6 +33,7 @@ from typing import Any
 import ray
 
 import rung
+from rung.executors.base import Reported
 from rung.executors.ray import RayExecutor
 from rung.session import Job
 from rung.testing.executors import collect
@@ -38,17 +50,25 @@ def sleepy(config: dict[str, Any]) -> None:
         rung.report({"loss": (config["x"] - 0.3) ** 2 + 1 / (i + 1)})
 
 
+def with_checkpoint(config: dict[str, Any]) -> None:
+    payload = b"x" * config["size"]
+    for i in range(config["n"]):
+        rung.report({"loss": i}, checkpoint=payload)
+
+
 def _connect() -> None:
     if os.environ.get("RAY_ADDRESS"):
-        ray.init(logging_level="warning", log_to_driver=False)
+        ray.init(logging_level=logging.WARNING, log_to_driver=False)
     else:
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="warning", log_to_driver=False)
+        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
 
 
-def bench_roundtrip() -> None:
-    n_trials, n_reports = 20, 50
+N_TRIALS, N_REPORTS = 20, 50  # per-report round trip: 1,000 reports in 20 trials
+
+
+def _executor_roundtrip(executor: RayExecutor, label: str) -> None:
+    n_trials, n_reports = N_TRIALS, N_REPORTS
     reports = n_trials * n_reports
-    executor = RayExecutor(capacity=1)
     executor.start(noop)
     executor.submit(Job(0, {"n": 1}))
     collect(executor)  # warm up: the actor has started and loaded the objective
@@ -57,8 +77,15 @@ def bench_roundtrip() -> None:
         executor.submit(Job(trial_id, {"n": n_reports}))
         collect(executor)
     took = time.perf_counter() - t0
+    print(f"{label}: {took / reports * 1e3:.3f} ms per report ({reports} reports, {took:.2f} s)", flush=True)
+
+
+def bench_roundtrip() -> None:
+    executor = RayExecutor(capacity=1)
+    _executor_roundtrip(executor, "executor alone, 1 slot")
     executor.shutdown()
-    print(f"executor alone, 1 slot: {took / reports * 1e3:.3f} ms per report ({reports} reports, {took:.2f} s)")
+    n_trials, n_reports = N_TRIALS, N_REPORTS
+    reports = n_trials * n_reports
     for name in ("process", "ray"):
         with tempfile.TemporaryDirectory() as storage:
             chosen: Any = RayExecutor(capacity=1) if name == "ray" else "process"
@@ -110,8 +137,9 @@ def bench_designs() -> None:
     from ray.util.queue import Queue
 
     n = 2000
-    one = ray.remote(_OneCall).remote()
-    two = ray.remote(_OneCall).options(max_concurrency=2).remote()
+    # Any: Ray's stubs type an actor handle's methods as the plain functions, without `.remote`.
+    one: Any = ray.remote(_OneCall).remote()
+    two: Any = ray.remote(_OneCall).options(max_concurrency=2).remote()
     for name, actor, calls in (("one call per report (used)", one, 1), ("two calls: answer, next_event", two, 2)):
         ray.get(actor.begin.remote(0))
         t0 = time.perf_counter()
@@ -166,8 +194,80 @@ def bench_sleep(n: int) -> None:
     print(f"Ray Tune, reuse_actors=True: same workload: {took:.2f} s ({took / ideal:.3f} x)")
 
 
+def bench_executor(address: str) -> None:
+    """The executor alone, connected to `address` by itself: round trip per report, then checkpoints."""
+    t0 = time.perf_counter()
+    executor = RayExecutor(address=address, capacity=1)
+    _ = executor.capacity
+    print(f"{address}: connected in {time.perf_counter() - t0:.2f} s", flush=True)
+    _executor_roundtrip(executor, f"{address}: executor alone, 1 slot")
+    executor.start(with_checkpoint)
+    for size_mb, n in ((1, 20), (10, 10), (100, 3)):
+        executor.submit(Job(size_mb, {"size": size_mb * 1_000_000, "n": n}))
+        t0 = time.perf_counter()
+        events = collect(executor)
+        took = time.perf_counter() - t0
+        sizes = [len(e.checkpoint or b"") for e in events if isinstance(e, Reported)]
+        assert len(sizes) == n and min(sizes) > size_mb * 1_000_000, sizes  # pickled: a few bytes more
+        print(
+            f"{address}: report with a {size_mb} MB checkpoint: {took / n * 1e3:.1f} ms"
+            f" ({n * size_mb / took:.0f} MB/s, {n} reports)",
+            flush=True,
+        )
+    executor.shutdown()
+
+
+def bench_client(client_address: str) -> None:
+    """`bench_executor` as a Ray driver (RAY_ADDRESS), then through Ray Client, each in a new process."""
+    for address in (os.environ["RAY_ADDRESS"], client_address):
+        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+        subprocess.run([sys.executable, __file__, "executor", address], env=env, check=True)
+
+
+CONNECT = """
+import logging, sys, time, ray
+t0 = time.monotonic()
+try:
+    ray.init(address=sys.argv[1], logging_level=logging.WARNING, log_to_driver=False)
+    print("connected", round(time.monotonic() - t0, 1))
+except ConnectionError as exc:
+    print("died" if "Starting Ray client server failed" in str(exc) else "failed", round(time.monotonic() - t0, 1))
+"""
+
+
+def bench_client_start(n: int) -> None:
+    """The first `ray.init("ray://...")` to each of `n` fresh heads, by the head's GRPC_ENABLE_FORK_SUPPORT."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+    ray_cluster: Any = importlib.import_module("ray_cluster")  # the test suite's loopback clusters
+
+    for fork_support in ("as it comes", "0"):
+        outcomes = []
+        for _ in range(n):
+            cluster = ray_cluster.LocalCluster()
+            env = {**os.environ, **cluster.env}
+            env.pop("RAY_ADDRESS", None)
+            try:
+                cluster.start_head(grpc_fork_support=fork_support == "as it comes")
+                done = subprocess.run([sys.executable, "-c", CONNECT, cluster.client_address], env=env,
+                                      capture_output=True, text=True, timeout=300)  # fmt: skip
+                outcomes.append(done.stdout.strip() or done.stderr.strip().splitlines()[-1])
+            finally:
+                cluster.stop()
+        died = sum(o.startswith("died") for o in outcomes)
+        print(f"GRPC_ENABLE_FORK_SUPPORT {fork_support} on the head: {died} of {n} first connections died; {outcomes}")
+
+
 def main(argv: list[str]) -> None:
     what = argv[1] if len(argv) > 1 else "all"
+    if what == "client-start":
+        bench_client_start(int(argv[2]) if len(argv) > 2 else 12)
+        return
+    if what == "executor":
+        bench_executor(argv[2])
+        return
+    if what == "client":
+        bench_client(argv[2] if len(argv) > 2 else os.environ["RUNG_RAY_CLIENT_ADDRESS"])
+        return
     _connect()
     try:
         if what in ("roundtrip", "all"):

@@ -3,12 +3,14 @@
 A test module loads it with `pytest_plugins = ["ray_cluster"]`; its tests that use the `ray_cluster`
 fixture are marked `ray` (select them with `-m ray`, leave them out with `-m "not ray"`).
 
-The cluster is the one named by `RAY_ADDRESS`, or two local nodes on loopback.
+The cluster is the one named by `RAY_ADDRESS` (its Ray Client server at `RUNG_RAY_CLIENT_ADDRESS`),
+or two local nodes on loopback.
 
-`.ci/run` starts a cluster with `.ci/ray_cluster.sh` and exports `RAY_ADDRESS`; without it the
-`ray_cluster` fixture starts one itself: `ray start --head --block` and a second node with
-`ray start --address=... --block`, each with its own `--temp-dir`, in the background, and ends
-exactly those processes (SIGTERM to each `ray start` pid) when the session ends, even on failure.
+`.ci/run` starts a cluster with `.ci/ray_cluster.sh` and exports both; without them the
+`ray_cluster` fixture starts one itself: `ray start --head --block` (with a Ray Client server on a
+free port) and a second node with `ray start --address=... --block`, each with its own `--temp-dir`,
+in the background, and ends exactly those processes (SIGTERM to each `ray start` pid) when the
+session ends, even on failure.
 
 Everything stays on 127.0.0.1 (`RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`), with token authentication
 (`RAY_AUTH_MODE=token`) and a token file in the cluster's own temporary folder.
@@ -16,6 +18,7 @@ Everything stays on 127.0.0.1 (`RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`), with toke
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import secrets
@@ -62,6 +65,7 @@ class LocalCluster:
         # Short paths: Ray's Unix sockets live under the temp dir and their paths have a length limit.
         self.root = Path(tempfile.mkdtemp(prefix="rung-ray-"))
         self.address = address
+        self.client_address = ""  # ray://127.0.0.1:<port> once the head runs
         self.env: dict[str, str] = {}
         if not address:
             token = self.root / "token"
@@ -74,11 +78,22 @@ class LocalCluster:
             }
         self.nodes: list[Node] = []
 
-    def start_head(self, num_cpus: int = 2, resources: dict[str, float] | None = None) -> str:
+    def start_head(
+        self, num_cpus: int = 2, resources: dict[str, float] | None = None, grpc_fork_support: bool = False
+    ) -> str:
+        """Starts the head node; `grpc_fork_support=True` leaves gRPC's fork support on, as Ray has it (ray#63202)."""
         port = free_port()
+        client_port = free_port()
+        while client_port == port:
+            client_port = free_port()
         self.address = f"127.0.0.1:{port}"
-        extra = [f"--port={port}", "--include-dashboard=false"]
-        self._start("head", ["--head", *extra], num_cpus, resources or {"head": 1})
+        # Its own port: a head with grpcio installed would otherwise take Ray's fixed default, 10001.
+        self.client_address = f"ray://127.0.0.1:{client_port}"
+        extra = [f"--port={port}", f"--ray-client-server-port={client_port}", "--include-dashboard=false"]
+        # Its Ray Client server forks a server process per connection while its gRPC threads run; with
+        # gRPC's fork handlers on, that process sometimes dies at start (ray-project/ray#63202).
+        env = {} if grpc_fork_support else {"GRPC_ENABLE_FORK_SUPPORT": "0"}
+        self._start("head", ["--head", *extra], num_cpus, resources or {"head": 1}, env)
         return self.address
 
     def add_node(
@@ -168,9 +183,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @dataclass
 class Cluster:
-    """What the Ray tests get: the address, and the local cluster when this session started it."""
+    """What the Ray tests get: the addresses, and the local cluster when this session started it."""
 
     address: str
+    client_address: str  # ray://host:port of the head's Ray Client server; "" when not known
     local: LocalCluster | None
     ray: Any
 
@@ -198,12 +214,13 @@ def _reread_ray_settings() -> None:
     (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER) and the authentication mode and token. These are the calls
     Ray itself makes when it turns token authentication on in a running process.
     """
-    import ray._private.ray_constants as constants
-    from ray._raylet import AuthenticationTokenLoader, Config
+    # Any: Ray's private modules, untyped (its compiled _raylet has no stubs for these).
+    constants: Any = importlib.import_module("ray._private.ray_constants")
+    raylet: Any = importlib.import_module("ray._raylet")
 
     constants.ENABLE_RAY_CLUSTER = os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") != "0"
-    Config.initialize("")
-    AuthenticationTokenLoader.instance().reset_cache()
+    raylet.Config.initialize("")
+    raylet.AuthenticationTokenLoader.instance().reset_cache()
 
 
 @pytest.fixture(scope="session")
@@ -213,6 +230,7 @@ def ray_cluster() -> Iterator[Cluster]:
     saved = {k: os.environ.get(k) for k in names}
     local: LocalCluster | None = None
     address = os.environ.get("RAY_ADDRESS", "")
+    client_address = os.environ.get("RUNG_RAY_CLIENT_ADDRESS", "") if address else ""
     imported_before = "ray" in sys.modules  # by another test module (Ray Tune references)
     try:
         if not address:
@@ -221,6 +239,7 @@ def ray_cluster() -> Iterator[Cluster]:
             ray = _import_ray()
             address = local.start_head(resources={"head": 1})
             local.add_node("second", resources={"second": 1})
+            client_address = local.client_address
         else:
             ray = _import_ray()
         if imported_before:
@@ -240,7 +259,7 @@ def ray_cluster() -> Iterator[Cluster]:
                     f" 'second'), as .ci/ray_cluster.sh starts; the cluster at {address} has {shape}",
                     pytrace=False,
                 )
-            yield Cluster(address, local, ray)
+            yield Cluster(address, client_address, local, ray)
         finally:
             ray.shutdown()
     finally:
@@ -262,10 +281,10 @@ def ray_cli() -> None:
     """
     import types
 
-    import ray._private.ray_constants as constants
-    import ray.scripts.scripts as scripts
+    constants: Any = importlib.import_module("ray._private.ray_constants")
+    scripts: Any = importlib.import_module("ray.scripts.scripts")
 
-    cli_constants = types.ModuleType("ray_constants_for_the_cli")
+    cli_constants: Any = types.ModuleType("ray_constants_for_the_cli")
     cli_constants.__dict__.update(constants.__dict__)
     cli_constants.ENABLE_RAY_CLUSTER = True
     scripts.ray_constants = cli_constants

@@ -1,15 +1,18 @@
 """Trials on a Ray cluster: one long-lived actor per slot, reports streamed back to the driver.
 
 Each slot is a Ray actor holding one trial's resources (CPUs, GPUs, custom resources) for the whole
-run, so a trial costs a method call, not a process start. In the actor the trial runs in a thread;
-`report()` hands its result to the actor method the driver waits on, then blocks until the
-driver's answer comes with the next call. One call per report: `begin(job)` returns the trial's
-first event, `answer(decision)` delivers the decision and returns the next event.
+run, so a trial costs a method call, not a process start. In the actor (`_ray_actor.TrialHost`) the
+trial runs in a thread; one call per report: `begin(job)` returns the trial's first event,
+`answer(decision)` delivers the decision and returns the next event.
 
 Results, checkpoints and the trial's output since its last event travel in those return values,
 through Ray's object store: no shared filesystem is needed, and the driver stays the only writer of
 the store and of the trials' log files. An actor that dies (its process killed, its node lost) ends
 its trial as a failure; a new actor, placed by Ray wherever resources are free, replaces it.
+
+The driver talks to the cluster as a Ray driver (`host:port`) or through Ray Client (`ray://host:port`,
+`_ray_connect`): the calls here are the same either way; through Ray Client each call and its return
+value cross one more gRPC hop, to the head's Ray Client server, which is the cluster's driver then.
 
 Ray is imported when an executor connects, never by `import rung`.
 """
@@ -18,15 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import math
-import os
-import queue
-import socket
 import sys
-import tempfile
-import threading
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,135 +31,14 @@ from typing import Any
 import cloudpickle
 
 from rung.errors import ResourceError
+from rung.executors._ray_actor import TrialHost
+from rung.executors._ray_connect import connect, import_ray, valid_address
 from rung.executors.base import Ended, Event, Executor, Reported
 from rung.resources import Resources
-from rung.session import Job, Outcome, run_trial
+from rung.session import Job
 from rung.types import Config, Decision
 
 __all__ = ["RayExecutor"]
-
-PROBE_TIMEOUT_S = 5.0
-"""How long a TCP connection to the cluster's address may take before it counts as unreachable."""
-
-
-def _import_ray() -> Any:
-    try:
-        import ray
-    except ImportError as exc:
-        raise ImportError(
-            f"executor='ray' needs Ray, which is not installed ({exc}); install it with: pip install 'rung[ray]'"
-        ) from exc
-    return ray
-
-
-# The actor side: runs in a Ray worker process.
-
-
-class _OutputTap:
-    """Points this process's stdout and stderr (fds 1 and 2) at a file while a trial runs.
-
-    `take()` returns what was written since the last call; it travels to the driver with each event,
-    so the trial's log is written on the driver's machine, whichever node the trial ran on.
-    """
-
-    def __init__(self) -> None:
-        fd, path = tempfile.mkstemp(prefix="rung-trial-output-")
-        os.close(fd)
-        self._write = os.open(path, os.O_WRONLY | os.O_APPEND)
-        self._read = os.open(path, os.O_RDONLY)
-        os.unlink(path)  # the descriptors keep it; nothing is left behind when the actor ends
-        self._saved: list[int] = []
-
-    def __enter__(self) -> None:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        self._saved = [os.dup(1), os.dup(2)]
-        os.dup2(self._write, 1)
-        os.dup2(self._write, 2)
-
-    def __exit__(self, *exc: object) -> None:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        for target, fd in zip((1, 2), self._saved, strict=True):
-            os.dup2(fd, target)
-            os.close(fd)
-
-    def take(self, last: bool) -> bytes:
-        """The output since the last call; `last` empties the file for the next trial."""
-        sys.stdout.flush()
-        sys.stderr.flush()
-        chunks = []
-        while chunk := os.read(self._read, 1 << 20):
-            chunks.append(chunk)
-        if last:
-            os.ftruncate(self._write, 0)
-            os.lseek(self._read, 0, os.SEEK_SET)
-        return b"".join(chunks)
-
-
-class _TrialHost:
-    """The body of each slot's actor: one trial at a time, in a thread; its events go to the driver.
-
-    An event is ("result", result, checkpoint bytes, output) or ("ended", kind, error, output).
-    """
-
-    def __init__(self, sys_path: list[str]) -> None:
-        # The driver's import path, so functions pickled by reference (module.name) import here too.
-        for entry in reversed(sys_path):
-            if entry not in sys.path:
-                sys.path.insert(0, entry)
-        self._pickled: dict[str, bytes] = {}
-        self._functions: dict[str, Callable[[Config], Any]] = {}
-        self._events: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-        self._answers: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self._tap = _OutputTap()
-
-    def where(self) -> tuple[str, int]:
-        """This actor's node id and process id."""
-        import ray
-
-        return ray.get_runtime_context().get_node_id(), os.getpid()
-
-    def load(self, fn_key: str, fn_bytes: bytes) -> None:
-        """Keep the objective; unpickling imports its modules now, before the first trial."""
-        self._pickled[fn_key] = fn_bytes
-        with contextlib.suppress(Exception):  # a failure shows at the first trial (loaded again there)
-            self._functions[fn_key] = cloudpickle.loads(fn_bytes)
-
-    def begin(self, job: Job, fn_key: str, fn_bytes: bytes | None) -> tuple[Any, ...]:
-        """Start a trial; returns its first event."""
-        if fn_bytes is not None:
-            self.load(fn_key, fn_bytes)
-        threading.Thread(target=self._run, args=(job, fn_key), name=f"rung-trial-{job.trial_id}", daemon=True).start()
-        return self._next()
-
-    def answer(self, decision: str) -> tuple[Any, ...]:
-        """The driver's decision on the last result; returns the trial's next event."""
-        self._answers.put(decision)
-        return self._next()
-
-    def report(self, trial_id: int, result: dict[str, Any], checkpoint: bytes | None) -> Decision:
-        """The trial's `Channel`, called from the trial's thread."""
-        self._events.put(("result", result, checkpoint))
-        return Decision(self._answers.get())
-
-    def _next(self) -> tuple[Any, ...]:
-        event = self._events.get()
-        return (*event, self._tap.take(last=event[0] == "ended"))
-
-    def _run(self, job: Job, fn_key: str) -> None:
-        os.environ["RUNG_TRIAL_ID"] = str(job.trial_id)
-        with self._tap:
-            try:
-                if fn_key not in self._functions:
-                    self._functions[fn_key] = cloudpickle.loads(self._pickled[fn_key])
-                outcome = run_trial(self._functions[fn_key], job, self)
-            except Exception:
-                outcome = Outcome("error", traceback.format_exc())
-        self._events.put(("ended", outcome.kind, outcome.error))
-
-
-# The driver side.
 
 
 @dataclass
@@ -181,10 +56,12 @@ class RayExecutor(Executor):
     """Runs each trial in a Ray actor that holds the trial's resources; actors are reused between trials.
 
     Args:
-        address: "host:port" or "ray://host:port"; "auto" (Ray's lookup: `RAY_ADDRESS`, then the newest
-            cluster started on this machine); None: `RAY_ADDRESS` when set, else a new local Ray
-            instance (stopped at `shutdown()`). If this process already called `ray.init()`, that
-            connection is used (and kept open).
+        address: "host:port" (the cluster's GCS, from a machine of the cluster's network) or
+            "ray://host:port" (the head's Ray Client server, from anywhere that reaches that one
+            port); "auto" (Ray's lookup: `RAY_ADDRESS`, then the newest cluster started on this
+            machine); None: `RAY_ADDRESS` when set, else a new local Ray instance (stopped at
+            `shutdown()`). If this process already called `ray.init()`, that connection is used (and
+            kept open).
         resources: per trial, e.g. `{"cpu": 2, "gpu": 0.5, "resources": {"node_type_big": 1}}`: CPUs, GPUs
             (fractions allowed) and Ray custom resources, all on one node. Default: one CPU.
         capacity: at most this many trials at once; default and maximum: as many as fit on the live
@@ -195,6 +72,7 @@ class RayExecutor(Executor):
     Example:
         >>> executor = rung.RayExecutor(resources={"cpu": 2, "gpu": 0.5})  # doctest: +SKIP
         >>> rung.run(train, space, metric="acc", mode="max", executor=executor)  # doctest: +SKIP
+        >>> remote = rung.RayExecutor(address="ray://head.example.org:10001")  # doctest: +SKIP
     """
 
     def __init__(
@@ -204,7 +82,7 @@ class RayExecutor(Executor):
         capacity: int | None = None,
         runtime_env: Mapping[str, Any] | None = None,
     ) -> None:
-        if address is not None and (not isinstance(address, str) or not _valid_address(address)):
+        if address is not None and (not isinstance(address, str) or not valid_address(address)):
             raise ValueError(f"address must be None, 'auto', 'host:port' or 'ray://host:port'; got {address!r}")
         if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1):
             raise ValueError(f"capacity must be an integer >= 1 or None; got {capacity!r}")
@@ -234,24 +112,19 @@ class RayExecutor(Executor):
         self._capacity = value
 
     def _connect(self) -> None:
-        ray = self._ray = _import_ray()
+        ray = self._ray = import_ray()
         if not ray.is_initialized():
-            target = self.address or os.environ.get("RAY_ADDRESS") or "local"
-            named = f"address={self.address!r}" if self.address is not None else f"RAY_ADDRESS={target!r}"
-            if target not in ("local", "auto"):
-                _probe(target, named)
-            options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
-            if target == "local":
-                options["include_dashboard"] = False
-            try:
-                ray.init(address=target, **options)
-            except ConnectionError as exc:
-                raise ConnectionError(f"cannot connect to a Ray cluster with {named}: {exc}") from exc
+            connect(ray, self.address)
             self._owns_connection = True
-        options = {"num_cpus": self.cpu, "num_gpus": self.gpu, "resources": self.custom, "max_restarts": 0}
+        options: dict[str, Any] = {
+            "num_cpus": self.cpu,
+            "num_gpus": self.gpu,
+            "resources": self.custom,
+            "max_restarts": 0,
+        }
         if self.runtime_env is not None:
             options["runtime_env"] = self.runtime_env
-        self._host_class = ray.remote(_TrialHost).options(**options)
+        self._host_class = ray.remote(TrialHost).options(**options)
         self._refit()
 
     def _refit(self) -> None:
@@ -318,20 +191,36 @@ class RayExecutor(Executor):
         if not waiting:
             return events
         refs = list(waiting)
-        ready, _ = self._ray.wait(refs, num_returns=1, timeout=0 if events else timeout)
-        if ready:
-            ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
-        for ref in ready:
-            events.append(self._receive(waiting[ref], ref))
+        wait_for = 0 if events else timeout
+        # As few calls as can be: through Ray Client each one is a network round trip (2-3 ms on loopback).
+        if len(refs) == 1:
+            received = self._get(refs, wait_for)
+        else:
+            ready, _ = self._ray.wait(refs, num_returns=1, timeout=wait_for)
+            if ready:  # and all that are ready by now, in slot order
+                ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
+            received = self._get(ready, None) if ready else []
+        for ref, message in received:
+            events.append(self._receive(waiting[ref], message))
         return events
 
-    def _receive(self, slot: _Slot, ref: Any) -> Event:
+    def _get(self, refs: list[Any], timeout: float | None) -> list[tuple[Any, Any]]:
+        """Each ref with its value, or with the RayError it raised (its actor died); [] if `timeout` passed first."""
+        errors = self._ray.exceptions
+        try:
+            return list(zip(refs, self._ray.get(refs, timeout=timeout), strict=True))
+        except errors.GetTimeoutError:
+            return []
+        except errors.RayError as exc:
+            if len(refs) == 1:
+                return [(refs[0], exc)]
+            return [pair for ref in refs for pair in self._get([ref], None)]
+
+    def _receive(self, slot: _Slot, message: Any) -> Event:
         slot.pending, job = None, slot.job
         assert job is not None
-        try:
-            message = self._ray.get(ref)
-        except self._ray.exceptions.RayError as exc:
-            return self._died(slot, job, exc)
+        if isinstance(message, self._ray.exceptions.RayError):
+            return self._died(slot, job, message)
         if message[-1] and job.log_path is not None:
             Path(job.log_path).parent.mkdir(parents=True, exist_ok=True)
             with open(job.log_path, "ab") as f:
@@ -402,23 +291,6 @@ def _number(value: float) -> str:
 def _describe(cpu: float, gpu: float, custom: Mapping[str, float]) -> str:
     extra = ", ".join(f"{k!r}: {_number(v)}" for k, v in sorted(custom.items()))
     return f"cpu={_number(cpu)}, gpu={_number(gpu)}, resources={{{extra}}}"
-
-
-def _valid_address(address: str) -> bool:
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    return address == "auto" or (bool(host) and port.isdigit())
-
-
-def _probe(address: str, named: str) -> None:
-    """Fail within seconds, naming the address, when nothing listens there."""
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT_S).close()
-    except OSError as exc:
-        reason = "timed out" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
-        raise ConnectionError(
-            f"cannot reach a Ray cluster at {named}: {reason}; start one with `ray start --head` or fix the address"
-        ) from None
 
 
 def _parse_resources(spec: Mapping[str, Any] | None) -> tuple[float, float, dict[str, float]]:
