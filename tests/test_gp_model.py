@@ -9,7 +9,8 @@ import pytest
 from scipy.optimize import approx_fprime
 from scipy.stats import norm
 
-from rung.models.gp import GaussianProcess, _log_h, acquisition, maximize_acquisition
+from rung.models._acquisition import _log_h
+from rung.models.gp import GaussianProcess, acquisition, maximize_acquisition
 
 
 def _data(n: int, dims: int, seed: int = 0, noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -113,6 +114,14 @@ def test_bad_input_is_named() -> None:
         gp.fit(np.zeros((3, 2)), np.zeros(2))
     with pytest.raises(ValueError, match=r"^GaussianProcess.fit needs finite X and y$"):
         gp.fit(np.zeros((2, 2)), np.array([0.0, math.nan]))
+    with pytest.raises(ValueError, match=r"^GaussianProcess.fit needs maxfun >= 1 or None; got maxfun=0$"):
+        gp.fit(np.zeros((2, 2)), np.zeros(2), maxfun=0)
+    with pytest.raises(
+        ValueError, match=r"^GaussianProcess.append needs as many rows in X as values in y; got 1 and 2$"
+    ):
+        gp.append(np.zeros((1, 2)), np.zeros(2))
+    with pytest.raises(ValueError, match=r"^GaussianProcess.append needs finite X and y$"):
+        gp.append(np.array([[0.0, math.inf]]), np.zeros(1))
 
 
 def test_log_expected_improvement_is_exact_and_finite_in_the_far_tail() -> None:
@@ -157,3 +166,101 @@ def test_maximize_acquisition_refines_to_the_model_minimum() -> None:
     )
     assert set(np.round(snapped[:, 0], 12)) <= {round(i / 10, 12) for i in range(11)}
     assert snapped[0, 0] == pytest.approx(0.4)
+
+
+def test_maxfun_is_a_hard_cap_on_likelihood_evaluations() -> None:
+    X, y = _data(40, 3)
+    capped = GaussianProcess(3).fit(X, y, rng=np.random.default_rng(0), restarts=2, maxfun=4)
+    assert capped.last_fit is not None
+    assert capped.last_fit.evaluations == 12 and capped.last_fit.exhausted
+    assert capped.last_fit.value <= capped.last_fit.start
+    # The hyperparameters in use are the best point evaluated, and the posterior is conditioned under them.
+    np.testing.assert_allclose(capped.neg_log_likelihood(capped.theta)[0], capped.last_fit.value, rtol=1e-12)
+    fresh = GaussianProcess(3)
+    fresh.theta = capped.theta.copy()
+    fresh.fit(X, y, optimize=False)
+    Q = np.random.default_rng(3).uniform(size=(5, 3))
+    np.testing.assert_allclose(capped.predict(Q), fresh.predict(Q), rtol=1e-9, atol=1e-12)
+    full = GaussianProcess(3).fit(X, y, rng=np.random.default_rng(0), restarts=2)
+    assert full.last_fit is not None and not full.last_fit.exhausted and full.last_fit.evaluations > 12
+
+
+def test_capped_warm_started_fits_reach_the_likelihood_of_a_full_fit() -> None:
+    # As `rung.GP` does: one observation more each step, a few evaluations each, from the last fit.
+    X, y = _data(140, 4, seed=3, noise=0.05)
+    tracked = GaussianProcess(4)
+    for n in range(10, 141):
+        tracked.fit(X[:n], y[:n], maxfun=5)
+    full = GaussianProcess(4).fit(X, y, rng=np.random.default_rng(0), restarts=4)
+    assert tracked.last_fit is not None and full.last_fit is not None
+    gap = tracked.neg_log_likelihood(tracked.theta)[0] - full.last_fit.value
+    assert abs(gap) / len(y) < 1e-3
+    np.testing.assert_allclose(tracked.lengthscales, full.lengthscales, rtol=0.05)
+    # One capped fit from the default hyperparameters is far from it: the steps add up.
+    once = GaussianProcess(4).fit(X, y, maxfun=5)
+    assert once.last_fit is not None and (once.last_fit.value - full.last_fit.value) / len(y) > 0.05
+
+
+def test_append_conditions_like_a_full_factorisation() -> None:
+    X, y = _data(30, 3)
+    Q = np.random.default_rng(4).uniform(size=(6, 3))
+    new = np.random.default_rng(5).uniform(size=(4, 3))
+    grown = GaussianProcess(3).fit(X, y, rng=np.random.default_rng(0))
+    believed = grown.predict(new)[0]
+    grown.append(new, believed)
+    full = GaussianProcess(3)
+    full.theta = grown.theta.copy()
+    full.fit(np.vstack([X, new]), np.concatenate([y, believed]), optimize=False)
+    np.testing.assert_allclose(grown.predict(Q), full.predict(Q), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(grown.predict_with_grad(Q)[2:], full.predict_with_grad(Q)[2:], rtol=1e-7, atol=1e-9)
+    # Rows the grown factor cannot take (duplicates, no noise) are refactored with jitter, as `fit` would.
+    exact = GaussianProcess(2)
+    exact.theta[-1] = -math.inf
+    X2, y2 = _data(20, 2)
+    exact.fit(X2, y2, optimize=False).append(np.full((3, 2), 0.5), np.zeros(3))
+    reference = GaussianProcess(2)
+    reference.theta = exact.theta.copy()
+    reference.fit(np.vstack([X2, np.full((3, 2), 0.5)]), np.concatenate([y2, np.zeros(3)]), optimize=False)
+    Q2 = Q[:, :2]
+    np.testing.assert_allclose(exact.predict(Q2), reference.predict(Q2), rtol=1e-12)
+    # On an empty GP, appending is fitting without optimising.
+    empty = GaussianProcess(3).append(X, y)
+    assert len(empty.y) == 30 and np.isfinite(empty.predict(Q)[0]).all()
+
+
+def test_predict_in_blocks_matches_row_by_row() -> None:
+    X, y = _data(40, 3)
+    gp = GaussianProcess(3).fit(X, y, rng=np.random.default_rng(0))
+    Q = np.random.default_rng(6).uniform(size=(600, 3))  # more than two blocks
+    mean, var = gp.predict(Q)
+    rows = [gp.predict(q[None]) for q in Q[[0, 255, 256, 511, 512, 599]]]
+    np.testing.assert_allclose(mean[[0, 255, 256, 511, 512, 599]], [m[0] for m, _ in rows], rtol=1e-10)
+    np.testing.assert_allclose(var[[0, 255, 256, 511, 512, 599]], [v[0] for _, v in rows], rtol=1e-8)
+
+
+class _Counting(GaussianProcess):
+    """Counts the posterior evaluations with gradients that an acquisition optimiser makes."""
+
+    calls = 0
+
+    def predict_with_grad(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        self.calls += 1
+        return super().predict_with_grad(Xq)
+
+
+def test_acquisition_refinement_obeys_its_evaluation_cap() -> None:
+    X, y = _data(30, 3)
+    gp = _Counting(3)
+    gp.fit(X, y, rng=np.random.default_rng(0))
+    candidates = np.random.default_rng(7).uniform(size=(64, 3))
+    free = [0, 1, 2]
+    gp.calls = 0
+    maximize_acquisition(gp, candidates, free, kind="ei", best=float(y.min()))
+    uncapped = gp.calls
+    gp.calls = 0
+    points, scores = maximize_acquisition(gp, candidates, free, kind="ei", best=float(y.min()), maxfun=4)
+    assert uncapped > 4 and gp.calls == 4
+    # The refined points (3 more than the candidates) never score below the candidates they started from.
+    assert len(points) == 67 and (np.diff(scores) <= 0).all()
+    start_scores = acquisition("ei", *gp.predict(candidates), float(y.min()))[0]
+    assert scores[0] >= start_scores.max()

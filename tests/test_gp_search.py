@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 import rung
+from rung.models.gp import GaussianProcess
 from rung.search import SEARCHERS
-from rung.search.gp import GP
+from rung.search.gp import GP, _fit_budget
 from rung.search.random import Random
 from rung.space import Space
 from rung.types import Status
@@ -86,6 +87,61 @@ def test_other_acquisitions_learn_too(acquisition: str) -> None:
 def test_mode_max_climbs() -> None:
     history = drive(GP(seed=0), {"x": rung.uniform(-2, 2)}, lambda c: -((c["x"] - 0.7) ** 2), 15, mode="max")
     assert max(v for _, v in history) > -1e-4
+
+
+def test_every_suggestion_spends_a_bounded_share_of_the_hyperparameter_fit() -> None:
+    assert [_fit_budget(n) for n in (2, 50, 100, 200, 300, 500, 2000)] == [200, 200, 50, 12, 5, 2, 2]
+    searcher = GP(seed=0)
+    searcher.setup(Space(BRANIN), metric="y", mode="min", num_samples=60, seed=0)
+    spent: list[tuple[int, int]] = []
+    for trial_id in range(1, 61):
+        config = searcher.suggest(trial_id)
+        assert config is not None
+        fit = searcher._gp.last_fit
+        if fit is not None and trial_id > 11:  # the startup trials are random: no fit
+            spent.append((len(searcher._done), fit.evaluations))
+        searcher.on_complete(trial_id, Status.TERMINATED, {"y": branin(config)})
+    assert len(spent) == 49 and all(evaluations <= _fit_budget(n) for n, evaluations in spent)
+    # Mostly a warm start needs only a few evaluations; the restarts (each time the data grew by 10%) need more.
+    assert sorted(e for _, e in spent)[len(spent) // 2] < 40 < max(e for _, e in spent)
+
+
+def test_fit_spread_over_suggestions_follows_a_full_fit() -> None:
+    searcher = GP(seed=2)
+    history = drive(searcher, BRANIN, branin, 80)
+    assert best(history) < 0.405  # the optimum is 0.397887
+    data = searcher._data()
+    assert data is not None
+    X, y = data
+    model = searcher._gp
+    full = GaussianProcess(model.n_dims, lengthscale_prior=model.lengthscale_prior)
+    full.fit(X, y, rng=np.random.default_rng(0), restarts=4)
+    model.X, model.y = X, y  # the last suggestion's data held the same points
+    assert full.last_fit is not None
+    gap = model.neg_log_likelihood(model.theta)[0] - full.last_fit.value
+    assert gap / len(y) < 1e-3
+
+
+def test_large_histories_keep_the_fit_to_a_few_evaluations() -> None:
+    # 300 random observations first (as `python -m bench.gp_cost`), then the model: 5 evaluations at most.
+    searcher = GP(seed=0, n_startup=300)
+    searcher.setup(Space(BRANIN), metric="y", mode="min", num_samples=305, seed=0)
+    for trial_id in range(1, 306):
+        config = searcher.suggest(trial_id)
+        assert config is not None
+        if trial_id > 301:
+            fit = searcher._gp.last_fit
+            assert fit is not None and 1 <= fit.evaluations <= 5
+        searcher.on_complete(trial_id, Status.TERMINATED, {"y": branin(config)})
+
+
+def test_fewer_candidates_beyond_250_observations() -> None:
+    searcher = GP(seed=0)
+    searcher.setup(Space(BRANIN), metric="y", mode="min", num_samples=10, seed=0)
+    rng = np.random.default_rng(0)
+    for n, rows in ((10, 1024), (250, 1024), (500, 512), (1000, 256)):
+        candidates = searcher._candidates(rng.uniform(size=(n, 2)), rng.normal(size=n), {})
+        assert candidates.shape == (rows, 2) and ((candidates >= 0) & (candidates <= 1)).all()
 
 
 MIXED = {

@@ -22,11 +22,27 @@ Array = NDArray[np.float64]
 Path = tuple[str, ...]
 
 N_CANDIDATES = 512  # random candidates per suggestion (plus as many again around the best points)
+# Scoring candidates costs O(n) each: beyond 250 observations, fewer of them keep the cost flat
+# (256 + 256 at 500), the refinement by L-BFGS-B of the best ones doing the fine search.
+CANDIDATE_WORK = 250 * N_CANDIDATES
 N_LOCAL = 3  # of which the best few are refined by L-BFGS-B
+REFINE_EVALS = 40  # posterior evaluations (with gradients) of that refinement, at most
 LOCAL_SD = 0.05  # the spread of candidates drawn around the best points, in the unit cube
 RESTARTS = 2  # random restarts of the hyperparameter fit, besides the warm start
-REFIT_SHARE = 0.1  # refit the hyperparameters once the data grew by this share (or by 1 point)
+REFIT_SHARE = 0.1  # random restarts of the fit once the data grew by this share (or by 1 point)
+# The likelihood evaluations one suggestion may spend: FIT_WORK / max(n, 50)^2, at least 2. From 100
+# to 500 observations an evaluation's cost grows about as n^2 (the kernel's element-wise work weighs
+# as much as the O(n^3) factorisations), so this holds a suggestion's fitting to 15-30 ms of CPU on
+# the machine of BENCHMARKS.md at any n up to 500: 200 evaluations up to 50 observations, 50 at
+# 100, 12 at 200, 2 at 500.
+FIT_WORK = 5e5
+RESTART_EVALS = 25  # random restarts only while each start can have this many evaluations
 NORMAL_EDGE = 0.0013498980316301  # Phi(-3): proposals for normal domains stay within mu +- 3 sigma
+
+
+def _fit_budget(n: int) -> int:
+    """The likelihood evaluations a suggestion may spend on n observations (see FIT_WORK)."""
+    return max(2, int(FIT_WORK / max(n, 50) ** 2))
 
 
 @dataclass(frozen=True)
@@ -57,10 +73,12 @@ class GP(Searcher):
     (`"ei"` expected improvement, `"pi"` probability of improvement or `"ucb"` a confidence bound)
     over random candidates refined by L-BFGS-B. The kernel's hyperparameters maximise the marginal
     likelihood times a weak log-normal prior on the lengthscales that widens with the dimension
-    (Hvarfner et al. 2024), refitted each time the data grew by 10%. While trials run, their points
-    count as observed at the model's own prediction (kriging believer), so parallel slots get
-    different proposals. Up to 500 observations, a suggestion takes under 100 ms
-    (`python -m bench.gp_cost cost`).
+    (Hvarfner et al. 2024). Each suggestion carries the fit on from where the last one left it,
+    with a bounded number of likelihood evaluations (plus random restarts each time the data grew
+    by 10%, while that is cheap), so no suggestion waits for a fit from scratch. While trials run,
+    their points count as observed at the model's own prediction (kriging believer), so parallel
+    slots get different proposals. Up to 500 observations in 6 dimensions, every suggestion takes
+    under 100 ms (`python -m bench.gp_cost`).
 
     What is learnt: a trial's LAST reported metric value, once it has ended (TERMINATED or
     STOPPED). A last value that is NaN or infinite (a diverged run) counts as the worst value seen;
@@ -110,7 +128,7 @@ class GP(Searcher):
         # dimensions makes the acquisition chase the corners of the cube.
         prior = (math.sqrt(2.0) + 0.5 * math.log(self._dims), math.sqrt(3.0))
         self._gp = GaussianProcess(self._dims, lengthscale_prior=prior)
-        self._fitted_at = 0  # the number of observations the hyperparameters were last fitted on
+        self._fitted_at = 0  # the number of observations at the last random restarts
         self._x: dict[int, Array] = {}  # the encoding of every configuration this searcher proposed
         self._last: dict[int, float] = {}  # the last reported metric value of each trial
         self._done: dict[int, float] = {}  # ended trials that teach: trial id -> last value (maybe NaN)
@@ -191,11 +209,7 @@ class GP(Searcher):
         if data is None:
             return None
         X, y = data
-        n = len(y)
-        refit = n >= self._fitted_at + max(1, math.floor(REFIT_SHARE * self._fitted_at))
-        self._gp.fit(X, y, rng=self._rng, optimize=refit, restarts=RESTARTS if n <= 200 else 0)
-        if refit:
-            self._fitted_at = n
+        self._fit(X, y)
         pending = [x for i, x in self._x.items() if i not in self._done]
         incumbent = float(y.min())
         if pending:
@@ -203,7 +217,7 @@ class GP(Searcher):
             # may be the best value "seen"), so the next proposal looks elsewhere.
             P = np.array(pending)
             believed = self._gp.predict(P)[0]
-            self._gp.fit(np.vstack([X, P]), np.concatenate([y, believed]), optimize=False)
+            self._gp.append(P, believed)
             incumbent = min(incumbent, float(believed.min()))
         fixed = self._fixed_columns(point)
         candidates = self._candidates(X, y, fixed)
@@ -215,6 +229,7 @@ class GP(Searcher):
             kind=self.acquisition,
             best=incumbent,
             n_local=N_LOCAL,
+            maxfun=REFINE_EVALS,
             snap=self._snap,
         )
         seen = np.array([*X, *pending])
@@ -222,6 +237,25 @@ class GP(Searcher):
             if not np.any(np.all(np.abs(seen - x) < 1e-9, axis=1)):
                 return np.asarray(x)
         return None  # every candidate already ran: sample at random
+
+    def _fit(self, X: Array, y: Array) -> None:
+        """Condition the GP on (X, y) after a bounded step of hyperparameter fitting.
+
+        Every suggestion continues the fit from the last one's hyperparameters, with at most
+        `_fit_budget(n)` likelihood evaluations: with one more observation than last time, a few
+        suffice to follow the optimum (which moves little), and no suggestion waits for a fit from
+        afar (half a second at 500 observations). Each time the data grew by REFIT_SHARE, random
+        restarts join the warm start while the budget gives each RESTART_EVALS evaluations (up to
+        ~80 observations), for when the likelihood's best mode has moved elsewhere.
+        """
+        n = len(y)
+        budget = _fit_budget(n)
+        restarts = 0
+        if n >= self._fitted_at + max(1, math.floor(REFIT_SHARE * self._fitted_at)):
+            self._fitted_at = n
+            if budget // (1 + RESTARTS) >= RESTART_EVALS:
+                restarts = RESTARTS
+        self._gp.fit(X, y, rng=self._rng, restarts=restarts, maxfun=budget // (1 + restarts))
 
     def _fixed_columns(self, point: dict[Path, Any]) -> dict[int, Array]:
         """The one-hot columns of the grid point, which the acquisition may not change."""
@@ -233,9 +267,10 @@ class GP(Searcher):
 
     def _candidates(self, X: Array, y: Array, fixed: dict[int, Array]) -> Array:
         rng = self._rng
-        random = rng.uniform(size=(N_CANDIDATES, self._dims))
+        count = min(N_CANDIDATES, CANDIDATE_WORK // len(y))
+        random = rng.uniform(size=(count, self._dims))
         best = X[np.argsort(y, kind="stable")[: min(5, len(y))]]
-        local = best[rng.integers(len(best), size=N_CANDIDATES)]
+        local = best[rng.integers(len(best), size=count)]
         local = np.clip(local + rng.normal(scale=LOCAL_SD, size=local.shape), 0.0, 1.0)
         out = np.vstack([random, local])
         for column in self._columns:
@@ -248,7 +283,7 @@ class GP(Searcher):
             # Random candidates pick an option at random; local ones keep theirs, or switch with p=0.2.
             picks = rng.integers(column.width, size=len(out))
             keep = np.argmax(out[:, cols], axis=1)
-            keep[:N_CANDIDATES] = picks[:N_CANDIDATES]
+            keep[:count] = picks[:count]
             switch = rng.uniform(size=len(out)) < 0.2
             chosen = np.where(switch, picks, keep)
             out[:, cols] = np.eye(column.width)[chosen]
