@@ -367,7 +367,9 @@ class Tuner:
 
     def _decide(self, trial: _Trial, result: dict[str, Any], decision: Decision) -> Decision:
         """Apply `stop=` to the scheduler's decision; note how the trial ends if it does."""
-        if decision is Decision.CONTINUE and self.stop is not None and self.stop(trial.id, result):
+        if decision is Decision.COMPLETE or (
+            decision is Decision.CONTINUE and self.stop is not None and self.stop(trial.id, result)
+        ):
             trial.ending = Status.TERMINATED
             return Decision.STOP
         trial.ending = {Decision.STOP: Status.STOPPED, Decision.PAUSE: Status.PAUSED}.get(decision)

@@ -25,8 +25,9 @@ class Status(str, enum.Enum):
     """Where a trial is in its life.
 
     PENDING waits for a slot; RUNNING holds one; PAUSED gave its slot back with a checkpoint and may
-    be resumed; TERMINATED ended on its own or by a `stop` criterion; STOPPED was stopped early by
-    the scheduler; ERROR raised (after any retries).
+    be resumed; TERMINATED ended on its own, by a `stop` criterion, or at the scheduler's end of
+    training (ASHA's or HyperBand's `max_t`); STOPPED was stopped early by the scheduler; ERROR raised
+    (after any retries).
     """
 
     PENDING = "PENDING"
@@ -42,11 +43,17 @@ class Status(str, enum.Enum):
 
 
 class Decision(str, enum.Enum):
-    """A scheduler's answer to one reported result."""
+    """A scheduler's answer to one reported result.
+
+    CONTINUE lets the trial go on; PAUSE frees its slot (checkpoint kept, it may be resumed); STOP
+    ends it early (STOPPED); COMPLETE ends it because it trained as far as the scheduler trains any
+    trial (TERMINATED, as if it had returned). Executors see STOP for both.
+    """
 
     CONTINUE = "CONTINUE"
     PAUSE = "PAUSE"
     STOP = "STOP"
+    COMPLETE = "COMPLETE"
 
 
 @dataclass(frozen=True)

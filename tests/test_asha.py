@@ -69,7 +69,7 @@ def test_promotion_by_hand() -> None:
     assert _report(asha, t[4], 3, 0.7) is Decision.PAUSE
     # The searcher is done: each rung promotes at least its best, the highest rung first.
     assert _next(asha, t, new_allowed=False) == Resume(4)
-    assert _report(asha, t[4], 9, 0.5) is Decision.STOP  # max_t
+    assert _report(asha, t[4], 9, 0.5) is Decision.COMPLETE  # max_t: it ends TERMINATED
     t[4].status = Status.STOPPED
     asha.on_complete(t[4], Status.STOPPED)
     # Rung 3 (trials 4, 2) and rung 1 have no paused trial in their top: the run may end.
@@ -106,7 +106,9 @@ def test_promotion_end_to_end(storage: Path) -> None:
     assert runs[0.1] == list(range(1, 10))  # the best climbs every rung, from its checkpoints
     assert all(its == list(range(1, len(its) + 1)) for its in runs.values())
     assert sorted(len(its) for its in runs.values()) == [1] * 6 + [3] * 2 + [9]
-    assert all(t.status is Status.STOPPED for t in result.trials)
+    # The one trained to max_t ended TERMINATED; the others were stopped early.
+    ended = {t.config["x"]: t.status for t in result.trials if t.status is not Status.STOPPED}
+    assert ended == {0.1: Status.TERMINATED}
 
 
 def test_stopping_end_to_end_by_name(storage: Path) -> None:
@@ -166,3 +168,23 @@ def test_needs_a_metric() -> None:
     with pytest.raises(ValueError) as caught:
         ASHA().setup(metric=None, mode="min", seed=0)
     assert str(caught.value) == "ASHA needs a metric to compare trials: pass metric= to rung.run; got metric=None"
+
+
+def test_a_trial_trained_to_max_t_ends_terminated_not_stopped(storage: Path) -> None:
+    # Stopping ASHA with max_t=9 on curves of 20 steps: whoever reaches 9 has trained as far as
+    # ASHA trains any trial, so it ends TERMINATED; trials cut at a lower rung end STOPPED.
+    result = rung.run(
+        curve,
+        {"x": rung.grid(XS)},
+        metric="loss",
+        scheduler=ASHA(max_t=9, grace_period=1, reduction_factor=3),
+        executor=SimulatedExecutor(workers=3, decision_seconds=0.0),
+        name="complete",
+        storage=storage,
+        verbose=0,
+    )
+    status = {t.config["x"]: (t.iteration, t.status) for t in result.trials}
+    assert status[0.1] == (9, Status.TERMINATED)
+    assert all(s is Status.TERMINATED for it, s in status.values() if it == 9)
+    assert all(s is Status.STOPPED for it, s in status.values() if it < 9)
+    assert any(it < 9 for it, _ in status.values())

@@ -153,11 +153,13 @@ def _drive(setting: Setting, seed: int, trials: int = 120, concurrency: int = 6)
         info.last_result, info.iteration = result, step
         theirs = _quiet(ray.on_trial_result, controller, ray_trial, dict(result))
         mine = ours.on_result(info, result)
-        assert mine is Decision(theirs), f"trial {trial_id} at {result}: rung says {mine}, Ray says {theirs}"
+        # Ray's STOP at max_t is rung's COMPLETE (the trial ends TERMINATED, not stopped early).
+        as_ray = Decision.STOP if mine is Decision.COMPLETE else mine
+        assert as_ray is Decision(theirs), f"trial {trial_id} at {result}: rung says {mine}, Ray says {theirs}"
         counts[theirs] += 1
         if mine is Decision.STOP:
             end(trial_id, Status.STOPPED)
-        elif step >= plan["length"]:
+        elif mine is Decision.COMPLETE or step >= plan["length"]:
             end(trial_id, Status.TERMINATED)
 
     # Same records at every rung, at the end.

@@ -211,10 +211,12 @@ class ASHA(Scheduler):
         reward = self._op * value
         if self.variant == "promote":
             return self._promote_result(trial.id, time, reward)
+        if time >= self.max_t:
+            return Decision.COMPLETE
         if trial.id in self._stopped:
             # Only after a resume: the driver died before the stop took effect.
             return Decision.STOP
-        decision = Decision.STOP if time >= self.max_t else self._bracket_of[trial.id].on_result(trial.id, time, reward)
+        decision = self._bracket_of[trial.id].on_result(trial.id, time, reward)
         if decision is Decision.STOP:
             self._stopped.add(trial.id)
         return decision
@@ -251,7 +253,7 @@ class ASHA(Scheduler):
             rung.record(trial_id, reward)
             bisect.insort(rung.keys, key)
         if time >= self.max_t:
-            return Decision.STOP
+            return Decision.COMPLETE
         if not passed:
             return Decision.CONTINUE
         top = passed[0]  # the highest milestone passed: the trial waits there

@@ -39,7 +39,7 @@ class Scheduler(abc.ABC):
 
     @abc.abstractmethod
     def on_result(self, trial: TrialInfo, result: dict[str, Any]) -> Decision:
-        """CONTINUE, PAUSE (checkpoint kept, slot freed) or STOP."""
+        """CONTINUE, PAUSE (checkpoint kept, slot freed), STOP (early: STOPPED) or COMPLETE (TERMINATED)."""
 
     def next_trial(self, *, new_allowed: bool, paused: Sequence[TrialInfo]) -> Suggestion | None:
         """What a free slot should run; `new_allowed` is False once the searcher is done."""

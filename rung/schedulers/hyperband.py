@@ -126,7 +126,7 @@ class _Synchronous(Scheduler):
             # the bracket had closed: the searcher ran out). Else the driver died before its pause
             # or stop took effect: it pauses (or stops) again.
             if rung == bracket.last:
-                return Decision.STOP
+                return Decision.COMPLETE
             ready = bracket.outstanding[rung] <= 0 and (rung == 0 or bracket.done[rung - 1])
             if not (bracket.done[rung] or ready):
                 return Decision.PAUSE
@@ -143,7 +143,7 @@ class _Synchronous(Scheduler):
         bracket.scores[rung][trial.id] = math.nan if value is None else self._sign * value
         bracket.outstanding[rung] -= 1
         self._check(bracket, rung)
-        return Decision.STOP if rung == bracket.last or time >= self.max_t else Decision.PAUSE
+        return Decision.COMPLETE if rung == bracket.last or time >= self.max_t else Decision.PAUSE
 
     def on_complete(self, trial: TrialInfo, status: Status) -> None:
         self._ended.add(trial.id)
