@@ -12,13 +12,8 @@ space: the lengthscales, the signal variance `s2`, the noise variance, and `eps`
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import importlib
 import math
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,6 +22,8 @@ from scipy.linalg.lapack import dpotrf, dpotri
 from scipy.optimize import minimize
 
 from rung.models._acquisition import ACQUISITIONS, acquisition, maximize_acquisition
+from rung.models._blas import single_threaded
+from rung.models._budget import Budgeted, Exhausted
 
 __all__ = ["ACQUISITIONS", "Fit", "GaussianProcess", "acquisition", "maximize_acquisition", "single_threaded"]
 
@@ -40,32 +37,6 @@ NOISE = (math.log(1e-6), math.log(1.0))
 EPSILON = (math.log(1e-5), math.log(0.5))
 JITTERS = (0.0, 1e-8, 1e-6, 1e-4)
 PREDICT_BLOCK = 256  # query rows per block in `predict`
-
-
-@functools.lru_cache(maxsize=1)
-def _thread_controller() -> Any:
-    try:
-        threadpoolctl = importlib.import_module("threadpoolctl")
-    except ImportError:
-        return None
-    return threadpoolctl.ThreadpoolController()  # finds numpy's and scipy's BLAS, both loaded by now
-
-
-@contextlib.contextmanager
-def single_threaded() -> Iterator[None]:
-    """BLAS limited to one thread, when `threadpoolctl` is installed (else nothing changes).
-
-    The matrices here (up to ~1,000 rows) are too small for BLAS threads to pay off, and the many
-    small calls of an acquisition or likelihood optimisation wait on thread wake-ups: on a busy
-    2-core machine, 500 observations take 2-3x longer per suggestion with threads
-    (`python -m bench.gp_cost`). The limit is process-wide while it lasts.
-    """
-    controller = _thread_controller()
-    if controller is None:
-        yield
-        return
-    with controller.limit(limits=1, user_api="blas"):
-        yield
 
 
 @dataclass(frozen=True)
@@ -258,13 +229,13 @@ class GaussianProcess:
             # Random starts away from the extreme bounds, where the fit can stall.
             middle, half = (low + high) / 2, (high - low) / 4
             starts += [rng.uniform(middle - half, middle + half) for _ in range(restarts)]
-        best = _Best(self._likelihood)
+        best = Budgeted(self._likelihood)
         exhausted = False
         for start in starts:
             best.budget = math.inf if maxfun is None else maxfun
             try:
                 minimize(best, start, jac=True, method="L-BFGS-B", bounds=self.bounds, options={"maxiter": maxiter})
-            except _Exhausted:  # L-BFGS-B checks its own maxfun only between iterations
+            except Exhausted:  # L-BFGS-B checks its own maxfun only between iterations
                 exhausted = True
         self.theta = np.asarray(starts[0] if best.theta is None else best.theta, dtype=float)
         self.last_fit = Fit(best.first, best.value, best.evaluations, exhausted)
@@ -401,37 +372,6 @@ class GaussianProcess:
         tiny = var < 1e-12
         dvar[tiny] = 0.0
         return mean, np.maximum(var, 1e-12), dmean, dvar
-
-
-class _Exhausted(Exception):
-    """A likelihood fit used up its evaluations."""
-
-
-class _Best:
-    """The likelihood as the optimiser sees it: it counts down a budget of evaluations (raising
-    `_Exhausted` once spent) and remembers the best point evaluated, which is what a fit returns,
-    with its Cholesky factor (so conditioning on the data afterwards costs nothing more)."""
-
-    def __init__(self, likelihood: Callable[[Array], tuple[float, Array, tuple[Array, Array] | None]]) -> None:
-        self.likelihood = likelihood
-        self.budget = math.inf
-        self.evaluations = 0
-        self.first = math.nan
-        self.theta: Array | None = None
-        self.value = math.inf
-        self.factor: tuple[Array, Array] | None = None
-
-    def __call__(self, theta: Array) -> tuple[float, Array]:
-        if self.budget < 1:
-            raise _Exhausted
-        self.budget -= 1
-        value, grad, factor = self.likelihood(theta)
-        if self.evaluations == 0:
-            self.first = value
-        self.evaluations += 1
-        if factor is not None and np.isfinite(value) and value < self.value:
-            self.theta, self.value, self.factor = theta.copy(), value, factor
-        return value, grad
 
 
 def _cholesky(K: Array, noise: float) -> Array:
