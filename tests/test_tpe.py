@@ -369,3 +369,67 @@ def test_a_long_history_still_proposes_by_the_model() -> None:
         tpe.on_complete(trial_id, Status.TERMINATED, {"loss": bowl(config)})
     proposals = [tpe.suggest(trial_id) for trial_id in range(3001, 3021)]
     assert np.median([bowl(c) for c in proposals if c is not None]) < 0.01
+
+
+def test_the_sorted_index_merged_lazily_matches_a_full_stable_sort() -> None:
+    space = {"x": rung.uniform(0, 1), "q": rung.quniform(0, 1, 0.25), "c": rung.choice(["a", "b"])}
+    tpe = TPE(seed=5, n_startup=5)
+    tpe.setup(Space(space), metric="loss", mode="min", num_samples=400, seed=5)
+    level = tpe._root
+    for trial_id in range(1, 301):
+        config = tpe.suggest(trial_id)
+        assert config is not None
+        tpe.on_complete(trial_id, Status.TERMINATED, {"loss": (config["x"] - 0.3) ** 2 + config["q"]})
+        if trial_id % 37 == 0:  # merged at uneven points, as fits come
+            level._sorted_rows()
+    rows = level._sorted_rows()
+    x = level.x[: level.n]
+    for j in range(level.first_choice):
+        assert rows[j].tolist() == np.argsort(x[:, j], kind="stable").tolist()
+    assert level.first_choice == 2  # a number and an ordinal column (quantised to 5 values)
+
+
+def test_a_long_history_refits_the_densities_only_as_it_grows(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rung.search._tpe_level as tpe_level
+
+    monkeypatch.setattr(tpe_level, "REUSE_FROM", 100)
+    monkeypatch.setattr(tpe_level, "REUSE_SHARE", 0.1)
+    tpe = TPE(seed=2)
+    tpe.setup(Space(XY), metric="loss", mode="min", num_samples=200, seed=2)
+    fits = []
+    for trial_id in range(1, 161):
+        config = tpe.suggest(trial_id)
+        assert config is not None
+        fitted = tpe._root._fitted
+        if fitted is not None and (not fits or fitted is not fits[-1][1]):
+            fits.append((trial_id, fitted))
+        tpe.on_complete(trial_id, Status.TERMINATED, {"loss": bowl(config)})
+    refits = [(trial_id, fitted[0]) for trial_id, fitted in fits]
+    # Each proposal fits afresh below 100 finished trials (the fit at 99 still serves at 100); from
+    # then on only once the finished trials grew by 10%: at 109, 120, 132 and 146.
+    assert [f for _, f in refits[-5:]] == [99, 109, 120, 132, 146]
+    assert [f for _, f in refits[:-5]] == list(range(10, 99))
+    proposals = [tpe.suggest(trial_id) for trial_id in range(161, 171)]
+    assert np.median([bowl(c) for c in proposals if c is not None]) < 0.02  # still proposing by the model
+
+
+def test_a_reused_bohb_model_is_refitted_when_the_fidelity_moves_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rung.search._tpe_level as tpe_level
+
+    monkeypatch.setattr(tpe_level, "REUSE_FROM", 20)
+    monkeypatch.setattr(tpe_level, "REUSE_SHARE", 10.0)  # never refitted for growth alone
+    tpe = TPE(seed=4, n_startup=5)
+    tpe.setup(Space(XY), metric="loss", mode="min", num_samples=100, seed=4)
+    tpe.set_fidelity("training_iteration", [1, 3])
+    budgets = set()
+    for trial_id in range(1, 41):
+        config = tpe.suggest(trial_id)
+        assert config is not None
+        fitted = tpe._root._fitted
+        if fitted is not None:
+            budgets.add(fitted[1])
+        end = 3 if trial_id % 4 == 0 else 1  # every fourth trial goes on to the higher milestone
+        for step in range(1, end + 1):
+            tpe.observe(trial_id, {"loss": bowl(config) / step, "training_iteration": step})
+        tpe.on_complete(trial_id, Status.TERMINATED, {"loss": bowl(config) / end, "training_iteration": end})
+    assert budgets == {1.0, 3.0}  # fitted at milestone 1, refitted once 5 trials had reached 3

@@ -23,6 +23,10 @@ Path = tuple[str, ...]
 RUNNING, DONE, STOPPED, WORST = 0, 1, 2, 3
 MAX_BAD_KERNELS = 1024
 """The bad group's density has at most this many kernels (plus the prior's); see `_thinned`."""
+REUSE_FROM = 2048
+"""From this many finished trials on, a level's densities are refitted only when that number grew by
+REUSE_SHARE since the last fit (or the fidelity they are read at changed); see `Level._densities`."""
+REUSE_SHARE = 0.01
 
 
 def _walk(node: Mapping[str, Any], prefix: Path) -> list[tuple[Path, Domain]]:
@@ -76,10 +80,13 @@ class Level:
         self.loss = np.empty(16)
         self.reach = np.empty(16)
         self.n = 0
-        # Per number and ordinal column, its values so far in sorted order and the rows they belong
-        # to: the bandwidths need each group sorted, and filtering these is cheaper than sorting.
-        self.sorted_values = np.empty((self.first_choice, 16))
-        self.sorted_rows = np.empty((self.first_choice, 16), dtype=np.intp)
+        # Per number and ordinal column, the rows of the first `sorted_n` rows in the order of that
+        # column's values: the bandwidths need each group sorted, and filtering this order is cheaper
+        # than sorting. Rows appended since are merged in when a model is fitted (`_sorted_rows`).
+        self.sorted_rows = np.empty((self.first_choice, 0), dtype=np.intp)
+        self.sorted_n = 0
+        # The densities last fitted: (finished trials then, the fidelity they were read at, good, bad).
+        self._fitted: tuple[int, float | None, Parzen, Parzen] | None = None
 
     @property
     def models(self) -> bool:
@@ -93,24 +100,32 @@ class Level:
             self.state = np.concatenate([self.state, np.empty(grow, dtype=np.int8)])
             self.loss = np.concatenate([self.loss, np.empty(grow)])
             self.reach = np.concatenate([self.reach, np.empty(grow)])
-            self.sorted_values = np.hstack([self.sorted_values, np.empty_like(self.sorted_values)])
-            self.sorted_rows = np.hstack([self.sorted_rows, np.empty_like(self.sorted_rows)])
         n = self.n
         self.x[n] = row
         self.state[n] = RUNNING
-        for j in range(self.first_choice):
-            values, rows = self.sorted_values[j], self.sorted_rows[j]
-            at = int(np.searchsorted(values[:n], row[j], side="right"))
-            values[at + 1 : n + 1] = values[at:n]  # numpy copies overlapping slices safely
-            rows[at + 1 : n + 1] = rows[at:n]
-            values[at], rows[at] = row[j], n
         self.n += 1
-        return self.n - 1
+        return n
+
+    def _sorted_rows(self) -> NDArray[np.intp]:
+        """Per number and ordinal column, every row so far in the order of that column's values."""
+        n, old = self.n, self.sorted_n
+        if old < n and self.first_choice:
+            merged = np.empty((self.first_choice, n), dtype=np.intp)
+            new = np.arange(old, n)
+            for j in range(self.first_choice):
+                column = self.x[:n, j]
+                fresh = new[np.argsort(column[old:n], kind="stable")]
+                # Each new row goes after the old rows with equal values (as an insertion would).
+                at = np.searchsorted(column[self.sorted_rows[j]], column[fresh], side="right")
+                merged[j] = np.insert(self.sorted_rows[j], at, fresh)
+            self.sorted_rows = merged
+        self.sorted_n = n
+        return self.sorted_rows
 
     def _orders(self, member: NDArray[np.bool_]) -> list[NDArray[np.intp]]:
         """Per number and ordinal column, the indices into `x[member]` that sort that column."""
         rank = np.cumsum(member) - 1  # the index of each member row within x[member]
-        return [rank[rows[member[rows]]] for rows in self.sorted_rows[:, : self.n]]
+        return [rank[rows[member[rows]]] for rows in self._sorted_rows()]
 
     def propose(
         self, tpe: TPE, rng: np.random.Generator, point: Mapping[Path, Any], rows: list[tuple[Level, int]]
@@ -161,18 +176,7 @@ class Level:
         finished = int(np.count_nonzero((state == DONE) | (state == STOPPED)))
         if finished < tpe.n_startup:
             return None
-        below = self._below(min(max(1, tpe._n_below(finished)), finished))
-        above = np.ones(n, dtype=bool)
-        above[below] = False
-        if not tpe.constant_liar:
-            above &= state != RUNNING
-        x = self.x[:n]
-        choices = self.sizes
-        good = Parzen(x[below], self._good_weights(below, above), self.numeric, self.cells, choices)
-        kernels, weights = _thinned(np.flatnonzero(above))
-        bad_rows = np.zeros(n, dtype=bool)
-        bad_rows[kernels] = True
-        bad = Parzen(x[bad_rows], weights, self.numeric, self.cells, choices, self._orders(bad_rows))
+        good, bad = self._densities(tpe, finished)
         candidates = good.sample(rng, tpe.n_candidates, fixed, independent=not tpe.multivariate)
         if self.choices and tpe.explore_choices and rng.random() < tpe.explore_choices:
             # Every candidate takes the same options, drawn uniformly, with the numbers it drew, and
@@ -192,6 +196,37 @@ class Level:
         ratios = good.log_pdf_columns(scored) - bad.log_pdf_columns(scored)
         per_column: Array = candidates[np.argmax(ratios, axis=0), np.arange(candidates.shape[1])]
         return per_column
+
+    def _densities(self, tpe: TPE, finished: int) -> tuple[Parzen, Parzen]:
+        """The good and the bad density, fitted now or, with a long history, reused.
+
+        Up to REUSE_FROM finished trials every proposal fits both densities afresh. Beyond, one more
+        trial moves them by a fraction of a percent while a fit costs time that grows with the
+        history, so they are refitted only once the number of finished trials grew by REUSE_SHARE
+        (every 1,000 trials at 100,000), or when the fidelity they are read at moved up (BOHB-style).
+        Proposals in between draw new candidates from the same densities; trials started meanwhile
+        join the bad group (constant liar) at the next fit. Deterministic: same calls, same fits.
+        """
+        budget: float | None = getattr(tpe, "_budget", None)
+        if self._fitted is not None and finished >= REUSE_FROM:
+            at, fitted_budget, good, bad = self._fitted
+            if fitted_budget == budget and at <= finished < at * (1 + REUSE_SHARE):
+                return good, bad
+        n = self.n
+        below = self._below(min(max(1, tpe._n_below(finished)), finished))
+        above = np.ones(n, dtype=bool)
+        above[below] = False
+        if not tpe.constant_liar:
+            above &= self.state[:n] != RUNNING
+        x = self.x[:n]
+        choices = self.sizes
+        good = Parzen(x[below], self._good_weights(below, above), self.numeric, self.cells, choices)
+        kernels, weights = _thinned(np.flatnonzero(above))
+        bad_rows = np.zeros(n, dtype=bool)
+        bad_rows[kernels] = True
+        bad = Parzen(x[bad_rows], weights, self.numeric, self.cells, choices, self._orders(bad_rows))
+        self._fitted = (finished, budget, good, bad)
+        return good, bad
 
     def _good_weights(self, below: NDArray[np.intp], above: NDArray[np.bool_]) -> Array:
         """Weights of the good group: by how much each beats the best of the rest (its improvement).
