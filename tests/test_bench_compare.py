@@ -87,6 +87,7 @@ def test_smoke_report_has_a_row_and_a_line_per_method(smoke: tuple[Path, list[st
     ax = report.figures["gbt"].axes[0]
     assert [line.get_label() for line in ax.get_lines()] == [f"{m} (1)" for m in METHODS if m in methods]
     assert ax.get_yscale() == "log"
+    assert ax.get_ylabel().startswith("regret of val_loss ")  # the runs' metric (the default)
     if REFERENCE in methods:
         ray_row = next(row for row in rows if row.startswith(f"| {REFERENCE} "))
         assert ray_row.endswith(" | 1.00 |")

@@ -89,7 +89,7 @@ def collect(lines: Sequence[dict[str, Any]], table: str) -> tuple[dict[str, Any]
     return {"budget": budget, "scale": scale, "workers": workers, "metric": metric}, runs
 
 
-def plot(table: str, budget: float, runs: dict[str, Runs]) -> Figure:
+def plot(table: str, budget: float, runs: dict[str, Runs], metric: str = "val_loss") -> Figure:
     """Median anytime regret (one line per method) and its interquartile band, log y."""
     figure = Figure(figsize=(9, 5.5), layout="constrained")
     ax = figure.add_subplot()
@@ -113,7 +113,7 @@ def plot(table: str, budget: float, runs: dict[str, Runs]) -> Figure:
     ax.set_yscale("log")
     ax.set_xlim(0, budget)
     ax.set_xlabel("recorded seconds (wall seconds / scale)")
-    ax.set_ylabel(f"regret of val_acc (0 drawn at {floor:.2g})")
+    ax.set_ylabel(f"regret of {metric} (0 drawn at {floor:.2g})")
     ax.set_title(f"{table}: median anytime regret and interquartile band over seeds")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small", ncols=2)
@@ -229,7 +229,7 @@ def write_report(out: Path, tables: Sequence[str] = ("mlp", "gbt")) -> Report:
             sections += [HOW_TO_READ.format(reference=REFERENCE, **settings)]
             sections += [f"- `{name}`: {METHODS[name].description}" for name in METHODS if _ran(lines, name)]
             sections.append("")
-        figure = plot(table, settings["budget"], runs)
+        figure = plot(table, settings["budget"], runs, settings["metric"])
         figure.savefig(out / f"regret-{table}.png", dpi=110)
         figures[table] = figure
         sections += [markdown(table, settings, runs), f"![{table}](regret-{table}.png)", ""]
