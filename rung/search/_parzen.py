@@ -26,11 +26,9 @@ many-valued discrete number to its value's coordinate, where it is scored.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import importlib
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -292,8 +290,7 @@ class Parzen:
     def log_pdf(self, x: Array) -> Array:
         """The log density of each row of `x` (m x columns) under the whole mixture."""
         coef = np.vstack([self.coef, *self.log_p]) if self.tables else self.coef
-        with _one_blas_thread():
-            terms = self._features(x) @ coef
+        terms = self._features(x) @ coef  # TPE.suggest holds BLAS to one thread
         terms += self.const
         return _logsumexp(terms)
 
@@ -341,30 +338,6 @@ class Parzen:
             below = np.cumsum(probs, axis=1) < rng.random(m)[:, None] * probs.sum(axis=1, keepdims=True)
             out[:, d + j] = np.minimum(below.sum(axis=1), table.shape[0] - 1)
         return out
-
-
-@contextlib.contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """BLAS on one thread while it lasts, when `threadpoolctl` is installed.
-
-    The products here are small and thin: BLAS threads only add wake-ups, which on a busy machine
-    cost many times the product itself.
-    """
-    controller = _controller()
-    if controller is None:
-        yield
-        return
-    with controller.limit(limits=1, user_api="blas"):
-        yield
-
-
-@functools.lru_cache(maxsize=1)
-def _controller() -> Any:
-    try:
-        threadpoolctl = importlib.import_module("threadpoolctl")
-    except ImportError:
-        return None
-    return threadpoolctl.ThreadpoolController()
 
 
 def _logsumexp(a: Array) -> Array:
