@@ -3,6 +3,7 @@
     python bench/ray_overhead.py roundtrip      # per-report round trip: Ray executor vs process executor
     python bench/ray_overhead.py designs        # three ways to get a report to the driver and back, raw Ray
     python bench/ray_overhead.py sleep [N]      # N (200) trials x 10 reports x 50 ms, 2 slots; then Ray Tune
+    python bench/ray_overhead.py wake           # driver wake-up after an actor method that ran 0 vs 50 ms
     python bench/ray_overhead.py all
     python bench/ray_overhead.py client [ray://HOST:PORT]   # as a Ray driver (RAY_ADDRESS) vs through Ray Client
     python bench/ray_overhead.py client-start [N]  # N (12) fresh heads, with and without GRPC_ENABLE_FORK_SUPPORT=0
@@ -257,6 +258,28 @@ def bench_client_start(n: int) -> None:
         print(f"GRPC_ENABLE_FORK_SUPPORT {fork_support} on the head: {died} of {n} first connections died; {outcomes}")
 
 
+@ray.remote
+class _Sleeper:
+    def run(self, seconds: float) -> float:
+        time.sleep(seconds)
+        return time.time()
+
+
+def bench_wake() -> None:
+    """How long after an actor method returns the driver's `ray.get` wakes, by how long the method ran."""
+    import numpy as np
+
+    actor = _Sleeper.remote()  # type: ignore[attr-defined]
+    ray.get(actor.run.remote(0.0))
+    for seconds in (0.0, 0.05):
+        lags = []
+        for _ in range(40):
+            returned = ray.get(actor.run.remote(seconds))
+            lags.append(time.time() - returned)
+        lag = np.median(lags) * 1e3
+        print(f"method ran {seconds * 1e3:.0f} ms: driver woke {lag:.2f} ms after it returned (median of 40)")
+
+
 def main(argv: list[str]) -> None:
     what = argv[1] if len(argv) > 1 else "all"
     if what == "client-start":
@@ -274,6 +297,8 @@ def main(argv: list[str]) -> None:
             bench_roundtrip()
         if what in ("designs", "all"):
             bench_designs()
+        if what in ("wake", "all"):
+            bench_wake()
         if what in ("sleep", "all"):
             bench_sleep(int(argv[2]) if len(argv) > 2 else 200)
     finally:
