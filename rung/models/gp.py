@@ -21,8 +21,8 @@ from scipy.linalg import cho_solve, solve_triangular
 from scipy.linalg.lapack import dpotrf, dpotri
 from scipy.optimize import minimize
 
+from rung._blas import single_threaded
 from rung.models._acquisition import ACQUISITIONS, acquisition, maximize_acquisition
-from rung.models._blas import single_threaded
 from rung.models._budget import Budgeted, Exhausted
 
 __all__ = ["ACQUISITIONS", "Fit", "GaussianProcess", "acquisition", "maximize_acquisition", "single_threaded"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from rung.models._blas import single_threaded
+from rung._blas import single_threaded
 from rung.search._tpe_level import DONE, STOPPED, WORST, Level
 from rung.search.base import Searcher
 from rung.space import Space
