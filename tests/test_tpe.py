@@ -131,6 +131,19 @@ def test_resume_after_killing_a_driver_with_worker_processes() -> None:
     resume_after_kill(lambda: TPE(n_startup=5), "process")
 
 
+def _reusing() -> TPE:
+    tpe = TPE(n_startup=5)
+    tpe.reuse_from, tpe.reuse_share = 8, 1.0  # fitted at 8 finished trials, then reused up to 15
+    return tpe
+
+
+def test_resume_after_kill_proposes_as_before_while_densities_are_reused() -> None:
+    # The driver dies during trial 12 of 14; trials 9 to 14 are all proposed from the densities
+    # fitted at 8 finished trials, so the resumed run's last proposals match only if its replay
+    # rebuilt that fit at the same point.
+    resume_after_kill(_reusing, "thread")
+
+
 def test_in_a_run_by_name(storage: Path) -> None:
     assert isinstance(SEARCHERS["tpe"](), TPE)
 
@@ -389,12 +402,9 @@ def test_the_sorted_index_merged_lazily_matches_a_full_stable_sort() -> None:
     assert level.first_choice == 2  # a number and an ordinal column (quantised to 5 values)
 
 
-def test_a_long_history_refits_the_densities_only_as_it_grows(monkeypatch: pytest.MonkeyPatch) -> None:
-    import rung.search._tpe_level as tpe_level
-
-    monkeypatch.setattr(tpe_level, "REUSE_FROM", 100)
-    monkeypatch.setattr(tpe_level, "REUSE_SHARE", 0.1)
+def test_a_long_history_refits_the_densities_only_as_it_grows() -> None:
     tpe = TPE(seed=2)
+    tpe.reuse_from, tpe.reuse_share = 100, 0.1
     tpe.setup(Space(XY), metric="loss", mode="min", num_samples=200, seed=2)
     fits = []
     for trial_id in range(1, 161):
@@ -413,12 +423,9 @@ def test_a_long_history_refits_the_densities_only_as_it_grows(monkeypatch: pytes
     assert np.median([bowl(c) for c in proposals if c is not None]) < 0.02  # still proposing by the model
 
 
-def test_a_reused_bohb_model_is_refitted_when_the_fidelity_moves_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    import rung.search._tpe_level as tpe_level
-
-    monkeypatch.setattr(tpe_level, "REUSE_FROM", 20)
-    monkeypatch.setattr(tpe_level, "REUSE_SHARE", 10.0)  # never refitted for growth alone
+def test_a_reused_bohb_model_is_refitted_when_the_fidelity_moves_up() -> None:
     tpe = TPE(seed=4, n_startup=5)
+    tpe.reuse_from, tpe.reuse_share = 20, 10.0  # never refitted for growth alone
     tpe.setup(Space(XY), metric="loss", mode="min", num_samples=100, seed=4)
     tpe.set_fidelity("training_iteration", [1, 3])
     budgets = set()

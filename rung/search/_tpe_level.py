@@ -208,9 +208,9 @@ class Level:
         join the bad group (constant liar) at the next fit. Deterministic: same calls, same fits.
         """
         budget: float | None = getattr(tpe, "_budget", None)
-        if self._fitted is not None and finished >= REUSE_FROM:
+        if self._fitted is not None and finished >= tpe.reuse_from:
             at, fitted_budget, good, bad = self._fitted
-            if fitted_budget == budget and at <= finished < at * (1 + REUSE_SHARE):
+            if fitted_budget == budget and at <= finished < at * (1 + tpe.reuse_share):
                 return good, bad
         n = self.n
         below = self._below(min(max(1, tpe._n_below(finished)), finished))

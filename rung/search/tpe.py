@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from rung._blas import single_threaded
-from rung.search._tpe_level import DONE, STOPPED, WORST, Level
+from rung.search._tpe_level import DONE, REUSE_FROM, REUSE_SHARE, STOPPED, WORST, Level
 from rung.search.base import Searcher
 from rung.space import Space
 from rung.types import Config, Status
@@ -127,6 +127,9 @@ class TPE(Searcher):
         self.gamma = gamma
         self._n_below: Callable[[int], int] = _gamma(gamma)
         self.explore_choices: float = float(explore_choices)
+        # When the densities may be reused rather than refitted (see Level._densities); tests lower them.
+        self.reuse_from: int = REUSE_FROM
+        self.reuse_share: float = REUSE_SHARE
 
     def setup(self, space: Space, *, metric: str | None, mode: str, num_samples: int, seed: int) -> None:
         super().setup(space, metric=metric, mode=mode, num_samples=num_samples, seed=seed)
