@@ -8,7 +8,8 @@ from typing import Any
 
 import cloudpickle
 
-from rung.store.sqlite import Store, finite
+from rung._numbers import finite
+from rung.store.sqlite import Store
 from rung.types import Config, Status
 
 __all__ = ["ExperimentResult", "ScheduleEntry", "Trial"]

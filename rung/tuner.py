@@ -14,13 +14,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rung._numbers import finite
 from rung.clock import Clock, RealClock
 from rung.errors import MetricNotReportedError
 from rung.executors.base import Ended, Executor, Reported
 from rung.schedulers.base import Scheduler
 from rung.search.base import Searcher
 from rung.session import AUTO_KEYS, Job
-from rung.store.sqlite import Store, finite
+from rung.store.sqlite import Store
 from rung.types import Config, Decision, Resume, Start, Status, Stop, TrialInfo
 
 __all__ = ["Progress", "Tuner"]

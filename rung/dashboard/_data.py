@@ -22,8 +22,9 @@ from typing import Any
 
 import cloudpickle
 
+from rung._numbers import finite
 from rung.dashboard import _timeline
-from rung.store.sqlite import DB_NAME, Store, finite
+from rung.store.sqlite import DB_NAME, Store
 from rung.types import Status
 
 __all__ = ["Reader", "clean", "experiment_view", "list_view"]

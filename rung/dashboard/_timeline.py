@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rung.store.sqlite import finite
+from rung._numbers import finite
 from rung.types import Status
 
 __all__ = ["ERROR_COLOUR", "RUNG_COLOURS", "legend", "spans"]

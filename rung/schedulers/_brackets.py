@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, TypeGuard
+from typing import Any
 
+from rung._numbers import is_number
 from rung.errors import MetricNotReportedError
 from rung.types import TrialInfo
 
@@ -90,11 +91,6 @@ class ResultReader:
         """The metric as a float (NaN and infinities kept), or None if missing or not a number."""
         value = result.get(self.metric)
         return float(value) if is_number(value) else None
-
-
-def is_number(value: Any) -> TypeGuard[numbers.Real]:
-    """A real number (bools are not)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def rank_key(score: float, trial_id: int) -> RankKey:

@@ -11,11 +11,11 @@ PRUNED when a rung scheduler stopped it early, and as FAIL when it failed or its
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
+from rung._numbers import finite
 from rung.domains import Categorical, Domain, Float, Integer
 from rung.search.base import Searcher
 from rung.space import Space
@@ -116,7 +116,7 @@ class OptunaSearch(Searcher):
         trial = self._trials.get(trial_id)
         value: Any = result.get(self.metric or "")
         step = result.get("training_iteration")
-        if trial is None or not isinstance(step, int) or not _finite(value):
+        if trial is None or not isinstance(step, int) or not finite(value):
             return
         # Optuna refuses a second value for a step: a trial restarted from a checkpoint repeats steps.
         steps = self._steps.setdefault(trial_id, set())
@@ -131,13 +131,9 @@ class OptunaSearch(Searcher):
             return
         optuna = _optuna()
         value: Any = None if result is None else result.get(self.metric or "")
-        if status is Status.ERROR or not _finite(value):
+        if status is Status.ERROR or not finite(value):
             self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
         elif status is Status.STOPPED:
             self._study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
             self._study.tell(trial, float(value))
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

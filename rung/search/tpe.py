@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from rung._blas import single_threaded
+from rung._numbers import is_number
 from rung.search._tpe_level import DONE, REUSE_FROM, REUSE_SHARE, STOPPED, WORST, Level
 from rung.search.base import Searcher
 from rung.space import Space
@@ -177,13 +178,13 @@ class TPE(Searcher):
         if trial_id not in self._rows or self.metric not in result:
             return
         value = result[self.metric]
-        number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        number = is_number(value)
         iteration = result.get("training_iteration", 0)
-        reach = float(iteration) if isinstance(iteration, numbers.Real) else 0.0
+        reach = float(iteration) if is_number(iteration) else 0.0
         self._last[trial_id] = (float(value) if number else math.nan, reach)
         if self._fidelity is not None:
             time = result.get(self._fidelity[0])
-            if isinstance(time, numbers.Real) and not isinstance(time, bool):
+            if is_number(time):
                 passed = self._at.setdefault(trial_id, {})
                 for milestone in self._fidelity[1]:
                     if milestone > time:

@@ -10,8 +10,6 @@ columns when opened for writing and read as NULL otherwise).
 from __future__ import annotations
 
 import json
-import math
-import numbers
 import os
 import sqlite3
 import time
@@ -25,7 +23,7 @@ from rung.errors import ExperimentExistsError, ExperimentNotFoundError
 from rung.store import checkpoints as files
 from rung.types import Config, Status
 
-__all__ = ["Store", "dumps", "finite", "list_experiments"]
+__all__ = ["Store", "dumps", "list_experiments"]
 
 DB_NAME = "rung.db"
 SCHEMA_VERSION = 2
@@ -408,8 +406,3 @@ class Store:
                 yield kind, trial_id, json.loads(data), None, None
             else:
                 yield kind, trial_id, (Status(status), json.loads(data) if data else {}), at, slot
-
-
-def finite(value: Any) -> bool:
-    """True for a real, finite number (NaN, inf and non-numbers are never best)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
