@@ -313,11 +313,20 @@ class Store:
             files.write_atomic(file, data)
             path = str(file.relative_to(self.path))
         seq = self._next()
-        self._conn.execute(
-            "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)",
-            (seq, trial_id, iteration, path, len(data), None if path else data),
-        )
+        row = (iteration, path, len(data), None if path else data)
         kept = self._checkpoints.setdefault(trial_id, [])
+        if keep == 1 and len(kept) == 1:
+            # The common case (keep the latest only): the row is replaced in one statement.
+            old_seq, old_path = kept[0]
+            self._conn.execute(
+                "UPDATE checkpoints SET seq = ?, iteration = ?, path = ?, size = ?, data = ? WHERE seq = ?",
+                (seq, *row, old_seq),
+            )
+            kept[0] = (seq, path)
+            if old_path is not None and old_path != path:
+                self._superseded.append(self.path / old_path)
+            return
+        self._conn.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)", (seq, trial_id, *row))
         kept.append((seq, path))
         while len(kept) > keep:
             old_seq, old_path = kept.pop(0)
