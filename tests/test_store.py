@@ -131,3 +131,20 @@ def test_store_of_schema_1_is_read_as_it_is_and_upgraded_when_opened_to_write(tm
     assert [(at, slot) for *_, at, slot in writer.timed_history()] == [(None, None), (None, None), (3.0, 0)]
     assert writer.experiment()["version"] == 2
     writer.close()
+
+
+def test_a_trials_row_shows_its_latest_result_before_and_after_commit(tmp_path: Path) -> None:
+    # Result fields reach the trial's row once per commit; reads and status changes see them first.
+    store = _store(tmp_path)
+    store.add_trial(1, {"x": 1}, "searcher")
+    store.add_result(1, {"loss": 0.5, "training_iteration": 1, "time_total_s": 1.0}, {"loss": 0.5})
+    store.add_result(1, {"loss": 0.7, "training_iteration": 2, "time_total_s": 2.0}, None)  # not better
+    (row,) = store.trials()
+    assert (row["iteration"], row["last_result"]["loss"], row["best_result"]["loss"]) == (2, 0.7, 0.5)
+    store.add_result(1, {"loss": 0.6, "training_iteration": 3, "time_total_s": 3.0}, None)
+    store.set_status(1, Status.TERMINATED)
+    store.commit()
+    store.close()
+    (row,) = Store.read(tmp_path, "exp").trials()
+    assert (row["iteration"], row["last_result"]["loss"], row["best_result"]["loss"]) == (3, 0.6, 0.5)
+    assert row["status"] == "TERMINATED" and row["time_total"] == 3.0

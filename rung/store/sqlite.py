@@ -127,6 +127,9 @@ class Store:
         self._timed = not missing
         self._superseded: list[Path] = []
         self._root = str(path)
+        # Each trial's latest result fields not yet written to its row: written once per trial at
+        # commit (or before the trials are read, or its status changes), not once per result.
+        self._trial_rows: dict[int, tuple[int, float, str, str | None, float]] = {}
         # Each trial's stored checkpoints (seq, path), oldest first, so saving needs no query.
         self._checkpoints: dict[int, list[tuple[int, str | None]]] = {}
         if writable:
@@ -222,11 +225,27 @@ class Store:
 
     def commit(self) -> None:
         """Make every change since the last commit durable, then drop superseded checkpoint files."""
+        self._write_trial_rows()
         self._conn.execute("COMMIT")
         for path in self._superseded:
             files.remove(path)
         self._superseded.clear()
         self._begin()
+
+    def _write_trial_rows(self, trial_id: int | None = None) -> None:
+        """Write the pending result fields of one trial's row (or of all)."""
+        if trial_id is not None:
+            row = self._trial_rows.pop(trial_id, None)
+            pending = [] if row is None else [(*row, trial_id)]
+        else:
+            pending = [(*row, tid) for tid, row in self._trial_rows.items()]
+            self._trial_rows.clear()
+        if pending:
+            self._conn.executemany(
+                "UPDATE trials SET iteration = ?, time_total = ?, last_result = ?,"
+                " best_result = COALESCE(?, best_result), updated = ? WHERE id = ?",
+                pending,
+            )
 
     def set_experiment(self, status: str, **fields: Any) -> None:
         sets = ["status = ?", "updated = ?"]
@@ -265,6 +284,7 @@ class Store:
     ) -> None:
         """Record a status change at the tuner's clock time `at`, with the worker slot the trial holds
         (RUNNING) or has just left (the event that ends a running stretch); None when it holds none."""
+        self._write_trial_rows(trial_id)
         self._conn.execute(
             "UPDATE trials SET status = ?, error = COALESCE(?, error), updated = ? WHERE id = ?",
             (status.value, error, time.time(), trial_id),
@@ -289,18 +309,9 @@ class Store:
         self._conn.execute(
             "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", (self._next(), trial_id, iteration, data)
         )
-        self._conn.execute(
-            "UPDATE trials SET iteration = ?, time_total = ?, last_result = ?,"
-            " best_result = COALESCE(?, best_result), updated = ? WHERE id = ?",
-            (
-                iteration,
-                float(result.get("time_total_s", 0.0)),
-                data,
-                None if best is None else dumps(best),
-                time.time(),
-                trial_id,
-            ),
-        )
+        previous = self._trial_rows.get(trial_id)
+        best_data = dumps(best) if best is not None else (previous[3] if previous is not None else None)
+        self._trial_rows[trial_id] = (iteration, float(result.get("time_total_s", 0.0)), data, best_data, time.time())
 
     def save_checkpoint(self, trial_id: int, iteration: int, data: bytes, keep: int = 1) -> None:
         """Record a checkpoint (in the database if small, else in a file written atomically).
@@ -369,6 +380,7 @@ class Store:
         return out
 
     def trials(self) -> list[dict[str, Any]]:
+        self._write_trial_rows()
         cur = self._conn.execute("SELECT * FROM trials ORDER BY id")
         names = [c[0] for c in cur.description]
         out = []
