@@ -148,3 +148,36 @@ def test_a_trials_row_shows_its_latest_result_before_and_after_commit(tmp_path: 
     (row,) = Store.read(tmp_path, "exp").trials()
     assert (row["iteration"], row["last_result"]["loss"], row["best_result"]["loss"]) == (3, 0.6, 0.5)
     assert row["status"] == "TERMINATED" and row["time_total"] == 3.0
+
+
+def test_results_and_checkpoints_waiting_for_commit_are_read_back_and_stored_once(tmp_path: Path) -> None:
+    # Results and replaced checkpoint rows go to SQLite at commit; the writer's own reads see them
+    # before, a reader only after, and a crash before the commit loses them as it loses any write.
+    store = _store(tmp_path)
+    store.add_trial(1, {"x": 1}, "searcher")
+    store.save_checkpoint(1, 1, b"one")
+    store.commit()
+    big = b"b" * (INLINE_MAX + 1)
+    for iteration in (2, 3):
+        store.add_result(1, {"loss": 1 / iteration, "training_iteration": iteration}, None)
+        store.save_checkpoint(1, iteration, big + bytes([iteration]))
+    store.add_result(1, {"loss": 0.25, "training_iteration": 3}, None)  # the same iteration again: replaced
+    assert store.latest_checkpoint(1) == (3, big + b"\x03")
+    path = store.checkpoint_path(1)
+    assert path is not None and path.name == "checkpoint-000003.pkl"
+    assert [r["loss"] for r in store.results(1)] == [0.5, 0.25] and store.result_at(1, 2) == {
+        "loss": 0.5,
+        "training_iteration": 2,
+    }
+    reader = Store.read(tmp_path, "exp")
+    assert reader.results(1) == [] and reader.latest_checkpoint(1) == (1, b"one")
+    store.add_result(1, {"loss": 0.2, "training_iteration": 4}, None)
+    store.save_checkpoint(1, 4, b"four")
+    store.commit()
+    assert not path.exists() and not (path.parent / "checkpoint-000002.pkl").exists()
+    assert reader.latest_checkpoint(1) == (4, b"four")
+    assert [r["training_iteration"] for r in reader.results(1)] == [2, 3, 4]
+    assert [kind for kind, _, _ in reader.history()] == ["status", "result", "result", "result"]
+    assert store._conn.execute("SELECT COUNT(*) FROM checkpoints WHERE trial_id = 1").fetchone()[0] == 1
+    reader.close()
+    store.close()

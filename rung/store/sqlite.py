@@ -74,9 +74,13 @@ def _plain(value: Any) -> Any:
     return repr(value)
 
 
+_ENCODER = json.JSONEncoder(default=_plain, allow_nan=True, separators=(",", ":"))
+"""Made once: `json.dumps` with options builds a new encoder per call."""
+
+
 def dumps(value: Any) -> str:
     """JSON with NaN/inf kept, numpy scalars as numbers, anything else as its repr."""
-    return json.dumps(value, default=_plain, allow_nan=True, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 def _config_blob(config: Config) -> bytes | None:
@@ -127,9 +131,13 @@ class Store:
         self._timed = not missing
         self._superseded: list[Path] = []
         self._root = str(path)
-        # Each trial's latest result fields not yet written to its row: written once per trial at
-        # commit (or before the trials are read, or its status changes), not once per result.
+        # Writes of the hot path (one per report) wait in memory and go to SQLite in one executemany
+        # at commit, or before anything reads what they change; durability is the same (commit).
+        # Each trial's latest result fields for its row: written once per trial, not once per result.
         self._trial_rows: dict[int, tuple[int, float, str, str | None, float]] = {}
+        self._result_rows: list[tuple[int, int, int, str]] = []  # (seq, trial, iteration, data)
+        # keep=1 checkpoints replacing a stored row: trial -> (seq, iteration, path, size, data, row's seq)
+        self._checkpoint_rows: dict[int, tuple[int, int, str | None, int, bytes | None, int]] = {}
         # Each trial's stored checkpoints (seq, path), oldest first, so saving needs no query.
         self._checkpoints: dict[int, list[tuple[int, str | None]]] = {}
         if writable:
@@ -225,12 +233,25 @@ class Store:
 
     def commit(self) -> None:
         """Make every change since the last commit durable, then drop superseded checkpoint files."""
-        self._write_trial_rows()
+        self._write_pending()
         self._conn.execute("COMMIT")
         for path in self._superseded:
             files.remove(path)
         self._superseded.clear()
         self._begin()
+
+    def _write_pending(self) -> None:
+        """Write every change still waiting in memory (results, checkpoint rows, trial rows)."""
+        if self._result_rows:
+            self._conn.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", self._result_rows)
+            self._result_rows.clear()
+        if self._checkpoint_rows:
+            self._conn.executemany(
+                "UPDATE checkpoints SET seq = ?, iteration = ?, path = ?, size = ?, data = ? WHERE seq = ?",
+                self._checkpoint_rows.values(),
+            )
+            self._checkpoint_rows.clear()
+        self._write_trial_rows()
 
     def _write_trial_rows(self, trial_id: int | None = None) -> None:
         """Write the pending result fields of one trial's row (or of all)."""
@@ -306,9 +327,7 @@ class Store:
     def add_result(self, trial_id: int, result: Mapping[str, Any], best: Mapping[str, Any] | None) -> None:
         data = dumps(result)
         iteration = int(result["training_iteration"])
-        self._conn.execute(
-            "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", (self._next(), trial_id, iteration, data)
-        )
+        self._result_rows.append((self._next(), trial_id, iteration, data))
         previous = self._trial_rows.get(trial_id)
         best_data = dumps(best) if best is not None else (previous[3] if previous is not None else None)
         self._trial_rows[trial_id] = (iteration, float(result.get("time_total_s", 0.0)), data, best_data, time.time())
@@ -327,16 +346,16 @@ class Store:
         row = (iteration, path, len(data), None if path else data)
         kept = self._checkpoints.setdefault(trial_id, [])
         if keep == 1 and len(kept) == 1:
-            # The common case (keep the latest only): the row is replaced in one statement.
+            # The common case (keep the latest only): the stored row is replaced at commit, in one
+            # statement for all trials (only the newest of several saves in between is written).
             old_seq, old_path = kept[0]
-            self._conn.execute(
-                "UPDATE checkpoints SET seq = ?, iteration = ?, path = ?, size = ?, data = ? WHERE seq = ?",
-                (seq, *row, old_seq),
-            )
+            waiting = self._checkpoint_rows.get(trial_id)
+            self._checkpoint_rows[trial_id] = (seq, *row, old_seq if waiting is None else waiting[5])
             kept[0] = (seq, path)
             if old_path is not None and old_path != path:
                 self._superseded.append(self.path / old_path)
             return
+        self._write_pending()  # the rows below are found by their seq as stored
         self._conn.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)", (seq, trial_id, *row))
         kept.append((seq, path))
         while len(kept) > keep:
@@ -348,6 +367,10 @@ class Store:
     # Reading.
     def latest_checkpoint(self, trial_id: int) -> tuple[int, bytes] | None:
         """(iteration, bytes) of the trial's newest checkpoint, or None."""
+        waiting = self._checkpoint_rows.get(trial_id)
+        if waiting is not None:
+            _, iteration, path, _, data, _ = waiting
+            return iteration, files.read_bytes(self.path / path) if path is not None else bytes(data or b"")
         row = self._conn.execute(
             "SELECT iteration, path, data FROM checkpoints WHERE trial_id = ? ORDER BY seq DESC LIMIT 1",
             (trial_id,),
@@ -359,6 +382,9 @@ class Store:
 
     def checkpoint_path(self, trial_id: int) -> Path | None:
         """The file of the trial's newest checkpoint; None if it has none or it lives in the database."""
+        waiting = self._checkpoint_rows.get(trial_id)
+        if waiting is not None:
+            return None if waiting[2] is None else self.path / waiting[2]
         row = self._conn.execute(
             "SELECT path FROM checkpoints WHERE trial_id = ? ORDER BY seq DESC LIMIT 1", (trial_id,)
         ).fetchone()
@@ -380,7 +406,7 @@ class Store:
         return out
 
     def trials(self) -> list[dict[str, Any]]:
-        self._write_trial_rows()
+        self._write_pending()
         cur = self._conn.execute("SELECT * FROM trials ORDER BY id")
         names = [c[0] for c in cur.description]
         out = []
@@ -395,6 +421,7 @@ class Store:
 
     def results(self, trial_id: int | None = None) -> list[dict[str, Any]]:
         """Results in the order they were stored (of one trial, or all with a `trial_id` key)."""
+        self._write_pending()
         if trial_id is None:
             rows = self._conn.execute("SELECT trial_id, data FROM results ORDER BY seq").fetchall()
             return [{**json.loads(d), "trial_id": t} for t, d in rows]
@@ -405,6 +432,7 @@ class Store:
 
     def result_at(self, trial_id: int, iteration: int) -> dict[str, Any] | None:
         """The trial's result of one iteration, or None."""
+        self._write_pending()
         row = self._conn.execute(
             "SELECT data FROM results WHERE trial_id = ? AND iteration = ?", (trial_id, iteration)
         ).fetchone()
@@ -417,6 +445,7 @@ class Store:
 
     def timed_history(self) -> Iterator[tuple[str, int, Any, float | None, int | None]]:
         """`history()` with each status event's clock time and slot (None for results, and in old stores)."""
+        self._write_pending()
         extra = "time, slot" if self._timed else "NULL, NULL"
         rows = self._conn.execute(
             f"SELECT seq, 'status', trial_id, status, data, {extra} FROM events"
