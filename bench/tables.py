@@ -7,13 +7,16 @@ which makes them, and `bench/data/README.md`). Searchers propose configurations 
 in the unit cube of the space, `Domain.to_unit` per hyperparameter), so any searcher works unchanged
 and `Table.best` is the exact optimum of what a run can ever see (regret is exact). Benchmark runs
 use `Table.replay()`: the nearest recorded configuration *not yet used in that run* (see there why).
+Runs of far more trials than the table has rows use `Table.interpolated` (a surrogate of the table:
+every configuration gets its own curve, none better than `best`).
 """
 
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,7 @@ import rung
 from rung.executors.simulated import Curve
 from rung.space import Domain, Space
 
-__all__ = ["DATA", "SPACES", "TABLES", "Replay", "Table", "claim_nearest", "nearest_index"]
+__all__ = ["DATA", "SPACES", "TABLES", "Replay", "Steps", "Table", "claim_nearest", "nearest_index"]
 
 DATA = Path(__file__).parent / "data"
 """Where the shipped tables live (`<name>.npz`)."""
@@ -184,6 +187,42 @@ class Table:
             cached = self._cache[index] = Curve(metrics, self.seconds[self.seed, index].tolist())
         return cached
 
+    def interpolated(self, config: Mapping[str, Any], k: int = 4) -> Curve:
+        """The curves of the `k` nearest recorded configurations, averaged with inverse-distance weights.
+
+        A surrogate of the table for runs of many more trials than it has rows (`bench.scale`): with
+        `objective`, 100,000 trials on 1,000 rows get the same curves again and again, and copies of
+        the best curve tie at every ASHA rung, so they all train to the end, which no run on a real
+        objective does. Here every configuration gets a curve of its own (metrics and step seconds),
+        a recorded configuration gets exactly its recorded curve, and each step's metric is a convex
+        combination of recorded values, so no configuration beats `best` (regret stays exact).
+        """
+        missing = [key for key, _ in self._domains if key not in config]
+        if missing:
+            raise KeyError(f"Table {self.name!r} needs config keys {missing}; got {sorted(config)}")
+        if not 1 <= k <= len(self.configs):
+            raise ValueError(f"interpolated needs 1 <= k <= {len(self.configs)} (the recorded rows); got k={k!r}")
+        distance = ((self._units - np.array(self._encode(config))) ** 2).sum(axis=1)
+        near = np.argpartition(distance, k - 1)[:k]
+        gap = np.sqrt(distance[near])
+        if gap.min() == 0.0:
+            return self.curve(int(near[np.argmin(gap)]))
+        weights = 1.0 / gap
+        weights /= weights.sum()
+        values, seconds = self._stacked
+        return Curve(Steps(self._names, weights @ values[near]), (weights @ seconds[near]).tolist())
+
+    @functools.cached_property
+    def _names(self) -> list[str]:
+        return sorted(self.metrics)
+
+    @functools.cached_property
+    def _stacked(self) -> tuple[np.ndarray, np.ndarray]:
+        """This seed's metrics as one float64 array (configs x metrics*steps), and its step seconds."""
+        steps = self.steps
+        values = np.concatenate([self.metrics[m][self.seed].astype(np.float64) for m in self._names], axis=1)
+        return values.reshape(len(self.configs), len(self._names) * steps), self.seconds[self.seed].astype(np.float64)
+
     def objective(self, config: Mapping[str, Any]) -> Curve:
         """The curve of the nearest recorded configuration: a simulated objective for `SimulatedExecutor`."""
         return self.curve(self.nearest(config))
@@ -195,6 +234,28 @@ class Table:
         per_config = np.nanmax(values, axis=1) if self.mode == "max" else np.nanmin(values, axis=1)
         index = int(np.nanargmax(per_config) if self.mode == "max" else np.nanargmin(per_config))
         return dict(self.configs[index]), float(per_config[index])
+
+
+class Steps(Sequence[dict[str, float]]):
+    """A curve's per-step metrics, each step's dict made when it is read (a trial stopped at its
+    first rung reads one step of fifty).
+
+    Args:
+        names: the metric names.
+        values: the metrics, one row per name then step (`names x steps`, flattened name-major).
+    """
+
+    def __init__(self, names: Sequence[str], values: np.ndarray) -> None:
+        self._names = list(names)
+        self._values = values.reshape(len(self._names), -1)
+
+    def __len__(self) -> int:
+        return int(self._values.shape[1])
+
+    def __getitem__(self, step: Any) -> Any:
+        if isinstance(step, slice):
+            return [self[i] for i in range(*step.indices(len(self)))]
+        return dict(zip(self._names, self._values[:, step].tolist(), strict=True))
 
 
 class Replay:

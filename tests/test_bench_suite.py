@@ -126,6 +126,9 @@ def test_tree_rss_counts_this_process_and_its_children() -> None:
 def test_scale_marks_trials_real_and_simulated_time() -> None:
     outcome = run_scale(1_000, "random", workers=4)
     assert outcome.trials == 1_000 and outcome.real_s > 0 and outcome.simulated_s > 0
+    assert outcome.objective == "interpolated" and 1_000 < outcome.reports < 50 * 1_000
+    with pytest.raises(ValueError, match="objective to be one of"):
+        run_scale(10, "random", objective="table")
     assert [m.trials for m in outcome.marks] == [1_000]
     assert outcome.marks[0].rss_mb > 0 and outcome.tracemalloc_peak_mb is None
     assert "| 1,000 |" in table_text(outcome)

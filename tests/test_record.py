@@ -142,6 +142,28 @@ def test_objective_replays_through_the_simulated_executor(quick: Path, storage: 
     assert best.best_metrics["val_acc"] <= table.best[1]
 
 
+def test_interpolated_gives_each_config_its_own_curve_and_none_beats_best(quick: Path) -> None:
+    table = Table.load("mlp", quick, metric="val_loss")
+    assert [table.interpolated(c) == table.curve(i) for i, c in enumerate(table.configs)] == [True] * len(table.configs)
+    rng = np.random.default_rng(0)
+    space = Space(table.space)
+    curves = [table.interpolated(space.sample(rng)) for _ in range(50)]
+    finals = {curve.metrics[-1]["val_loss"] for curve in curves}
+    assert len(finals) == 50  # distinct configurations, distinct curves: no ties at a rung
+    values, seconds = table.metrics["val_loss"][0], table.seconds[0]
+    for curve in curves:
+        losses = np.array([step["val_loss"] for step in curve.metrics])
+        # Each step a convex combination of recorded values: inside their range, so regret stays exact.
+        assert np.all(losses >= values.min(axis=0) - 1e-9) and np.all(losses <= values.max(axis=0) + 1e-9)
+        assert np.all(np.asarray(curve.seconds) >= seconds.min(axis=0) - 1e-9)
+        assert len(curve.metrics) == table.steps and curve.metrics[1:3] == [curve.metrics[1], curve.metrics[2]]
+    assert min(float(curve.metrics[s]["val_loss"]) for curve in curves for s in range(table.steps)) >= table.best[1]
+    with pytest.raises(ValueError, match=r"interpolated needs 1 <= k <= \d+ \(the recorded rows\); got k=0"):
+        table.interpolated(table.configs[0], k=0)
+    with pytest.raises(KeyError, match="needs config keys"):
+        table.interpolated({})
+
+
 @pytest.mark.parametrize("shared", [False, True])
 def test_replay_answers_each_new_config_with_an_unused_recorded_one(quick: Path, tmp_path: Path, shared: bool) -> None:
     table = Table.load("gbt", quick)

@@ -27,6 +27,8 @@ REUSE_FROM = 2048
 """From this many finished trials on, a level's densities are refitted only when that number grew by
 REUSE_SHARE since the last fit (or the fidelity they are read at changed); see `Level._densities`."""
 REUSE_SHARE = 0.01
+REUSE_BATCH = 16
+"""While densities are reused, proposals are chosen this many at a time (see `Level._model`)."""
 
 
 def _walk(node: Mapping[str, Any], prefix: Path) -> list[tuple[Path, Domain]]:
@@ -80,6 +82,7 @@ class Level:
         self.loss = np.empty(16)
         self.reach = np.empty(16)
         self.n = 0
+        self.finished = 0  # rows DONE or STOPPED (kept by `finish`: counting costs O(n) per proposal)
         # Per number and ordinal column, the rows of the first `sorted_n` rows in the order of that
         # column's values: the bandwidths need each group sorted, and filtering this order is cheaper
         # than sorting. Rows appended since are merged in when a model is fitted (`_sorted_rows`).
@@ -87,6 +90,8 @@ class Level:
         self.sorted_n = 0
         # The densities last fitted: (finished trials then, the fidelity they were read at, good, bad).
         self._fitted: tuple[int, float | None, Parzen, Parzen] | None = None
+        # Proposals chosen ahead from the reused densities, per set of fixed columns (see `_model`).
+        self._queued: dict[tuple[tuple[int, int], ...], list[Array]] = {}
 
     @property
     def models(self) -> bool:
@@ -170,31 +175,52 @@ class Level:
         return row
 
     def _model(self, tpe: TPE, rng: np.random.Generator, fixed: dict[int, int]) -> Array | None:
-        """The best of `tpe.n_candidates` draws from the good density by the ratio good / bad."""
-        n = self.n
-        state = self.state[:n]
-        finished = int(np.count_nonzero((state == DONE) | (state == STOPPED)))
+        """The best of `tpe.n_candidates` draws from the good density by the ratio good / bad.
+
+        While the densities are reused (long histories, see `_densities`), proposals are chosen
+        `tpe.reuse_batch` at a time, in one draw and one scoring (the cost of a proposal is then
+        mostly numpy's per-call overhead), and handed out one by one until the next fit.
+        """
+        finished = self.finished
         if finished < tpe.n_startup:
             return None
         good, bad = self._densities(tpe, finished)
-        candidates = good.sample(rng, tpe.n_candidates, fixed, independent=not tpe.multivariate)
-        if self.choices and tpe.explore_choices and rng.random() < tpe.explore_choices:
-            # Every candidate takes the same options, drawn uniformly, with the numbers it drew, and
-            # the ratio picks among them: the good group can lock onto options whose numbers were
-            # tuned first while others are better with other numbers (an interaction the ratio alone
-            # never leaves). Measured on bench/searchers.py: see BENCHMARKS.md.
-            for j, size in enumerate(self.sizes[: len(self.choices)]):
-                candidates[:, self.first_choice + j] = rng.integers(size)
+        if finished < tpe.reuse_from:
+            return self._choose(tpe, rng, good, bad, fixed, 1)[0]
+        key = tuple(sorted(fixed.items()))
+        queue = self._queued.get(key)
+        if not queue:
+            queue = self._queued[key] = list(self._choose(tpe, rng, good, bad, fixed, tpe.reuse_batch))[::-1]
+        return queue.pop()
+
+    def _choose(
+        self, tpe: TPE, rng: np.random.Generator, good: Parzen, bad: Parzen, fixed: dict[int, int], count: int
+    ) -> Array:
+        """`count` proposals (rows), each the best of its own `tpe.n_candidates` draws."""
+        m = tpe.n_candidates
+        candidates = good.sample(rng, m * count, fixed, independent=not tpe.multivariate)
+        if self.choices and tpe.explore_choices:
+            for group in range(count):
+                if rng.random() < tpe.explore_choices:
+                    # Every candidate of the group takes the same options, drawn uniformly, with the
+                    # numbers it drew, and the ratio picks among them: the good group can lock onto
+                    # options whose numbers were tuned first while others are better with other
+                    # numbers (an interaction the ratio alone never leaves). Measured on
+                    # bench/searchers.py: see BENCHMARKS.md.
+                    for j, size in enumerate(self.sizes[: len(self.choices)]):
+                        candidates[group * m : (group + 1) * m, self.first_choice + j] = rng.integers(size)
         scored = candidates.copy()
         for j, snap in enumerate(self.snaps):
             if snap is not None:
                 scored[:, j] = snap(scored[:, j])
+        groups = candidates.reshape(count, m, -1)
         if tpe.multivariate:
-            ratio = good.log_pdf(scored) - bad.log_pdf(scored)
-            chosen: Array = candidates[int(np.argmax(ratio))].copy()
+            ratio = (good.log_pdf(scored) - bad.log_pdf(scored)).reshape(count, m)
+            chosen: Array = groups[np.arange(count), np.argmax(ratio, axis=1)]
             return chosen
-        ratios = good.log_pdf_columns(scored) - bad.log_pdf_columns(scored)
-        per_column: Array = candidates[np.argmax(ratios, axis=0), np.arange(candidates.shape[1])]
+        ratios = (good.log_pdf_columns(scored) - bad.log_pdf_columns(scored)).reshape(count, m, -1)
+        best = np.argmax(ratios, axis=1)  # count x columns
+        per_column: Array = np.take_along_axis(groups, best[:, None, :], axis=1)[:, 0, :]
         return per_column
 
     def _densities(self, tpe: TPE, finished: int) -> tuple[Parzen, Parzen]:
@@ -226,6 +252,7 @@ class Level:
         bad_rows[kernels] = True
         bad = Parzen(x[bad_rows], weights, self.numeric, self.cells, choices, self._orders(bad_rows))
         self._fitted = (finished, budget, good, bad)
+        self._queued.clear()
         return good, bad
 
     def _good_weights(self, below: NDArray[np.intp], above: NDArray[np.bool_]) -> Array:
@@ -260,6 +287,7 @@ class Level:
         return np.sort(picked)
 
     def finish(self, row: int, state: int, loss: float, reach: float) -> None:
+        self.finished += int(state in (DONE, STOPPED)) - int(self.state[row] in (DONE, STOPPED))
         self.state[row], self.loss[row], self.reach[row] = state, loss, reach
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from rung._blas import single_threaded
 from rung._numbers import is_number
-from rung.search._tpe_level import DONE, REUSE_FROM, REUSE_SHARE, STOPPED, WORST, Level
+from rung.search._tpe_level import DONE, REUSE_BATCH, REUSE_FROM, REUSE_SHARE, STOPPED, WORST, Level
 from rung.search.base import Searcher
 from rung.space import Space
 from rung.types import Config, Status
@@ -131,6 +131,7 @@ class TPE(Searcher):
         # When the densities may be reused rather than refitted (see Level._densities); tests lower them.
         self.reuse_from: int = REUSE_FROM
         self.reuse_share: float = REUSE_SHARE
+        self.reuse_batch: int = REUSE_BATCH
 
     def setup(self, space: Space, *, metric: str | None, mode: str, num_samples: int, seed: int) -> None:
         super().setup(space, metric=metric, mode=mode, num_samples=num_samples, seed=seed)
