@@ -186,7 +186,8 @@ class Level:
             return None
         good, bad = self._densities(tpe, finished)
         if finished < tpe.reuse_from:
-            return self._choose(tpe, rng, good, bad, fixed, 1)[0]
+            one: Array = self._choose(tpe, rng, good, bad, fixed, 1)[0]
+            return one
         key = tuple(sorted(fixed.items()))
         queue = self._queued.get(key)
         if not queue:
