@@ -82,7 +82,7 @@ class ExperimentResult:
         try:
             experiment = store.experiment()
             rows = store.trials()
-            paths = {row["id"]: store.checkpoint_path(row["id"]) for row in rows}
+            paths = store.checkpoint_paths()
             self.path = store.path
             self._store_args = (storage, name)
             self.trials = [
@@ -96,7 +96,7 @@ class ExperimentResult:
                     iteration=row["iteration"],
                     num_failures=row["num_failures"],
                     parent_id=row["parent_id"],
-                    checkpoint_path=paths[row["id"]],
+                    checkpoint_path=paths.get(row["id"]),
                     log_path=store.log_path(row["id"]),
                     _store=(storage, name),
                 )

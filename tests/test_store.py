@@ -29,6 +29,9 @@ def test_small_checkpoints_inline_big_ones_in_files(tmp_path: Path) -> None:
     assert path.exists()  # the replaced file goes only once the replacement is committed
     store.commit()
     assert not path.exists() and store.latest_checkpoint(1) == (3, b"small again")
+    store.add_trial(2, {"x": 2}, "searcher")
+    store.save_checkpoint(2, 1, big)
+    assert store.checkpoint_paths() == {2: store.checkpoint_path(2)} and store.checkpoint_path(1) is None
     # One row per trial is kept (keep=1), replaced in place.
     assert store._conn.execute("SELECT COUNT(*) FROM checkpoints WHERE trial_id = 1").fetchone()[0] == 1
     store.close()

@@ -10,6 +10,7 @@ columns when opened for writing and read as NULL otherwise).
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import time
@@ -83,8 +84,13 @@ def dumps(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
+_PLAIN = (str, int, bool, type(None))
+
+
 def _config_blob(config: Config) -> bytes | None:
     """A pickle of the config when JSON would not give it back unchanged."""
+    if all(type(v) in _PLAIN or (type(v) is float and math.isfinite(v)) for v in config.values()):
+        return None  # flat and plain (the usual config): JSON gives it back; no round trip needed
     try:
         if json.loads(json.dumps(config, allow_nan=True)) == config:
             return None
@@ -131,10 +137,13 @@ class Store:
         self._timed = not missing
         self._superseded: list[Path] = []
         self._root = str(path)
-        # Writes of the hot path (one per report) wait in memory and go to SQLite in one executemany
-        # at commit, or before anything reads what they change; durability is the same (commit).
-        # Each trial's latest result fields for its row: written once per trial, not once per result.
+        # Writes of the hot path (per trial and per report) wait in memory and go to SQLite in one
+        # executemany per kind at commit, or before anything reads what they change; durability is
+        # the same (commit). Each trial's latest result fields: written once per trial, not per result.
         self._trial_rows: dict[int, tuple[int, float, str, str | None, float]] = {}
+        self._new_trials: list[tuple[Any, ...]] = []  # rows of `trials`
+        self._event_rows: list[tuple[Any, ...]] = []  # rows of `events`
+        self._status_rows: list[tuple[str, str | None, float, int]] = []  # (status, error, updated, trial)
         self._result_rows: list[tuple[int, int, int, str]] = []  # (seq, trial, iteration, data)
         # keep=1 checkpoints replacing a stored row: trial -> (seq, iteration, path, size, data, row's seq)
         self._checkpoint_rows: dict[int, tuple[int, int, str | None, int, bytes | None, int]] = {}
@@ -241,7 +250,23 @@ class Store:
         self._begin()
 
     def _write_pending(self) -> None:
-        """Write every change still waiting in memory (results, checkpoint rows, trial rows)."""
+        """Write every change still waiting in memory, new trials first (the updates find their rows)."""
+        if self._new_trials:
+            self._conn.executemany(
+                "INSERT INTO trials (id, config, config_blob, status, origin, parent_id, created, updated)"
+                " VALUES (?, ?, ?, 'PENDING', ?, ?, ?, ?)",
+                self._new_trials,
+            )
+            self._new_trials.clear()
+        if self._event_rows:
+            self._conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", self._event_rows)
+            self._event_rows.clear()
+        if self._status_rows:
+            self._conn.executemany(
+                "UPDATE trials SET status = ?, error = COALESCE(?, error), updated = MAX(updated, ?) WHERE id = ?",
+                self._status_rows,
+            )
+            self._status_rows.clear()
         if self._result_rows:
             self._conn.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", self._result_rows)
             self._result_rows.clear()
@@ -253,20 +278,15 @@ class Store:
             self._checkpoint_rows.clear()
         self._write_trial_rows()
 
-    def _write_trial_rows(self, trial_id: int | None = None) -> None:
-        """Write the pending result fields of one trial's row (or of all)."""
-        if trial_id is not None:
-            row = self._trial_rows.pop(trial_id, None)
-            pending = [] if row is None else [(*row, trial_id)]
-        else:
-            pending = [(*row, tid) for tid, row in self._trial_rows.items()]
-            self._trial_rows.clear()
-        if pending:
+    def _write_trial_rows(self) -> None:
+        """Write the pending result fields of the trials' rows."""
+        if self._trial_rows:
             self._conn.executemany(
                 "UPDATE trials SET iteration = ?, time_total = ?, last_result = ?,"
-                " best_result = COALESCE(?, best_result), updated = ? WHERE id = ?",
-                pending,
+                " best_result = COALESCE(?, best_result), updated = MAX(updated, ?) WHERE id = ?",
+                [(*row, trial_id) for trial_id, row in self._trial_rows.items()],
             )
+            self._trial_rows.clear()
 
     def set_experiment(self, status: str, **fields: Any) -> None:
         sets = ["status = ?", "updated = ?"]
@@ -283,15 +303,9 @@ class Store:
     ) -> None:
         """Record a new trial (PENDING); `at` is the tuner's clock time of its creation."""
         now = time.time()
-        self._conn.execute(
-            "INSERT INTO trials (id, config, config_blob, status, origin, parent_id, created, updated)"
-            " VALUES (?, ?, ?, 'PENDING', ?, ?, ?, ?)",
-            (trial_id, dumps(config), _config_blob(config), origin, parent_id, now, now),
-        )
-        self._conn.execute(
-            "INSERT INTO events VALUES (?, ?, 'PENDING', ?, ?, NULL)",
-            (self._next(), trial_id, dumps({"origin": origin, "parent_id": parent_id, "config": config}), at),
-        )
+        self._new_trials.append((trial_id, dumps(config), _config_blob(config), origin, parent_id, now, now))
+        data = dumps({"origin": origin, "parent_id": parent_id, "config": config})
+        self._event_rows.append((self._next(), trial_id, "PENDING", data, at, None))
 
     def set_status(
         self,
@@ -305,23 +319,18 @@ class Store:
     ) -> None:
         """Record a status change at the tuner's clock time `at`, with the worker slot the trial holds
         (RUNNING) or has just left (the event that ends a running stretch); None when it holds none."""
-        self._write_trial_rows(trial_id)
-        self._conn.execute(
-            "UPDATE trials SET status = ?, error = COALESCE(?, error), updated = ? WHERE id = ?",
-            (status.value, error, time.time(), trial_id),
-        )
-        self._conn.execute(
-            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
-            (self._next(), trial_id, status.value, dumps(data) if data else None, at, slot),
-        )
+        self._status_rows.append((status.value, error, time.time(), trial_id))
+        self._event_rows.append((self._next(), trial_id, status.value, dumps(data) if data else None, at, slot))
 
     def set_config(self, trial_id: int, config: Config) -> None:
+        self._write_pending()  # the trial's row may be waiting
         self._conn.execute(
             "UPDATE trials SET config = ?, config_blob = ? WHERE id = ?",
             (dumps(config), _config_blob(config), trial_id),
         )
 
     def set_failures(self, trial_id: int, num_failures: int) -> None:
+        self._write_pending()
         self._conn.execute("UPDATE trials SET num_failures = ? WHERE id = ?", (num_failures, trial_id))
 
     def add_result(self, trial_id: int, result: Mapping[str, Any], best: Mapping[str, Any] | None) -> None:
@@ -355,7 +364,11 @@ class Store:
             if old_path is not None and old_path != path:
                 self._superseded.append(self.path / old_path)
             return
-        self._write_pending()  # the rows below are found by their seq as stored
+        waiting = self._checkpoint_rows.pop(trial_id, None)
+        if waiting is not None:  # the rows below are found by their seq as stored
+            self._conn.execute(
+                "UPDATE checkpoints SET seq = ?, iteration = ?, path = ?, size = ?, data = ? WHERE seq = ?", waiting
+            )
         self._conn.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)", (seq, trial_id, *row))
         kept.append((seq, path))
         while len(kept) > keep:
@@ -371,6 +384,8 @@ class Store:
         if waiting is not None:
             _, iteration, path, _, data, _ = waiting
             return iteration, files.read_bytes(self.path / path) if path is not None else bytes(data or b"")
+        if self._writable and trial_id not in self._checkpoints:
+            return None  # the writer knows every checkpoint it holds (a new trial asks on each launch)
         row = self._conn.execute(
             "SELECT iteration, path, data FROM checkpoints WHERE trial_id = ? ORDER BY seq DESC LIMIT 1",
             (trial_id,),
@@ -389,6 +404,14 @@ class Store:
             "SELECT path FROM checkpoints WHERE trial_id = ? ORDER BY seq DESC LIMIT 1", (trial_id,)
         ).fetchone()
         return None if row is None or row[0] is None else self.path / row[0]
+
+    def checkpoint_paths(self) -> dict[int, Path]:
+        """`checkpoint_path` of every trial whose newest checkpoint is a file, in one query."""
+        self._write_pending()
+        newest: dict[int, str | None] = {}
+        for trial_id, path in self._conn.execute("SELECT trial_id, path FROM checkpoints ORDER BY seq"):
+            newest[trial_id] = path
+        return {trial_id: self.path / path for trial_id, path in newest.items() if path is not None}
 
     def log_path(self, trial_id: int) -> Path:
         return Path(self.log_file(trial_id))
