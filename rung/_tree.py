@@ -9,6 +9,8 @@ import numpy as np
 
 from rung.domains import PENDING, Categorical, Domain, SampleFrom
 
+_PLAIN = frozenset({int, float, str, bool, type(None)})
+
 
 class Resolver:
     """Turns a spec fragment into fresh plain values, drawing from `rng` in order of appearance.
@@ -32,6 +34,10 @@ class Resolver:
         """The resolved value of `node` found at `path` (None once inside a list or tuple)."""
         if use_fixed and path is not None and path in self.fixed:
             return self.resolve(self.fixed[path], path, use_fixed=False)
+        if type(node) in _PLAIN:
+            return node  # the common leaf (a searcher's value, a constant): no ABC checks
+        if type(node) is dict:
+            return {k: self.resolve(v, None if path is None else (*path, k)) for k, v in node.items()}
         if isinstance(node, SampleFrom):
             if self.derived is None or path is None:
                 return node.sample(self.rng)  # raises: needs a Space to resolve it

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from rung._blas import single_threaded
 from rung.domains import Categorical, Domain, Float, GridValues, Integer, Normal, SampleFrom
 from rung.search._parzen import Parzen, cells_of, old_decay_weights, snapper
 
@@ -25,7 +26,7 @@ MAX_BAD_KERNELS = 1024
 """The bad group's density has at most this many kernels (plus the prior's); see `_thinned`."""
 REUSE_FROM = 2048
 """From this many finished trials on, a level's densities are refitted only when that number grew by
-REUSE_SHARE since the last fit (or the fidelity they are read at changed); see `Level._densities`."""
+REUSE_SHARE since the last fit (or the fidelity they are read at changed); see `Level._reusable`."""
 REUSE_SHARE = 0.01
 REUSE_BATCH = 16
 """While densities are reused, proposals are chosen this many at a time (see `Level._model`)."""
@@ -177,20 +178,25 @@ class Level:
     def _model(self, tpe: TPE, rng: np.random.Generator, fixed: dict[int, int]) -> Array | None:
         """The best of `tpe.n_candidates` draws from the good density by the ratio good / bad.
 
-        While the densities are reused (long histories, see `_densities`), proposals are chosen
+        While the densities are reused (long histories, see `_reusable`), proposals are chosen
         `tpe.reuse_batch` at a time, in one draw and one scoring (the cost of a proposal is then
         mostly numpy's per-call overhead), and handed out one by one until the next fit.
         """
         finished = self.finished
         if finished < tpe.n_startup:
             return None
-        good, bad = self._densities(tpe, finished)
-        if finished < tpe.reuse_from:
-            one: Array = self._choose(tpe, rng, good, bad, fixed, 1)[0]
-            return one
+        reused = self._reusable(tpe, finished)
         key = tuple(sorted(fixed.items()))
-        queue = self._queued.get(key)
-        if not queue:
+        queue = self._queued.get(key) if reused is not None else None
+        if queue:
+            return queue.pop()
+        # The densities' products are small and thin: BLAS threads only add wake-ups, which on a
+        # busy machine cost many times the product itself.
+        with single_threaded():
+            good, bad = reused if reused is not None else self._fit(tpe, finished)
+            if finished < tpe.reuse_from:
+                one: Array = self._choose(tpe, rng, good, bad, fixed, 1)[0]
+                return one
             queue = self._queued[key] = list(self._choose(tpe, rng, good, bad, fixed, tpe.reuse_batch))[::-1]
         return queue.pop()
 
@@ -224,21 +230,26 @@ class Level:
         per_column: Array = np.take_along_axis(groups, best[:, None, :], axis=1)[:, 0, :]
         return per_column
 
-    def _densities(self, tpe: TPE, finished: int) -> tuple[Parzen, Parzen]:
-        """The good and the bad density, fitted now or, with a long history, reused.
+    def _reusable(self, tpe: TPE, finished: int) -> tuple[Parzen, Parzen] | None:
+        """The good and the bad density last fitted, if they may serve this proposal too.
 
         Up to REUSE_FROM finished trials every proposal fits both densities afresh. Beyond, one more
         trial moves them by a fraction of a percent while a fit costs time that grows with the
         history, so they are refitted only once the number of finished trials grew by REUSE_SHARE
         (every 1,000 trials at 100,000), or when the fidelity they are read at moved up (BOHB-style).
-        Proposals in between draw new candidates from the same densities; trials started meanwhile
-        join the bad group (constant liar) at the next fit. Deterministic: same calls, same fits.
+        Proposals in between come from the same densities; trials started meanwhile join the bad
+        group (constant liar) at the next fit. Deterministic: same calls, same fits.
         """
+        if self._fitted is None or finished < tpe.reuse_from:
+            return None
+        at, fitted_budget, good, bad = self._fitted
+        if fitted_budget == getattr(tpe, "_budget", None) and at <= finished < at * (1 + tpe.reuse_share):
+            return good, bad
+        return None
+
+    def _fit(self, tpe: TPE, finished: int) -> tuple[Parzen, Parzen]:
+        """The good and the bad density, fitted on the history now."""
         budget: float | None = getattr(tpe, "_budget", None)
-        if self._fitted is not None and finished >= tpe.reuse_from:
-            at, fitted_budget, good, bad = self._fitted
-            if fitted_budget == budget and at <= finished < at * (1 + tpe.reuse_share):
-                return good, bad
         n = self.n
         below = self._below(min(max(1, tpe._n_below(finished)), finished))
         above = np.ones(n, dtype=bool)

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from rung._blas import single_threaded
 from rung._numbers import is_number
 from rung.search._tpe_level import DONE, REUSE_BATCH, REUSE_FROM, REUSE_SHARE, STOPPED, WORST, Level
 from rung.search.base import Searcher
@@ -128,7 +127,7 @@ class TPE(Searcher):
         self.gamma = gamma
         self._n_below: Callable[[int], int] = _gamma(gamma)
         self.explore_choices: float = float(explore_choices)
-        # When the densities may be reused rather than refitted (see Level._densities); tests lower them.
+        # When the densities may be reused rather than refitted (see Level._reusable); tests lower them.
         self.reuse_from: int = REUSE_FROM
         self.reuse_share: float = REUSE_SHARE
         self.reuse_batch: int = REUSE_BATCH
@@ -168,10 +167,7 @@ class TPE(Searcher):
         if point is None:
             return None
         rows: list[tuple[Level, int]] = []
-        # The densities' products are small and thin: BLAS threads only add wake-ups, which on a
-        # busy machine cost many times the product itself. One limit per proposal (each costs ~0.1 ms).
-        with single_threaded():
-            values = self._root.propose(self, self._rng, point, rows)
+        values = self._root.propose(self, self._rng, point, rows)
         self._rows[trial_id] = rows
         return self.space.sample(self._rng, fixed={**point, **values})
 
