@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 import rung
 from rung.executors.simulated import Curve
@@ -202,15 +203,18 @@ class Table:
             raise KeyError(f"Table {self.name!r} needs config keys {missing}; got {sorted(config)}")
         if not 1 <= k <= len(self.configs):
             raise ValueError(f"interpolated needs 1 <= k <= {len(self.configs)} (the recorded rows); got k={k!r}")
-        distance = ((self._units - np.array(self._encode(config))) ** 2).sum(axis=1)
-        near = np.argpartition(distance, k - 1)[:k]
-        gap = np.sqrt(distance[near])
-        if gap.min() == 0.0:
-            return self.curve(int(near[np.argmin(gap)]))
+        gap, near = self._tree.query(self._encode(config), k=[*range(1, k + 1)])
+        if gap[0] == 0.0:
+            return self.curve(int(near[0]))
         weights = 1.0 / gap
         weights /= weights.sum()
         values, seconds = self._stacked
         return Curve(Steps(self._names, weights @ values[near]), (weights @ seconds[near]).tolist())
+
+    @functools.cached_property
+    def _tree(self) -> cKDTree:
+        """The recorded configurations' unit coordinates, for nearest-neighbour queries."""
+        return cKDTree(self._units)
 
     @functools.cached_property
     def _names(self) -> list[str]:
