@@ -18,7 +18,7 @@ import numbers
 from pathlib import Path
 from typing import Any
 
-from rung.store.sqlite import dumps
+from rung.store.encoding import dumps
 from rung.types import Config, Status
 
 __all__ = ["CSV", "JSONL", "Callback", "MLflow", "TensorBoard", "export"]

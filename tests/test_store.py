@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rung.store.sqlite import INLINE_MAX, Store, list_experiments
+from rung.store.schema import list_experiments
+from rung.store.sqlite import INLINE_MAX, Store
 from rung.types import Status
 
 

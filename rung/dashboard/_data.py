@@ -24,7 +24,8 @@ import cloudpickle
 
 from rung._numbers import finite
 from rung.dashboard import _timeline
-from rung.store.sqlite import DB_NAME, Store
+from rung.store.schema import DB_NAME
+from rung.store.sqlite import Store
 from rung.types import Status
 
 __all__ = ["Reader", "clean", "experiment_view", "list_view"]

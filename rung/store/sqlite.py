@@ -10,7 +10,6 @@ columns when opened for writing and read as NULL otherwise).
 from __future__ import annotations
 
 import json
-import math
 import os
 import sqlite3
 import time
@@ -22,89 +21,14 @@ import cloudpickle
 
 from rung.errors import ExperimentExistsError, ExperimentNotFoundError
 from rung.store import checkpoints as files
+from rung.store.encoding import config_blob, dumps
+from rung.store.schema import ADDED_EVENT_COLUMNS, DB_NAME, SCHEMA, SCHEMA_VERSION, list_experiments
 from rung.types import Config, Status
 
-__all__ = ["Store", "dumps", "list_experiments"]
+__all__ = ["INLINE_MAX", "Store"]
 
-DB_NAME = "rung.db"
-SCHEMA_VERSION = 2
 INLINE_MAX = 64 * 1024
 """Checkpoints up to this size live in the database (one transaction with their result); larger ones in files."""
-
-_SCHEMA = """
-CREATE TABLE experiment (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    name TEXT NOT NULL, version INTEGER NOT NULL, status TEXT NOT NULL,
-    created REAL NOT NULL, updated REAL NOT NULL,
-    metric TEXT, mode TEXT, settings TEXT NOT NULL, space TEXT NOT NULL,
-    objective TEXT, setup BLOB
-);
-CREATE TABLE trials (
-    id INTEGER PRIMARY KEY, config TEXT NOT NULL, config_blob BLOB, status TEXT NOT NULL,
-    origin TEXT NOT NULL, parent_id INTEGER, iteration INTEGER NOT NULL DEFAULT 0,
-    time_total REAL NOT NULL DEFAULT 0, num_failures INTEGER NOT NULL DEFAULT 0, error TEXT,
-    last_result TEXT, best_result TEXT, created REAL NOT NULL, updated REAL NOT NULL
-);
-CREATE TABLE results (
-    seq INTEGER PRIMARY KEY, trial_id INTEGER NOT NULL, iteration INTEGER NOT NULL, data TEXT NOT NULL,
-    UNIQUE (trial_id, iteration)
-);
-CREATE TABLE checkpoints (
-    seq INTEGER PRIMARY KEY, trial_id INTEGER NOT NULL, iteration INTEGER NOT NULL,
-    path TEXT, size INTEGER NOT NULL, data BLOB
-);
-CREATE INDEX checkpoints_trial ON checkpoints (trial_id, seq);
-CREATE TABLE events (
-    seq INTEGER PRIMARY KEY, trial_id INTEGER NOT NULL, status TEXT NOT NULL, data TEXT, time REAL, slot INTEGER
-);
-"""
-# Columns added since schema version 1, in the order of _SCHEMA (so positional inserts fit both).
-_ADDED_EVENT_COLUMNS = (("time", "REAL"), ("slot", "INTEGER"))
-
-
-def _plain(value: Any) -> Any:
-    item = getattr(value, "item", None)  # numpy scalars
-    if callable(item):
-        try:
-            return item()
-        except (TypeError, ValueError):
-            pass
-    tolist = getattr(value, "tolist", None)
-    if callable(tolist):
-        return tolist()
-    return repr(value)
-
-
-_ENCODER = json.JSONEncoder(default=_plain, allow_nan=True, separators=(",", ":"))
-"""Made once: `json.dumps` with options builds a new encoder per call."""
-
-
-def dumps(value: Any) -> str:
-    """JSON with NaN/inf kept, numpy scalars as numbers, anything else as its repr."""
-    return _ENCODER.encode(value)
-
-
-_PLAIN = (str, int, bool, type(None))
-
-
-def _config_blob(config: Config) -> bytes | None:
-    """A pickle of the config when JSON would not give it back unchanged."""
-    if all(type(v) in _PLAIN or (type(v) is float and math.isfinite(v)) for v in config.values()):
-        return None  # flat and plain (the usual config): JSON gives it back; no round trip needed
-    try:
-        if json.loads(json.dumps(config, allow_nan=True)) == config:
-            return None
-    except (TypeError, ValueError):
-        pass
-    return bytes(cloudpickle.dumps(config))
-
-
-def list_experiments(storage: str | Path) -> list[str]:
-    """Names of the experiments under `storage`, sorted."""
-    root = Path(storage)
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if (p / DB_NAME).is_file())
 
 
 class Store:
@@ -125,7 +49,7 @@ class Store:
         ).fetchone()
         self._seq = int(row[0] or 0)
         columns = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
-        missing = [(n, kind) for n, kind in _ADDED_EVENT_COLUMNS if n not in columns]
+        missing = [(n, kind) for n, kind in ADDED_EVENT_COLUMNS if n not in columns]
         if missing and writable:
             # A store from before event times and slots: upgrade it in place (readers never write).
             with conn:
@@ -187,7 +111,7 @@ class Store:
         now = time.time()
         with conn:
             conn.execute("BEGIN")
-            for statement in _SCHEMA.split(";"):
+            for statement in SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
             conn.execute(
@@ -303,7 +227,7 @@ class Store:
     ) -> None:
         """Record a new trial (PENDING); `at` is the tuner's clock time of its creation."""
         now = time.time()
-        self._new_trials.append((trial_id, dumps(config), _config_blob(config), origin, parent_id, now, now))
+        self._new_trials.append((trial_id, dumps(config), config_blob(config), origin, parent_id, now, now))
         data = dumps({"origin": origin, "parent_id": parent_id, "config": config})
         self._event_rows.append((self._next(), trial_id, "PENDING", data, at, None))
 
@@ -326,7 +250,7 @@ class Store:
         self._write_pending()  # the trial's row may be waiting
         self._conn.execute(
             "UPDATE trials SET config = ?, config_blob = ? WHERE id = ?",
-            (dumps(config), _config_blob(config), trial_id),
+            (dumps(config), config_blob(config), trial_id),
         )
 
     def set_failures(self, trial_id: int, num_failures: int) -> None:
