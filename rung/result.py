@@ -9,6 +9,7 @@ from typing import Any
 import cloudpickle
 
 from rung._numbers import finite
+from rung.store import checkpoints as files
 from rung.store.sqlite import Store
 from rung.types import Config, Status
 
@@ -55,8 +56,13 @@ class Trial:
     num_failures: int
     parent_id: int | None
     checkpoint_path: Path | None = field(repr=False)
-    log_path: Path = field(repr=False)
     _store: tuple[str | Path, str] = field(repr=False, compare=False)
+
+    @property
+    def log_path(self) -> Path:
+        """The file holding what the trial printed (made when asked: 100,000 paths cost seconds)."""
+        storage, name = self._store
+        return files.trial_dir(Path(storage) / name, self.id) / "log.txt"
 
     @property
     def checkpoint(self) -> Any:
@@ -97,7 +103,6 @@ class ExperimentResult:
                     num_failures=row["num_failures"],
                     parent_id=row["parent_id"],
                     checkpoint_path=paths.get(row["id"]),
-                    log_path=store.log_path(row["id"]),
                     _store=(storage, name),
                 )
                 for row in rows
