@@ -3,7 +3,8 @@
     python bench/ray_overhead.py roundtrip      # per-report round trip: Ray executor vs process executor
     python bench/ray_overhead.py designs        # three ways to get a report to the driver and back, raw Ray
     python bench/ray_overhead.py sleep [N]      # N (200) trials x 10 reports x 50 ms, 2 slots; then Ray Tune
-    python bench/ray_overhead.py wake           # driver wake-up after an actor method that ran 0 vs 50 ms
+    python bench/ray_overhead.py wake           # both hops of an actor call, after a method that ran 0 vs 50 ms
+    python bench/ray_overhead.py profile [N]    # N (100) stamped trials: start, report-to-report, between trials
     python bench/ray_overhead.py all
     python bench/ray_overhead.py client [ray://HOST:PORT]   # as a Ray driver (RAY_ADDRESS) vs through Ray Client
     python bench/ray_overhead.py client-start [N]  # N (12) fresh heads, with and without GRPC_ENABLE_FORK_SUPPORT=0
@@ -161,8 +162,16 @@ def bench_designs() -> None:
     ray.get(done)
 
 
+SETTLE_S = 10.0
+"""Before each engine's run of `sleep`: a Ray just started by `ray.init()` keeps starting its worker
+processes for seconds (two actors created at once took 3.4 s there, 0.57 s five seconds later), and
+a run started then pays for that. Both engines start on a cluster up for at least this long, as on
+a cluster started with `ray start` before the tuning job."""
+
+
 def bench_sleep(n: int) -> None:
     ideal = n * 10 * 0.05 / 2
+    time.sleep(SETTLE_S)
     with tempfile.TemporaryDirectory() as storage:
         t0 = time.perf_counter()
         executor = RayExecutor(resources={"cpu": 1}, capacity=2)
@@ -180,6 +189,7 @@ def bench_sleep(n: int) -> None:
             time.sleep(0.05)
             tune.report({"loss": (config["x"] - 0.3) ** 2 + 1 / (i + 1)})
 
+    time.sleep(SETTLE_S)
     with tempfile.TemporaryDirectory() as storage:
         tuner = tune.Tuner(
             trainable,
@@ -260,24 +270,59 @@ def bench_client_start(n: int) -> None:
 
 @ray.remote
 class _Sleeper:
-    def run(self, seconds: float) -> float:
+    def run(self, sent: float, seconds: float) -> tuple[float, float]:
+        started = time.time()
         time.sleep(seconds)
-        return time.time()
+        return started - sent, time.time()
 
 
 def bench_wake() -> None:
-    """How long after an actor method returns the driver's `ray.get` wakes, by how long the method ran."""
+    """Each hop of a call, by how long the method ran: the driver's call to the method's start, and the
+    method's return to the driver's `ray.get` waking (same machine, so one clock)."""
     import numpy as np
 
+    time.sleep(SETTLE_S)
     actor = _Sleeper.remote()  # type: ignore[attr-defined]
-    ray.get(actor.run.remote(0.0))
+    ray.get(actor.run.remote(time.time(), 0.0))
     for seconds in (0.0, 0.05):
-        lags = []
+        there, back = [], []
         for _ in range(40):
-            returned = ray.get(actor.run.remote(seconds))
-            lags.append(time.time() - returned)
-        lag = np.median(lags) * 1e3
-        print(f"method ran {seconds * 1e3:.0f} ms: driver woke {lag:.2f} ms after it returned (median of 40)")
+            took, returned = ray.get(actor.run.remote(time.time(), seconds))
+            back.append(time.time() - returned)
+            there.append(took)
+        print(
+            f"method ran {seconds * 1e3:.0f} ms: call to method start {np.median(there) * 1e3:.2f} ms, return to"
+            f" driver awake {np.median(back) * 1e3:.2f} ms (medians of 40)"
+        )
+
+
+def _stamped(config: dict[str, Any]) -> None:
+    entered = time.time()
+    for i in range(10):
+        time.sleep(0.05)
+        rung.report({"loss": (config["x"] - 0.3) ** 2 + 1 / (i + 1), "entered": entered, "at": time.time()})
+
+
+def bench_profile(n: int) -> None:
+    """Workload 1 at `n` trials on the Ray executor, each trial stamping its entry and every report:
+    when the first trial entered, report-to-report gaps, and a trial's last report to the next entry."""
+    import numpy as np
+
+    time.sleep(SETTLE_S)
+    with tempfile.TemporaryDirectory() as storage:
+        t0 = time.time()
+        executor = RayExecutor(resources={"cpu": 1}, capacity=2)
+        result = rung.run(_stamped, {"x": rung.uniform(0, 1)}, metric="loss", num_samples=n, executor=executor,
+                          storage=storage, name="p", verbose=0)  # fmt: skip
+        took = time.time() - t0
+        stamps = sorted((h[0]["entered"], [r["at"] for r in h]) for h in (result.history(t.id) for t in result.trials))
+    gaps = np.diff([at for _, at in stamps], axis=1).ravel()
+    lasts = sorted(at[-1] for _, at in stamps)
+    between = [entered - max(last for last in lasts if last <= entered) for entered, _ in stamps[2:]]
+    first = stamps[0][0] - t0
+    print(f"{n} trials: {took:.2f} s (ideal {n * 0.25:.1f} s); first trial entered {first:.2f} s after start")
+    print(f"report to report: median {np.median(gaps) * 1e3:.1f} ms, mean {gaps.mean() * 1e3:.1f} ms (50 ms of sleep)")
+    print(f"a trial's last report to the next trial's entry: median {np.median(between) * 1e3:.1f} ms")
 
 
 def main(argv: list[str]) -> None:
@@ -299,6 +344,8 @@ def main(argv: list[str]) -> None:
             bench_designs()
         if what in ("wake", "all"):
             bench_wake()
+        if what == "profile":
+            bench_profile(int(argv[2]) if len(argv) > 2 else 100)
         if what in ("sleep", "all"):
             bench_sleep(int(argv[2]) if len(argv) > 2 else 200)
     finally:
