@@ -15,6 +15,7 @@ from scipy.stats import truncnorm
 import rung
 from rung.search import SEARCHERS
 from rung.search._parzen import Parzen, _logsumexp, cells_of, old_decay_weights, snapper
+from rung.search._tpe_level import Level
 from rung.search.random import Random
 from rung.search.tpe import TPE
 from rung.space import Space
@@ -421,6 +422,42 @@ def test_a_long_history_refits_the_densities_only_as_it_grows() -> None:
     assert [f for _, f in refits[:-5]] == list(range(10, 99))
     proposals = [tpe.suggest(trial_id) for trial_id in range(161, 171)]
     assert np.median([bowl(c) for c in proposals if c is not None]) < 0.02  # still proposing by the model
+
+
+def test_reused_densities_give_proposals_in_batches_and_a_refit_starts_a_new_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    chosen: list[tuple[int, int, int]] = []  # (finished trials, proposals chosen at once, finished at the fit)
+    choose = Level._choose
+
+    def spy(self: Level, *args: Any) -> Any:
+        assert self._fitted is not None
+        chosen.append((self.finished, args[-1], self._fitted[0]))
+        return choose(self, *args)
+
+    monkeypatch.setattr(Level, "_choose", spy)
+    tpe = TPE(seed=2)
+    tpe.reuse_from, tpe.reuse_share, tpe.reuse_batch = 100, 0.1, 4
+    tpe.setup(Space(XY), metric="loss", mode="min", num_samples=200, seed=2)
+    for trial_id in range(1, 161):
+        config = tpe.suggest(trial_id)
+        assert config is not None and Space(XY).contains(config)
+        tpe.on_complete(trial_id, Status.TERMINATED, {"loss": bowl(config)})
+    # One proposal per fit below 100 finished trials; then 4 at a time from the reused densities, a
+    # new batch at each refit (109, 120, 132, 146) even when the last one has proposals left.
+    assert [(f, n) for f, n, _ in chosen if f < 100] == [(f, 1) for f in range(10, 100)]
+    batches: dict[int, list[int]] = {}
+    for finished, count, fitted_at in chosen:
+        if finished >= 100:
+            assert count == 4
+            batches.setdefault(fitted_at, []).append(finished)
+    assert batches == {
+        99: [100, 104, 108],
+        109: [109, 113, 117],
+        120: [120, 124, 128],
+        132: [132, 136, 140, 144],
+        146: [146, 150, 154, 158],
+    }
 
 
 def test_a_reused_bohb_model_is_refitted_when_the_fidelity_moves_up() -> None:
