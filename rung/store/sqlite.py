@@ -31,6 +31,21 @@ INLINE_MAX = 64 * 1024
 """Checkpoints up to this size live in the database (one transaction with their result); larger ones in files."""
 
 
+# The statements of the writes that wait for the commit (see `Store._write_pending`).
+_INSERT_TRIAL = (
+    "INSERT INTO trials (id, config, config_blob, status, origin, parent_id, created, updated)"
+    " VALUES (?, ?, ?, 'PENDING', ?, ?, ?, ?)"
+)
+_INSERT_EVENT = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)"
+_UPDATE_STATUS = "UPDATE trials SET status = ?, error = COALESCE(?, error), updated = MAX(updated, ?) WHERE id = ?"
+_INSERT_RESULT = "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)"
+_UPDATE_CHECKPOINT = "UPDATE checkpoints SET seq = ?, iteration = ?, path = ?, size = ?, data = ? WHERE seq = ?"
+_UPDATE_RESULT_FIELDS = (
+    "UPDATE trials SET iteration = ?, time_total = ?, last_result = ?,"
+    " best_result = COALESCE(?, best_result), updated = MAX(updated, ?) WHERE id = ?"
+)
+
+
 class Store:
     """One experiment's database and files. Open with `create`, `open` (to write) or `read`.
 
@@ -174,43 +189,23 @@ class Store:
         self._begin()
 
     def _write_pending(self) -> None:
-        """Write every change still waiting in memory, new trials first (the updates find their rows)."""
-        if self._new_trials:
-            self._conn.executemany(
-                "INSERT INTO trials (id, config, config_blob, status, origin, parent_id, created, updated)"
-                " VALUES (?, ?, ?, 'PENDING', ?, ?, ?, ?)",
-                self._new_trials,
-            )
-            self._new_trials.clear()
-        if self._event_rows:
-            self._conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", self._event_rows)
-            self._event_rows.clear()
-        if self._status_rows:
-            self._conn.executemany(
-                "UPDATE trials SET status = ?, error = COALESCE(?, error), updated = MAX(updated, ?) WHERE id = ?",
-                self._status_rows,
-            )
-            self._status_rows.clear()
-        if self._result_rows:
-            self._conn.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", self._result_rows)
-            self._result_rows.clear()
-        if self._checkpoint_rows:
-            self._conn.executemany(
-                "UPDATE checkpoints SET seq = ?, iteration = ?, path = ?, size = ?, data = ? WHERE seq = ?",
-                self._checkpoint_rows.values(),
-            )
-            self._checkpoint_rows.clear()
-        self._write_trial_rows()
-
-    def _write_trial_rows(self) -> None:
-        """Write the pending result fields of the trials' rows."""
-        if self._trial_rows:
-            self._conn.executemany(
-                "UPDATE trials SET iteration = ?, time_total = ?, last_result = ?,"
-                " best_result = COALESCE(?, best_result), updated = MAX(updated, ?) WHERE id = ?",
-                [(*row, trial_id) for trial_id, row in self._trial_rows.items()],
-            )
-            self._trial_rows.clear()
+        """Write every change still waiting in memory, in one statement per kind; new trials first
+        (the updates after them find their rows)."""
+        result_fields = [(*row, trial_id) for trial_id, row in self._trial_rows.items()]
+        for sql, rows in (
+            (_INSERT_TRIAL, self._new_trials),
+            (_INSERT_EVENT, self._event_rows),
+            (_UPDATE_STATUS, self._status_rows),
+            (_INSERT_RESULT, self._result_rows),
+            (_UPDATE_CHECKPOINT, list(self._checkpoint_rows.values())),
+            (_UPDATE_RESULT_FIELDS, result_fields),
+        ):
+            if rows:
+                self._conn.executemany(sql, rows)
+        for pending in (self._new_trials, self._event_rows, self._status_rows, self._result_rows):
+            pending.clear()
+        self._checkpoint_rows.clear()
+        self._trial_rows.clear()
 
     def set_experiment(self, status: str, **fields: Any) -> None:
         sets = ["status = ?", "updated = ?"]
@@ -290,9 +285,7 @@ class Store:
             return
         waiting = self._checkpoint_rows.pop(trial_id, None)
         if waiting is not None:  # the rows below are found by their seq as stored
-            self._conn.execute(
-                "UPDATE checkpoints SET seq = ?, iteration = ?, path = ?, size = ?, data = ? WHERE seq = ?", waiting
-            )
+            self._conn.execute(_UPDATE_CHECKPOINT, waiting)
         self._conn.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)", (seq, trial_id, *row))
         kept.append((seq, path))
         while len(kept) > keep:
