@@ -62,7 +62,7 @@ class Trial:
     def log_path(self) -> Path:
         """The file holding what the trial printed (made when asked: 100,000 paths cost seconds)."""
         storage, name = self._store
-        return files.trial_dir(Path(storage) / name, self.id) / "log.txt"
+        return Path(files.log_file(Path(storage) / name, self.id))
 
     @property
     def checkpoint(self) -> Any:

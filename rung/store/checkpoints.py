@@ -6,12 +6,17 @@ import contextlib
 import os
 from pathlib import Path
 
-__all__ = ["read_bytes", "remove", "trial_dir", "write_atomic"]
+__all__ = ["log_file", "read_bytes", "remove", "trial_dir", "write_atomic"]
 
 
 def trial_dir(root: Path, trial_id: int) -> Path:
     """The folder of one trial's files (checkpoints, log)."""
     return root / "trials" / f"{trial_id:06d}"
+
+
+def log_file(root: str | Path, trial_id: int) -> str:
+    """The file of what the trial printed, in `trial_dir`, as a string (cheaper than a Path)."""
+    return os.path.join(root, "trials", f"{trial_id:06d}", "log.txt")
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -10,7 +10,6 @@ columns when opened for writing and read as NULL otherwise).
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
@@ -330,12 +329,9 @@ class Store:
             newest[trial_id] = path
         return {trial_id: self.path / path for trial_id, path in newest.items() if path is not None}
 
-    def log_path(self, trial_id: int) -> Path:
-        return Path(self.log_file(trial_id))
-
     def log_file(self, trial_id: int) -> str:
         """The trial's log file as a string (cheaper than a Path on the tuner's hot path)."""
-        return os.path.join(self._root, "trials", f"{trial_id:06d}", "log.txt")
+        return files.log_file(self._root, trial_id)
 
     def experiment(self) -> dict[str, Any]:
         cur = self._conn.execute("SELECT * FROM experiment WHERE id = 1")
