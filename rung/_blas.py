@@ -1,4 +1,4 @@
-"""BLAS held to one thread while the small matrices of a GP are worked on."""
+"""BLAS held to one thread while a searcher works on small matrices (GP fits, TPE densities)."""
 
 from __future__ import annotations
 

@@ -294,7 +294,7 @@ class Parzen:
 
     def log_pdf(self, x: Array) -> Array:
         """The log density of each row of `x` (m x columns) under the whole mixture."""
-        terms = self._features(x) @ self._all_coef  # TPE.suggest holds BLAS to one thread
+        terms = self._features(x) @ self._all_coef  # the TPE level holds BLAS to one thread (Level._model)
         terms += self.const
         return _logsumexp(terms)
 
