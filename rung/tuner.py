@@ -31,7 +31,7 @@ log = logging.getLogger("rung")
 StopFn = Callable[[int, dict[str, Any]], bool]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Trial(TrialInfo):
     """The driver's view of a trial: what searchers and schedulers see, plus bookkeeping."""
 
@@ -127,6 +127,7 @@ class Tuner:
             if status.finished:
                 self.searcher.on_complete(trial_id, status, trial.last_result or None)
                 self.scheduler.on_complete(trial, status)
+                self._forget_results(trial)
         if not isinstance(self.clock, RealClock):
             # A simulated clock starts again at 0: continue after the stored events instead.
             self._epoch = last_at - self.clock.now()
@@ -347,7 +348,9 @@ class Tuner:
         if trial.best is None or self._better(value, trial.best[self.metric]):
             trial.best = result
             if self.best is None or self.best.best is None or self._better(value, self.best.best[self.metric]):
-                self.best = trial
+                former, self.best = self.best, trial
+                if former is not None and former.status.finished:
+                    self._forget_results(former)
             return True
         return False
 
@@ -410,14 +413,15 @@ class Tuner:
             self.paused[trial.id] = trial
             self.store.set_status(trial.id, status, at=self._now(), slot=slot)
             return None
-        self._finish(trial, status, slot=slot)
+        error: Exception | None = None
         if status is Status.TERMINATED and self.metric is not None and not self.metric_seen:
             keys = [k for k in trial.last_result if k not in AUTO_KEYS]
-            return MetricNotReportedError(
+            error = MetricNotReportedError(
                 f"metric {self.metric!r} was never reported; trial {trial.id} reported: "
                 f"{', '.join(keys) if keys else 'nothing'}"
             )
-        return None
+        self._finish(trial, status, slot=slot)
+        return error
 
     def _finish(self, trial: _Trial, status: Status, error: str | None = None, slot: int | None = None) -> None:
         """End the trial; `slot` is the one it has just left (None: it held none, e.g. paused)."""
@@ -427,3 +431,10 @@ class Tuner:
             self._emit("on_trial_end", trial.id, status, error)
         self.searcher.on_complete(trial.id, status, trial.last_result or None)
         self.scheduler.on_complete(trial, status)
+        self._forget_results(trial)
+
+    def _forget_results(self, trial: _Trial) -> None:
+        """Drop an ended trial's result dicts: they are in the store, and only the best trial's are read
+        again (by the progress view). Keeps the driver's memory per ended trial small."""
+        if trial is not self.best:
+            trial.last_result, trial.best = {}, None

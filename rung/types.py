@@ -95,7 +95,7 @@ class Stop:
 Suggestion = Start | Resume | Stop
 
 
-@dataclass
+@dataclass(slots=True)
 class TrialInfo:
     """What searchers and schedulers see of a trial (the driver owns and updates it)."""
 

@@ -491,3 +491,29 @@ def test_live_view_renders(storage: Path) -> None:
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert "rung · live · 3/3 trials: 3 terminated" in text
     assert "best terminated" in text
+
+
+def test_ended_trials_leave_their_results_to_the_store(storage: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The driver's memory per ended trial stays small: only the best trial keeps its result dicts
+    # (the live view shows them); every result is still in the store, and a resume reads them back.
+    from rung import api
+    from rung.tuner import Progress, Tuner
+
+    seen: list[Tuner] = []
+
+    class Keep(Progress):
+        def close(self, tuner: Tuner) -> None:
+            seen.append(tuner)
+
+    monkeypatch.setattr(api, "_progress", lambda *args: Keep())
+    space = {"x": rung.uniform(0, 1), "n": 3}
+    kwargs: dict[str, Any] = {"metric": "loss", "executor": "thread", "name": "m", "storage": storage, "seed": 3}
+    first = rung.run(quadratic, space, num_samples=8, **kwargs)
+    resumed = rung.run(quadratic, space, num_samples=12, resume=True, **kwargs)
+    for tuner, result in zip(seen, (first, resumed), strict=True):
+        assert tuner.best is not None and result.best is not None and tuner.best.id == result.best.id
+        assert tuner.best.best is not None and tuner.best.best["loss"] == result.best.best_metrics["loss"]
+        others = [t for t in tuner.trials.values() if t is not tuner.best]
+        assert others and all(t.status.finished and t.last_result == {} and t.best is None for t in others)
+        assert all(len(result.history(t.id)) == 3 and t.metrics["i"] == 2 for t in result.trials)
+    assert len(resumed.trials) == 12

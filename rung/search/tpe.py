@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import numbers
 from collections.abc import Callable
@@ -157,7 +158,9 @@ class TPE(Searcher):
         rank after them, by how far they got, then by their value at their highest milestone.
         """
         self._fidelity = (time_attr, sorted(float(m) for m in milestones))
-        self._at: dict[int, dict[float, float]] = {}  # trial id -> milestone -> value there
+        # Trial id -> its value at each milestone it passed (the first ones, in order); a tuple, as
+        # small as a trial's record can be: an ended trial's values are read again when the budget moves.
+        self._at: dict[int, tuple[float, ...]] = {}
         self._ended: dict[int, tuple[list[tuple[Level, int]], Status]] = {}
         self._reached: dict[float, int] = dict.fromkeys(self._fidelity[1], 0)  # ended trials with a value there
         self._budget: float | None = None
@@ -182,12 +185,11 @@ class TPE(Searcher):
         if self._fidelity is not None:
             time = result.get(self._fidelity[0])
             if is_number(time):
-                passed = self._at.setdefault(trial_id, {})
-                for milestone in self._fidelity[1]:
-                    if milestone > time:
-                        break
+                passed = self._at.get(trial_id, ())
+                reached = bisect.bisect_right(self._fidelity[1], time)
+                if reached > len(passed):
                     # The first result at or past a milestone is the trial's value there.
-                    passed.setdefault(milestone, float(value) if number else math.nan)
+                    self._at[trial_id] = passed + (float(value) if number else math.nan,) * (reached - len(passed))
 
     def on_complete(self, trial_id: int, status: Status, result: dict[str, Any] | None) -> None:
         if result is not None:
@@ -196,18 +198,19 @@ class TPE(Searcher):
         if rows is None:
             return
         if self._fidelity is not None:
+            milestones = self._fidelity[1]
             self._last.pop(trial_id, None)
             self._ended[trial_id] = (rows, status)
             if status is not Status.ERROR:
-                for milestone, value in self._at.get(trial_id, {}).items():
+                for milestone, value in zip(milestones, self._at.get(trial_id, ()), strict=False):
                     self._reached[milestone] += math.isfinite(value)
             budget = self._highest_budget()
             if budget != self._budget:
                 self._budget = budget
                 for ended in self._ended:  # the common budget moved up: every ended trial is re-read
-                    self._finish_at_budget(ended)
+                    self._finish_at_budget(ended, milestones)
             else:
-                self._finish_at_budget(trial_id)
+                self._finish_at_budget(trial_id, milestones)
             return
         value, reach = self._last.pop(trial_id, (math.nan, 0.0))
         state = DONE if status is Status.TERMINATED else STOPPED
@@ -224,9 +227,9 @@ class TPE(Searcher):
                 return milestone
         return None
 
-    def _finish_at_budget(self, trial_id: int) -> None:
+    def _finish_at_budget(self, trial_id: int, milestones: list[float]) -> None:
         rows, status = self._ended[trial_id]
-        passed = {m: v for m, v in self._at.get(trial_id, {}).items() if math.isfinite(v)}
+        passed = {m: v for m, v in zip(milestones, self._at.get(trial_id, ()), strict=False) if math.isfinite(v)}
         state, value, reach = WORST, math.nan, 0.0
         if status is not Status.ERROR and passed:
             if self._budget is not None and self._budget in passed:
