@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,9 @@ class Outcome:
     rss_start_mb: float
     marks: list[Mark] = field(default_factory=list)
     tracemalloc_peak_mb: float | None = None
+    growth: list[tuple[str, float]] = field(default_factory=list)
+    """With tracemalloc: the source lines whose allocations grew most between the marks at about a
+    third of the trials and at the end, with the bytes they hold per trial ended in between."""
 
     @property
     def trials_per_s(self) -> float:
@@ -90,8 +94,12 @@ class Outcome:
 class _Marker(Callback):
     """Takes a `Mark` when the number of ended trials reaches one of `marks`."""
 
-    def __init__(self, marks: set[int], executor: SimulatedExecutor, started: float, cpu: float) -> None:
+    def __init__(
+        self, marks: set[int], executor: SimulatedExecutor, started: float, cpu: float, snapshots: Collection[int] = ()
+    ) -> None:
         self.marks = marks
+        self.snapshots = snapshots  # marks at which to take a tracemalloc snapshot
+        self.taken_snapshots: list[tuple[int, tracemalloc.Snapshot]] = []
         self.executor = executor
         self.started = started
         self.cpu = cpu
@@ -109,6 +117,8 @@ class _Marker(Callback):
             cpu = time.process_time() - self.cpu
             mark = Mark(self.ended, now, cpu, self.executor.clock.now(), rss_mb())
             self.taken.append(mark)
+            if self.ended in self.snapshots:
+                self.taken_snapshots.append((self.ended, tracemalloc.take_snapshot()))
             # A long run shows its progress (stderr: the table on stdout stays clean).
             print(
                 f"  {mark.trials:,} trials ended: {now:.1f} s real, {cpu:.1f} s CPU, {mark.rss_mb:.1f} MB",
@@ -137,7 +147,9 @@ def run_scale(
     if trace:
         tracemalloc.start()
     started, cpu = time.perf_counter(), time.process_time()
-    marker = _Marker({m for m in (*MARKS, trials) if m <= trials}, executor, started, cpu)
+    marks = {m for m in (*MARKS, trials) if m <= trials}
+    snapshots = {min(marks, key=lambda m: abs(m - trials / 3)), trials} if trace else set()
+    marker = _Marker(marks, executor, started, cpu, snapshots)
     with tempfile.TemporaryDirectory(prefix="rung-scale-") as storage:
         rung.run(
             fn,
@@ -154,12 +166,38 @@ def run_scale(
             callbacks=[marker],
         )
         took, cpu = time.perf_counter() - started, time.process_time() - cpu
-    peak = None
+    peak, growth = None, []
     if trace:
         peak = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
+        growth = _growth(marker.taken_snapshots)
     simulated, reports = executor.clock.now(), marker.reports
-    return Outcome(search, trials, workers, objective, reports, took, cpu, simulated, rss_start, marker.taken, peak)
+    outcome = Outcome(search, trials, workers, objective, reports, took, cpu, simulated, rss_start, marker.taken, peak)
+    outcome.growth = growth
+    return outcome
+
+
+def _growth(snapshots: list[tuple[int, tracemalloc.Snapshot]], top: int = 12) -> list[tuple[str, float]]:
+    """The source lines whose live allocations grew most from the first snapshot to the last, per trial."""
+    if len(snapshots) < 2 or snapshots[-1][0] <= snapshots[0][0]:
+        return []
+    (first_at, first), (last_at, last) = snapshots[0], snapshots[-1]
+    diff = last.compare_to(first, "lineno")
+    total = sum(stat.size_diff for stat in diff)
+    rows = [("all Python allocations", total / (last_at - first_at))]
+    for stat in diff[:top]:
+        frame = stat.traceback[0]
+        rows.append((f"{_short(frame.filename)}:{frame.lineno}", stat.size_diff / (last_at - first_at)))
+    return rows
+
+
+def _short(filename: str) -> str:
+    """A source path from the package folder on (rung/..., bench/...), else as given."""
+    parts = Path(filename).parts
+    for root in ("rung", "bench"):
+        if root in parts:
+            return "/".join(parts[len(parts) - 1 - parts[::-1].index(root) :])
+    return filename
 
 
 def table_text(outcome: Outcome) -> str:
@@ -185,6 +223,9 @@ def table_text(outcome: Outcome) -> str:
         previous = mark
     if outcome.tracemalloc_peak_mb is not None:
         lines.append(f"\ntracemalloc peak (Python allocations during the run): {outcome.tracemalloc_peak_mb:.1f} MB")
+    if outcome.growth:
+        lines.append("\n| where the live Python allocations grew (tracemalloc) | bytes per ended trial |\n|---|---|")
+        lines += [f"| {site} | {size:.0f} |" for site, size in outcome.growth]
     return "\n".join(lines)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import rung
-from bench.compare import cli, methods_rung
+from bench.compare import cli, methods_rung, simulate
 from bench.compare.report import REFERENCE, Runs, load_lines, markdown, reach_times, write_report
 from bench.compare.runner import launch
 from bench.compare.spec import EXTRA, METHODS, Spec
@@ -266,7 +266,7 @@ def test_a_minimised_metric_is_replayed_negated(tmp_path: Path) -> None:
 def test_every_rung_method_builds_its_run_arguments(tmp_path: Path, method: str) -> None:
     replay = Replay.of(Table.load("gbt"), tmp_path / "t", scale=1.0, deadline=math.inf, claims=tmp_path / "c")
     extra, checkpoint = methods_rung.arguments(method, replay)
-    assert checkpoint == (method in ("rung-hyperband", "rung-pbt", "rung-bohb"))
+    assert checkpoint == (method in ("rung-hyperband", "rung-pbt", "rung-bohb", "rung-hyperband-tpe"))
     if method == "rung-default":
         assert extra == {}
     if method == "rung-pbt":
@@ -321,3 +321,39 @@ def test_a_crashed_run_is_recorded_as_failed_with_its_stderr() -> None:
 def test_a_run_past_its_timeout_is_ended_and_recorded_as_failed() -> None:
     line = launch(Spec("mlp", "rung-random", 0, 30.0, 1.0, 1), timeout=0.5)
     assert line["status"] == "failed" and line["error"].startswith("timed out after 0.5 s\n")
+
+
+# --- the simulated comparison (python -m bench simulate) ---
+
+
+@pytest.mark.parametrize("objective", simulate.OBJECTIVES)
+def test_simulated_runs_are_exact_regrets_and_repeat_for_a_seed(objective: str) -> None:
+    options: dict[str, Any] = {"objective": objective, "budget": 3.0, "workers": 2, "charge": False}
+    asha = simulate.simulate("rung-asha", "gbt", 1, **options)
+    assert asha == simulate.simulate("rung-asha", "gbt", 1, **options)
+    fifo = simulate.simulate("rung-random", "gbt", 1, **options)
+    regret, trials = asha
+    # A stopping scheduler starts more trials than FIFO on the same simulated budget; no run beats the table.
+    assert 0.0 <= regret < 0.2 and 0.0 <= fifo[0] < 0.2 and trials > fifo[1] >= 2
+
+
+def test_simulate_prints_a_table_per_objective(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--seeds", "2", "--budget", "2", "--tables", "mlp", "--methods", "rung-asha-tpe", "rung-hyperband-tpe"]
+    assert simulate.main([*argv, "--jobs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("| rung-asha-tpe | ") == 2 and out.count("| rung-hyperband-tpe | ") == 2
+    assert "Objective: nearest" in out and "Objective: interpolated" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--seeds", "0"], "--seeds must be an integer >= 1; got 0"),
+        (["--budget", "nan"], "--budget must be a number > 0; got nan"),
+        (["--methods", "ray-asha"], "argument --methods: invalid choice: 'ray-asha'"),
+    ],
+)
+def test_simulate_refuses_bad_arguments(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        simulate.main(args)
+    assert message in capsys.readouterr().err

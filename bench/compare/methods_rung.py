@@ -63,6 +63,11 @@ def arguments(method: str, replay: Replay) -> tuple[dict[str, Any], bool]:
         return {"search": "random", "scheduler": rung.HyperBand(max_t=steps, time_attr="step")}, True
     if method == "rung-bohb":
         return {"search": rung.BOHB(max_t=steps, reduction_factor=4, scheduler="asha", time_attr="step")}, True
+    if method == "rung-asha-tpe":
+        asha = rung.ASHA(max_t=steps, grace_period=1, reduction_factor=4, time_attr="step")
+        return {"search": "auto", "scheduler": asha}, False
+    if method == "rung-hyperband-tpe":
+        return {"search": rung.BOHB(max_t=steps, scheduler="hyperband", time_attr="step")}, True
     if method == "rung-pbt":
         domains = dict(replay.domains)
         mutations = {key: domains[key] for key in PBT_MUTABLE[replay.table]}

@@ -33,6 +33,12 @@ METHODS: dict[str, Method] = {
     "rung-asha": Method("rung", "rung: random search + ASHA (grace 1, η=4)"),
     "rung-hyperband": Method("rung", "rung: random search + HyperBand (η=3), checkpoints"),
     "rung-bohb": Method("rung", "rung: BOHB-style TPE + promotion ASHA (rung.BOHB, η=4), checkpoints"),
+    "rung-asha-tpe": Method(
+        "rung", "rung: BOHB-style TPE + stopping ASHA (grace 1, η=4): search='auto' with scheduler='asha'"
+    ),
+    "rung-hyperband-tpe": Method(
+        "rung", "rung: BOHB-style TPE + HyperBand (η=3), rung.BOHB's default (the paper's) pairing, checkpoints"
+    ),
     "rung-pbt": Method(
         "rung",
         "rung: random search + PBT (population 16, a perturbation every tenth of the steps), checkpoints;"
