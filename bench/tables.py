@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 from scipy.spatial import cKDTree
+from scipy.stats import spearmanr
 
 import rung
 from rung.executors.simulated import Curve
@@ -239,6 +240,15 @@ class Table:
         index = int(np.nanargmax(per_config) if self.mode == "max" else np.nanargmin(per_config))
         return dict(self.configs[index]), float(per_config[index])
 
+    def step_correlation(self, step: int) -> float:
+        """How well step `step` (1-based) predicts the end: the Spearman correlation, over the recorded
+        configurations, of `metric` there with each configuration's best value (for `seed`)."""
+        if not 1 <= step <= self.steps:
+            raise ValueError(f"step_correlation needs 1 <= step <= {self.steps}; got step={step!r}")
+        values = self.metrics[self.metric][self.seed].astype(np.float64)
+        best = np.nanmax(values, axis=1) if self.mode == "max" else np.nanmin(values, axis=1)
+        return float(spearmanr(values[:, step - 1], best, nan_policy="omit").statistic)
+
 
 class Steps(Sequence[dict[str, float]]):
     """A curve's per-step metrics, each step's dict made when it is read (a trial stopped at its
@@ -319,3 +329,16 @@ def claim_nearest(units: np.ndarray, point: np.ndarray, key: str, claims: Path) 
         file.write(f"{key}\t{found}\n")
         file.flush()
         return found
+
+
+def main() -> None:
+    """`python -m bench.tables`: how well each table's early steps predict its configurations' best val_loss."""
+    for name in SPACES:
+        table = Table.load(name, metric="val_loss")
+        steps = [s for s in (1, 2, 4, 8, 16, 32, 64) if s <= table.steps]
+        cells = ", ".join(f"step {s}: {table.step_correlation(s):.2f}" for s in steps)
+        print(f"{name} (val_loss, Spearman with the best of each configuration): {cells}")
+
+
+if __name__ == "__main__":
+    main()

@@ -183,3 +183,11 @@ def test_replay_answers_each_new_config_with_an_unused_recorded_one(quick: Path,
     # All used: the nearest of all again, and the curve is that config's.
     assert replay.index({**first, "max_bins": 200}) == table.nearest({**first, "max_bins": 200})
     assert replay(first) == table.curve(2)
+
+
+def test_step_correlation_grows_towards_the_end_and_checks_its_step() -> None:
+    table = Table.load("mlp", metric="val_loss")
+    first, late = table.step_correlation(1), table.step_correlation(32)
+    assert 0.0 < first < late <= 1.0
+    with pytest.raises(ValueError, match=r"step_correlation needs 1 <= step <= 50; got step=51"):
+        table.step_correlation(51)
