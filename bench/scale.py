@@ -6,6 +6,7 @@
     python -m bench.scale --trials 10000 --tracemalloc      # also the peak of Python allocations (3x slower)
     python -m bench.scale --tpe-cost 1000 10000 100000      # CPU ms of one TPE proposal after N ended trials
     python -m bench.scale --objective nearest               # each config gets its nearest recorded curve
+    python -m bench.scale --trials 20000 --resume           # then resume it (replay the store), 100 more trials
 
 `rung.run(table.interpolated, table.space, search=..., scheduler="asha", executor=SimulatedExecutor(workers=4))`
 on the recorded MLP table (`bench/data/mlp.npz`), store on (a temporary folder), as `rung.run`
@@ -82,6 +83,8 @@ class Outcome:
     rss_start_mb: float
     marks: list[Mark] = field(default_factory=list)
     tracemalloc_peak_mb: float | None = None
+    resume_s: float | None = None
+    """With `resume`: seconds to resume the ended experiment (replaying its store) and run 100 more trials."""
     growth: list[tuple[str, float]] = field(default_factory=list)
     """With tracemalloc: the source lines whose allocations grew most between the marks at about a
     third of the trials and at the end, with the bytes they hold per trial ended in between."""
@@ -131,7 +134,13 @@ OBJECTIVES = ("interpolated", "nearest")
 
 
 def run_scale(
-    trials: int, search: str, workers: int = 4, *, objective: str = "interpolated", trace: bool = False
+    trials: int,
+    search: str,
+    workers: int = 4,
+    *,
+    objective: str = "interpolated",
+    trace: bool = False,
+    resume: bool = False,
 ) -> Outcome:
     """ASHA with `search` over `trials` replayed trials of the MLP table on `workers` virtual workers.
 
@@ -148,24 +157,32 @@ def run_scale(
         tracemalloc.start()
     started, cpu = time.perf_counter(), time.process_time()
     marks = {m for m in (*MARKS, trials) if m <= trials}
+    if trace and len(marks) == 1:
+        marks.add(max(1, trials // 3))  # a first snapshot to compare the last with
     snapshots = {min(marks, key=lambda m: abs(m - trials / 3)), trials} if trace else set()
     marker = _Marker(marks, executor, started, cpu, snapshots)
+    options: dict[str, Any] = {"metric": table.metric, "mode": table.mode, "search": search, "scheduler": "asha"}
+    resume_s = None
     with tempfile.TemporaryDirectory(prefix="rung-scale-") as storage:
         rung.run(
             fn,
             table.space,
-            metric=table.metric,
-            mode=table.mode,
             num_samples=trials,
-            search=search,
-            scheduler="asha",
             executor=executor,
             storage=storage,
             name="scale",
             verbose=0,
             callbacks=[marker],
+            **options,
         )
         took, cpu = time.perf_counter() - started, time.process_time() - cpu
+        if resume:
+            # The experiment resumed as after a crash: the store replayed into a new driver, then 100 more trials.
+            again = time.perf_counter()
+            more = SimulatedExecutor(workers=workers)
+            rung.run(fn, table.space, num_samples=trials + 100, executor=more, storage=storage, name="scale",
+                     verbose=0, resume=True, **options)  # fmt: skip
+            resume_s = time.perf_counter() - again
     peak, growth = None, []
     if trace:
         peak = tracemalloc.get_traced_memory()[1] / 2**20
@@ -173,7 +190,7 @@ def run_scale(
         growth = _growth(marker.taken_snapshots)
     simulated, reports = executor.clock.now(), marker.reports
     outcome = Outcome(search, trials, workers, objective, reports, took, cpu, simulated, rss_start, marker.taken, peak)
-    outcome.growth = growth
+    outcome.growth, outcome.resume_s = growth, resume_s
     return outcome
 
 
@@ -223,6 +240,10 @@ def table_text(outcome: Outcome) -> str:
         previous = mark
     if outcome.tracemalloc_peak_mb is not None:
         lines.append(f"\ntracemalloc peak (Python allocations during the run): {outcome.tracemalloc_peak_mb:.1f} MB")
+    if outcome.resume_s is not None:
+        lines.append(
+            f"\nResumed (the store replayed into a new driver) and 100 more trials run: {outcome.resume_s:.1f} s real"
+        )
     if outcome.growth:
         lines.append("\n| where the live Python allocations grew (tracemalloc) | bytes per ended trial |\n|---|---|")
         lines += [f"| {site} | {size:.0f} |" for site, size in outcome.growth]
@@ -309,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--top", type=int, default=25, help="functions shown with --profile")
     parser.add_argument("--tracemalloc", action="store_true", help="also measure the Python allocation peak")
+    parser.add_argument("--resume", action="store_true", help="then time resuming it and 100 more trials")
     parser.add_argument("--json", type=Path, help="also write the outcome as JSON here")
     parser.add_argument("--tpe-cost", type=int, nargs="+", metavar="N", help="instead: time TPE proposals after N")
     parser.add_argument("--window", type=int, default=96, help="proposals timed per size with --tpe-cost")
@@ -331,7 +353,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if profiler is not None:
         profiler.enable()
-    outcome = run_scale(args.trials, args.search, args.workers, objective=args.objective, trace=args.tracemalloc)
+    outcome = run_scale(
+        args.trials, args.search, args.workers, objective=args.objective, trace=args.tracemalloc, resume=args.resume
+    )
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(str(args.profile))

@@ -132,3 +132,12 @@ def test_scale_marks_trials_real_and_simulated_time() -> None:
     assert [m.trials for m in outcome.marks] == [1_000]
     assert outcome.marks[0].rss_mb > 0 and outcome.tracemalloc_peak_mb is None
     assert "| 1,000 |" in table_text(outcome)
+
+
+def test_scale_times_a_resume_and_lists_where_memory_grows() -> None:
+    outcome = run_scale(300, "random", workers=2, trace=True, resume=True)
+    assert outcome.resume_s is not None and outcome.resume_s > 0
+    sites = dict(outcome.growth)
+    assert sites["all Python allocations"] > 0 and len(sites) > 1
+    text = table_text(outcome)
+    assert "Resumed (the store replayed into a new driver)" in text and "| all Python allocations |" in text
