@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 from scipy.spatial import cKDTree
-from scipy.stats import spearmanr
 
 import rung
 from rung.executors.simulated import Curve
@@ -245,6 +244,8 @@ class Table:
         configurations, of `metric` there with each configuration's best value (for `seed`)."""
         if not 1 <= step <= self.steps:
             raise ValueError(f"step_correlation needs 1 <= step <= {self.steps}; got step={step!r}")
+        from scipy.stats import spearmanr  # a large import, used by this alone
+
         values = self.metrics[self.metric][self.seed].astype(np.float64)
         best = np.nanmax(values, axis=1) if self.mode == "max" else np.nanmin(values, axis=1)
         return float(spearmanr(values[:, step - 1], best, nan_policy="omit").statistic)

@@ -169,7 +169,12 @@ class Float(Domain):
         return out if self.q is None else {**out, "q": self.q}
 
     def to_unit(self, value: Any) -> float:
-        x = check_real(f"{self.kind}.to_unit", "value", value)
+        # A finite float needs no check (the common case: the message is built only when checking).
+        x = (
+            value
+            if type(value) is float and math.isfinite(value)
+            else check_real(f"{self.kind}.to_unit", "value", value)
+        )
         if self.log:
             return _unit((math.log(max(x, self.low)) - math.log(self.low)) / math.log(self.high / self.low))
         return _unit((x - self.low) / (self.high - self.low))
@@ -227,7 +232,7 @@ class Integer(Domain):
         return out if self.q == 1 else {**out, "q": self.q}
 
     def to_unit(self, value: Any) -> float:
-        x = check_int(f"{self.kind}.to_unit", "value", value)
+        x = value if type(value) is int else check_int(f"{self.kind}.to_unit", "value", value)
         if self.log:
             # The log-space middle of x's cell [log x, log(x + 1)) decodes back to x.
             middle = 0.5 * (math.log(max(x, self.low)) + math.log(max(x, self.low) + 1))

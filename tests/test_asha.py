@@ -188,3 +188,22 @@ def test_a_trial_trained_to_max_t_ends_terminated_not_stopped(storage: Path) -> 
     assert all(s is Status.TERMINATED for it, s in status.values() if it == 9)
     assert all(s is Status.STOPPED for it, s in status.values() if it < 9)
     assert any(it < 9 for it, _ in status.values())
+
+
+@pytest.mark.parametrize("variant", ["stop", "promote"])
+def test_an_ended_trial_leaves_only_its_rung_records(variant: str) -> None:
+    # Memory per ended trial: the scheduler forgets the trial itself, and its results keep counting.
+    asha = ASHA(max_t=9, grace_period=1, reduction_factor=3, variant=variant)
+    asha.setup(metric="loss", mode="min", seed=0)
+    trials = {i: TrialInfo(id=i, config={}) for i in range(1, 5)}
+    for i, loss in ((1, 1.0), (2, 2.0), (3, 3.0)):
+        asha.on_trial_add(trials[i])
+        _report(asha, trials[i], 1, loss)
+        trials[i].last_result = {"training_iteration": 1, "loss": loss}
+        asha.on_complete(trials[i], Status.STOPPED)
+    assert asha._trials.keys() == asha._bracket_of.keys() == set() and not asha._stopped
+    asha.on_trial_add(trials[4])
+    # Three recorded at rung 1 (1.0, 2.0, 3.0): 2.5 is outside the top third whichever the variant.
+    expected = Decision.STOP if variant == "stop" else Decision.PAUSE
+    assert _report(asha, trials[4], 1, 2.5) is expected
+    assert asha._bracket_of.keys() == {4}

@@ -247,6 +247,13 @@ def test_bad_to_unit_value() -> None:
         uniform(0, 1).to_unit("x")
     with space_error("randint.to_unit needs value to be an integer; got value=1.5"):
         randint(0, 3).to_unit(1.5)
+    # Floats take a fast path, which must still refuse what is not finite.
+    with space_error("loguniform.to_unit needs value to be a finite number; got value=nan"):
+        loguniform(1e-3, 1).to_unit(math.nan)
+    with space_error("uniform.to_unit needs value to be a finite number; got value=inf"):
+        uniform(0, 1).to_unit(math.inf)
+    with space_error("lograndint.to_unit needs value to be an integer; got value=True"):
+        lograndint(1, 8).to_unit(True)
 
 
 # --- Space ----------------------------------------------------------------------------------------

@@ -185,3 +185,31 @@ def test_results_and_checkpoints_waiting_for_commit_are_read_back_and_stored_onc
     assert store._conn.execute("SELECT COUNT(*) FROM checkpoints WHERE trial_id = 1").fetchone()[0] == 1
     reader.close()
     store.close()
+
+
+def test_an_ended_trials_checkpoints_stay_readable_when_the_writer_forgets_them(tmp_path: Path) -> None:
+    # The writer indexes only the checkpoints of trials that may still save (memory per ended
+    # trial); an ended trial's newest checkpoint is still read back, before and after reopening.
+    store = _store(tmp_path)
+    for trial_id in (1, 2):
+        store.add_trial(trial_id, {"x": trial_id}, "searcher")
+        store.save_checkpoint(trial_id, 1, b"first")
+        store.commit()
+        store.save_checkpoint(trial_id, 2, b"second")  # replaces the stored row at the commit
+    store.set_status(1, Status.TERMINATED)
+    store.commit()
+    assert 1 not in store._checkpoints and store.latest_checkpoint(1) == (2, b"second")
+    store.save_checkpoint(1, 3, b"after its end")  # never done by the tuner: read back, still keep=1
+    store.commit()
+    rows = store._conn.execute("SELECT iteration FROM checkpoints WHERE trial_id = 1").fetchall()
+    assert rows == [(3,)] and store.latest_checkpoint(1) == (3, b"after its end")
+    store.set_status(1, Status.STOPPED)
+    store.commit()
+    store.close()
+    again = Store.open(tmp_path, "exp")
+    assert set(again._checkpoints) == {2} and again.latest_checkpoint(1) == (3, b"after its end")
+    again.save_checkpoint(2, 3, b"third")
+    again.commit()
+    assert again.latest_checkpoint(2) == (3, b"third")
+    assert again._conn.execute("SELECT COUNT(*) FROM checkpoints WHERE trial_id = 2").fetchone()[0] == 1
+    again.close()

@@ -222,6 +222,10 @@ class ASHA(Scheduler):
         return decision
 
     def on_complete(self, trial: TrialInfo, status: Status) -> None:
+        # An ended trial is never asked about again: only its records in the rungs stay.
+        bracket = self._bracket_of.pop(trial.id)
+        self._trials.pop(trial.id, None)
+        self._stopped.discard(trial.id)
         if self.variant == "promote":
             self._stop_waiting(trial.id)
             return
@@ -232,7 +236,7 @@ class ASHA(Scheduler):
         last = trial.last_result
         time, value = last.get(self.time_attr), self._reader.value(last)
         if is_number(time) and value is not None:
-            self._bracket_of[trial.id].on_result(trial.id, float(time), self._op * value)
+            bracket.on_result(trial.id, float(time), self._op * value)
 
     def next_trial(self, *, new_allowed: bool, paused: Sequence[TrialInfo]) -> Suggestion | None:
         if self.variant == "promote" and paused:

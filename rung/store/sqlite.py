@@ -30,6 +30,12 @@ INLINE_MAX = 64 * 1024
 """Checkpoints up to this size live in the database (one transaction with their result); larger ones in files."""
 
 
+_OPEN_CHECKPOINTS = (
+    f"SELECT c.seq, c.trial_id, c.path, t.status IN ({', '.join(repr(s.value) for s in Status if s.finished)})"
+    " FROM checkpoints c JOIN trials t ON t.id = c.trial_id ORDER BY c.seq"
+)
+"""Every stored checkpoint, oldest first, and whether its trial has ended (the writer indexes the others)."""
+
 # The statements of the writes that wait for the commit (see `Store._write_pending`).
 _INSERT_TRIAL = (
     "INSERT INTO trials (id, config, config_blob, status, origin, parent_id, created, updated)"
@@ -85,11 +91,16 @@ class Store:
         self._result_rows: list[tuple[int, int, int, str]] = []  # (seq, trial, iteration, data)
         # keep=1 checkpoints replacing a stored row: trial -> (seq, iteration, path, size, data, row's seq)
         self._checkpoint_rows: dict[int, tuple[int, int, str | None, int, bytes | None, int]] = {}
-        # Each trial's stored checkpoints (seq, path), oldest first, so saving needs no query.
+        # Each trial's stored checkpoints (seq, path), oldest first, so saving needs no query; an ended
+        # trial's list is dropped (it saves no more), and its id kept in `_ended_with_checkpoints`.
         self._checkpoints: dict[int, list[tuple[int, str | None]]] = {}
+        self._ended_with_checkpoints: set[int] = set()
         if writable:
-            for seq, trial_id, ckpt_path in conn.execute("SELECT seq, trial_id, path FROM checkpoints ORDER BY seq"):
-                self._checkpoints.setdefault(trial_id, []).append((seq, ckpt_path))
+            for seq, trial_id, ckpt_path, ended in conn.execute(_OPEN_CHECKPOINTS):
+                if ended:
+                    self._ended_with_checkpoints.add(trial_id)
+                else:
+                    self._checkpoints.setdefault(trial_id, []).append((seq, ckpt_path))
 
     # Opening.
     @staticmethod
@@ -238,6 +249,8 @@ class Store:
         """Record a status change at the tuner's clock time `at`, with the worker slot the trial holds
         (RUNNING) or has just left (the event that ends a running stretch); None when it holds none."""
         self._status_rows.append((status.value, error, time.time(), trial_id))
+        if status.finished and self._checkpoints.pop(trial_id, None) is not None:
+            self._ended_with_checkpoints.add(trial_id)
         self._event_rows.append((self._next(), trial_id, status.value, dumps(data) if data else None, at, slot))
 
     def set_config(self, trial_id: int, config: Config) -> None:
@@ -271,7 +284,9 @@ class Store:
             path = str(file.relative_to(self.path))
         seq = self._next()
         row = (iteration, path, len(data), None if path else data)
-        kept = self._checkpoints.setdefault(trial_id, [])
+        kept = self._checkpoints.get(trial_id)
+        if kept is None:
+            kept = self._checkpoints[trial_id] = self._stored_checkpoints(trial_id)
         if keep == 1 and len(kept) == 1:
             # The common case (keep the latest only): the stored row is replaced at commit, in one
             # statement for all trials (only the newest of several saves in between is written).
@@ -293,6 +308,16 @@ class Store:
             if old_path is not None and old_path != path:
                 self._superseded.append(self.path / old_path)
 
+    def _stored_checkpoints(self, trial_id: int) -> list[tuple[int, str | None]]:
+        """The (seq, path) of a trial's stored checkpoints, oldest first: none for a trial the writer has
+        not seen save, else read back (a trial saving again after it ended, which the tuner never does)."""
+        if trial_id not in self._ended_with_checkpoints:
+            return []
+        self._ended_with_checkpoints.discard(trial_id)
+        self._write_pending()
+        query = "SELECT seq, path FROM checkpoints WHERE trial_id = ? ORDER BY seq"
+        return [(int(seq), path) for seq, path in self._conn.execute(query, (trial_id,))]
+
     # Reading.
     def latest_checkpoint(self, trial_id: int) -> tuple[int, bytes] | None:
         """(iteration, bytes) of the trial's newest checkpoint, or None."""
@@ -300,7 +325,7 @@ class Store:
         if waiting is not None:
             _, iteration, path, _, data, _ = waiting
             return iteration, files.read_bytes(self.path / path) if path is not None else bytes(data or b"")
-        if self._writable and trial_id not in self._checkpoints:
+        if self._writable and trial_id not in self._checkpoints and trial_id not in self._ended_with_checkpoints:
             return None  # the writer knows every checkpoint it holds (a new trial asks on each launch)
         row = self._conn.execute(
             "SELECT iteration, path, data FROM checkpoints WHERE trial_id = ? ORDER BY seq DESC LIMIT 1",
