@@ -32,19 +32,19 @@ _EXPORTS: dict[str, str] = {
     # search spaces
     "Space": "rung.space",
     "Domain": "rung.space",
-    "uniform": "rung.space",
-    "quniform": "rung.space",
-    "loguniform": "rung.space",
-    "qloguniform": "rung.space",
-    "randint": "rung.space",
-    "qrandint": "rung.space",
-    "lograndint": "rung.space",
-    "qlograndint": "rung.space",
-    "normal": "rung.space",
-    "qnormal": "rung.space",
-    "choice": "rung.space",
-    "grid": "rung.space",
-    "sample_from": "rung.space",
+    "uniform": "rung.sampling",
+    "quniform": "rung.sampling",
+    "loguniform": "rung.sampling",
+    "qloguniform": "rung.sampling",
+    "randint": "rung.sampling",
+    "qrandint": "rung.sampling",
+    "lograndint": "rung.sampling",
+    "qlograndint": "rung.sampling",
+    "normal": "rung.sampling",
+    "qnormal": "rung.sampling",
+    "choice": "rung.sampling",
+    "grid": "rung.sampling",
+    "sample_from": "rung.sampling",
     # searchers, schedulers, executors
     "Searcher": "rung.search.base",
     "Random": "rung.search.random",
@@ -130,6 +130,19 @@ if TYPE_CHECKING:
     from rung.result import ExperimentResult as ExperimentResult
     from rung.result import ScheduleEntry as ScheduleEntry
     from rung.result import Trial as Trial
+    from rung.sampling import choice as choice
+    from rung.sampling import grid as grid
+    from rung.sampling import lograndint as lograndint
+    from rung.sampling import loguniform as loguniform
+    from rung.sampling import normal as normal
+    from rung.sampling import qlograndint as qlograndint
+    from rung.sampling import qloguniform as qloguniform
+    from rung.sampling import qnormal as qnormal
+    from rung.sampling import qrandint as qrandint
+    from rung.sampling import quniform as quniform
+    from rung.sampling import randint as randint
+    from rung.sampling import sample_from as sample_from
+    from rung.sampling import uniform as uniform
     from rung.schedulers.asha import ASHA as ASHA
     from rung.schedulers.base import FIFO as FIFO
     from rung.schedulers.base import Scheduler as Scheduler
@@ -151,19 +164,6 @@ if TYPE_CHECKING:
     from rung.session import report as report
     from rung.space import Domain as Domain
     from rung.space import Space as Space
-    from rung.space import choice as choice
-    from rung.space import grid as grid
-    from rung.space import lograndint as lograndint
-    from rung.space import loguniform as loguniform
-    from rung.space import normal as normal
-    from rung.space import qlograndint as qlograndint
-    from rung.space import qloguniform as qloguniform
-    from rung.space import qnormal as qnormal
-    from rung.space import qrandint as qrandint
-    from rung.space import quniform as quniform
-    from rung.space import randint as randint
-    from rung.space import sample_from as sample_from
-    from rung.space import uniform as uniform
     from rung.types import Decision as Decision
     from rung.types import Resume as Resume
     from rung.types import Start as Start

@@ -1,7 +1,8 @@
 """The domain classes behind `rung.space`: one per kind of value, each sampling, checking and encoding itself.
 
 The public names are re-exported by `rung.space`; import them from there (or from `rung`).
-Everything here without a leading underscore is shared with `rung.space`, `rung.hp` and `rung._tree`.
+Everything here without a leading underscore is shared with `rung.sampling`, `rung.space`, `rung.hp`
+and `rung._tree`.
 Domains validate themselves on construction, so a `Float(...)` built directly is as safe as one
 built with `rung.uniform(...)`, and the error names the function the user knows (`loguniform`).
 """
@@ -103,7 +104,8 @@ class Domain(abc.ABC):
     """A dimension of a search space: something `Space.sample` draws a value for.
 
     Example:
-        >>> from rung.space import Domain, uniform
+        >>> from rung.sampling import uniform
+        >>> from rung.space import Domain
         >>> isinstance(uniform(0, 1), Domain), uniform(0, 1).contains(0.5)
         (True, True)
     """

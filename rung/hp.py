@@ -1,4 +1,4 @@
-"""Hyperopt-style spelling of the `rung.space` domains: `hp.uniform(label, ...)`, ...
+"""Hyperopt-style spelling of the `rung.sampling` functions: `hp.uniform(label, ...)`, ...
 
 The label is required (it must be a str) for compatibility with hyperopt code and is otherwise
 unused: the dict key is what names the value in the config. Each function returns an ordinary
@@ -28,11 +28,11 @@ Two forms are accepted:
 
 Example:
     >>> import math
-    >>> loguniform("lr", [1e-4, 1e-2]) == space.loguniform(1e-4, 1e-2)
+    >>> loguniform("lr", [1e-4, 1e-2]) == sampling.loguniform(1e-4, 1e-2)
     True
     >>> loguniform("lr", math.log(1e-4), math.log(1e-2)).to_json()["high"] == math.exp(math.log(1e-2))
     True
-    >>> randint("n", 10) == space.randint(0, 9)
+    >>> randint("n", 10) == sampling.randint(0, 9)
     True
 """
 
@@ -42,7 +42,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from rung import space
+from rung import sampling, space
 from rung.domains import check_int, check_real, fmt
 from rung.errors import SpaceError
 
@@ -81,33 +81,33 @@ def choice(label: str, options: Sequence[Any]) -> space.Categorical:
     """`rung.choice(options)`; options may hold nested domains.
 
     Example:
-        >>> choice("batch_size", [32, 64, 128]) == space.choice([32, 64, 128])
+        >>> choice("batch_size", [32, 64, 128]) == sampling.choice([32, 64, 128])
         True
     """
     _label("choice", label)
-    return space.choice(options)
+    return sampling.choice(options)
 
 
 def uniform(label: str, *args: Any) -> space.Float:
     """`uniform(label, [low, high])` or hyperopt's `uniform(label, low, high)`: both real bounds.
 
     Example:
-        >>> uniform("t", [4, 100]) == uniform("t", 4, 100) == space.uniform(4, 100)
+        >>> uniform("t", [4, 100]) == uniform("t", 4, 100) == sampling.uniform(4, 100)
         True
     """
     _, (low, high) = _parse("uniform", label, args, 0)
-    return space.uniform(low, high)
+    return sampling.uniform(low, high)
 
 
 def quniform(label: str, low: float, high: float, q: float) -> space.Float:
     """`rung.quniform(low, high, q)`: real bounds, values rounded to multiples of q.
 
     Example:
-        >>> quniform("units", 16, 256, 16) == space.quniform(16, 256, 16)
+        >>> quniform("units", 16, 256, 16) == sampling.quniform(16, 256, 16)
         True
     """
     _label("quniform", label)
-    return space.quniform(low, high, q)
+    return sampling.quniform(low, high, q)
 
 
 def loguniform(label: str, *args: Any) -> space.Float:
@@ -122,22 +122,22 @@ def loguniform(label: str, *args: Any) -> space.Float:
         {'type': 'loguniform', 'low': 1.0, 'high': 2.718281828459045}
     """
     listed, (low, high) = _parse("loguniform", label, args, 0)
-    return space.loguniform(low, high) if listed else space.loguniform(*_log_bounds("loguniform", low, high))
+    return sampling.loguniform(low, high) if listed else sampling.loguniform(*_log_bounds("loguniform", low, high))
 
 
 def qloguniform(label: str, *args: Any) -> space.Float:
     """`qloguniform(label, [low, high], q)` (real bounds) or hyperopt's `(label, low, high, q)` (LOG bounds).
 
     Example:
-        >>> qloguniform("n", [1, 1000], 10) == space.qloguniform(1, 1000, 10)
+        >>> qloguniform("n", [1, 1000], 10) == sampling.qloguniform(1, 1000, 10)
         True
         >>> qloguniform("n", 0, 1, 0.5).to_json()["high"]
         2.718281828459045
     """
     listed, (low, high, q) = _parse("qloguniform", label, args, 1)
     if listed:
-        return space.qloguniform(low, high, q)
-    return space.qloguniform(*_log_bounds("qloguniform", low, high), q)
+        return sampling.qloguniform(low, high, q)
+    return sampling.qloguniform(*_log_bounds("qloguniform", low, high), q)
 
 
 def _log_bounds(fn: str, low: Any, high: Any) -> tuple[float, float]:
@@ -152,9 +152,9 @@ def randint(label: str, *args: Any) -> space.Integer:
     Hyperopt's `randint(label, upper)` is 0..upper-1 and `randint(label, low, high)` is low..high-1.
 
     Example:
-        >>> randint("n", [1, 4]) == randint("n", 1, 5) == space.randint(1, 4)
+        >>> randint("n", [1, 4]) == randint("n", 1, 5) == sampling.randint(1, 4)
         True
-        >>> randint("seed", 10) == space.randint(0, 9)
+        >>> randint("seed", 10) == sampling.randint(0, 9)
         True
     """
     _label("randint", label)
@@ -162,34 +162,34 @@ def randint(label: str, *args: Any) -> space.Integer:
         upper = check_int("hp.randint", "upper", args[0])
         if upper < 2:
             raise SpaceError(f"hp.randint needs upper >= 2 (values 0..upper-1); got upper={fmt(args[0])}")
-        return space.randint(0, upper - 1)
+        return sampling.randint(0, upper - 1)
     if len(args) not in (1, 2):
         raise SpaceError(f"hp.randint needs [low, high], upper, or low, high after the label; got {fmt(args)}")
     listed, (low, high) = _parse("randint", label, args, 0)
     if listed:
-        return space.randint(low, high)
+        return sampling.randint(low, high)
     if not check_int("hp.randint", "low", low) < check_int("hp.randint", "high", high) - 1:
         raise SpaceError(f"hp.randint needs low < high - 1 (high is excluded); got low={fmt(low)}, high={fmt(high)}")
-    return space.randint(low, high - 1)
+    return sampling.randint(low, high - 1)
 
 
 def normal(label: str, mu: float, sigma: float) -> space.Normal:
     """`rung.normal(mu, sigma)`.
 
     Example:
-        >>> normal("x", 0, 1) == space.normal(0.0, 1.0)
+        >>> normal("x", 0, 1) == sampling.normal(0.0, 1.0)
         True
     """
     _label("normal", label)
-    return space.normal(mu, sigma)
+    return sampling.normal(mu, sigma)
 
 
 def qnormal(label: str, mu: float, sigma: float, q: float) -> space.Normal:
     """`rung.qnormal(mu, sigma, q)`: normal values rounded to multiples of q.
 
     Example:
-        >>> qnormal("x", 10, 2, 1) == space.qnormal(10, 2, 1)
+        >>> qnormal("x", 10, 2, 1) == sampling.qnormal(10, 2, 1)
         True
     """
     _label("qnormal", label)
-    return space.qnormal(mu, sigma, q)
+    return sampling.qnormal(mu, sigma, q)

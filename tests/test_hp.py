@@ -7,9 +7,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-import rung.space as rs
+import rung.sampling as rs
 from rung import hp
+from rung.domains import Float
 from rung.errors import SpaceError
+from rung.space import Space
 
 
 def space_error(message: str) -> Any:
@@ -27,7 +29,7 @@ def test_readme_space_runs_as_written() -> None:
         "learning_rate": rs.loguniform(1e-4, 1e-2),
         "target_update": rs.uniform(4, 100),
     }
-    config = rs.Space(space).sample(np.random.default_rng(0))
+    config = Space(space).sample(np.random.default_rng(0))
     assert config["batch_size"] in (32, 64, 128) and 1e-4 <= config["learning_rate"] <= 1e-2
 
 
@@ -41,7 +43,7 @@ def test_list_form_gives_real_bounds() -> None:
 
 def test_hyperopt_loguniform_bounds_are_in_log_space() -> None:
     domain = hp.loguniform("lr", -9.2, -4.6)
-    assert isinstance(domain, rs.Float) and domain.log
+    assert isinstance(domain, Float) and domain.log
     assert domain.low == pytest.approx(1.0104e-4, rel=1e-3) and domain.high == pytest.approx(1.0052e-2, rel=1e-3)
     rng = np.random.default_rng(0)
     logs = np.log([domain.sample(rng) for _ in range(2000)])

@@ -9,13 +9,7 @@ import numpy as np
 import pytest
 
 from rung.errors import SampleFromError, SpaceError
-from rung.space import (
-    Categorical,
-    Domain,
-    Float,
-    GridValues,
-    Integer,
-    Space,
+from rung.sampling import (
     choice,
     grid,
     lograndint,
@@ -30,6 +24,7 @@ from rung.space import (
     sample_from,
     uniform,
 )
+from rung.space import Categorical, Domain, Float, GridValues, Integer, Space
 
 PLAIN = (int, float, str, bool, type(None))
 

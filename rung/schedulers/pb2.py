@@ -40,10 +40,10 @@ from numpy.typing import NDArray
 
 from rung.domains import copy_tree, fmt
 from rung.models.gp import GaussianProcess, maximize_acquisition, single_threaded
+from rung.sampling import uniform
 from rung.schedulers._explore import config_keys
 from rung.schedulers.base import Scheduler
 from rung.schedulers.pbt import PBT
-from rung.space import uniform
 from rung.types import Config, Decision, Resume, TrialInfo
 
 __all__ = ["PB2"]
