@@ -223,8 +223,10 @@ class ASHA(Scheduler):
 
     def on_complete(self, trial: TrialInfo, status: Status) -> None:
         # An ended trial is never asked about again: only its records in the rungs stay.
-        bracket = self._bracket_of.pop(trial.id)
+        bracket = self._bracket_of.pop(trial.id, None)
         self._trials.pop(trial.id, None)
+        if bracket is None:
+            return  # told of its end before (or never added): nothing of it is left here
         self._stopped.discard(trial.id)
         if self.variant == "promote":
             self._stop_waiting(trial.id)
