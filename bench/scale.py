@@ -189,9 +189,8 @@ def run_scale(
         tracemalloc.stop()
         growth = _growth(marker.taken_snapshots)
     simulated, reports = executor.clock.now(), marker.reports
-    outcome = Outcome(search, trials, workers, objective, reports, took, cpu, simulated, rss_start, marker.taken, peak)
-    outcome.growth, outcome.resume_s = growth, resume_s
-    return outcome
+    totals = (reports, took, cpu, simulated, rss_start)
+    return Outcome(search, trials, workers, objective, *totals, marker.taken, peak, resume_s, growth)
 
 
 def _growth(snapshots: list[tuple[int, tracemalloc.Snapshot]], top: int = 12) -> list[tuple[str, float]]:

@@ -125,9 +125,7 @@ class Tuner:
             if "config" in info:
                 trial.config = info["config"]
             if status.finished:
-                self.searcher.on_complete(trial_id, status, trial.last_result or None)
-                self.scheduler.on_complete(trial, status)
-                self._forget_results(trial)
+                self._ended(trial, status)
         if not isinstance(self.clock, RealClock):
             # A simulated clock starts again at 0: continue after the stored events instead.
             self._epoch = last_at - self.clock.now()
@@ -429,6 +427,10 @@ class Tuner:
         self.store.set_status(trial.id, status, error=error, at=self._now(), slot=slot)
         if self.callbacks:
             self._emit("on_trial_end", trial.id, status, error)
+        self._ended(trial, status)
+
+    def _ended(self, trial: _Trial, status: Status) -> None:
+        """Tell the searcher and the scheduler a trial has ended (in a run and in a replay alike)."""
         self.searcher.on_complete(trial.id, status, trial.last_result or None)
         self.scheduler.on_complete(trial, status)
         self._forget_results(trial)
