@@ -61,6 +61,24 @@ def test_trials_compared_at_the_budget_others_rank_after() -> None:
     assert (state[rows[4]], loss[rows[4]], reach[rows[4]]) == (STOPPED, 0.05, 1.0)
 
 
+def test_model_at_the_budget_compares_only_the_trials_with_a_value_there() -> None:
+    tpe = _tpe()
+    for trial_id, loss in ((1, 0.6), (2, 0.7), (3, 0.8), (4, 0.9)):
+        _trial(tpe, trial_id, [0.9, 0.8, loss])  # reach 3
+    for trial_id in (5, 6, 7, 8):
+        _trial(tpe, trial_id, [0.05])  # stopped at 1, better there than any other trial
+    _trial(tpe, 9, [0.5], Status.ERROR)
+    assert tpe._budget == 3.0
+    level = tpe._root
+    good, bad = level._fit(tpe, level.finished)
+    rows = {trial_id: entry[0][0][1] for trial_id, entry in tpe._ended.items()}
+    # The good group: the best of the 4 compared at 3 (gamma(4) = 1), not one of those stopped at 1.
+    assert good.mu[0, :-1].tolist() == [level.x[rows[1], 0]]
+    # The bad group: the other 3 compared there and the failed trial; the prior is the last kernel.
+    expected = sorted(level.x[rows[t], 0] for t in (2, 3, 4, 9))
+    assert sorted(bad.mu[0, :-1].tolist()) == expected
+
+
 def test_auto_is_tpe_with_something_to_model_else_random() -> None:
     space = Space({"x": rung.uniform(0, 1), "g": rung.grid([1, 2])})
     assert type(_searcher("auto", space, "loss")) is TPE

@@ -84,6 +84,7 @@ class Level:
         self.reach = np.empty(16)
         self.n = 0
         self.finished = 0  # rows DONE or STOPPED (kept by `finish`: counting costs O(n) per proposal)
+        self.done = 0  # rows DONE
         # Per number and ordinal column, the rows of the first `sorted_n` rows in the order of that
         # column's values: the bandwidths need each group sorted, and filtering this order is cheaper
         # than sorting. Rows appended since are merged in when a model is fitted (`_sorted_rows`).
@@ -251,9 +252,17 @@ class Level:
         """The good and the bad density, fitted on the history now."""
         budget: float | None = getattr(tpe, "_budget", None)
         n = self.n
-        below = self._below(min(max(1, tpe._n_below(finished)), finished))
+        # At a fidelity (BOHB-style), as in Falkner et al. 2018: the model compares only the trials
+        # with a value there, the best gamma of them against the rest; trials stopped below it are
+        # left out (they would otherwise fill the bad group and make "good" mean "survived the
+        # early rungs"). Failed trials stay in the bad group. Measured on bench/: BENCHMARKS.md.
+        at_budget = budget is not None and self.done >= tpe.n_startup
+        compared = self.done if at_budget else finished
+        below = self._below(min(max(1, tpe._n_below(compared)), compared))
         above = np.ones(n, dtype=bool)
         above[below] = False
+        if at_budget:
+            above &= self.state[:n] != STOPPED
         if not tpe.constant_liar:
             above &= self.state[:n] != RUNNING
         x = self.x[:n]
@@ -300,6 +309,7 @@ class Level:
 
     def finish(self, row: int, state: int, loss: float, reach: float) -> None:
         self.finished += int(state in (DONE, STOPPED)) - int(self.state[row] in (DONE, STOPPED))
+        self.done += int(state == DONE) - int(self.state[row] == DONE)
         self.state[row], self.loss[row], self.reach[row] = state, loss, reach
 
 

@@ -153,9 +153,12 @@ class TPE(Searcher):
         """Learn BOHB-style (Falkner et al. 2018) under a multi-fidelity scheduler.
 
         Each trial's value is read at every milestone it passes. The model is fitted at the highest
-        milestone that `n_startup` ended trials have reached: those trials form the finished group,
-        compared by their value there (also the ones that went further); trials stopped below it
-        rank after them, by how far they got, then by their value at their highest milestone.
+        milestone that `n_startup` ended trials have reached, as in the paper: the best gamma of the
+        trials with a value there (also the ones that went further) form the good group, the rest
+        of them and the failed trials the bad group; trials stopped below it are left out. Where a
+        model level has fewer than `n_startup` trials with a value there (an option of a choice),
+        its trials stopped below rank after them, by how far they got, then by their value at their
+        highest milestone.
         """
         self._fidelity = (time_attr, sorted(float(m) for m in milestones))
         # Trial id -> its value at each milestone it passed (the first ones, in order); a tuple, as
