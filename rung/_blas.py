@@ -13,11 +13,13 @@ __all__ = ["single_threaded"]
 
 @functools.lru_cache(maxsize=1)
 def _blas_libraries() -> tuple[Any, ...]:
-    """The BLAS libraries loaded in this process (numpy's and scipy's, both loaded by now)."""
+    """The BLAS libraries of numpy and scipy (scipy is loaded here if it is not yet: its searchers
+    load it when first used, and its library must be in the list)."""
     try:
         threadpoolctl = importlib.import_module("threadpoolctl")
     except ImportError:
         return ()
+    importlib.import_module("scipy.special")
     return tuple(threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers)
 
 

@@ -22,6 +22,24 @@ def test_import_rung_stays_light() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_tpe_loads_scipy_at_its_first_fit_not_before() -> None:
+    # scipy takes about 0.2 s to import: the first trials (random until n_startup) start without it.
+    code = (
+        "import sys, rung\n"
+        "from rung.space import Space\n"
+        "tpe = rung.TPE(n_startup=2, seed=0)\n"
+        "tpe.setup(Space({'x': rung.uniform(0, 1)}), metric='loss', mode='min', num_samples=9, seed=0)\n"
+        "for i in (1, 2):\n"
+        "    tpe.observe(i, {'loss': tpe.suggest(i)['x']})\n"
+        "    tpe.on_complete(i, rung.Status.TERMINATED, None)\n"
+        "print('scipy' in sys.modules)\n"
+        "tpe.suggest(3)\n"
+        "print('scipy' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
+
+
 def train(config: dict[str, Any]) -> None:
     ckpt = rung.get_checkpoint()
     start = ckpt["epoch"] + 1 if ckpt else 0
