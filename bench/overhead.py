@@ -6,6 +6,7 @@
     python bench/overhead.py throughput   # 3. 10,000 trials x 1 report, thread and process executors
     python bench/overhead.py import       # 4a. `import rung` in a fresh interpreter
     python bench/overhead.py memory       # 4b. driver RSS after 1,000 and after 10,000 trials
+    python bench/overhead.py first        # 5. first trial's start after `rung.run`, random and default search
 
 Each run writes to a fresh temporary storage folder (the store is on, as in real use).
 `python -m bench overhead` (bench/suite.py) runs these workloads beside Ray Tune and Optuna in one
@@ -143,12 +144,41 @@ def bench_memory() -> None:
     )
 
 
+def stamp(config: dict[str, Any]) -> None:
+    with open(config["out"], "a") as f:
+        f.write(f"{time.time()}\n")
+    rung.report({"loss": config["x"]})
+
+
+def first_trial_seconds(search: str) -> float:
+    """Seconds from `rung.run`'s call to the first trial's code running (process executor)."""
+    with tempfile.TemporaryDirectory(prefix="rung-first-") as work:
+        out = os.path.join(work, "stamps")
+        t0 = time.time()
+        rung.run(stamp, {**SPACE, "out": out}, metric="loss", num_samples=2, search=search, storage=work, verbose=0)
+        with open(out) as f:
+            return min(float(line) for line in f) - t0
+
+
+def bench_first() -> None:
+    # Each run in a fresh interpreter: what a searcher imports is paid there, as in a user's script.
+    for search in ("random", "auto"):
+        code = f"from bench.overhead import first_trial_seconds; print(first_trial_seconds({search!r}))"
+        times = sorted(
+            float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+            for _ in range(5)
+        )
+        spread = f"{times[0]:.3f}-{times[-1]:.3f}"
+        print(f"5. first trial after rung.run, search={search!r}: median {times[2]:.3f} s (5 runs: {spread})")
+
+
 BENCHES = {
     "sleep": bench_sleep,
     "noop": bench_noop,
     "throughput": bench_throughput,
     "import": bench_import,
     "memory": bench_memory,
+    "first": bench_first,
 }
 
 if __name__ == "__main__":
