@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from rung.tuner import Progress, Tuner
@@ -47,10 +46,10 @@ class RichProgress(Progress):
     def _render(self, tuner: Tuner) -> Any:
         from rich.table import Table
 
-        counts = Counter(t.status for t in tuner.trials.values())
+        counts = tuner.status_counts()
         parts = [f"{counts[s]} {s.value.lower()}" for s in Status if counts[s]]
         total = f"/{self.total}" if self.total else ""
-        title = f"rung · {self.name} · {len(tuner.trials)}{total} trials: " + ", ".join(parts)
+        title = f"rung · {self.name} · {counts.total()}{total} trials: " + ", ".join(parts)
         table = Table(title=title, title_justify="left", expand=False)
         table.add_column("trial", justify="right")
         table.add_column("status")
@@ -62,7 +61,7 @@ class RichProgress(Progress):
         if best is not None and best.id not in shown:
             shown = [best.id, *shown]
         for trial_id in shown:
-            trial = tuner.trials[trial_id]
+            trial = best if best is not None and trial_id == best.id else tuner.trials[trial_id]
             value = trial.last_result.get(tuner.metric or "", "")
             label = "best " + trial.status.value.lower() if trial is best else trial.status.value.lower()
             config = ", ".join(f"{k}={_fmt(v)}" for k, v in _flat(trial.config).items())

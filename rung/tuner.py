@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -85,7 +86,11 @@ class Tuner:
         self.clock = clock or executor.clock
         self.progress = progress or Progress()
         self.callbacks = list(callbacks)  # rung.callbacks.Callback objects (CSV, TensorBoard, ...)
+        # Trials not yet ended (pending, running, paused). An ended trial is dropped (the store holds
+        # it; `self.best` keeps the best one), so the driver's memory does not grow with ended trials:
+        # only their count by status is kept.
         self.trials: dict[int, _Trial] = {}
+        self.ended: Counter[Status] = Counter()
         self.running: set[int] = set()
         self.restarts: list[int] = []
         self.paused: dict[int, _Trial] = {}
@@ -130,7 +135,12 @@ class Tuner:
             # A simulated clock starts again at 0: continue after the stored events instead.
             self._epoch = last_at - self.clock.now()
         for row in self.store.trials():
-            trial = self.trials[row["id"]]
+            live = self.trials.get(row["id"])
+            if live is None:  # ended
+                if self.best is not None and self.best.id == row["id"]:
+                    self.best.config = row["config"]
+                continue
+            trial = live
             trial.config, trial.num_failures, trial.error = row["config"], row["num_failures"], row["error"]
             if trial.status in (Status.PENDING, Status.RUNNING):
                 if trial.ending is Status.PAUSED:
@@ -430,13 +440,20 @@ class Tuner:
         self._ended(trial, status)
 
     def _ended(self, trial: _Trial, status: Status) -> None:
-        """Tell the searcher and the scheduler a trial has ended (in a run and in a replay alike)."""
+        """Tell the searcher and the scheduler a trial has ended (in a run and in a replay alike),
+        then let go of it: it is counted, and only `self.best` may still hold it."""
         self.searcher.on_complete(trial.id, status, trial.last_result or None)
         self.scheduler.on_complete(trial, status)
         self._forget_results(trial)
+        del self.trials[trial.id]
+        self.ended[status] += 1
+
+    def status_counts(self) -> Counter[Status]:
+        """How many trials are in each status, ended ones included."""
+        return self.ended + Counter(trial.status for trial in self.trials.values())
 
     def _forget_results(self, trial: _Trial) -> None:
         """Drop an ended trial's result dicts: they are in the store, and only the best trial's are read
-        again (by the progress view). Keeps the driver's memory per ended trial small."""
+        again (by the progress view). A scheduler may still hold the trial (PBT's population)."""
         if trial is not self.best:
             trial.last_result, trial.best = {}, None

@@ -493,9 +493,10 @@ def test_live_view_renders(storage: Path) -> None:
     assert "best terminated" in text
 
 
-def test_ended_trials_leave_their_results_to_the_store(storage: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The driver's memory per ended trial stays small: only the best trial keeps its result dicts
-    # (the live view shows them); every result is still in the store, and a resume reads them back.
+def test_ended_trials_leave_the_driver_for_the_store(storage: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The driver's memory does not grow with ended trials: it lets go of them (counting them by
+    # status) and keeps only the best trial and its results (the live view shows them); every
+    # trial and result is still in the store, and a resume reads them back.
     from rung import api
     from rung.tuner import Progress, Tuner
 
@@ -513,7 +514,8 @@ def test_ended_trials_leave_their_results_to_the_store(storage: Path, monkeypatc
     for tuner, result in zip(seen, (first, resumed), strict=True):
         assert tuner.best is not None and result.best is not None and tuner.best.id == result.best.id
         assert tuner.best.best is not None and tuner.best.best["loss"] == result.best.best_metrics["loss"]
-        others = [t for t in tuner.trials.values() if t is not tuner.best]
-        assert others and all(t.status.finished and t.last_result == {} and t.best is None for t in others)
+        assert tuner.best.config == result.best.config and tuner.best.last_result["i"] == 2
+        assert tuner.trials == {}  # every trial ended
+        assert tuner.status_counts() == {Status.TERMINATED: len(result.trials)}
         assert all(len(result.history(t.id)) == 3 and t.metrics["i"] == 2 for t in result.trials)
     assert len(resumed.trials) == 12
