@@ -201,7 +201,7 @@ def test_an_ended_trial_leaves_only_its_rung_records(variant: str) -> None:
         _report(asha, trials[i], 1, loss)
         trials[i].last_result = {"training_iteration": 1, "loss": loss}
         asha.on_complete(trials[i], Status.STOPPED)
-    assert asha._trials.keys() == asha._bracket_of.keys() == set() and not asha._stopped
+    assert asha._trials.keys() == asha._bracket_of.keys() == asha._reader._seen == set() and not asha._stopped
     asha.on_complete(trials[3], Status.STOPPED)  # told twice (a store replay may): nothing changes
     asha.on_trial_add(trials[4])
     # Three recorded at rung 1 (1.0, 2.0, 3.0): 2.5 is outside the top third whichever the variant.

@@ -87,6 +87,10 @@ class ResultReader:
             )
         return None
 
+    def forget(self, trial_id: int) -> None:
+        """Drop what is kept of an ended trial (the memory of ended trials would grow with their number)."""
+        self._seen.discard(trial_id)
+
     def value(self, result: dict[str, Any]) -> float | None:
         """The metric as a float (NaN and infinities kept), or None if missing or not a number."""
         value = result.get(self.metric)

@@ -225,6 +225,7 @@ class ASHA(Scheduler):
         # An ended trial is never asked about again: only its records in the rungs stay.
         bracket = self._bracket_of.pop(trial.id, None)
         self._trials.pop(trial.id, None)
+        self._reader.forget(trial.id)
         if bracket is None:
             return  # told of its end before (or never added): nothing of it is left here
         self._stopped.discard(trial.id)

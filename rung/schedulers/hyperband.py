@@ -147,6 +147,7 @@ class _Synchronous(Scheduler):
 
     def on_complete(self, trial: TrialInfo, status: Status) -> None:
         self._ended.add(trial.id)
+        self._reader.forget(trial.id)
         where = self._where.get(trial.id)
         if where is None:
             return

@@ -111,6 +111,7 @@ class MedianStopping(Scheduler):
 
     def on_complete(self, trial: TrialInfo, status: Status) -> None:
         self._paused_by_rule.discard(trial.id)
+        self._reader.forget(trial.id)
 
     # Bookkeeping.
     def _add(self, curve: _Curve, time: float, score: float) -> None:
