@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 import rung
 from rung.executors.simulated import Curve
@@ -212,8 +211,12 @@ class Table:
         return Curve(Steps(self._names, weights @ values[near]), (weights @ seconds[near]).tolist())
 
     @functools.cached_property
-    def _tree(self) -> cKDTree:
-        """The recorded configurations' unit coordinates, for nearest-neighbour queries."""
+    def _tree(self) -> Any:
+        """The recorded configurations' unit coordinates, for nearest-neighbour queries (a scipy k-d
+        tree, imported here: `compare`'s trial processes import this module, and scipy would add 0.3 s
+        to every engine's start)."""
+        from scipy.spatial import cKDTree
+
         return cKDTree(self._units)
 
     @functools.cached_property
