@@ -68,6 +68,9 @@ def arguments(method: str, replay: Replay) -> tuple[dict[str, Any], bool]:
         return {"search": "auto", "scheduler": asha}, False
     if method == "rung-hyperband-tpe":
         return {"search": rung.BOHB(max_t=steps, scheduler="hyperband", time_attr="step")}, True
+    if method in ("rung-median", "rung-median-tpe"):
+        median = rung.MedianStopping(grace_period=1, time_attr="step")
+        return {"search": "random" if method == "rung-median" else "tpe", "scheduler": median}, False
     if method == "rung-pbt":
         domains = dict(replay.domains)
         mutations = {key: domains[key] for key in PBT_MUTABLE[replay.table]}

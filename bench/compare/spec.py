@@ -39,6 +39,8 @@ METHODS: dict[str, Method] = {
     "rung-hyperband-tpe": Method(
         "rung", "rung: BOHB-style TPE + HyperBand (η=3), rung.BOHB's default (the paper's) pairing, checkpoints"
     ),
+    "rung-median": Method("rung", "rung: random search + MedianStopping (grace 1)"),
+    "rung-median-tpe": Method("rung", "rung: TPE + MedianStopping (grace 1)"),
     "rung-pbt": Method(
         "rung",
         "rung: random search + PBT (population 16, a perturbation every tenth of the steps), checkpoints;"
