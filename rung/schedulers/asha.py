@@ -35,14 +35,16 @@ class _Rung:
     def __init__(self, milestone: float, quantile: float) -> None:
         self.milestone = milestone
         self.quantile = quantile
-        self.recorded: dict[int, float] = {}
+        self.count = 0  # rewards recorded here, NaN included
+        self.recorded: set[int] = set()  # the trials recorded here, until they end
         self.values: list[float] = []  # the non-NaN rewards, sorted
         # Promotion: every entry's rank key, and the entries still waiting here, both sorted.
         self.keys: list[RankKey] = []
         self.waiting: list[RankKey] = []
 
     def record(self, trial_id: int, reward: float) -> None:
-        self.recorded[trial_id] = reward
+        self.count += 1
+        self.recorded.add(trial_id)
         if not math.isnan(reward):
             bisect.insort(self.values, reward)
 
@@ -51,7 +53,7 @@ class _Rung:
 
         Computed on the sorted rewards kept up to date, so a decision costs O(log n), not a sort.
         """
-        if not self.recorded:
+        if not self.count:
             return None
         values = self.values
         n = len(values)
@@ -231,15 +233,15 @@ class ASHA(Scheduler):
         self._stopped.discard(trial.id)
         if self.variant == "promote":
             self._stop_waiting(trial.id)
-            return
-        if status is Status.ERROR:
-            return
-        # As Ray Tune does when a trial completes or is stopped: its last result counts once more,
-        # at the highest milestone it passed without a record there.
-        last = trial.last_result
-        time, value = last.get(self.time_attr), self._reader.value(last)
-        if is_number(time) and value is not None:
-            bracket.on_result(trial.id, float(time), self._op * value)
+        elif status is not Status.ERROR:
+            # As Ray Tune does when a trial completes or is stopped: its last result counts once
+            # more, at the highest milestone it passed without a record there.
+            last = trial.last_result
+            time, value = last.get(self.time_attr), self._reader.value(last)
+            if is_number(time) and value is not None:
+                bracket.on_result(trial.id, float(time), self._op * value)
+        for rung in bracket.rungs:  # its rewards stay in the cut-offs and ranks; its id is not asked for again
+            rung.recorded.discard(trial.id)
 
     def next_trial(self, *, new_allowed: bool, paused: Sequence[TrialInfo]) -> Suggestion | None:
         if self.variant == "promote" and paused:

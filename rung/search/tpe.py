@@ -162,7 +162,8 @@ class TPE(Searcher):
         """
         self._fidelity = (time_attr, sorted(float(m) for m in milestones))
         # Trial id -> its value at each milestone it passed (the first ones, in order); a tuple, as
-        # small as a trial's record can be: an ended trial's values are read again when the budget moves.
+        # small as a trial's record can be: an ended trial's values are read again when the budget moves
+        # (kept only for the ended trials with a value at or above the budget: see `_finish_at_budget`).
         self._at: dict[int, tuple[float, ...]] = {}
         self._ended: dict[int, tuple[list[tuple[Level, int]], Status]] = {}
         self._reached: dict[float, int] = dict.fromkeys(self._fidelity[1], 0)  # ended trials with a value there
@@ -210,7 +211,7 @@ class TPE(Searcher):
             budget = self._highest_budget()
             if budget != self._budget:
                 self._budget = budget
-                for ended in self._ended:  # the common budget moved up: every ended trial is re-read
+                for ended in list(self._ended):  # the common budget moved up: the ended trials are re-read
                     self._finish_at_budget(ended, milestones)
             else:
                 self._finish_at_budget(trial_id, milestones)
@@ -233,6 +234,12 @@ class TPE(Searcher):
     def _finish_at_budget(self, trial_id: int, milestones: list[float]) -> None:
         rows, status = self._ended[trial_id]
         passed = {m: v for m, v in zip(milestones, self._at.get(trial_id, ()), strict=False) if math.isfinite(v)}
+        if status is Status.ERROR or not passed or (self._budget is not None and max(passed) < self._budget):
+            # Failed, ended before the first milestone, or stopped below the budget: how it counts
+            # cannot change as the budget moves up, so its record goes (under ASHA most trials end
+            # at the first milestone).
+            del self._ended[trial_id]
+            self._at.pop(trial_id, None)
         state, value, reach = WORST, math.nan, 0.0
         if status is not Status.ERROR and passed:
             if self._budget is not None and self._budget in passed:
