@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import importlib
+import json
 import logging
 import math
 import numbers
@@ -239,7 +240,7 @@ def run(
     # Worker processes start now and load the objective while the store is opened.
     exe.start(fn)
     try:
-        store = _open_store(fn, space, searcher, sched, storage, name, resume, metric, mode, settings, compiled)
+        store = _open_store(fn, space, searcher, sched, storage, name, resume, metric, mode, settings, compiled, stop)
     except BaseException:
         exe.shutdown()
         raise
@@ -286,6 +287,7 @@ def _open_store(
     mode: str,
     settings: dict[str, Any],
     compiled: Space,
+    stop: Any,
 ) -> Store:
     if resume:
         try:
@@ -300,10 +302,19 @@ def _open_store(
                     f"experiment {name!r} was stored with metric={stored['metric']!r}, mode={stored['mode']!r};"
                     f" got metric={metric!r}, mode={mode!r}"
                 )
+            changed = _space_changes(stored["space"], json.loads(json.dumps(compiled.to_json())))
+            if changed:
+                store.close()
+                raise ValueError(
+                    f"experiment {name!r} was stored with another search space ({'; '.join(changed)}); resume it"
+                    " with the space it was started with, or choose another name to tune this one"
+                )
             store.set_experiment("RUNNING", settings=settings)
             return store
+    # A callable `stop` goes with the rest of what `rung resume` needs to run the experiment again.
+    parts = {"fn": fn, "space": space, "search": searcher, "scheduler": scheduler}
     try:
-        setup: bytes | None = cloudpickle.dumps({"fn": fn, "space": space, "search": searcher, "scheduler": scheduler})
+        setup: bytes | None = cloudpickle.dumps({**parts, "stop": stop} if callable(stop) else parts)
     except Exception:  # an unpicklable part: `rung resume` from the CLI will say so
         setup = None
     return Store.create(
@@ -316,6 +327,28 @@ def _open_store(
         objective=_objective_path(fn),
         setup=setup,
     )
+
+
+def _space_changes(stored: Any, got: Any, path: str = "") -> list[str]:
+    """Where two spaces' JSON descriptions differ, as "path: stored -> got" (object addresses ignored)."""
+    if isinstance(stored, dict) and isinstance(got, dict):
+        changes = []
+        for key in [*stored, *(k for k in got if k not in stored)]:
+            where = f"{path}.{key}" if path else key
+            if key not in got:
+                changes.append(f"{where}: removed")
+            elif key not in stored:
+                changes.append(f"{where}: added")
+            else:
+                changes += _space_changes(stored[key], got[key], where)
+        return changes
+    if _ADDRESS.sub("", json.dumps(stored)) == _ADDRESS.sub("", json.dumps(got)):
+        return []
+    return [f"{path or 'space'}: {json.dumps(stored):.60} -> {json.dumps(got):.60}"]
+
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+"""The part of an object's default repr that differs between processes."""
 
 
 def load(name: str, storage: str | Path = "rung-runs") -> ExperimentResult:

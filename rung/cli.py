@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -139,15 +140,22 @@ def cmd_resume(args: argparse.Namespace) -> int:
         experiment = store.experiment()
     finally:
         store.close()
-    setup = cloudpickle.loads(experiment["setup"]) if experiment["setup"] else None
-    fn: Any = None
-    if experiment["objective"]:
-        module, _, qualname = experiment["objective"].partition(":")
-        fn = importlib.import_module(module)
-        for part in qualname.split("."):
-            fn = getattr(fn, part)
-    elif setup is not None:
-        fn = setup["fn"]
+    try:
+        try:
+            setup, fn = _stored_run(experiment)
+        except ImportError:
+            # As `python driver.py` would: modules next to the script (run from its folder) import.
+            sys.path.insert(0, os.getcwd())
+            setup, fn = _stored_run(experiment)
+    except Exception as exc:
+        where = experiment["objective"] or "its objective"
+        print(
+            f"experiment {args.name!r} cannot be resumed: loading {where} failed with {type(exc).__name__}: {exc};"
+            " run `rung resume` from the folder the experiment was started in, or put the folder that holds"
+            " the objective's module on PYTHONPATH",
+            file=sys.stderr,
+        )
+        return 2
     if fn is None or setup is None:
         print(
             f"experiment {args.name!r} cannot be resumed from the command line: its objective or search"
@@ -156,6 +164,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
         )
         return 2
     settings = experiment["settings"]
+    stop = settings["stop"] if isinstance(settings["stop"], dict) else setup.get("stop")
+    if settings["stop"] is not None and stop is None:
+        print(
+            f"experiment {args.name!r} cannot be resumed from the command line: its stop rule"
+            f" {settings['stop']} could not be stored; call rung.run(..., resume=True) from Python instead",
+            file=sys.stderr,
+        )
+        return 2
     rung.run(
         fn,
         setup["space"],
@@ -170,13 +186,27 @@ def cmd_resume(args: argparse.Namespace) -> int:
         name=args.name,
         storage=args.storage,
         resume=True,
-        stop=settings["stop"] if isinstance(settings["stop"], dict) else None,
+        stop=stop,
         time_budget_s=settings["time_budget_s"],
         max_failures=settings["max_failures"],
         seed=settings["seed"],
         verbose=args.verbose,
     )
     return cmd_show(args)
+
+
+def _stored_run(experiment: dict[str, Any]) -> tuple[dict[str, Any] | None, Any]:
+    """What `rung.run` was given (None if it could not be stored) and the objective (None likewise)."""
+    setup = cloudpickle.loads(experiment["setup"]) if experiment["setup"] else None
+    fn: Any = None
+    if experiment["objective"]:
+        module, _, qualname = experiment["objective"].partition(":")
+        fn = importlib.import_module(module)
+        for part in qualname.split("."):
+            fn = getattr(fn, part)
+    elif setup is not None:
+        fn = setup["fn"]
+    return setup, fn
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import cloudpickle
 
+from rung._numbers import is_number
 from rung.errors import SessionError
 from rung.types import Config, Decision
 
@@ -36,6 +37,8 @@ class Job:
     iteration: int = 0
     time_total: float = 0.0
     log_path: str | None = None
+    metric: str | None = None
+    """`rung.run`'s metric: a number the objective returns is reported as its value."""
 
 
 class Channel(Protocol):
@@ -65,6 +68,7 @@ class _Session:
         self._loaded = job.checkpoint is None
         self._channel = channel
         self._last = time.time()
+        self.metric = job.metric
 
     def report(self, metrics: Mapping[str, Any], checkpoint: Any = None) -> None:
         if not isinstance(metrics, Mapping):
@@ -74,6 +78,11 @@ class _Session:
         self.iteration += 1
         self.time_total += took
         result = {str(k): v for k, v in metrics.items()}
+        if self.metric in result and not is_number(result[self.metric]):
+            value = result[self.metric]
+            raise TypeError(
+                f"report() needs the metric {self.metric!r} to be a number; got {value!r} ({type(value).__name__})"
+            )
         result["training_iteration"] = self.iteration
         result["time_this_iter_s"] = took
         result["time_total_s"] = self.time_total
@@ -142,16 +151,35 @@ class Outcome:
     error: str | None = None
 
 
+def _unusable_return(returned: Any, metric: str | None) -> str:
+    kind = type(returned).__name__
+    if is_number(returned):
+        return (
+            f"TypeError: the objective returned {returned!r} ({kind}), but rung.run has no metric= to record it as;"
+            " pass metric= to rung.run, or return a dict such as {'loss': value}"
+        )
+    example = repr({metric or "loss": 0.5})
+    return (
+        f"TypeError: the objective returned {returned!r:.80} ({kind}) and reported nothing; return a dict of"
+        f" metrics such as {example}, a number (the value of metric=), or call rung.report() as it trains"
+    )
+
+
 def run_trial(fn: Callable[[Config], Any], job: Job, channel: Channel) -> Outcome:
     """Run `fn(config)` as trial `job.trial_id`, reporting through `channel`."""
     session = _Session(job, channel)
     token = _current.set(session)
     try:
         returned = fn(job.config)
+        if is_number(returned) and job.metric is not None:
+            returned = {job.metric: returned}  # Optuna's and hyperopt's way: the value of the metric
         if isinstance(returned, Mapping):
             # A dict returned by the objective counts as its last report.
             with contextlib.suppress(TrialInterrupt):
                 session.report(returned)
+        elif returned is not None and session.iteration == job.iteration:
+            # Nothing reported and nothing usable returned (a value after reports is the user's own).
+            return Outcome("error", _unusable_return(returned, job.metric))
         return Outcome("completed")
     except TrialInterrupt:
         return Outcome("interrupted")

@@ -340,7 +340,7 @@ class Tuner:
         self.store.set_status(trial.id, Status.RUNNING, at=self._now(), slot=slot, **(change or {}))
         self.running.add(trial.id)
         log_path = self.store.log_file(trial.id)
-        self.executor.submit(Job(trial.id, trial.config, data, iteration, time_total, log_path))
+        self.executor.submit(Job(trial.id, trial.config, data, iteration, time_total, log_path, self.metric))
 
     # Events.
     def _record(self, trial: _Trial, result: dict[str, Any]) -> bool:
@@ -422,7 +422,14 @@ class Tuner:
             self.store.set_status(trial.id, status, at=self._now(), slot=slot)
             return None
         error: Exception | None = None
-        if status is Status.TERMINATED and self.metric is not None and not self.metric_seen:
+        # Only an objective that returned on its own is judged: one stopped by `stop=` or the time
+        # budget may not have reached its first report of the metric yet.
+        if (
+            event.kind == "completed"
+            and status is Status.TERMINATED
+            and self.metric is not None
+            and not self.metric_seen
+        ):
             keys = [k for k in trial.last_result if k not in AUTO_KEYS]
             error = MetricNotReportedError(
                 f"metric {self.metric!r} was never reported; trial {trial.id} reported: "

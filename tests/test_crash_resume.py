@@ -109,6 +109,64 @@ def test_cli_resume_after_sigkill(tmp_path: Path) -> None:
     assert "best: trial" in resumed.stdout
 
 
+OBJECTIVE_MODULE = textwrap.dedent(
+    """
+    import os, signal
+    import rung
+
+    def train(config):
+        checkpoint = rung.get_checkpoint()
+        for step in range(0 if checkpoint is None else checkpoint + 1, 30):
+            rung.report({"loss": config["x"] + 1 / (step + 1)}, checkpoint=step)
+            if os.environ.get("KILL") == "1" and rung.get_trial_id() == 2 and step == 2:
+                os.kill(os.getppid(), signal.SIGKILL)
+
+    def enough(trial_id, result):
+        return result["training_iteration"] >= 5
+    """
+)
+
+MODULE_DRIVER = textwrap.dedent(
+    """
+    import sys
+    import rung
+    from objmod import enough, train
+
+    rung.run(train, {"x": rung.uniform(0, 1)}, metric="loss", num_samples=4, max_concurrent=2, stop=enough,
+             name="mod", storage=sys.argv[1], verbose=0)
+    """
+)
+
+
+def test_cli_resume_finds_the_objectives_module_and_keeps_a_callable_stop(tmp_path: Path) -> None:
+    (tmp_path / "objmod.py").write_text(OBJECTIVE_MODULE)
+    (tmp_path / "driver.py").write_text(MODULE_DRIVER)
+    storage = tmp_path / "runs"
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    crashed = subprocess.run(
+        [sys.executable, "driver.py", str(storage)], cwd=tmp_path, env={**env, "KILL": "1"}, capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+
+    def resume(cwd: Path) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "rung.cli", "--storage", str(storage), "resume", "mod", "--verbose", "0"]
+        return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+    elsewhere = resume(tmp_path.parent)  # objmod does not import from here
+    assert elsewhere.returncode == 2
+    assert elsewhere.stderr == (
+        "experiment 'mod' cannot be resumed: loading objmod:train failed with ModuleNotFoundError: No module named"
+        " 'objmod'; run `rung resume` from the folder the experiment was started in, or put the folder that holds"
+        " the objective's module on PYTHONPATH\n"
+    )
+    resumed = resume(tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    result = rung.load("mod", storage=storage)
+    assert result.status == "FINISHED" and len(result.trials) == 4
+    assert [t.iteration for t in result.trials] == [5] * 4  # `stop` held after the resume too
+
+
 CTRL_C = textwrap.dedent(
     """
     import os, signal, sys

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 from collections.abc import Sequence
 from pathlib import Path
@@ -295,6 +296,75 @@ def test_returned_dict_counts_as_last_report(storage: Path) -> None:
     assert result.trials[0].metrics["training_iteration"] == 2
 
 
+def test_a_returned_number_is_the_metric(storage: Path) -> None:
+    def fn(config: dict[str, Any]) -> float:
+        return (config["x"] - 0.3) ** 2
+
+    space = {"x": rung.grid([0.1, 0.3, 0.6])}
+    result = rung.run(fn, space, metric="loss", executor="thread", name="n", storage=storage, verbose=0)
+    assert sorted(round(t.metrics["loss"], 6) for t in result.trials) == [0.0, 0.04, 0.09]
+    assert result.best.config == {"x": 0.3} and all(t.status is Status.TERMINATED for t in result.trials)
+
+
+@pytest.mark.parametrize(
+    ("returned", "metric", "message"),
+    [
+        (
+            "done",
+            "loss",
+            "TypeError: the objective returned 'done' (str) and reported nothing; return a dict of metrics such as"
+            " {'loss': 0.5}, a number (the value of metric=), or call rung.report() as it trains",
+        ),
+        (
+            0.25,
+            None,
+            "TypeError: the objective returned 0.25 (float), but rung.run has no metric= to record it as;"
+            " pass metric= to rung.run, or return a dict such as {'loss': value}",
+        ),
+    ],
+)
+def test_an_unusable_return_fails_the_trial_and_says_why(
+    storage: Path, returned: object, metric: str | None, message: str
+) -> None:
+    result = rung.run(lambda c: returned, {}, metric=metric, executor="thread", name="u", storage=storage, verbose=0)
+    assert [(t.status, t.error) for t in result.trials] == [(Status.ERROR, message)]
+
+
+def test_a_value_returned_after_reports_is_the_objectives_own(storage: Path) -> None:
+    def fn(config: dict[str, Any]) -> object:
+        rung.report({"loss": 0.5})
+        return object()  # e.g. the trained model, for use outside rung
+
+    result = rung.run(fn, {}, metric="loss", executor="thread", name="o", storage=storage, verbose=0)
+    assert [(t.status, t.metrics["loss"]) for t in result.trials] == [(Status.TERMINATED, 0.5)]
+
+
+@pytest.mark.parametrize("value", ["0.5", True, None, [0.5]])
+def test_a_metric_that_is_not_a_number_fails_the_trial_at_the_report(storage: Path, value: object) -> None:
+    result = rung.run(
+        lambda c: rung.report({"loss": value}), {}, metric="loss", executor="thread", name="t", storage=storage,
+        verbose=0,
+    )  # fmt: skip
+    (trial,) = result.trials
+    expected = f"TypeError: report() needs the metric 'loss' to be a number; got {value!r} ({type(value).__name__})"
+    assert trial.status is Status.ERROR and trial.error is not None
+    assert trial.error.splitlines()[-1] == expected
+    assert 'rung.report({"loss": value})' in trial.error  # the traceback points at the call
+
+
+def test_trials_stopped_before_their_first_metric_report_do_not_fail_the_run(storage: Path) -> None:
+    def sparse(config: dict[str, Any]) -> None:
+        for i in range(1, 11):
+            rung.report({"train": i, **({"val": -i} if i % 5 == 0 else {})})
+
+    result = rung.run(
+        sparse, {"x": rung.uniform(0, 1)}, metric="val", num_samples=2, max_concurrent=1, executor="thread",
+        stop={"training_iteration": 3}, name="s", storage=storage, seed=0, verbose=0,
+    )  # fmt: skip
+    assert [(t.status, t.iteration) for t in result.trials] == [(Status.TERMINATED, 3)] * 2
+    assert result.best is None
+
+
 def test_time_budget_ends_the_run(storage: Path) -> None:
     def forever(config: dict[str, Any]) -> None:
         i = 0
@@ -462,6 +532,32 @@ def test_resume_with_other_metric_is_an_error(storage: Path) -> None:
             resume=True,
             verbose=0,
         )
+
+
+def test_resume_with_another_space_is_an_error_and_changes_nothing(storage: Path) -> None:
+    class Act:  # its default repr has the object's address
+        pass
+
+    def space_with(x_high: float, **more: Any) -> dict[str, Any]:
+        return {"x": rung.uniform(0, x_high), "n": 1, "net": {"act": rung.choice([Act(), "relu"]), **more}}
+
+    space = space_with(1, k=1)
+    assert " at 0x" in repr(space["net"]["act"].options[0])
+    rung.run(quadratic, space, metric="loss", num_samples=2, executor="thread", name="sp", storage=storage, verbose=0)
+    other = {**space_with(2), "y": 3}
+    message = (
+        "experiment 'sp' was stored with another search space (x.high: 1.0 -> 2.0; net.k: removed; y: added);"
+        " resume it with the space it was started with, or choose another name to tune this one"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        rung.run(quadratic, other, metric="loss", num_samples=4, executor="thread", name="sp", storage=storage,
+                 resume=True, verbose=0)  # fmt: skip
+    assert len(rung.load("sp", storage=storage).trials) == 2
+    # The same space resumes, though an option's repr is another address (as in another process).
+    same = space_with(1, k=1)
+    result = rung.run(quadratic, same, metric="loss", num_samples=4, executor="thread", name="sp", storage=storage,
+                      resume=True, verbose=0)  # fmt: skip
+    assert len(result.trials) == 4
 
 
 def test_live_view_renders(storage: Path) -> None:
