@@ -214,7 +214,9 @@ class ExperimentResult:
             store.close()
 
     def dataframe(self) -> Any:
-        """A pandas DataFrame, one row per trial: id, status, `config/...` and last metrics."""
+        """A pandas DataFrame, one row per trial: `trial_id`, `status`, `config/...`, the last metrics,
+        `best_<metric>` and `error` (the failed trial's traceback). A metric reported under one of
+        these names (e.g. "error") is in the column `metrics/<name>` instead."""
         try:
             import pandas as pd
         except ImportError as exc:
@@ -223,7 +225,9 @@ class ExperimentResult:
         for trial in self.trials:
             row: dict[str, Any] = {"trial_id": trial.id, "status": trial.status.value}
             row.update({f"config/{k}": v for k, v in _flatten(trial.config).items()})
-            row.update(trial.metrics)
+            taken = {"trial_id", "status", "error", f"best_{self.metric}"}
+            for key, value in trial.metrics.items():
+                row[f"metrics/{key}" if key in taken or key.startswith("config/") else key] = value
             if self.metric is not None:
                 row[f"best_{self.metric}"] = (trial.best_metrics or {}).get(self.metric)
             row["error"] = trial.error

@@ -405,7 +405,13 @@ class Tuner:
                 )
                 trial.status = Status.PENDING
                 self.store.set_status(
-                    trial.id, Status.PENDING, error=event.error, at=self._now(), slot=slot, retry=trial.num_failures
+                    trial.id,
+                    Status.PENDING,
+                    error=event.error,
+                    at=self._now(),
+                    slot=slot,
+                    retry=trial.num_failures,
+                    failed=event.error,
                 )
                 self.restarts.append(trial.id)
                 return None

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import rung
+from rung.store.sqlite import Store
 from rung.types import Decision, Resume, Start, Status, Suggestion, TrialInfo
 
 EXECUTORS = ["thread", "process"]
@@ -163,7 +164,14 @@ def test_failure_retries_from_checkpoint(executor: str, storage: Path) -> None:
     )
     (trial,) = result.trials
     assert trial.status is Status.TERMINATED and trial.num_failures == 1
+    assert trial.error is None  # it ended well: not shown as failed
     assert [r["step"] for r in result.history(1)] == [0, 1, 2, 3]
+    store = Store.read(storage, "f")
+    try:
+        retries = [data[1] for kind, _, data in store.history() if kind == "status" and "retry" in data[1]]
+    finally:
+        store.close()
+    assert len(retries) == 1 and retries[0]["failed"].strip().endswith("RuntimeError: flaky")
 
 
 def flaky_by_x(config: dict[str, Any]) -> None:
@@ -363,6 +371,19 @@ def test_trials_stopped_before_their_first_metric_report_do_not_fail_the_run(sto
     )  # fmt: skip
     assert [(t.status, t.iteration) for t in result.trials] == [(Status.TERMINATED, 3)] * 2
     assert result.best is None
+
+
+def test_dataframe_keeps_metrics_named_like_its_own_columns(storage: Path) -> None:
+    def fn(config: dict[str, Any]) -> None:
+        rung.report({"error": config["x"], "status": "ok", "trial_id": 99, "config/x": 1})
+
+    space = {"x": rung.grid([0.25, 0.5])}
+    frame = rung.run(fn, space, metric="error", executor="thread", name="d", storage=storage, verbose=0).dataframe()
+    assert list(frame["trial_id"]) == [1, 2] and list(frame["status"]) == ["TERMINATED"] * 2
+    assert list(frame["error"]) == [None, None] and list(frame["config/x"]) == [0.25, 0.5]
+    assert list(frame["metrics/error"]) == [0.25, 0.5] and list(frame["best_error"]) == [0.25, 0.5]
+    assert list(frame["metrics/status"]) == ["ok"] * 2 and list(frame["metrics/trial_id"]) == [99] * 2
+    assert list(frame["metrics/config/x"]) == [1, 1]
 
 
 def test_time_budget_ends_the_run(storage: Path) -> None:

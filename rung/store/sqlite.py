@@ -42,7 +42,12 @@ _INSERT_TRIAL = (
     " VALUES (?, ?, ?, 'PENDING', ?, ?, ?, ?)"
 )
 _INSERT_EVENT = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)"
-_UPDATE_STATUS = "UPDATE trials SET status = ?, error = COALESCE(?, error), updated = MAX(updated, ?) WHERE id = ?"
+# A trial that ends well after a failed attempt (retried) keeps no error; the attempt's traceback
+# stays in its retry event.
+_UPDATE_STATUS = (
+    "UPDATE trials SET status = ?1, error = CASE WHEN ?1 IN ('TERMINATED', 'STOPPED') THEN NULL"
+    " ELSE COALESCE(?2, error) END, updated = MAX(updated, ?3) WHERE id = ?4"
+)
 _INSERT_RESULT = "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)"
 _UPDATE_CHECKPOINT = "UPDATE checkpoints SET seq = ?, iteration = ?, path = ?, size = ?, data = ? WHERE seq = ?"
 _UPDATE_RESULT_FIELDS = (
