@@ -216,6 +216,14 @@ def test_domains_are_frozen_dataclasses_with_plain_fields() -> None:
         (lambda: randint(1, 4.0), "randint needs high to be an integer; got high=4.0"),
         (lambda: randint(3, 3), "randint needs low < high; got low=3, high=3"),
         (lambda: qrandint(0, 10, 0), "qrandint needs q > 0; got q=0"),
+        (
+            lambda: quniform(0, 1, 2),
+            "quniform needs q <= high - low (a wider q leaves one value); got low=0, high=1, q=2",
+        ),
+        (
+            lambda: qrandint(0, 5, 10),
+            "qrandint needs q <= high - low (a wider q leaves one value); got low=0, high=5, q=10",
+        ),
         (lambda: qrandint(0, 10, 2.5), "qrandint needs q to be an integer; got q=2.5"),
         (lambda: lograndint(0, 10), "lograndint needs 0 < low < high; got low=0, high=10"),
         (lambda: normal(0, 0), "normal needs sigma > 0; got sigma=0"),

@@ -40,6 +40,16 @@ def _set(domain: Domain, fields: dict[str, Any], q: float | None) -> None:
         object.__setattr__(domain, name, value)
 
 
+def _q_fits(kind: str, fields: dict[str, Any], q: float | None, given: tuple[Any, Any, Any]) -> float | None:
+    """`q`, if at most `high - low` (else one value would be left); `given`: low, high, q as passed."""
+    if q is not None and q > fields["high"] - fields["low"]:
+        low, high, raw_q = map(fmt, given)
+        raise SpaceError(
+            f"{kind} needs q <= high - low (a wider q leaves one value); got low={low}, high={high}, q={raw_q}"
+        )
+    return q
+
+
 def _quantize(x: float, q: float) -> float:
     """The multiple of `q` nearest `x`, rounded to q's decimals (0.15, not 0.15000000000000002)."""
     exponent = Decimal(repr(q)).as_tuple().exponent
@@ -69,7 +79,8 @@ class Float(Domain):
         return ("q" if self.q is not None else "") + ("loguniform" if self.log else "uniform")
 
     def __post_init__(self) -> None:
-        _set(self, _bounds(self.kind, check_real, self.low, self.high, self.log), q=_q(self.kind, self.q))
+        fields = _bounds(self.kind, check_real, self.low, self.high, self.log)
+        _set(self, fields, q=_q_fits(self.kind, fields, _q(self.kind, self.q), (self.low, self.high, self.q)))
 
     def _finish(self, x: float) -> float:
         if self.q is not None:
@@ -127,7 +138,8 @@ class Integer(Domain):
 
     def __post_init__(self) -> None:
         fields = _bounds(self.kind, check_int, self.low, self.high, self.log)
-        _set(self, fields, q=int(_q(self.kind, check_int(self.kind, "q", self.q)) or 1))
+        q = int(_q(self.kind, check_int(self.kind, "q", self.q)) or 1)
+        _set(self, fields, q=int(_q_fits(self.kind, fields, q, (self.low, self.high, self.q)) or 1))
 
     def _finish(self, x: int) -> int:
         if self.q != 1:
