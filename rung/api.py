@@ -8,8 +8,9 @@ import json
 import logging
 import math
 import numbers
+import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +196,11 @@ def run(
         max_concurrent = _int_at_least("max_concurrent", max_concurrent, 1)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"seed must be an int; got {seed!r}")
+    seed = _int_at_least("seed", seed, 0)
+    if not isinstance(storage, (str, os.PathLike)):
+        raise TypeError(f"storage must be a folder path (a str or Path); got {storage!r}")
+    if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Iterable):
+        raise TypeError(f"callbacks must be a list of rung.callbacks objects; got {callbacks!r}")
     if time_budget_s is not None and (
         isinstance(time_budget_s, bool)
         or not isinstance(time_budget_s, numbers.Real)

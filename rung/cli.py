@@ -8,7 +8,7 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -212,8 +212,31 @@ def _stored_run(experiment: dict[str, Any]) -> tuple[dict[str, Any] | None, Any]
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from rung.dashboard.server import serve
 
-    serve(args.storage, args.host, args.port, ready=lambda url: print(f"rung dashboard: {url} (Ctrl-C to stop)"))
+    try:
+        serve(args.storage, args.host, args.port, ready=lambda url: print(f"rung dashboard: {url} (Ctrl-C to stop)"))
+    except OSError as exc:
+        print(
+            f"error: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}; choose another --port",
+            file=sys.stderr,
+        )
+        return 2
     return 0
+
+
+def _int_from(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer >= low (and <= high), else argparse's usage error naming the rule."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"needs an integer; got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            rule = f">= {low}" if high is None else f"in {low}..{high}"
+            raise argparse.ArgumentTypeError(f"needs an integer {rule}; got {value}")
+        return value
+
+    return parse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -221,8 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--storage", default="rung-runs", help="folder of experiments (default: rung-runs)")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="tune an MLP on the digits data set")
-    demo.add_argument("--num-samples", type=int, default=32)
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--num-samples", type=_int_from(1), default=32)
+    demo.add_argument("--seed", type=_int_from(0), default=0)
     demo.add_argument("--fresh", action="store_true", help="delete the stored demo and run it again")
     demo.add_argument("--verbose", type=int, default=1)
     sub.add_parser("ls", help="list experiments")
@@ -233,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     resume.add_argument("--verbose", type=int, default=1)
     dash = sub.add_parser("dashboard", help="live read-only web view of the experiments")
     dash.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
-    dash.add_argument("--port", type=int, default=8765)
+    dash.add_argument("--port", type=_int_from(0, 65535), default=8765)
     for p in (demo, show, resume, dash, sub.choices["ls"]):
         p.add_argument("--storage", default=argparse.SUPPRESS, help="folder of experiments")
     args = parser.parse_args(argv)

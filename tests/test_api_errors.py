@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,9 @@ SPACE = {"x": rung.uniform(0, 1)}
             "stop must be a dict {metric: threshold} or a callable(trial_id, result); got 3",
         ),
         ({"name": "../x"}, ValueError, "name must be letters, digits"),
+        ({"seed": -1}, ValueError, "seed must be an integer >= 0; got -1"),
+        ({"storage": 5}, TypeError, "storage must be a folder path (a str or Path); got 5"),
+        ({"callbacks": 5}, TypeError, "callbacks must be a list of rung.callbacks objects; got 5"),
     ],
 )
 def test_bad_arguments(
@@ -60,13 +64,31 @@ def test_bad_arguments(
 ) -> None:
     monkeypatch.setattr("rung.api.machine_cpus", lambda: 2)
     with pytest.raises(error, match="^" + re.escape(message)):
-        rung.run(ok, SPACE, metric="loss", storage=storage, **{"name": "bad", "verbose": 0, **kwargs})
+        rung.run(ok, SPACE, metric="loss", **{"storage": storage, "name": "bad", "verbose": 0, **kwargs})
     assert not (storage / "bad").exists()
 
 
 def test_objective_not_callable(storage: Path) -> None:
     with pytest.raises(TypeError, match=r"^fn \(the objective\) must be callable; got 3 of type int$"):
         rung.run(3, SPACE, storage=storage)  # type: ignore[arg-type]
+
+
+def test_an_objective_that_cannot_reach_worker_processes_is_named(storage: Path) -> None:
+    lock = threading.Lock()
+
+    def holds_a_lock(config: dict[str, Any]) -> dict[str, float]:
+        with lock:
+            return {"loss": 1.0}
+
+    message = (
+        "the objective cannot be sent to worker processes (TypeError: cannot pickle '_thread.lock' object);"
+        " create what it holds (locks, clients, open files) inside it, or pass executor='thread'"
+    )
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+        rung.run(holds_a_lock, SPACE, metric="loss", storage=storage, name="lock", verbose=0)
+    assert not (storage / "lock").exists()
+    result = rung.run(holds_a_lock, SPACE, metric="loss", storage=storage, name="lock", executor="thread", verbose=0)
+    assert result.best is not None
 
 
 def test_bad_space_errors_surface_from_run(storage: Path) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,29 @@ def test_objective_import_path_is_stored(storage: Path) -> None:
 def test_show_unknown_experiment(storage: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["show", "nope", "--storage", str(storage)]) == 2
     assert "error: no experiment 'nope' in" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["demo", "--num-samples", "0"], "argument --num-samples: needs an integer >= 1; got 0"),
+        (["demo", "--seed", "x"], "argument --seed: needs an integer; got 'x'"),
+        (["dashboard", "--port", "70000"], "argument --port: needs an integer in 0..65535; got 70000"),
+    ],
+)
+def test_bad_options_get_a_usage_error(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(f"error: {message}")
+
+
+def test_dashboard_on_a_port_in_use_says_so(storage: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["dashboard", "--storage", str(storage), "--port", str(port)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: cannot serve on 127.0.0.1:{port}: Address already in use; choose another --port\n"
+    )

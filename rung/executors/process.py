@@ -65,7 +65,13 @@ class ProcessExecutor(Executor):
         self._fn_key = ""
 
     def start(self, fn: Callable[[Config], Any]) -> None:
-        fn_bytes = cloudpickle.dumps(fn)
+        try:
+            fn_bytes = cloudpickle.dumps(fn)
+        except Exception as exc:
+            raise TypeError(
+                f"the objective cannot be sent to worker processes ({type(exc).__name__}: {exc}); create what it"
+                " holds (locks, clients, open files) inside it, or pass executor='thread'"
+            ) from exc
         fn_key = hashlib.sha1(fn_bytes).hexdigest()
         if fn_key == self._fn_key:
             return
