@@ -153,7 +153,8 @@ def run(
     """Tune `fn` over `space` and return every trial, stored under `<storage>/<name>/`.
 
     Args:
-        fn: the objective, `fn(config)`; it calls `rung.report(...)` per iteration (or returns a dict).
+        fn: the objective, `fn(config)`; it calls `rung.report(...)` per iteration (or returns a dict
+            of metrics, or a number: the value of `metric`).
         space: nested dict of domains (`rung.uniform`, ...) and constants.
         metric: the reported key to optimise; `mode` is "min" or "max".
         num_samples: trials to run (times the size of the grid, if the space has `rung.grid` dimensions).
@@ -170,7 +171,9 @@ def run(
         name: the experiment's name (default: the objective's name and the time).
         storage: the folder that holds experiments.
         resume: continue the stored experiment `name` (finished trials are kept).
-        stop: `{key: threshold}` (a trial ends when a reported value reaches it) or `callable(trial_id, result)`.
+        stop: `{key: threshold}` (a trial ends once a reported value is >= its threshold, whatever
+            `mode` is, as in Ray Tune; for a minimised metric, pass a callable) or
+            `callable(trial_id, result) -> bool`.
         time_budget_s: stop starting trials and end running ones after this many seconds.
         max_failures: restart a failed trial from its last checkpoint up to this many times.
         seed: seeds the searcher and scheduler (each keeps its own generator).

@@ -24,7 +24,13 @@ Two forms are accepted:
    - `hp.qloguniform(label, low, high, q)`: the same log-space bounds, rounded to multiples of q.
    - `hp.randint(label, upper)`: hyperopt's 0..upper-1 (upper excluded), i.e. `rung.randint(0, upper - 1)`;
      `hp.randint(label, low, high)`: low..high-1, i.e. `rung.randint(low, high - 1)`.
+   - `hp.uniformint(label, low, high)`: integers low..high, both ends included (`rung.randint(low, high)`).
    - `hp.normal(label, mu, sigma)` and `hp.qnormal(label, mu, sigma, q)`.
+   - `hp.lognormal(label, mu, sigma)` and `hp.qlognormal(label, mu, sigma, q)`: exp of a normal value
+     (then rounded to multiples of q).
+
+hyperopt's `hp.pchoice` (a weighted choice) has no rung counterpart: rung's searchers treat the
+options of a choice alike.
 
 Example:
     >>> import math
@@ -46,7 +52,19 @@ from rung import sampling, space
 from rung.domains import check_int, check_real, fmt
 from rung.errors import SpaceError
 
-__all__ = ["choice", "loguniform", "normal", "qloguniform", "qnormal", "quniform", "randint", "uniform"]
+__all__ = [
+    "choice",
+    "lognormal",
+    "loguniform",
+    "normal",
+    "qlognormal",
+    "qloguniform",
+    "qnormal",
+    "quniform",
+    "randint",
+    "uniform",
+    "uniformint",
+]
 
 
 def _label(fn: str, label: Any) -> None:
@@ -193,3 +211,37 @@ def qnormal(label: str, mu: float, sigma: float, q: float) -> space.Normal:
     """
     _label("qnormal", label)
     return sampling.qnormal(mu, sigma, q)
+
+
+def uniformint(label: str, *args: Any) -> space.Integer:
+    """Hyperopt's `uniformint(label, low, high)`: the integers low..high, both ends included.
+
+    Example:
+        >>> uniformint("layers", 1, 4) == uniformint("layers", [1, 4]) == sampling.randint(1, 4)
+        True
+    """
+    _, (low, high) = _parse("uniformint", label, args, 0)
+    return sampling.randint(low, high)
+
+
+def lognormal(label: str, mu: float, sigma: float) -> space.Normal:
+    """Hyperopt's `lognormal(label, mu, sigma)`: exp(x) for x drawn from N(mu, sigma**2).
+
+    Example:
+        >>> lognormal("scale", 0, 1).from_unit(0.5)
+        1.0
+    """
+    _label("lognormal", label)
+    return space.Normal(mu, sigma, log=True)
+
+
+def qlognormal(label: str, mu: float, sigma: float, q: float) -> space.Normal:
+    """Hyperopt's `qlognormal(label, mu, sigma, q)`: `lognormal` rounded to multiples of q (0 included).
+
+    Example:
+        >>> qlognormal("units", 3, 1, 8).from_unit(0.5)
+        24.0
+    """
+    _label("qlognormal", label)
+    check_real("hp.qlognormal", "q", q)  # None would silently mean no rounding
+    return space.Normal(mu, sigma, q=q, log=True)

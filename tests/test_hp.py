@@ -116,3 +116,32 @@ def test_hp_is_exported_by_rung() -> None:
 def test_bad_hp_forms(make: Any, message: str) -> None:
     with space_error(message):
         make()
+
+
+def test_uniformint_includes_both_ends() -> None:
+    assert hp.uniformint("n", 1, 4) == hp.uniformint("n", [1, 4]) == rs.randint(1, 4)
+
+
+def test_lognormal_is_exp_of_a_normal_value() -> None:
+    domain = hp.lognormal("scale", 1.0, 0.5)
+    assert domain.kind == "lognormal" and domain.to_json() == {"type": "lognormal", "mu": 1.0, "sigma": 0.5}
+    rng = np.random.default_rng(0)
+    logs = np.log([domain.sample(rng) for _ in range(4000)])
+    assert logs.mean() == pytest.approx(1.0, abs=0.03) and logs.std() == pytest.approx(0.5, abs=0.03)
+    assert domain.from_unit(0.5) == pytest.approx(math.e)
+    for value in (0.1, 2.0, 30.0):
+        assert domain.from_unit(domain.to_unit(value)) == pytest.approx(value)
+    assert domain.contains(2.5) and not domain.contains(-1.0) and domain.to_unit(0.0) == 0.0
+
+
+def test_qlognormal_rounds_after_exp() -> None:
+    domain = hp.qlognormal("units", 3.0, 1.0, 8)
+    assert domain.kind == "qlognormal"
+    rng = np.random.default_rng(1)
+    values = [domain.sample(rng) for _ in range(500)]
+    assert all(v % 8 == 0 and v >= 0 for v in values) and domain.contains(0.0) and not domain.contains(12.0)
+    assert np.median(values) == pytest.approx(math.exp(3.0), abs=8)
+    with pytest.raises(SpaceError, match=r"^qlognormal needs q > 0; got q=0$"):
+        hp.qlognormal("units", 3.0, 1.0, 0)
+    with pytest.raises(SpaceError, match=r"^lognormal needs sigma > 0; got sigma=0$"):
+        hp.lognormal("scale", 0.0, 0)

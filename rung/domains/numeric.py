@@ -183,34 +183,41 @@ class Integer(Domain):
 
 @dataclass(frozen=True)
 class Normal(Domain):
-    """Floats from a normal distribution, optionally rounded to multiples of `q`.
+    """Floats from a normal distribution, or `exp` of one (`log`), optionally rounded to multiples of `q`.
 
-    Built by `normal` and `qnormal`.
+    Built by `normal` and `qnormal` (and hyperopt's `hp.lognormal`, `hp.qlognormal`).
     """
 
     mu: float = 0.0
     sigma: float = 1.0
     q: float | None = None
+    log: bool = False
 
     @property
     def kind(self) -> str:
         """The name of the function that builds this domain, also the `type` in `to_json`."""
-        return "normal" if self.q is None else "qnormal"
+        return ("q" if self.q is not None else "") + ("lognormal" if self.log else "normal")
 
     def __post_init__(self) -> None:
         mu, sigma = check_real(self.kind, "mu", self.mu), check_real(self.kind, "sigma", self.sigma)
         if sigma <= 0:
             raise SpaceError(f"{self.kind} needs sigma > 0; got sigma={fmt(self.sigma)}")
+        if not isinstance(self.log, bool):
+            raise SpaceError(f"Normal needs log to be True or False; got log={self.log!r}")
         _set(self, {"mu": mu, "sigma": sigma}, q=_q(self.kind, self.q))
 
     def _finish(self, x: float) -> float:
+        if self.log:
+            x = math.exp(x)
         return float(x) if self.q is None else _quantize(x, self.q)
 
     def sample(self, rng: np.random.Generator) -> float:
         return self._finish(float(rng.normal(self.mu, self.sigma)))
 
     def contains(self, value: Any) -> bool:
-        return _is_real(value) and (self.q is None or _on_grid(float(value), self.q))
+        if not _is_real(value) or (self.log and value < 0):  # a rounded log-normal value may be 0
+            return False
+        return self.q is None or _on_grid(float(value), self.q)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.kind, "mu": self.mu, "sigma": self.sigma}
@@ -218,6 +225,10 @@ class Normal(Domain):
 
     def to_unit(self, value: Any) -> float:
         x = check_real(f"{self.kind}.to_unit", "value", value)
+        if self.log:
+            if x <= 0:
+                return 0.0
+            x = math.log(x)
         return NormalDist(self.mu, self.sigma).cdf(x)
 
     def from_unit(self, u: float) -> float:

@@ -173,11 +173,17 @@ def snapper(domain: Domain) -> Snap | None:
 
         return snap_float
     if isinstance(domain, Normal) and domain.q is not None:
-        mu, sigma, step = domain.mu, domain.sigma, domain.q
+        mu, sigma, step, log = domain.mu, domain.sigma, domain.q, domain.log
 
         def snap_normal(u: Array) -> Array:
             v = mu + sigma * ndtri(np.clip(u, 1e-12, 1 - 1e-12))
-            out: Array = ndtr((np.round(v / step) * step - mu) / sigma)
+            if not log:
+                out: Array = ndtr((np.round(v / step) * step - mu) / sigma)
+                return out
+            rounded = np.round(np.exp(v) / step) * step
+            with np.errstate(divide="ignore"):  # a value rounded to 0 encodes to 0
+                logged = np.log(rounded)
+            out = ndtr((logged - mu) / sigma)
             return out
 
         return snap_normal

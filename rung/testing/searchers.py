@@ -28,6 +28,7 @@ import cloudpickle
 import numpy as np
 
 import rung
+from rung import hp
 from rung.domains import Categorical, Float, GridValues, Integer, Normal
 from rung.search.base import Searcher
 from rung.space import Space
@@ -50,6 +51,8 @@ RICH: dict[str, Any] = {
     "qli": rung.qlograndint(2, 512, 2),
     "n": rung.normal(0.0, 2.0),
     "qn": rung.qnormal(5.0, 1.0, 0.5),
+    "ln": hp.lognormal("ln", 0.0, 1.0),
+    "qln": hp.qlognormal("qln", 2.0, 0.5, 1.0),
     "c": rung.choice(["a", "b", 3, None, True]),
     "nested": {"deep": {"x": rung.uniform(0.0, 1.0)}, "tag": "k"},
     "derived": rung.sample_from(lambda cfg: cfg["f"] * 2),
