@@ -158,10 +158,7 @@ class ExperimentResult:
             [ScheduleEntry(iteration=0, config={'lr': 0.01}, from_trial=None),
              ScheduleEntry(iteration=8, config={'lr': 0.012}, from_trial=5)]
         """
-        known = {t.id for t in self.trials}
-        if trial_id not in known:
-            span = f"{min(known)}..{max(known)}" if known else "none"
-            raise ValueError(f"schedule: no trial {trial_id!r} in experiment {self.name!r}; its trials: {span}")
+        self._known(trial_id, "schedule")
         entries: list[ScheduleEntry] = []
         store = Store.read(*self._store_args)
         try:
@@ -205,8 +202,15 @@ class ExperimentResult:
 
         return plot_schedules(self, param, path=path)
 
+    def _known(self, trial_id: int, asked: str) -> None:
+        known = {t.id for t in self.trials}
+        if trial_id not in known:
+            span = f"{min(known)}..{max(known)}" if known else "none"
+            raise ValueError(f"{asked}: no trial {trial_id!r} in experiment {self.name!r}; its trials: {span}")
+
     def history(self, trial_id: int) -> list[dict[str, Any]]:
         """Every result the trial reported, in order."""
+        self._known(trial_id, "history")
         store = Store.read(*self._store_args)
         try:
             return store.results(trial_id)

@@ -253,6 +253,11 @@ def _resolve_derived(config: dict[str, Any], derived: list[tuple[Path, SampleFro
                 continue
             except Exception as exc:
                 raise _failed(path, exc) from exc
+            if has_domain(value):
+                raise SampleFromError(
+                    f"sample_from for key {_dotted(path)!r} returned a domain ({value!r}); it must return a value:"
+                    " draw it yourself in the function, or put the domain in the space"
+                )
             found, parent = _lookup(config, path[:-1])
             if found and isinstance(parent, dict):
                 parent[path[-1]] = value

@@ -73,6 +73,14 @@ def test_objective_not_callable(storage: Path) -> None:
         rung.run(3, SPACE, storage=storage)  # type: ignore[arg-type]
 
 
+def test_sample_from_that_returns_a_domain_is_named_before_anything_is_stored(storage: Path) -> None:
+    space = {"x": rung.uniform(0, 1), "a": rung.sample_from(lambda c: rung.uniform(0, c["x"] + 1))}
+    message = "sample_from for key 'a' returned a domain (Float(low=0.0, high="
+    with pytest.raises(rung.SampleFromError, match=f"^{re.escape(message)}"):
+        rung.run(ok, space, metric="loss", storage=storage, name="sd", verbose=0)
+    assert not (storage / "sd").exists()
+
+
 def test_an_objective_that_cannot_reach_worker_processes_is_named(storage: Path) -> None:
     lock = threading.Lock()
 

@@ -602,6 +602,8 @@ def test_schedule_bad_input(storage: Path) -> None:
     assert result.schedule(1) == [ScheduleEntry(0, result.trials[0].config, None)]
     with pytest.raises(ValueError, match=r"^schedule: no trial 7 in experiment 's'; its trials: 1\.\.1$"):
         result.schedule(7)
+    with pytest.raises(ValueError, match=r"^history: no trial 7 in experiment 's'; its trials: 1\.\.1$"):
+        result.history(7)
 
 
 # The toy experiment of the PBT paper (Jaderberg et al. 2017, Fig. 2); settings in examples/pbt_toy.py.
