@@ -205,8 +205,9 @@ def test_reader_caches_until_the_store_changes(storage: Path) -> None:
     [summary] = reader.experiments()
     assert reader.experiments()[0] is summary and summary["trials"] == 1
     rung.run(
-        curve, {"x": 0.2, "n": 3}, metric="loss", executor="thread", name="c", storage=storage, verbose=0, resume=True
-    )
+        curve, {"x": 0.2, "n": 2}, metric="loss", num_samples=2, executor="thread", name="c", storage=storage,
+        verbose=0, resume=True,
+    )  # fmt: skip
     assert reader.experiment("c") is not first
     assert reader.experiments()[0] is not summary
 
