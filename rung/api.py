@@ -26,6 +26,7 @@ from rung.schedulers import make as make_scheduler
 from rung.search import SEARCHERS, Searcher
 from rung.search import make as make_searcher
 from rung.space import Space
+from rung.store import driver
 from rung.store.sqlite import Store
 from rung.tuner import Progress, StopFn, Tuner
 from rung.types import Config
@@ -237,6 +238,7 @@ def run(
         "time_budget_s": time_budget_s,
         "max_failures": max_failures,
         "seed": int(seed),
+        "driver": driver.here(),
     }
     searcher.setup(compiled, metric=metric, mode=mode, num_samples=num_samples, seed=int(seed))
     sched.setup(metric=metric, mode=mode, seed=int(seed))

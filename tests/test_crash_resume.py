@@ -92,7 +92,15 @@ def test_cli_resume_after_sigkill(tmp_path: Path) -> None:
     script.write_text(SCRIPT)
     storage, acks = tmp_path / "runs", tmp_path / "acks.txt"
     assert _run(script, storage, acks, kill_at=3).returncode == -signal.SIGKILL
-    assert rung.load("crash", storage=storage).status == "RUNNING"  # the driver died mid-run
+    # The driver died mid-run: shown as KILLED (it was on this machine), stored as RUNNING.
+    assert rung.load("crash", storage=storage).status == "KILLED"
+    with sqlite3.connect(storage / "crash" / "rung.db") as conn:
+        assert conn.execute("SELECT status FROM experiment").fetchone() == ("RUNNING",)
+    listed = subprocess.run(
+        [sys.executable, "-m", "rung.cli", "--storage", str(storage), "ls"], capture_output=True, text=True,
+        timeout=120, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert "KILLED" in listed.stdout
 
     # The objective lives in the script's __main__: `rung resume` gets it from the stored pickle.
     resumed = subprocess.run(

@@ -2,10 +2,13 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from rung.store import driver
 from rung.store.schema import list_experiments
 from rung.store.sqlite import INLINE_MAX, Store
 from rung.types import Status
@@ -213,3 +216,15 @@ def test_an_ended_trials_checkpoints_stay_readable_when_the_writer_forgets_them(
     assert again.latest_checkpoint(2) == (3, b"third")
     assert again._conn.execute("SELECT COUNT(*) FROM checkpoints WHERE trial_id = 2").fetchone()[0] == 1
     again.close()
+
+
+def test_a_running_experiment_whose_driver_is_gone_shows_as_killed() -> None:
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)  # exited and reaped: no process has this id now (barring reuse)
+    here = driver.here()
+    assert driver.status("RUNNING", {"driver": here}) == "RUNNING"  # this process
+    assert driver.status("RUNNING", {"driver": {**here, "pid": dead_pid}}) == driver.KILLED
+    assert driver.status("FINISHED", {"driver": {**here, "pid": dead_pid}}) == "FINISHED"
+    elsewhere = {"host": here["host"] + "-other", "pid": dead_pid}
+    assert driver.status("RUNNING", {"driver": elsewhere}) == "RUNNING"  # cannot be checked from here
+    assert driver.status("RUNNING", {}) == "RUNNING"  # stored before drivers were recorded

@@ -20,6 +20,7 @@ import cloudpickle
 
 from rung.errors import ExperimentExistsError, ExperimentNotFoundError
 from rung.store import checkpoints as files
+from rung.store import driver
 from rung.store.encoding import config_blob, dumps
 from rung.store.schema import ADDED_EVENT_COLUMNS, DB_NAME, SCHEMA, SCHEMA_VERSION, list_experiments
 from rung.types import Config, Status
@@ -369,6 +370,7 @@ class Store:
         out = dict(zip([c[0] for c in cur.description], row, strict=True))
         out["settings"] = json.loads(out["settings"])
         out["space"] = json.loads(out["space"])
+        out["status"] = driver.status(out["status"], out["settings"])
         return out
 
     def trials(self) -> list[dict[str, Any]]:
