@@ -386,6 +386,15 @@ def test_dataframe_keeps_metrics_named_like_its_own_columns(storage: Path) -> No
     assert list(frame["metrics/config/x"]) == [1, 1]
 
 
+def test_a_failing_trial_in_a_worker_process_names_the_file_and_line(storage: Path) -> None:
+    def failing(config: dict[str, Any]) -> None:  # nested: pickled by value, as __main__ code is
+        raise ValueError("no luck")
+
+    (trial,) = rung.run(failing, {}, metric="loss", name="tb", storage=storage, verbose=0).trials
+    line = failing.__code__.co_firstlineno + 1
+    assert f'File "{__file__}", line {line}, in failing\n    raise ValueError("no luck")\n' in (trial.error or "")
+
+
 def test_time_budget_ends_the_run(storage: Path) -> None:
     def forever(config: dict[str, Any]) -> None:
         i = 0

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-import cloudpickle
-
+from rung import _pickle
 from rung.executors.base import Ended, Event, Executor, Reported
 from rung.session import Job
 from rung.types import Config, Decision
@@ -66,7 +65,7 @@ class ProcessExecutor(Executor):
 
     def start(self, fn: Callable[[Config], Any]) -> None:
         try:
-            fn_bytes = cloudpickle.dumps(fn)
+            fn_bytes = _pickle.dumps(fn)
         except Exception as exc:
             raise TypeError(
                 f"the objective cannot be sent to worker processes ({type(exc).__name__}: {exc}); create what it"

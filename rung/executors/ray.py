@@ -28,8 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cloudpickle
-
+from rung import _pickle
 from rung.errors import ResourceError
 from rung.executors._ray_actor import TrialHost
 from rung.executors._ray_connect import connect, import_ray, valid_address
@@ -159,7 +158,7 @@ class RayExecutor(Executor):
     def start(self, fn: Callable[[Config], Any]) -> None:
         if self._capacity is None:
             self._connect()
-        fn_bytes = cloudpickle.dumps(fn)
+        fn_bytes = _pickle.dumps(fn)
         fn_key = hashlib.sha1(fn_bytes).hexdigest()
         if fn_key == self._fn_key:
             return
