@@ -224,7 +224,12 @@ class Tuner:
             answers: list[tuple[int, Decision]] = []
             error: Exception | None = None
             for event in events:
-                if isinstance(event, Reported):
+                if event.trial_id not in self.running:
+                    # An executor's slip (a report or an end after the end): nothing stored changes.
+                    log.warning("ignored %s for trial %s, which is not running", type(event).__name__, event.trial_id)
+                    if isinstance(event, Reported):
+                        answers.append((event.trial_id, Decision.STOP))
+                elif isinstance(event, Reported):
                     answers.append((event.trial_id, self._on_reported(event)))
                 elif isinstance(event, Ended):
                     error = self._on_ended(event) or error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -13,6 +14,8 @@ from typing import Any
 import pytest
 
 import rung
+from rung.executors.base import Ended, Event, Reported
+from rung.executors.thread import ThreadExecutor
 from rung.store.sqlite import Store
 from rung.types import Decision, Resume, Start, Status, Suggestion, TrialInfo
 
@@ -393,6 +396,33 @@ def test_a_failing_trial_in_a_worker_process_names_the_file_and_line(storage: Pa
     (trial,) = rung.run(failing, {}, metric="loss", name="tb", storage=storage, verbose=0).trials
     line = failing.__code__.co_firstlineno + 1
     assert f'File "{__file__}", line {line}, in failing\n    raise ValueError("no luck")\n' in (trial.error or "")
+
+
+class _Echoing(ThreadExecutor):
+    """Sends every end twice and, after it, a stray report: an executor's slip the tuner must survive."""
+
+    def poll(self, timeout: float | None) -> list[Event]:
+        events = super().poll(timeout)
+        extra: list[Event] = []
+        for event in events:
+            if isinstance(event, Ended):
+                extra += [event, Reported(event.trial_id, {"loss": -1.0, "training_iteration": 99}, None)]
+        return events + extra
+
+
+def test_events_for_a_trial_that_is_not_running_are_ignored(storage: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="rung"):
+        result = rung.run(
+            quadratic, {"x": rung.grid([0.1, 0.2, 0.3]), "n": 2}, metric="loss", executor=_Echoing(2),
+            name="echo", storage=storage, verbose=0,
+        )  # fmt: skip
+    assert [(t.status, t.iteration) for t in result.trials] == [(Status.TERMINATED, 2)] * 3
+    assert all(len(result.history(t.id)) == 2 for t in result.trials)  # the stray reports were not stored
+    ignored = sorted(r.getMessage() for r in caplog.records if r.getMessage().startswith("ignored"))
+    expected = [
+        f"ignored {kind} for trial {t}, which is not running" for t in (1, 2, 3) for kind in ("Ended", "Reported")
+    ]
+    assert ignored == sorted(expected)
 
 
 def test_time_budget_ends_the_run(storage: Path) -> None:
