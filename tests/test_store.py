@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from rung.store import driver
+from rung.store.idset import IdSet
 from rung.store.schema import list_experiments
 from rung.store.sqlite import INLINE_MAX, Store
 from rung.types import Status
@@ -228,3 +230,16 @@ def test_a_running_experiment_whose_driver_is_gone_shows_as_killed() -> None:
     elsewhere = {"host": here["host"] + "-other", "pid": dead_pid}
     assert driver.status("RUNNING", {"driver": elsewhere}) == "RUNNING"  # cannot be checked from here
     assert driver.status("RUNNING", {}) == "RUNNING"  # stored before drivers were recorded
+
+
+def test_id_set_holds_trial_ids_in_a_byte_each() -> None:
+    ids = IdSet()
+    assert 0 not in ids and 5 not in ids and "5" not in ids
+    for trial_id in (5, 1, 1000, 0):
+        ids.add(trial_id)
+    assert [t for t in range(1002) if t in ids] == [0, 1, 5, 1000]
+    ids.discard(5)
+    ids.discard(10**9)  # never added: nothing to do
+    assert 5 not in ids and 1000 in ids and len(ids._flags) < 2100  # grown by doubling, not per id
+    with pytest.raises(ValueError, match=r"^IdSet holds trial ids >= 0; got -1$"):
+        ids.add(-1)

@@ -22,6 +22,7 @@ from rung.errors import ExperimentExistsError, ExperimentNotFoundError
 from rung.store import checkpoints as files
 from rung.store import driver
 from rung.store.encoding import config_blob, dumps
+from rung.store.idset import IdSet
 from rung.store.schema import ADDED_EVENT_COLUMNS, DB_NAME, SCHEMA, SCHEMA_VERSION, list_experiments
 from rung.types import Config, Status
 
@@ -100,7 +101,7 @@ class Store:
         # Each trial's stored checkpoints (seq, path), oldest first, so saving needs no query; an ended
         # trial's list is dropped (it saves no more), and its id kept in `_ended_with_checkpoints`.
         self._checkpoints: dict[int, list[tuple[int, str | None]]] = {}
-        self._ended_with_checkpoints: set[int] = set()
+        self._ended_with_checkpoints = IdSet()
         if writable:
             for seq, trial_id, ckpt_path, ended in conn.execute(_OPEN_CHECKPOINTS):
                 if ended:
