@@ -73,8 +73,11 @@ class Resources:
         if self.gpu > gpus:
             raise ResourceError(f"each trial needs {_n(self.gpu)} GPUs; this machine has {gpus}")
         fits = [math.floor(cpus / self.cpu + 1e-9)] if self.cpu else []
-        if self.gpu:
+        if self.gpu >= 1:
             fits.append(math.floor(gpus / self.gpu + 1e-9))
+        elif self.gpu:
+            # A trial's share never spans two GPUs: 0.4 of a GPU fits twice on each, not 5 times on 2.
+            fits.append(gpus * math.floor(1 / self.gpu + 1e-9))
         return max(1, min(fits))
 
 
@@ -85,8 +88,8 @@ def gpu_slots(per_trial: float, devices: list[str], slots: int) -> list[list[str
     if per_trial >= 1:
         k = int(per_trial)
         return [devices[i * k : (i + 1) * k] for i in range(slots)]
-    per_device = math.floor(1 / per_trial + 1e-9)
-    return [[devices[i // per_device]] for i in range(slots)]
+    # Slot i on GPU i mod n: fewer slots than shares spread over every GPU instead of piling on the first.
+    return [[devices[i % len(devices)]] for i in range(slots)]
 
 
 def _n(x: float) -> str:

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+import rung
 from rung.errors import ResourceError
 from rung.resources import Resources, gpu_slots, machine_gpus
+from rung.types import Status
 
 
 def test_slots_from_cpus_and_gpus() -> None:
@@ -11,6 +15,10 @@ def test_slots_from_cpus_and_gpus() -> None:
     assert Resources(cpu=0.5).slots(cpus=2, gpus=0) == 4
     assert Resources(cpu=1, gpu=1).slots(cpus=8, gpus=2) == 2
     assert Resources(cpu=1, gpu=0.5).slots(cpus=8, gpus=2) == 4
+    # A share of a GPU never spans two: 0.4 fits twice on each GPU, 0.6 once.
+    assert Resources(cpu=0.25, gpu=0.4).slots(cpus=2, gpus=2) == 4
+    assert Resources(cpu=0.25, gpu=0.6).slots(cpus=2, gpus=2) == 2
+    assert Resources(cpu=0.25, gpu=0.7).slots(cpus=4, gpus=3) == 3
 
 
 def test_too_big_for_the_machine() -> None:
@@ -46,5 +54,25 @@ def test_gpu_slots_whole_and_shared() -> None:
     devices = ["0", "1", "2", "3"]
     assert gpu_slots(2, devices, 2) == [["0", "1"], ["2", "3"]]
     assert gpu_slots(1, devices, 4) == [["0"], ["1"], ["2"], ["3"]]
-    assert gpu_slots(0.5, devices, 4) == [["0"], ["0"], ["1"], ["1"]]
+    assert gpu_slots(0.5, devices, 8) == [["0"], ["1"], ["2"], ["3"]] * 2
+    assert gpu_slots(0.5, devices, 2) == [["0"], ["1"]]  # fewer slots than shares: spread, not piled on GPU 0
+    assert gpu_slots(0.4, ["0", "1"], 4) == [["0"], ["1"], ["0"], ["1"]]
     assert gpu_slots(0, devices, 2) == [[], []]
+
+
+def _device(config: dict[str, object]) -> dict[str, float]:
+    import os
+
+    visible = os.environ["CUDA_VISIBLE_DEVICES"]
+    return {"loss": 0.0, "gpu": float(visible), "seen": float(len(visible.split(",")))}
+
+
+def test_trials_get_their_share_of_faked_gpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    monkeypatch.setattr("rung.api.machine_cpus", lambda: 2)
+    result = rung.run(
+        _device, {"x": rung.grid([1, 2, 3, 4])}, metric="loss", resources={"cpu": 0.25, "gpu": 0.4},
+        storage=tmp_path, name="gpus", verbose=0,
+    )  # fmt: skip
+    assert all(t.status is Status.TERMINATED and t.metrics["seen"] == 1 for t in result.trials)
+    assert {t.metrics["gpu"] for t in result.trials} == {0.0, 1.0}
