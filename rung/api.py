@@ -251,7 +251,9 @@ def run(
     # Worker processes start now and load the objective while the store is opened.
     exe.start(fn)
     try:
-        store = _open_store(fn, space, searcher, sched, storage, name, resume, metric, mode, settings, compiled, stop)
+        store = _open_store(
+            fn, space, searcher, sched, storage, name, resume, metric, mode, settings, compiled, stop, callbacks
+        )
     except BaseException:
         exe.shutdown()
         raise
@@ -299,6 +301,7 @@ def _open_store(
     settings: dict[str, Any],
     compiled: Space,
     stop: Any,
+    callbacks: Sequence[Any],
 ) -> Store:
     if resume:
         try:
@@ -322,10 +325,19 @@ def _open_store(
                 )
             store.set_experiment("RUNNING", settings=settings)
             return store
-    # A callable `stop` goes with the rest of what `rung resume` needs to run the experiment again.
+    # A callable `stop` and the callbacks go with the rest of what `rung resume` needs to run the
+    # experiment again (callbacks that cannot be pickled are left out: `rung resume` says so).
     parts = {"fn": fn, "space": space, "search": searcher, "scheduler": scheduler}
+    if callable(stop):
+        parts["stop"] = stop
+    if callbacks:
+        try:
+            cloudpickle.dumps(list(callbacks))
+            parts["callbacks"] = list(callbacks)
+        except Exception:
+            parts["callbacks_lost"] = [type(c).__name__ for c in callbacks]
     try:
-        setup: bytes | None = cloudpickle.dumps({**parts, "stop": stop} if callable(stop) else parts)
+        setup: bytes | None = cloudpickle.dumps(parts)
     except Exception:  # an unpicklable part: `rung resume` from the CLI will say so
         setup = None
     return Store.create(

@@ -1,7 +1,11 @@
 """Exports to the tools users already run: CSV, JSON lines, TensorBoard, MLflow.
 
 A callback sees an experiment's events: `setup` once, `on_trial_start`, `on_result` per result,
-`on_trial_end`, and `on_experiment_end`. The driver calls them (`run(..., callbacks=[...])`);
+`on_trial_end`, and `on_experiment_end`. A callback that raises is logged and switched off; the run
+goes on. After a resume, a trial that restarts from a checkpoint older than its last result reports
+those iterations again: the store keeps the new results, and the CSV and JSONL files get a second row
+for each (keep the last row per `trial_id` and `training_iteration`, or `export` the stored
+experiment for one row per result). The driver calls them (`run(..., callbacks=[...])`);
 `export(result, callbacks)` replays a stored experiment through them, so a finished (or running)
 experiment can be exported at any time. Third-party packages are imported when a callback is set up.
 
@@ -64,6 +68,10 @@ class Callback:
     def on_experiment_end(self) -> None:
         """The run ended: flush and close."""
 
+    def clear(self) -> None:
+        """Drop what earlier runs or exports wrote (after `setup`): `export` calls it, so that what it
+        writes holds each stored result once."""
+
 
 class JSONL(Callback):
     """One JSON object per result (`trial_id`, `config`, then the metrics) in `results.jsonl`.
@@ -73,12 +81,16 @@ class JSONL(Callback):
     """
 
     def __init__(self, path: str | Path | None = None) -> None:
-        self.path = None if path is None else Path(path)
+        self._given = None if path is None else Path(path)
+        self.path = self._given
         self._fh: Any = None
 
     def setup(self, name: str, path: Path, metric: str | None, mode: str) -> None:
-        self.path = self.path or path / "results.jsonl"
-        self._fh = self.path.open("a", encoding="utf-8")
+        self.path = self._given or path / "results.jsonl"  # each experiment its own file, unless given
+        self._fh = self.path.open("a", encoding="utf-8")  # a resumed run continues the file
+
+    def clear(self) -> None:
+        self._fh.truncate(0)
 
     def on_result(self, trial_id: int, config: Config, result: dict[str, Any]) -> None:
         self._fh.write(dumps({"trial_id": trial_id, "config": config, **result}) + "\n")
@@ -100,14 +112,21 @@ class CSV(Callback):
     """
 
     def __init__(self, path: str | Path | None = None) -> None:
-        self.path = None if path is None else Path(path)
+        self._given = None if path is None else Path(path)
+        self.path = self._given
         self._columns: list[str] = []
 
     def setup(self, name: str, path: Path, metric: str | None, mode: str) -> None:
-        self.path = self.path or path / "results.csv"
-        if self.path.exists():
+        self.path = self._given or path / "results.csv"  # each experiment its own file, unless given
+        self._columns = []
+        if self.path.exists():  # a resumed run continues the file
             with self.path.open(newline="", encoding="utf-8") as fh:
                 self._columns = next(csv.reader(fh), [])
+
+    def clear(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+        self._columns = []
 
     def on_result(self, trial_id: int, config: Config, result: dict[str, Any]) -> None:
         assert self.path is not None  # set in setup
@@ -140,7 +159,8 @@ class TensorBoard(Callback):
     """
 
     def __init__(self, logdir: str | Path | None = None) -> None:
-        self.logdir = None if logdir is None else Path(logdir)
+        self._given = None if logdir is None else Path(logdir)
+        self.logdir = self._given
         self._writers: dict[int, Any] = {}
         self._writer_cls: Any = None
 
@@ -156,7 +176,7 @@ class TensorBoard(Callback):
                     " pip install tensorboardX"
                 ) from exc
         self._writer_cls = SummaryWriter
-        self.logdir = self.logdir or path / "tensorboard"
+        self.logdir = self._given or path / "tensorboard"  # each experiment its own folder, unless given
 
     def _writer(self, trial_id: int) -> Any:
         if trial_id not in self._writers:
@@ -228,8 +248,20 @@ class MLflow(Callback):
         if params:
             self._client.log_batch(run.info.run_id, params=params)
 
-    def on_result(self, trial_id: int, config: Config, result: dict[str, Any]) -> None:
+    def _run_of(self, trial_id: int) -> str | None:
+        """The trial's run: started in this run of the experiment, or (resumed) found by its tag."""
         run_id = self._runs.get(trial_id)
+        if run_id is None:
+            found = self._client.search_runs(
+                [self._experiment_id], filter_string=f"tags.`rung.trial_id` = '{trial_id}'", max_results=1
+            )
+            if found:
+                run_id = self._runs[trial_id] = found[0].info.run_id
+                self._client.update_run(run_id, status="RUNNING")  # it was KILLED when the run stopped
+        return run_id
+
+    def on_result(self, trial_id: int, config: Config, result: dict[str, Any]) -> None:
+        run_id = self._run_of(trial_id)
         if run_id is None:
             return
         step = int(result.get("training_iteration", 0))
@@ -244,7 +276,8 @@ class MLflow(Callback):
             self._client.log_batch(run_id, metrics=metrics)
 
     def on_trial_end(self, trial_id: int, status: Status, error: str | None) -> None:
-        run_id = self._runs.pop(trial_id, None)
+        run_id = self._run_of(trial_id)
+        self._runs.pop(trial_id, None)
         if run_id is not None:
             self._client.set_terminated(run_id, "FAILED" if status is Status.ERROR else "FINISHED")
 
@@ -255,7 +288,11 @@ class MLflow(Callback):
 
 
 def export(result: Any, callbacks: list[Callback]) -> None:
-    """Replay a stored experiment (an `ExperimentResult`) through `callbacks`, in the stored order."""
+    """Replay a stored experiment (an `ExperimentResult`) through `callbacks`, in the stored order.
+
+    CSV and JSONL files are written anew (one row per stored result). TensorBoard event files and
+    MLflow runs are added to what is there: export those into a fresh folder or experiment.
+    """
     from rung.dashboard._data import snapshot  # reads a copy: the store's files stay untouched
 
     storage, name = result._store_args
@@ -264,6 +301,7 @@ def export(result: Any, callbacks: list[Callback]) -> None:
         path = store.path
     for callback in callbacks:
         callback.setup(result.name, path, result.metric, result.mode)
+        callback.clear()
     configs: dict[int, Config] = {}
     for kind, trial_id, data in events:
         if kind == "result":

@@ -172,6 +172,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if setup.get("callbacks_lost"):
+        print(
+            f"warning: the callbacks of experiment {args.name!r} ({', '.join(setup['callbacks_lost'])}) could not"
+            " be stored and are not run; pass them to rung.run(..., resume=True) from Python to keep them",
+            file=sys.stderr,
+        )
     rung.run(
         fn,
         setup["space"],
@@ -191,6 +197,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         max_failures=settings["max_failures"],
         seed=settings["seed"],
         verbose=args.verbose,
+        callbacks=setup.get("callbacks", ()),
     )
     return cmd_show(args)
 

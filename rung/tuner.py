@@ -86,6 +86,7 @@ class Tuner:
         self.clock = clock or executor.clock
         self.progress = progress or Progress()
         self.callbacks = list(callbacks)  # rung.callbacks.Callback objects (CSV, TensorBoard, ...)
+        self._callbacks_set_up = False
         # Trials not yet ended (pending, running, paused). An ended trial is dropped (the store holds
         # it; `self.best` keeps the best one), so the driver's memory does not grow with ended trials:
         # only their count by status is kept.
@@ -110,6 +111,7 @@ class Tuner:
     # Public entry points.
     def replay(self) -> None:
         """Rebuild searcher, scheduler and trial state from the store (resume after a stop or crash)."""
+        self._setup_callbacks()  # replay may end trials whose end was decided but not stored
         last_at = 0.0
         for kind, trial_id, data, at, _slot in self.store.timed_history():
             last_at = last_at if at is None else max(last_at, at)
@@ -180,13 +182,17 @@ class Tuner:
                 log.exception("callback %s failed in %s; it is switched off", type(callback).__name__, hook)
                 self.callbacks.remove(callback)
 
+    def _setup_callbacks(self) -> None:
+        if self.callbacks and not self._callbacks_set_up:
+            self._callbacks_set_up = True
+            self._emit("setup", self.store.path.name, self.store.path, self.metric, self.mode)
+
     def run(self) -> None:
         """Run until no trial can start and none is running, the time budget ends, or Ctrl-C."""
         self.executor.start(self.fn)
         self.store.set_experiment("RUNNING")
         self.store.commit()
-        if self.callbacks:
-            self._emit("setup", self.store.path.name, self.store.path, self.metric, self.mode)
+        self._setup_callbacks()
         try:
             self._loop()
         except KeyboardInterrupt:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sqlite3
 import struct
 import sys
 from pathlib import Path
@@ -202,3 +203,61 @@ def test_callbacks_follow_a_run_and_a_broken_one_is_switched_off(
     rows = [json.loads(line) for line in (result.path / "results.jsonl").read_text().splitlines()]
     assert [(r["trial_id"], r["loss"]) for r in rows] == [(1, 1.0), (1, 2.0), (2, 2.0), (2, 3.0)]
     assert "callback _Broken failed in on_result; it is switched off" in caplog.text
+
+
+def test_one_callback_object_serves_two_experiments_and_export_writes_each_result_once(tmp_path: Path) -> None:
+    callbacks = [JSONL(), CSV()]
+    for name in ("a", "b"):
+        rung.run(_two_steps, {"x": rung.grid([1.0, 2.0])}, metric="loss", executor="thread", max_concurrent=1,
+                 name=name, storage=tmp_path, verbose=0, callbacks=callbacks)  # fmt: skip
+    for name in ("a", "b"):  # each experiment's rows in its own folder
+        assert len((tmp_path / name / "results.jsonl").read_text().splitlines()) == 4
+        assert len((tmp_path / name / "results.csv").read_text().splitlines()) == 1 + 4
+    export(rung.load("a", storage=tmp_path), [JSONL(), CSV()])  # over the files the run wrote
+    assert len((tmp_path / "a" / "results.jsonl").read_text().splitlines()) == 4
+    with (tmp_path / "a" / "results.csv").open(newline="") as fh:
+        assert [(r["trial_id"], r["training_iteration"]) for r in csv.DictReader(fh)] == [
+            ("1", "1"), ("1", "2"), ("2", "1"), ("2", "2"),
+        ]  # fmt: skip
+
+
+def _three_steps(config: dict[str, Any]) -> None:
+    for i in range(3):
+        rung.report({"loss": config["x"] + i})
+
+
+def test_callbacks_are_set_up_before_a_resume_replays_an_end(tmp_path: Path) -> None:
+    common: dict[str, Any] = {"metric": "loss", "executor": "thread", "name": "r", "storage": tmp_path, "verbose": 0}
+    rung.run(_three_steps, {"x": 1.0}, stop={"training_iteration": 2}, **common)
+    # As if the driver died after deciding to stop the trial but before its end was stored.
+    with sqlite3.connect(tmp_path / "r" / "rung.db") as conn:
+        conn.execute("DELETE FROM events WHERE seq = (SELECT MAX(seq) FROM events WHERE trial_id = 1)")
+        conn.execute("UPDATE trials SET status = 'RUNNING'")
+        conn.execute("UPDATE experiment SET status = 'INTERRUPTED'")
+    recorder = _Recorder()
+    rung.run(_three_steps, {"x": 1.0}, stop={"training_iteration": 2}, resume=True, callbacks=[recorder], **common)
+    assert recorder.calls == [("setup", "r", "loss", "min"), ("end", 1, Status.TERMINATED), ("end of experiment",)]
+
+
+# MLflow's SQL store still uses a loader option that SQLAlchemy 2.1 deprecates (MLflow's code, not ours).
+@pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated")
+def test_mlflow_continues_the_run_of_a_resumed_trial(tmp_path: Path) -> None:
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    first = MLflow(uri)
+    first.setup("m", tmp_path, "loss", "min")
+    first.on_trial_start(1, {"x": 1})
+    first.on_result(1, {"x": 1}, {"loss": 3.0, "training_iteration": 1, "timestamp": 1.0})
+    first.on_experiment_end()  # interrupted: the run is KILLED
+    resumed = MLflow(uri)  # a new driver: it has not seen the trial start
+    resumed.setup("m", tmp_path, "loss", "min")
+    resumed.on_result(1, {"x": 1}, {"loss": 2.0, "training_iteration": 2, "timestamp": 2.0})
+    resumed.on_trial_end(1, Status.TERMINATED, None)
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("m")
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    assert [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, "loss")] == [(1, 3.0), (2, 2.0)]

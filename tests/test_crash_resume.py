@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -141,7 +142,7 @@ MODULE_DRIVER = textwrap.dedent(
     from objmod import enough, train
 
     rung.run(train, {"x": rung.uniform(0, 1)}, metric="loss", num_samples=4, max_concurrent=2, stop=enough,
-             name="mod", storage=sys.argv[1], verbose=0)
+             name="mod", storage=sys.argv[1], verbose=0, callbacks=[rung.callbacks.JSONL()])
     """
 )
 
@@ -173,6 +174,10 @@ def test_cli_resume_finds_the_objectives_module_and_keeps_a_callable_stop(tmp_pa
     result = rung.load("mod", storage=storage)
     assert result.status == "FINISHED" and len(result.trials) == 4
     assert [t.iteration for t in result.trials] == [5] * 4  # `stop` held after the resume too
+    # The callbacks were stored with the rest: the resumed trials' results reached the JSONL file too.
+    rows = [json.loads(line) for line in (storage / "mod" / "results.jsonl").read_text().splitlines()]
+    stored = {(t.id, r["training_iteration"]) for t in result.trials for r in result.history(t.id)}
+    assert {(r["trial_id"], r["training_iteration"]) for r in rows} == stored
 
 
 CTRL_C = textwrap.dedent(
