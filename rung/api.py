@@ -239,6 +239,8 @@ def run(
         "max_failures": max_failures,
         "seed": int(seed),
         "driver": driver.here(),
+        # What was built from `search` and `scheduler` (names or objects), for resume's check.
+        "built": {"seed": int(seed), "search": type(searcher).__name__, "scheduler": type(sched).__name__},
     }
     searcher.setup(compiled, metric=metric, mode=mode, num_samples=num_samples, seed=int(seed))
     sched.setup(metric=metric, mode=mode, seed=int(seed))
@@ -316,6 +318,17 @@ def _open_store(
                     f"experiment {name!r} was stored with metric={stored['metric']!r}, mode={stored['mode']!r};"
                     f" got metric={metric!r}, mode={mode!r}"
                 )
+            # The replay rebuilds the searcher and scheduler from the stored events: only the same
+            # ones, seeded alike, rebuild what the stored run had.
+            built = stored["settings"].get("built") or {"seed": stored["settings"].get("seed")}  # older stores
+            for key in ("seed", "search", "scheduler"):
+                was, now = built.get(key), settings["built"][key]
+                if was is not None and was != now:
+                    store.close()
+                    raise ValueError(
+                        f"experiment {name!r} was stored with {key}={was!r}; got {key}={now!r}:"
+                        f" resume it with the same {key}, or choose another name"
+                    )
             changed = _space_changes(stored["space"], json.loads(json.dumps(compiled.to_json())))
             if changed:
                 store.close()

@@ -41,13 +41,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         import sklearn  # noqa: F401
     except ImportError:
-        print('rung demo needs scikit-learn: pip install "rung[demo]"', file=sys.stderr)
+        print(
+            "rung demo needs scikit-learn: pip install scikit-learn (or pip install -e '.[demo]' in rung's checkout)",
+            file=sys.stderr,
+        )
         return 2
     import rung
     from rung.demo import SPACE, train_mlp
 
     if args.fresh:
         shutil.rmtree(Path(args.storage) / "demo", ignore_errors=True)
+    elif (Path(args.storage) / "demo").exists():
+        seed = rung.load("demo", storage=args.storage).settings.get("seed")
+        if seed is not None and seed != args.seed:
+            print(
+                f"the stored demo ran with --seed {seed}; pass --fresh to run it again with --seed {args.seed}",
+                file=sys.stderr,
+            )
+            return 2
     epochs = SPACE["epochs"]
     result = rung.run(
         train_mlp,

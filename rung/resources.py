@@ -71,7 +71,10 @@ class Resources:
         if self.cpu > cpus:
             raise ResourceError(f"each trial needs {_n(self.cpu)} CPUs; this machine has {cpus}")
         if self.gpu > gpus:
-            raise ResourceError(f"each trial needs {_n(self.gpu)} GPUs; this machine has {gpus}")
+            raise ResourceError(
+                f"each trial needs {_n(self.gpu)} GPUs; this machine has {gpus}"
+                " (counted from CUDA_VISIBLE_DEVICES when it is set, else from nvidia-smi -L)"
+            )
         fits = [math.floor(cpus / self.cpu + 1e-9)] if self.cpu else []
         if self.gpu >= 1:
             fits.append(math.floor(gpus / self.gpu + 1e-9))

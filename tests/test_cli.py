@@ -39,6 +39,10 @@ def test_demo_ls_show(storage: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main(["demo", "--storage", str(storage), "--num-samples", "2", "--verbose", "0"]) == 0
     again = rung.load("demo", storage=storage)
     assert [t.best_metrics for t in again.trials] == [t.best_metrics for t in result.trials]
+    capsys.readouterr()
+    # Another seed does not silently show the stored run.
+    assert main(["demo", "--storage", str(storage), "--num-samples", "2", "--seed", "3", "--verbose", "0"]) == 2
+    assert capsys.readouterr().err == "the stored demo ran with --seed 0; pass --fresh to run it again with --seed 3\n"
 
 
 def test_objective_import_path_is_stored(storage: Path) -> None:

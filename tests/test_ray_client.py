@@ -178,7 +178,8 @@ def test_bad_ray_client_addresses_fail_within_seconds_naming_the_address(
          " RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH (or RAY_AUTH_TOKEN)"),
         ("ImportError",
          f"address={client_address!r} connects through Ray Client, which needs grpcio (import of grpc halted; None"
-         " in sys.modules); install it with: pip install 'rung[ray]' (or pip install 'ray[client]')"),
+         " in sys.modules); install it with: pip install 'ray[client]>=2.9' (or pip install -e '.[ray]' in rung's"
+         " checkout)"),
     ]  # fmt: skip
     # Ray's own client retries for about 30 s in each of the first three cases; these fail at once.
     seconds = [round(took, 2) for _, _, took in failures]

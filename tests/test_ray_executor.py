@@ -313,7 +313,7 @@ def test_ray_not_installed_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> N
         RayExecutor().start(steps)
     assert str(info.value) == (
         "executor='ray' needs Ray, which is not installed (import of ray halted; None in sys.modules);"
-        " install it with: pip install 'rung[ray]'"
+        " install it with: pip install 'ray[client]>=2.9' (or pip install -e '.[ray]' in rung's checkout)"
     )
 
 

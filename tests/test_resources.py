@@ -24,7 +24,11 @@ def test_slots_from_cpus_and_gpus() -> None:
 def test_too_big_for_the_machine() -> None:
     with pytest.raises(ResourceError, match="^each trial needs 4 CPUs; this machine has 2$"):
         Resources(cpu=4).slots(cpus=2, gpus=0)
-    with pytest.raises(ResourceError, match="^each trial needs 1 GPUs; this machine has 0$"):
+    with pytest.raises(
+        ResourceError,
+        match=r"^each trial needs 1 GPUs; this machine has 0 \(counted from CUDA_VISIBLE_DEVICES when it is set,"
+        r" else from nvidia-smi -L\)$",
+    ):
         Resources(cpu=1, gpu=1).slots(cpus=2, gpus=0)
 
 

@@ -549,7 +549,11 @@ def test_gpus_are_assigned_per_slot(
 
 def test_more_gpus_than_the_machine_has(storage: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
-    with pytest.raises(rung.ResourceError, match="^each trial needs 2 GPUs; this machine has 1$"):
+    with pytest.raises(
+        rung.ResourceError,
+        match=r"^each trial needs 2 GPUs; this machine has 1 \(counted from CUDA_VISIBLE_DEVICES when it is set,"
+        r" else from nvidia-smi -L\)$",
+    ):
         rung.run(report_devices, {}, metric="m", resources={"gpu": 2}, storage=storage, verbose=0)
 
 
@@ -592,6 +596,28 @@ def test_resume_with_other_metric_is_an_error(storage: Path) -> None:
             resume=True,
             verbose=0,
         )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"seed": 1}, "seed=0; got seed=1"),
+        ({"search": "random"}, "search='TPE'; got search='Random'"),
+        ({"scheduler": "asha"}, "scheduler='FIFO'; got scheduler='ASHA'"),
+    ],
+)
+def test_resume_with_another_seed_search_or_scheduler_is_an_error(
+    storage: Path, change: dict[str, Any], message: str
+) -> None:
+    space = {"x": rung.uniform(0, 1), "n": 1}
+    common: dict[str, Any] = {"metric": "loss", "executor": "thread", "name": "ss", "storage": storage, "verbose": 0}
+    rung.run(quadratic, space, num_samples=2, search="auto", **common)
+    key = next(iter(change))
+    full = f"experiment 'ss' was stored with {message}: resume it with the same {key}, or choose another name"
+    with pytest.raises(ValueError, match=f"^{re.escape(full)}$"):
+        rung.run(quadratic, space, num_samples=3, resume=True, **{"search": "auto", **common, **change})
+    # The same searcher by another name resumes ("auto" built TPE).
+    assert len(rung.run(quadratic, space, num_samples=3, resume=True, search="tpe", **common).trials) == 3
 
 
 def test_resume_with_another_space_is_an_error_and_changes_nothing(storage: Path) -> None:

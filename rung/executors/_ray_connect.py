@@ -31,7 +31,8 @@ def import_ray() -> Any:
         import ray
     except ImportError as exc:
         raise ImportError(
-            f"executor='ray' needs Ray, which is not installed ({exc}); install it with: pip install 'rung[ray]'"
+            f"executor='ray' needs Ray, which is not installed ({exc}); install it with: pip install 'ray[client]>=2.9'"
+            " (or pip install -e '.[ray]' in rung's checkout)"
         ) from exc
     return ray
 
@@ -103,7 +104,7 @@ def _import_grpc(named: str) -> Any:
     except ImportError as exc:
         raise ImportError(
             f"{named} connects through Ray Client, which needs grpcio ({exc}); install it with:"
-            " pip install 'rung[ray]' (or pip install 'ray[client]')"
+            " pip install 'ray[client]>=2.9' (or pip install -e '.[ray]' in rung's checkout)"
         ) from exc
 
 

@@ -30,7 +30,10 @@ def _optuna() -> Any:
     try:
         import optuna
     except ImportError as exc:
-        raise ImportError("OptunaSearch needs optuna, which is not installed: pip install 'rung[optuna]'") from exc
+        raise ImportError(
+            "OptunaSearch needs optuna, which is not installed: pip install optuna"
+            " (or pip install -e '.[optuna]' in rung's checkout)"
+        ) from exc
     return optuna
 
 
