@@ -389,9 +389,13 @@ class Tuner:
         return self._decide(trial, result, self.scheduler.on_result(trial, result))
 
     def _decide(self, trial: _Trial, result: dict[str, Any], decision: Decision) -> Decision:
-        """Apply `stop=` to the scheduler's decision; note how the trial ends if it does."""
+        """Apply `stop=` to the scheduler's decision; note how the trial ends if it does.
+
+        `stop` wins over a pause too (as Ray Tune checks its stopper before the scheduler): a trial
+        that reached it is done, not resumed later (nor, under PBT, continued from another's weights).
+        """
         if decision is Decision.COMPLETE or (
-            decision is Decision.CONTINUE and self.stop is not None and self.stop(trial.id, result)
+            decision in (Decision.CONTINUE, Decision.PAUSE) and self.stop is not None and self.stop(trial.id, result)
         ):
             trial.ending = Status.TERMINATED
             return Decision.STOP

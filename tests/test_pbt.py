@@ -628,3 +628,21 @@ def test_paper_toy_experiment(storage: Path) -> None:
     assert all(len(with_pbt.history(t.id)) == toy.STEPS for t in with_pbt.trials)
     assert toy.best_q(with_pbt) > 1.18
     assert toy.best_q(without) < 0.39
+
+
+@pytest.mark.parametrize("synch", [False, True])
+def test_stop_ends_a_trial_the_scheduler_would_pause_there(storage: Path, synch: bool) -> None:
+    # Perturbations at 3 and 6, stop at 6: no trial goes on from another's weights past the stop.
+    pbt = PBT(3, {"lr": rung.uniform(0, 1)}, synch=synch)
+    result = _run_steps(storage, "stop", pbt, stop={"training_iteration": 6})
+    assert [(t.status, t.iteration) for t in result.trials] == [(Status.TERMINATED, 6)] * 4
+    assert all(max(r["training_iteration"] for r in result.history(t.id)) == 6 for t in result.trials)
+
+
+def test_stop_ends_a_trial_successive_halving_would_pause(storage: Path) -> None:
+    result = rung.run(
+        steps, {"lr": rung.grid([0.1 * k for k in range(1, 10)]), "n": 27}, metric="score", mode="max",
+        scheduler=rung.SuccessiveHalving(min_t=1, max_t=27, reduction_factor=2), stop={"training_iteration": 3},
+        max_concurrent=4, executor="thread", name="sh", storage=storage, verbose=0,
+    )  # fmt: skip
+    assert max(t.iteration for t in result.trials) == 3
