@@ -37,8 +37,8 @@ class Searcher(abc.ABC):
 
     def set_fidelity(self, time_attr: str, milestones: list[float]) -> None:  # noqa: B027 (optional hook)
         """Called after `setup` when the scheduler is multi-fidelity (HyperBand, ASHA): the key that
-        measures training and the milestones at which trials are compared. Model-based searchers
-        use it to learn from results at a common budget (BOHB); others ignore it."""
+        measures training and the milestones at which trials are compared. `rung.TPE` uses it to
+        learn from results at a common budget (BOHB); the others ignore it."""
 
     @property
     def total(self) -> int | None:

@@ -21,8 +21,15 @@ class BOHB(TPE):
     trial should save checkpoints (else a promoted trial trains again from its start). ASHA's
     promotion variant, not its stopping one: with a model proposing good configurations, most
     trials pass the stopping rule's rungs and train to the end, and the search stalled on the
-    recorded tables of `bench/` (BENCHMARKS.md). Any model-based searcher paired with a
-    multi-fidelity scheduler learns this way; BOHB names the combination.
+    recorded tables of `bench/` (BENCHMARKS.md). `rung.TPE` paired with a multi-fidelity
+    scheduler learns this way too; BOHB names the combination (`rung.GP` learns each ended trial's
+    last value, whatever budget it reached).
+
+    What counts: trials that ENDED with a value at a milestone. A trial paused at a milestone is
+    still running for the model (a liar), so under promotion ASHA, where most trials stay paused,
+    the model starts once `n_startup` trials have trained to `max_t`. Counting paused trials at
+    their milestones as they pause (as the paper's synchronous BOHB counts every evaluation) was
+    measured and ended worse on both recorded tables (BENCHMARKS.md).
 
     Args:
         max_t: the longest a trial trains, in units of `time_attr`.

@@ -158,7 +158,8 @@ class TPE(Searcher):
         of them and the failed trials the bad group; trials stopped below it are left out. Where a
         model level has fewer than `n_startup` trials with a value there (an option of a choice),
         its trials stopped below rank after them, by how far they got, then by their value at their
-        highest milestone.
+        highest milestone. Trials count once they end: a paused trial (HyperBand's rungs, promotion
+        ASHA) is running for the model until then (see `rung.BOHB` for why).
         """
         self._fidelity = (time_attr, sorted(float(m) for m in milestones))
         # Trial id -> its value at each milestone it passed (the first ones, in order); a tuple, as
