@@ -113,3 +113,18 @@ def test_bad_input(storage: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "optuna", None)
     with pytest.raises(ImportError, match=r"^OptunaSearch needs optuna, which is not installed: pip install"):
         OptunaSearch()
+
+
+def test_a_last_result_without_the_metric_tells_the_last_value_that_had_it(storage: Path) -> None:
+    def fn(config: dict[str, Any]) -> None:
+        rung.report({"loss": config["x"]})
+        rung.report({"loss": float("nan") if config["x"] > 5 else config["x"] / 2})
+        rung.report({"done": 1.0})  # a closing report without the metric
+
+    search = OptunaSearch(seed=0)
+    result = rung.run(fn, {"x": rung.uniform(0, 10)}, metric="loss", num_samples=6, search=search,
+                      executor="thread", max_concurrent=1, name="last", storage=storage, verbose=0)  # fmt: skip
+    told = {t.params["x"]: (t.state.name, t.value) for t in search._study.trials}
+    for trial in result.trials:
+        x = trial.config["x"]
+        assert told[x] == (("FAIL", None) if x > 5 else ("COMPLETE", pytest.approx(x / 2)))

@@ -11,6 +11,7 @@ PRUNED when a rung scheduler stopped it early, and as FAIL when it failed or its
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -83,6 +84,7 @@ class OptunaSearch(Searcher):
         self._rng = np.random.default_rng(self.seed)
         self._trials: dict[int, Any] = {}
         self._steps: dict[int, set[int]] = {}
+        self._last: dict[int, float] = {}  # each trial's last metric value (NaN if not a finite number)
 
     @staticmethod
     def _distribution(optuna: Any, domain: Domain) -> Any:
@@ -119,7 +121,10 @@ class OptunaSearch(Searcher):
         trial = self._trials.get(trial_id)
         value: Any = result.get(self.metric or "")
         step = result.get("training_iteration")
-        if trial is None or not isinstance(step, int) or not finite(value):
+        if trial is None or (self.metric or "") not in result:
+            return
+        self._last[trial_id] = float(value) if finite(value) else math.nan
+        if not isinstance(step, int) or not finite(value):
             return
         # Optuna refuses a second value for a step: a trial restarted from a checkpoint repeats steps.
         steps = self._steps.setdefault(trial_id, set())
@@ -130,10 +135,13 @@ class OptunaSearch(Searcher):
     def on_complete(self, trial_id: int, status: Status, result: dict[str, Any] | None) -> None:
         trial = self._trials.pop(trial_id, None)
         self._steps.pop(trial_id, None)
+        last = self._last.pop(trial_id, None)
         if trial is None:
             return
         optuna = _optuna()
         value: Any = None if result is None else result.get(self.metric or "")
+        if result is not None and self.metric not in result:
+            value = last  # a last result without the metric: the trial's value is its last one with it
         if status is Status.ERROR or not finite(value):
             self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
         elif status is Status.STOPPED:
