@@ -62,7 +62,9 @@ class RichProgress(Progress):
             shown = [best.id, *shown]
         for trial_id in shown:
             trial = best if best is not None and trial_id == best.id else tuner.trials[trial_id]
-            value = trial.last_result.get(tuner.metric or "", "")
+            # The best trial's row shows the result that made it best (what the summary reports).
+            shown_result = trial.best if trial is best and trial.best else trial.last_result
+            value = shown_result.get(tuner.metric or "", "")
             label = "best " + trial.status.value.lower() if trial is best else trial.status.value.lower()
             config = ", ".join(f"{k}={_fmt(v)}" for k, v in _flat(trial.config).items())
             if len(config) > 80:

@@ -675,6 +675,26 @@ def test_live_view_renders(storage: Path) -> None:
     assert "best terminated" in text
 
 
+def test_live_view_shows_the_best_trials_best_value(storage: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from rung.progress import RichProgress
+
+    def dips(config: dict[str, Any]) -> None:
+        for loss in (0.5, 0.123, 0.987):
+            rung.report({"loss": loss})
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=120)
+    view = RichProgress("dip", 1, console=console)
+    with pytest.MonkeyPatch.context() as monkey:
+        monkey.setattr("rung.api._progress", lambda verbose, name, searcher: view)
+        rung.run(dips, {}, metric="loss", executor="thread", name="dip", storage=storage, verbose=1)
+    last_table = console.file.getvalue().split("rung · dip")[-1]  # type: ignore[attr-defined]
+    assert "0.123" in last_table and "0.987" not in last_table  # the summary's value, not the last one
+
+
 def test_ended_trials_leave_the_driver_for_the_store(storage: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The driver's memory does not grow with ended trials: it lets go of them (counting them by
     # status) and keeps only the best trial and its results (the live view shows them); every
