@@ -18,5 +18,9 @@ def is_number(value: Any) -> TypeGuard[numbers.Real]:
 
 
 def finite(value: Any) -> bool:
-    """True for a real, finite number (NaN, inf and non-numbers are never best)."""
-    return is_number(value) and math.isfinite(value)
+    """True for a real, finite number (NaN, inf and non-numbers are never best; nor is an int too
+    large for a float)."""
+    try:
+        return is_number(value) and math.isfinite(value)
+    except OverflowError:
+        return False

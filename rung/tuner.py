@@ -378,6 +378,12 @@ class Tuner:
 
     def _on_reported(self, event: Reported) -> Decision:
         trial = self.trials[event.trial_id]
+        if trial.ending is not None:
+            # Told to stop or pause, it reported again (it caught rung's TrialInterrupt): its
+            # process is ended, as a time budget ends one; the late result is not stored.
+            log.warning("trial %d reported after it was told to end; ending its process", trial.id)
+            self.executor.stop(trial.id)
+            return Decision.STOP
         result = event.result
         if event.checkpoint is not None:
             self.store.save_checkpoint(trial.id, int(result["training_iteration"]), event.checkpoint)

@@ -71,3 +71,21 @@ def test_process_gpu_slots_set_cuda_visible_devices() -> None:
         ex.shutdown()
     seen = sorted(e.result["cuda"] for e in events if hasattr(e, "result"))
     assert seen == ["0", "1"]
+
+
+def test_process_trial_whose_log_cannot_be_written_fails_with_the_cause(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ex = ProcessExecutor(1)
+    ex.start(objective)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    try:
+        ex.submit(Job(1, {"x": 1, "n": 1}, log_path=str(blocked / "trials" / "1" / "log.txt")))
+        events = collect(ex, until=1)
+        ex.submit(Job(2, {"x": 1, "n": 1}))  # the worker lives on
+        events += collect(ex, until=1)
+    finally:
+        ex.shutdown()
+    ended = [e for e in events if isinstance(e, Ended)]
+    assert ended[0].kind == "error" and ended[0].error is not None
+    assert ended[0].error.strip().splitlines()[-1].startswith("NotADirectoryError")
+    assert ended[1].kind == "completed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -721,3 +722,53 @@ def test_ended_trials_leave_the_driver_for_the_store(storage: Path, monkeypatch:
         assert tuner.status_counts() == {Status.TERMINATED: len(result.trials)}
         assert all(len(result.history(t.id)) == 3 and t.metrics["i"] == 2 for t in result.trials)
     assert len(resumed.trials) == 12
+
+
+def _ignores_stop(config: dict[str, Any]) -> None:
+    for i in range(200):
+        with contextlib.suppress(BaseException):  # the misuse under test: it swallows rung's TrialInterrupt
+            rung.report({"loss": float(i)})
+
+
+def test_a_trial_that_swallows_its_stop_is_ended(storage: Path, caplog: pytest.LogCaptureFixture) -> None:
+    result = rung.run(_ignores_stop, {"x": rung.grid([1, 2])}, metric="loss", stop={"training_iteration": 3},
+                      name="swallow", storage=storage, verbose=0)  # fmt: skip
+    assert [(t.status, t.iteration) for t in result.trials] == [(Status.TERMINATED, 3)] * 2
+    assert "trial 1 reported after it was told to end; ending its process" in caplog.text
+
+
+class _Unloadable:
+    """Pickles in the worker; its load fails in the driver (its __init__ needs an argument)."""
+
+    def __init__(self, needed: int) -> None:
+        self.needed = needed
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Unloadable, ())
+
+
+def test_results_the_driver_cannot_read_fail_their_trial_not_the_run(storage: Path) -> None:
+    def reports(config: dict[str, Any]) -> None:
+        rung.report({"loss": 10**400 if config["x"] == 2 else 1.0, "extra": _Unloadable(1) if config["x"] == 1 else 0})
+
+    result = rung.run(reports, {"x": rung.grid([1, 2, 3])}, metric="loss", max_concurrent=1, name="unread",
+                      storage=storage, verbose=0)  # fmt: skip
+    (failed, huge, fine) = result.trials
+    assert failed.status is Status.ERROR and failed.error is not None
+    assert failed.error.startswith("the driver could not read what trial 1 sent (TypeError:")
+    assert huge.status is Status.TERMINATED and huge.metrics["loss"] == 10**400  # stored, never best
+    assert fine.status is Status.TERMINATED and result.best is not None and result.best.id == fine.id
+
+
+def test_configs_with_lambdas_and_local_classes_reach_worker_processes(storage: Path) -> None:
+    class Scale:  # local: like a class of the driver's script, the worker cannot import it
+        def __init__(self, k: float) -> None:
+            self.k = k
+
+    def fn(config: dict[str, Any]) -> dict[str, float]:
+        return {"loss": config["f"](config["scale"].k)}
+
+    space = {"f": rung.choice([lambda v: v, lambda v: 2 * v]), "scale": Scale(3.0)}
+    result = rung.run(fn, space, metric="loss", num_samples=4, name="lam", storage=storage, seed=1, verbose=0)
+    assert all(t.status is Status.TERMINATED for t in result.trials)
+    assert {t.metrics["loss"] for t in result.trials} <= {3.0, 6.0}

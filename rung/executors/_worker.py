@@ -85,14 +85,17 @@ def serve(conn: Connection) -> None:
         if fn_bytes is not None:
             pickled[fn_key] = fn_bytes
         os.environ["RUNG_TRIAL_ID"] = str(job.trial_id)
-        with _Capture(job.log_path):
-            try:
-                if fn_key not in functions:
-                    # Kept as bytes until it loads, so a failed load fails each trial alike.
-                    functions[fn_key] = cloudpickle.loads(pickled[fn_key])
-                outcome = run_trial(functions[fn_key], job, channel)
-            except Exception:
-                outcome = Outcome("error", traceback.format_exc())
+        try:
+            with _Capture(job.log_path):
+                try:
+                    if fn_key not in functions:
+                        # Kept as bytes until it loads, so a failed load fails each trial alike.
+                        functions[fn_key] = cloudpickle.loads(pickled[fn_key])
+                    outcome = run_trial(functions[fn_key], job, channel)
+                except Exception:
+                    outcome = Outcome("error", traceback.format_exc())
+        except Exception:  # the trial's log could not be opened or written (no space, no permission)
+            outcome = Outcome("error", traceback.format_exc())
         conn.send(("ended", job.trial_id, outcome.kind, outcome.error))
 
 

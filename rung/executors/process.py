@@ -106,7 +106,17 @@ class ProcessExecutor(Executor):
             raise RuntimeError("submit() with no free slot")
         worker.trial_id = job.trial_id
         worker.stopping = False
-        worker.conn.send(("run", job, self._fn_key, None if worker.has_fn else self._fn_bytes))
+        # Pickled as the objective is (cloudpickle): a config may hold lambdas or classes of the
+        # driver's script, which plain pickle cannot send or the worker cannot import.
+        try:
+            message = _pickle.dumps(("run", job, self._fn_key, None if worker.has_fn else self._fn_bytes))
+        except Exception as exc:
+            worker.trial_id = None
+            raise TypeError(
+                f"trial {job.trial_id}'s config cannot be sent to a worker process ({type(exc).__name__}: {exc});"
+                " keep picklable values in the search space, or pass executor='thread'"
+            ) from exc
+        worker.conn.send_bytes(message)
         worker.has_fn = True
 
     def _busy(self) -> list[_Worker]:
@@ -125,6 +135,15 @@ class ProcessExecutor(Executor):
                 message: Any = worker.conn.recv()
             except (EOFError, OSError):
                 events.append(self._died(worker, trial_id))
+                continue
+            except Exception as exc:  # a message the driver cannot unpickle: that trial fails, not the run
+                worker.popen.kill()
+                self._died(worker, trial_id)
+                error = (
+                    f"the driver could not read what trial {trial_id} sent ({type(exc).__name__}: {exc});"
+                    " report numbers, strings and plain lists or dicts of them"
+                )
+                events.append(Ended(trial_id, "error", error))
                 continue
             if message[0] == "result":
                 events.append(Reported(trial_id, message[2], message[3]))
