@@ -107,7 +107,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
     for column in ("name", "status", "trials", "metric", "best"):
         table.add_column(column)
     for name in names:
-        result = ExperimentResult(args.storage, name)
+        try:
+            result = ExperimentResult(args.storage, name)
+        except Exception as exc:  # one broken store hides none of the others
+            table.add_row(name, "UNREADABLE", "", "", f"{type(exc).__name__}: {exc}")
+            continue
         best = result.best
         value = "" if best is None or result.metric is None else _fmt(best.best_metrics[result.metric])  # type: ignore[index]
         table.add_row(name, result.status, str(len(result.trials)), f"{result.metric} ({result.mode})", value)

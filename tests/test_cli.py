@@ -85,3 +85,16 @@ def test_dashboard_on_a_port_in_use_says_so(storage: Path, capsys: pytest.Captur
     assert capsys.readouterr().err == (
         f"error: cannot serve on 127.0.0.1:{port}: Address already in use; choose another --port\n"
     )
+
+
+def test_ls_lists_a_broken_experiment_without_hiding_the_others(
+    storage: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    rung.run(lambda c: {"loss": 1.0}, {}, metric="loss", executor="thread", name="good", storage=storage, verbose=0)
+    (storage / "bad").mkdir()
+    (storage / "bad" / "rung.db").write_text("garbage")
+    assert main(["ls", "--storage", str(storage)]) == 0
+    out = capsys.readouterr().out
+    assert "good" in out and "FINISHED" in out
+    assert "UNREADABLE" in out and "DatabaseError: file is not a database" in out

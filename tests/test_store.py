@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rung.errors import ExperimentExistsError
 from rung.store import driver
 from rung.store.idset import IdSet
 from rung.store.schema import list_experiments
@@ -243,3 +244,21 @@ def test_id_set_holds_trial_ids_in_a_byte_each() -> None:
     assert 5 not in ids and 1000 in ids and len(ids._flags) < 2100  # grown by doubling, not per id
     with pytest.raises(ValueError, match=r"^IdSet holds trial ids >= 0; got -1$"):
         ids.add(-1)
+
+
+def test_create_leaves_nothing_under_the_name_until_the_store_is_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def killed(*args: object) -> None:
+        raise KeyboardInterrupt  # as if the driver died between building the store and naming it
+
+    monkeypatch.setattr("os.link", killed)
+    with pytest.raises(KeyboardInterrupt):
+        Store.create(tmp_path, "e", metric="loss", mode="min", settings={}, space={})
+    monkeypatch.undo()
+    assert list_experiments(tmp_path) == [] and not (tmp_path / "e" / "rung.db").exists()
+    store = Store.create(tmp_path, "e", metric="loss", mode="min", settings={}, space={})  # the name is free
+    store.close()
+    assert list_experiments(tmp_path) == ["e"] and sorted(p.name for p in (tmp_path / "e").iterdir()) == ["rung.db"]
+    with pytest.raises(ExperimentExistsError):
+        Store.create(tmp_path, "e", metric="loss", mode="min", settings={}, space={})

@@ -10,6 +10,7 @@ columns when opened for writing and read as NULL otherwise).
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
@@ -139,7 +140,11 @@ class Store:
                 "pass resume=True to continue it, or choose another name"
             )
         path.mkdir(parents=True, exist_ok=True)
-        conn = cls._connect(path / DB_NAME)
+        # Built beside its final name and linked to it once complete: a driver killed while creating
+        # it leaves no half-made experiment under the name (only this file of its process id).
+        building = path / f"{DB_NAME}.new-{os.getpid()}"
+        building.unlink(missing_ok=True)
+        conn = cls._connect(building)
         now = time.time()
         with conn:
             conn.execute("BEGIN")
@@ -161,7 +166,17 @@ class Store:
                     setup,
                 ),
             )
-        store = cls(path, conn, writable=True)
+        conn.close()
+        try:
+            os.link(building, path / DB_NAME)  # fails if another driver created it meanwhile
+        except FileExistsError:
+            raise ExperimentExistsError(
+                f"experiment {name!r} was just created in {str(Path(storage))!r} by another driver;"
+                " pass resume=True to continue it, or choose another name"
+            ) from None
+        finally:
+            building.unlink()
+        store = cls(path, cls._connect(path / DB_NAME), writable=True)
         store._begin()
         return store
 
