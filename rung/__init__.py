@@ -80,6 +80,7 @@ _EXPORTS: dict[str, str] = {
     "ResourceError": "rung.errors",
     "SessionError": "rung.errors",
     "MetricNotReportedError": "rung.errors",
+    "ExperimentBusyError": "rung.errors",
     "ExperimentExistsError": "rung.errors",
     "ExperimentNotFoundError": "rung.errors",
 }
@@ -107,6 +108,9 @@ if TYPE_CHECKING:
     from rung import hp as hp
     from rung.api import load as load
     from rung.api import run as run
+    from rung.errors import (
+        ExperimentBusyError as ExperimentBusyError,
+    )
     from rung.errors import (
         ExperimentExistsError as ExperimentExistsError,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "ExperimentBusyError",
     "ExperimentExistsError",
     "ExperimentNotFoundError",
     "MetricNotReportedError",
@@ -44,3 +45,7 @@ class ExperimentExistsError(RungError, FileExistsError):
 
 class ExperimentNotFoundError(RungError, FileNotFoundError):
     """No experiment of that name in the given storage."""
+
+
+class ExperimentBusyError(RungError, RuntimeError):
+    """Another driver is running that experiment (it holds the experiment's lock)."""

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import re
 import sqlite3
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rung.errors import ExperimentExistsError
+from rung.errors import ExperimentBusyError, ExperimentExistsError
 from rung.store import driver
 from rung.store.idset import IdSet
 from rung.store.schema import list_experiments
@@ -259,6 +260,24 @@ def test_create_leaves_nothing_under_the_name_until_the_store_is_complete(
     assert list_experiments(tmp_path) == [] and not (tmp_path / "e" / "rung.db").exists()
     store = Store.create(tmp_path, "e", metric="loss", mode="min", settings={}, space={})  # the name is free
     store.close()
-    assert list_experiments(tmp_path) == ["e"] and sorted(p.name for p in (tmp_path / "e").iterdir()) == ["rung.db"]
+    assert list_experiments(tmp_path) == ["e"] and sorted(p.name for p in (tmp_path / "e").iterdir()) == [
+        "driver.lock",
+        "rung.db",
+    ]
     with pytest.raises(ExperimentExistsError):
         Store.create(tmp_path, "e", metric="loss", mode="min", settings={}, space={})
+
+
+def test_one_driver_at_a_time_and_the_error_names_the_one_running(tmp_path: Path) -> None:
+    first = Store.create(tmp_path, "e", metric="loss", mode="min", settings={}, space={})
+    here = driver.here()
+    message = f"experiment 'e' is being run by another driver (pid {here['pid']} on {here['host']}); wait for it"
+    with pytest.raises(ExperimentBusyError, match=f"^{re.escape(message)} to end, or choose another name$"):
+        Store.open(tmp_path, "e")
+    Store.read(tmp_path, "e").close()  # readers need no lock
+    first.close()
+    Store.open(tmp_path, "e").close()  # free again once the first writer closed
+    # A driver killed without closing lets go too (the kernel drops the lock with the process).
+    script = f"from rung.store.sqlite import Store; Store.open({str(tmp_path)!r}, 'e'); import os; os._exit(9)"
+    assert subprocess.run([sys.executable, "-c", script]).returncode == 9
+    Store.open(tmp_path, "e").close()

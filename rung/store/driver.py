@@ -1,14 +1,21 @@
-"""Which process drives an experiment, so a driver killed without a word (`kill -9`, a crash, a lost
-machine) shows as such instead of as RUNNING forever."""
+"""Which process drives an experiment: one at a time (a lock on the experiment's folder), and a driver
+killed without a word (`kill -9`, a crash, a lost machine) shows as such instead of RUNNING forever."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-__all__ = ["KILLED", "here", "status"]
+from rung.errors import ExperimentBusyError
+
+__all__ = ["KILLED", "LOCK_NAME", "here", "release_lock", "status", "take_lock"]
+
+LOCK_NAME = "driver.lock"
+"""The file in an experiment's folder that its driver holds locked while it runs."""
 
 KILLED = "KILLED"
 """Shown for a RUNNING experiment whose driver, on this machine, is gone: `rung resume NAME` continues it."""
@@ -37,3 +44,27 @@ def status(stored: str, settings: Mapping[str, Any]) -> str:
     except PermissionError:  # it exists, under another user
         return stored
     return stored
+
+
+def take_lock(folder: Path, name: str) -> int:
+    """Hold experiment `name`'s lock (its writer's, for as long as the store is open); the file keeps
+    the holder's pid and machine so that another driver's error can name it. The kernel releases the
+    lock when the process dies, however it dies."""
+    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise ExperimentBusyError(
+            f"experiment {name!r} is being run by another driver ({holder}); wait for it to end,"
+            " or choose another name"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())
+    return fd
+
+
+def release_lock(fd: int) -> None:
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)

@@ -71,6 +71,7 @@ class Store:
         self.path = path
         self._conn = conn
         self._writable = writable
+        self._lock: int | None = None  # the writer's hold on the experiment (see driver.take_lock)
         row = conn.execute(
             "SELECT MAX(s) FROM (SELECT MAX(seq) s FROM events UNION ALL SELECT MAX(seq) FROM results"
             " UNION ALL SELECT MAX(seq) FROM checkpoints)"
@@ -176,7 +177,9 @@ class Store:
             ) from None
         finally:
             building.unlink()
+        lock = driver.take_lock(path, name)
         store = cls(path, cls._connect(path / DB_NAME), writable=True)
+        store._lock = lock
         store._begin()
         return store
 
@@ -189,7 +192,9 @@ class Store:
             raise ExperimentNotFoundError(
                 f"no experiment {name!r} in {str(Path(storage))!r}; experiments there: {known or 'none'}"
             )
+        lock = driver.take_lock(path, name) if writable else None
         store = cls(path, cls._connect(db), writable=writable)
+        store._lock = lock
         if writable:
             store._begin()
         return store
@@ -202,6 +207,9 @@ class Store:
         if self._writable and self._conn.in_transaction:
             self.commit()
         self._conn.close()
+        if self._lock is not None:
+            driver.release_lock(self._lock)
+            self._lock = None
 
     # Writing (the driver only). Changes become durable at commit().
     def _begin(self) -> None:
