@@ -57,8 +57,7 @@ def take_lock(folder: Path, name: str) -> int:
         holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
         os.close(fd)
         raise ExperimentBusyError(
-            f"experiment {name!r} is being run by another driver ({holder}); wait for it to end,"
-            " or choose another name"
+            f"experiment {name!r} is being run by another driver ({holder}); wait for it to end, or choose another name"
         ) from None
     os.ftruncate(fd, 0)
     os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())
