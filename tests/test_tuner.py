@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import re
+import select
 import signal
 from collections.abc import Sequence
 from pathlib import Path
@@ -772,3 +773,28 @@ def test_configs_with_lambdas_and_local_classes_reach_worker_processes(storage: 
     result = rung.run(fn, space, metric="loss", num_samples=4, name="lam", storage=storage, seed=1, verbose=0)
     assert all(t.status is Status.TERMINATED for t in result.trials)
     assert {t.metrics["loss"] for t in result.trials} <= {3.0, 6.0}
+
+
+def _starts_a_child(config: dict[str, Any]) -> None:
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "1234"])
+    Path(config["pids"]).write_text(str(child.pid))
+    rung.report({"loss": 1.0})
+    child.wait()  # hangs: the time budget ends the trial
+
+
+def test_ending_a_trial_ends_the_processes_it_started(storage: Path, tmp_path: Path) -> None:
+    pids = tmp_path / "child.pid"
+    rung.run(_starts_a_child, {"pids": str(pids)}, metric="loss", time_budget_s=2, name="child", storage=storage,
+             verbose=0)  # fmt: skip
+    child = int(pids.read_text())
+    try:
+        handle = os.pidfd_open(child)
+    except ProcessLookupError:
+        return  # gone and reaped already
+    try:
+        # Readable once the process has exited: waits for the kill to land, at most 10 s.
+        assert select.select([handle], [], [], 10)[0] == [handle], f"process {child} outlived its trial"
+    finally:
+        os.close(handle)

@@ -119,7 +119,7 @@ def main(argv: list[str]) -> None:
     for entry in reversed(json.loads(os.environ.pop("RUNG_SYS_PATH", "[]"))):
         if entry not in sys.path:
             sys.path.insert(0, entry)
-    # Ctrl-C goes to the whole process group; the driver decides what happens to trials.
+    # The driver decides what happens to trials on Ctrl-C (a signal sent to the worker alone is ignored).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     serve(Connection(int(argv[1])))
 

@@ -92,6 +92,9 @@ class ProcessExecutor(Executor):
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
+            # Its own process group: killing a trial kills what it started too (data loaders,
+            # training binaries), and Ctrl-C in a terminal reaches only the driver, which decides.
+            start_new_session=True,
         )
         theirs.close()
         return _Worker(popen, Connection(ours.detach()), self._envs[slot])
@@ -137,7 +140,7 @@ class ProcessExecutor(Executor):
                 events.append(self._died(worker, trial_id))
                 continue
             except Exception as exc:  # a message the driver cannot unpickle: that trial fails, not the run
-                worker.popen.kill()
+                _kill(worker.popen)
                 self._died(worker, trial_id)
                 error = (
                     f"the driver could not read what trial {trial_id} sent ({type(exc).__name__}: {exc});"
@@ -173,16 +176,23 @@ class ProcessExecutor(Executor):
         for worker in self._busy():
             if worker.trial_id == trial_id and not worker.stopping:
                 worker.stopping = True
-                worker.popen.kill()
+                _kill(worker.popen)
 
     def shutdown(self) -> None:
         # Idle workers hold nothing (each trial's log is flushed when it ends), so ending them at
         # once spares the driver their interpreter teardown; busy ones are abandoned the same way.
         for worker in self._workers:
             if worker is not None:
-                worker.popen.kill()
+                _kill(worker.popen)
         for worker in self._workers:
             if worker is not None:
                 worker.popen.wait()
                 worker.conn.close()
         self._workers = [None] * self.capacity
+
+
+def _kill(popen: subprocess.Popen[bytes]) -> None:
+    """End a worker and every process of its group (what its trial started)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(popen.pid, signal.SIGKILL)
+    popen.kill()
