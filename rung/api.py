@@ -10,6 +10,7 @@ import math
 import numbers
 import os
 import re
+import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import cloudpickle
 import numpy as np
 
-from rung.errors import ExperimentNotFoundError
+from rung.errors import ExperimentExistsError, ExperimentNotFoundError
 from rung.executors.base import Executor
 from rung.resources import Resources, gpu_slots, machine_cpus, machine_gpus
 from rung.result import ExperimentResult
@@ -353,16 +354,22 @@ def _open_store(
         setup: bytes | None = cloudpickle.dumps(parts)
     except Exception:  # an unpicklable part: `rung resume` from the CLI will say so
         setup = None
-    return Store.create(
-        storage,
-        name,
-        metric=metric,
-        mode=mode,
-        settings=settings,
-        space=compiled.to_json(),
-        objective=_objective_path(fn),
-        setup=setup,
-    )
+    try:
+        return Store.create(
+            storage,
+            name,
+            metric=metric,
+            mode=mode,
+            settings=settings,
+            space=compiled.to_json(),
+            objective=_objective_path(fn),
+            setup=setup,
+        )
+    except (OSError, sqlite3.OperationalError) as exc:
+        if isinstance(exc, ExperimentExistsError):
+            raise
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise OSError(f"storage={str(storage)!r} cannot hold experiment {name!r}: {why}") from exc
 
 
 def _space_changes(stored: Any, got: Any, path: str = "") -> list[str]:

@@ -162,3 +162,11 @@ def test_dataframe_without_pandas(storage: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setitem(sys.modules, "pandas", None)
     with pytest.raises(ImportError, match="needs pandas, which is not installed"):
         result.dataframe()
+
+
+def test_storage_that_cannot_hold_an_experiment_is_named(tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    message = f"storage={str(blocked)!r} cannot hold experiment 'e': Not a directory"
+    with pytest.raises(OSError, match=f"^{re.escape(message)}$"):
+        rung.run(ok, SPACE, metric="loss", storage=blocked, name="e", executor="thread", verbose=0)
