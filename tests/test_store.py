@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -281,3 +283,37 @@ def test_one_driver_at_a_time_and_the_error_names_the_one_running(tmp_path: Path
     script = f"from rung.store.sqlite import Store; Store.open({str(tmp_path)!r}, 'e'); import os; os._exit(9)"
     assert subprocess.run([sys.executable, "-c", script]).returncode == 9
     Store.open(tmp_path, "e").close()
+
+
+def test_read_only_storage_is_read_and_resuming_it_says_why_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import rung
+
+    rung.run(lambda c: {"loss": 0.5}, {}, metric="loss", executor="thread", name="e", storage=tmp_path, verbose=0)
+    # As on a read-only mount: the folder cannot be written (SQLite could not make the WAL's files).
+    real_access, real_connect = os.access, sqlite3.connect
+
+    def connect(db: Any, *args: Any, **kwargs: Any) -> sqlite3.Connection:
+        if not kwargs.get("uri"):  # what a read-only mount answers to a plain open
+            raise sqlite3.OperationalError("unable to open database file")
+        return real_connect(db, *args, **kwargs)
+
+    monkeypatch.setattr("os.access", lambda p, mode: False if mode == os.W_OK else real_access(p, mode))
+    monkeypatch.setattr("rung.store.sqlite.sqlite3.connect", connect)
+    result = rung.load("e", storage=tmp_path)
+    assert result.status == "FINISHED" and result.best is not None and result.best.metrics["loss"] == 0.5
+
+    def read_only(path: object, *args: object) -> int:
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr("rung.store.driver.os.open", read_only)
+    message = (
+        f"[Errno 30] experiment 'e' in {str(tmp_path)!r} cannot be written (Read-only file system); read it with"
+        " rung.load, or copy it somewhere writable to resume it"
+    )
+    with pytest.raises(OSError, match=f"^{re.escape(message)}$"):
+        rung.run(lambda c: {"loss": 0.5}, {}, metric="loss", executor="thread", name="e", storage=tmp_path,
+                 resume=True, num_samples=2, verbose=0)  # fmt: skip

@@ -50,7 +50,14 @@ def take_lock(folder: Path, name: str) -> int:
     """Hold experiment `name`'s lock (its writer's, for as long as the store is open); the file keeps
     the holder's pid and machine so that another driver's error can name it. The kernel releases the
     lock when the process dies, however it dies."""
-    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise OSError(
+            exc.errno,
+            f"experiment {name!r} in {str(folder.parent)!r} cannot be written ({exc.strerror}); read it with"
+            " rung.load, or copy it somewhere writable to resume it",
+        ) from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

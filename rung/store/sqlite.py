@@ -113,9 +113,14 @@ class Store:
 
     # Opening.
     @staticmethod
-    def _connect(db: Path) -> sqlite3.Connection:
+    def _connect(db: Path, writable: bool = True) -> sqlite3.Connection:
+        if not writable and not os.access(db.parent, os.W_OK):
+            # Read-only storage (an archive, a read-only mount): SQLite cannot make the WAL's shared
+            # memory file there, and nothing can change the store, so it is read as immutable.
+            return sqlite3.connect(f"{db.resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False)
         conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        if writable:
+            conn.execute("PRAGMA journal_mode=WAL")  # kept in the file: readers need not set it
         # A process crash loses nothing committed in WAL mode with NORMAL; only a power cut could.
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=10000")
@@ -193,7 +198,7 @@ class Store:
                 f"no experiment {name!r} in {str(Path(storage))!r}; experiments there: {known or 'none'}"
             )
         lock = driver.take_lock(path, name) if writable else None
-        store = cls(path, cls._connect(db), writable=writable)
+        store = cls(path, cls._connect(db, writable), writable=writable)
         store._lock = lock
         if writable:
             store._begin()
