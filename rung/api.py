@@ -226,6 +226,13 @@ def run(
         raise ValueError(f"name must be letters, digits, '.', '_' or '-' (not starting with . _ -); got {name!r}")
     # Resolve one config now, so a failing sample_from shows before anything is stored or started.
     compiled.sample(np.random.default_rng(seed))
+    try:  # every value of the space must be storable with the trials and sendable to workers
+        cloudpickle.dumps(compiled)
+    except Exception as exc:
+        raise TypeError(
+            f"space holds a value that cannot be stored with the trials ({type(exc).__name__}: {exc}); keep"
+            " picklable values in the space and make such objects inside the objective"
+        ) from exc
     exe = _executor(executor, res, max_concurrent, resources)
 
     settings = {

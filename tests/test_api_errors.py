@@ -170,3 +170,14 @@ def test_storage_that_cannot_hold_an_experiment_is_named(tmp_path: Path) -> None
     message = f"storage={str(blocked)!r} cannot hold experiment 'e': Not a directory"
     with pytest.raises(OSError, match=f"^{re.escape(message)}$"):
         rung.run(ok, SPACE, metric="loss", storage=blocked, name="e", executor="thread", verbose=0)
+
+
+def test_a_space_value_that_cannot_be_stored_is_named_before_anything_starts(storage: Path) -> None:
+    space = {"x": rung.uniform(0, 1), "lock": rung.choice([threading.Lock(), None])}
+    message = (
+        "space holds a value that cannot be stored with the trials (TypeError: cannot pickle '_thread.lock'"
+        " object); keep picklable values in the space and make such objects inside the objective"
+    )
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+        rung.run(ok, space, metric="loss", storage=storage, name="lock", verbose=0)
+    assert not (storage / "lock").exists()
