@@ -123,6 +123,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from rung.result import ExperimentResult
+    from rung.store import driver
 
     result = ExperimentResult(args.storage, args.name)
     best = result.best
@@ -135,7 +136,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         last = trial.metrics.get(metric, "")
         top = (trial.best_metrics or {}).get(metric, "")
         config = ", ".join(f"{k}={_fmt(v)}" for k, v in _flat(trial.config).items())
-        table.add_row(f"{trial.id}{mark}", trial.status.value, str(trial.iteration), _fmt(last), _fmt(top), config)
+        status = driver.shown(trial.status.value, result.status)
+        table.add_row(f"{trial.id}{mark}", status, str(trial.iteration), _fmt(last), _fmt(top), config)
     console = _console()
     console.print(table)
     if best is not None:

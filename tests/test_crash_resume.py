@@ -102,6 +102,11 @@ def test_cli_resume_after_sigkill(tmp_path: Path) -> None:
         timeout=120, env={**os.environ, "COLUMNS": "200"},
     )  # fmt: skip
     assert "KILLED" in listed.stdout
+    shown = subprocess.run(
+        [sys.executable, "-m", "rung.cli", "--storage", str(storage), "show", "crash"], capture_output=True,
+        text=True, timeout=120, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert "INTERRUPTED" in shown.stdout and "RUNNING" not in shown.stdout  # its cut trials: nothing runs them
 
     # The objective lives in the script's __main__: `rung resume` gets it from the stored pickle.
     resumed = subprocess.run(

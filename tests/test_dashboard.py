@@ -77,7 +77,7 @@ def test_crashed_store_is_read_without_changing_a_file(tmp_path: Path) -> None:
     [summary] = list_view(storage)
     # Its driver is gone (it ran on this machine): KILLED, not RUNNING forever.
     assert (summary["name"], summary["status"], summary["trials"]) == ("crashed", "KILLED", 3)
-    assert summary["by_status"] == {"TERMINATED": 2, "RUNNING": 1}
+    assert summary["by_status"] == {"TERMINATED": 2, "INTERRUPTED": 1}  # stored RUNNING: nothing runs it
     assert summary["best"] == pytest.approx(0.1 + 1 / 3)
     assert summary["updated"] > summary["created"]  # the crashed run's last activity, not its start
     view = experiment_view(storage, "crashed")
@@ -91,7 +91,7 @@ def test_crashed_store_is_read_without_changing_a_file(tmp_path: Path) -> None:
     server, url = start_background(storage)
     try:
         assert _get(f"{url}/api/experiments")[1][0]["trials"] == 3
-        assert _get(f"{url}/api/experiments/crashed")[1]["trials"][2]["status"] == "RUNNING"
+        assert _get(f"{url}/api/experiments/crashed")[1]["trials"][2]["status"] == "INTERRUPTED"
     finally:
         server.shutdown()
         server.server_close()

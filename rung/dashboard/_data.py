@@ -24,6 +24,7 @@ import cloudpickle
 
 from rung._numbers import finite
 from rung.dashboard import _timeline
+from rung.store import driver
 from rung.store.schema import DB_NAME
 from rung.store.sqlite import Store
 from rung.types import Status
@@ -126,7 +127,8 @@ def _summary(store: Store) -> dict[str, Any]:
     counts: dict[str, int] = {}
     best: float | None = None
     for row in rows:
-        counts[row["status"]] = counts.get(row["status"], 0) + 1
+        status = driver.shown(row["status"], exp["status"])
+        counts[status] = counts.get(status, 0) + 1
         value: Any = (row["best_result"] or {}).get(metric) if metric else None
         if finite(value) and (best is None or _better(float(value), best, mode)):
             best = float(value)
@@ -238,7 +240,7 @@ def experiment_view(storage: str | Path, name: str) -> dict[str, Any]:
     trials = [
         {
             "id": r["id"],
-            "status": r["status"],
+            "status": driver.shown(r["status"], exp["status"]),
             "config": r["config"],
             "last": r["last_result"],
             "best": r["best_result"],

@@ -12,7 +12,7 @@ from typing import Any
 
 from rung.errors import ExperimentBusyError
 
-__all__ = ["KILLED", "LOCK_NAME", "here", "release_lock", "status", "take_lock"]
+__all__ = ["KILLED", "LOCK_NAME", "here", "release_lock", "shown", "status", "take_lock"]
 
 LOCK_NAME = "driver.lock"
 """The file in an experiment's folder that its driver holds locked while it runs."""
@@ -44,6 +44,15 @@ def status(stored: str, settings: Mapping[str, Any]) -> str:
     except PermissionError:  # it exists, under another user
         return stored
     return stored
+
+
+def shown(trial_status: str, experiment_status: str) -> str:
+    """A trial's status as views show it: one left RUNNING or PENDING by an experiment that no longer
+    runs (interrupted, killed, failed) is INTERRUPTED there; the store keeps the status the resume
+    reads (it restarts such trials from their checkpoints)."""
+    if experiment_status != "RUNNING" and trial_status in ("RUNNING", "PENDING"):
+        return "INTERRUPTED"
+    return trial_status
 
 
 def take_lock(folder: Path, name: str) -> int:
