@@ -129,8 +129,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     best = result.best
     metric = result.metric or ""
     table = Table(title=f"{result.name}: {result.status}, {len(result.trials)} trials, {metric} ({result.mode})")
-    for column in ("trial", "status", "iter", f"last {metric}", f"best {metric}", "config"):
+    for column in ("trial", "status", "iter", f"last {metric}", f"best {metric}"):
         table.add_column(column)
+    table.add_column("config", overflow="fold")  # wrapped, not cut, in a narrow terminal
     for trial in result.trials:
         mark = "*" if best is not None and trial.id == best.id else ""
         last = trial.metrics.get(metric, "")

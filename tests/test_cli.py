@@ -98,3 +98,14 @@ def test_ls_lists_a_broken_experiment_without_hiding_the_others(
     out = capsys.readouterr().out
     assert "good" in out and "FINISHED" in out
     assert "UNREADABLE" in out and "DatabaseError: file is not a database" in out
+
+
+def test_show_wraps_configs_in_a_narrow_terminal(
+    storage: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    space = {"learning_rate_init": 0.012345, "batch_size": 32, "width": 38, "alpha": 0.026354, "beta_1": 0.95671}
+    rung.run(lambda c: {"loss": 1.0}, space, metric="loss", executor="thread", name="n", storage=storage, verbose=0)
+    assert main(["show", "n", "--storage", str(storage)]) == 0
+    out = "".join(capsys.readouterr().out.split())  # the table's wrapping removed
+    assert "learning_rate_init=0.012345" in out.replace("│", "") and "beta_1=0.95671" in out.replace("│", "")
