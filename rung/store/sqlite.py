@@ -67,11 +67,11 @@ class Store:
         >>> [t["status"] for t in store.trials()]  # doctest: +SKIP
     """
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, writable: bool) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, writable: bool, lock: int | None = None) -> None:
         self.path = path
         self._conn = conn
         self._writable = writable
-        self._lock: int | None = None  # the writer's hold on the experiment (see driver.take_lock)
+        self._lock = lock  # the writer's hold on the experiment (see driver.take_lock)
         row = conn.execute(
             "SELECT MAX(s) FROM (SELECT MAX(seq) s FROM events UNION ALL SELECT MAX(seq) FROM results"
             " UNION ALL SELECT MAX(seq) FROM checkpoints)"
@@ -182,11 +182,7 @@ class Store:
             ) from None
         finally:
             building.unlink()
-        lock = driver.take_lock(path, name)
-        store = cls(path, cls._connect(path / DB_NAME), writable=True)
-        store._lock = lock
-        store._begin()
-        return store
+        return cls._writer(path, name)
 
     @classmethod
     def open(cls, storage: str | Path, name: str, *, writable: bool = True) -> Store:
@@ -197,11 +193,20 @@ class Store:
             raise ExperimentNotFoundError(
                 f"no experiment {name!r} in {str(Path(storage))!r}; experiments there: {known or 'none'}"
             )
-        lock = driver.take_lock(path, name) if writable else None
-        store = cls(path, cls._connect(db, writable), writable=writable)
-        store._lock = lock
         if writable:
-            store._begin()
+            return cls._writer(path, name)
+        return cls(path, cls._connect(db, writable=False), writable=False)
+
+    @classmethod
+    def _writer(cls, path: Path, name: str) -> Store:
+        """The experiment's one writer: holds its lock, released if the store cannot be opened."""
+        lock = driver.take_lock(path, name)
+        try:
+            store = cls(path, cls._connect(path / DB_NAME), writable=True, lock=lock)
+        except BaseException:
+            driver.release_lock(lock)
+            raise
+        store._begin()
         return store
 
     @classmethod
