@@ -67,6 +67,27 @@ def test_mixed_space_types_and_quantisation(storage: Path) -> None:
         assert config["block"]["kind"] in ("a", "b") and config["wd"] == pytest.approx(config["lr"] / 10)
 
 
+def test_quantised_values_are_what_optuna_learns(storage: Path) -> None:
+    # Ends on the grid: Optuna's stepped distributions hold the same values, so the study records the
+    # values the trials ran with (it recorded the unsnapped proposal). A log scale keeps the snap.
+    space = {
+        "drop": rung.quniform(0.1, 0.5, 0.05),
+        "units": rung.qrandint(16, 256, 16),
+        "lr": rung.qloguniform(1e-3, 1.0, 1e-3),
+    }
+    search = OptunaSearch(seed=2)
+    result = rung.run(lambda c: {"m": c["drop"] + c["units"] + c["lr"]}, space, metric="m", num_samples=25,
+                      search=search, executor="thread", max_concurrent=1, name="q", storage=storage,
+                      verbose=0)  # fmt: skip
+    dists = search._study.trials[0].distributions
+    assert dists["drop"].step == 0.05 and dists["units"].step == 16 and dists["lr"].step is None
+    for trial, told in zip(result.trials, search._study.trials, strict=True):
+        assert told.params["drop"] == pytest.approx(trial.config["drop"], abs=1e-12)
+        assert told.params["units"] == trial.config["units"] and trial.config["units"] % 16 == 0
+        assert round(trial.config["lr"] / 1e-3, 6).is_integer()
+    assert len({t.config["drop"] for t in result.trials}) > 3
+
+
 def test_stopped_and_failed_trials_are_told(storage: Path) -> None:
     def fn(config: dict[str, Any]) -> None:
         if config["x"] > 8:

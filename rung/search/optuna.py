@@ -38,6 +38,14 @@ def _optuna() -> Any:
     return optuna
 
 
+def _stepped(domain: Float | Integer) -> bool:
+    """Whether `domain` is quantised on a linear scale with both ends multiples of its q."""
+    q = domain.q
+    if q is None or domain.log:
+        return False
+    return all(abs(end / q - round(end / q)) <= 1e-9 for end in (domain.low, domain.high))
+
+
 class OptunaSearch(Searcher):
     """Adapts an Optuna sampler.
 
@@ -89,11 +97,14 @@ class OptunaSearch(Searcher):
     @staticmethod
     def _distribution(optuna: Any, domain: Domain) -> Any:
         d = optuna.distributions
-        # Quantised values are snapped onto rung's grid (multiples of q) after Optuna proposes.
+        # A quantised domain whose ends are multiples of q is Optuna's stepped distribution (the same
+        # values), so Optuna learns the values the trials ran with. Otherwise (log scales, ends off
+        # the grid) Optuna proposes on the continuous range and rung snaps onto multiples of q.
         if isinstance(domain, Float):
-            return d.FloatDistribution(domain.low, domain.high, log=domain.log)
+            step = domain.q if domain.q is not None and _stepped(domain) else None
+            return d.FloatDistribution(domain.low, domain.high, log=domain.log, step=step)
         if isinstance(domain, Integer):
-            return d.IntDistribution(domain.low, domain.high, log=domain.log)
+            return d.IntDistribution(domain.low, domain.high, log=domain.log, step=domain.q if _stepped(domain) else 1)
         if isinstance(domain, Categorical):
             if all(isinstance(o, _PLAIN) for o in domain.options):
                 return d.CategoricalDistribution(list(domain.options))
