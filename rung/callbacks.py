@@ -23,21 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from rung.store.encoding import dumps
-from rung.types import Config, Status
+from rung.types import Config, Status, flatten
 
 __all__ = ["CSV", "JSONL", "Callback", "MLflow", "TensorBoard", "export"]
 
 log = logging.getLogger("rung")
-
-
-def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}/"))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def _scalars(result: dict[str, Any]) -> dict[str, float]:
@@ -130,7 +120,7 @@ class CSV(Callback):
 
     def on_result(self, trial_id: int, config: Config, result: dict[str, Any]) -> None:
         assert self.path is not None  # set in setup
-        row = {"trial_id": trial_id, **{f"config/{k}": v for k, v in _flat(config).items()}, **result}
+        row = {"trial_id": trial_id, **{f"config/{k}": v for k, v in flatten(config, "/").items()}, **result}
         row = {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in row.items()}
         new = [k for k in row if k not in self._columns]
         if new and self._columns:
@@ -244,7 +234,7 @@ class MLflow(Callback):
             self._experiment_id, run_name=f"trial_{trial_id}", tags={"rung.trial_id": str(trial_id)}
         )
         self._runs[trial_id] = run.info.run_id
-        params = [self._entities.Param(key, str(value)) for key, value in _flat(config).items()]
+        params = [self._entities.Param(key, str(value)) for key, value in flatten(config, "/").items()]
         if params:
             self._client.log_batch(run.info.run_id, params=params)
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import cloudpickle
 
+from rung.types import flatten
+
 __all__ = ["main"]
 
 
@@ -25,16 +27,6 @@ def _console() -> Any:
 
 def _fmt(value: Any) -> str:
     return f"{value:.5g}" if isinstance(value, float) else str(value)
-
-
-def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -80,7 +72,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         console.print("no trial reported accuracy")
         return 1
     console.print(f"[bold]best configuration[/bold] (trial {best.id}):")
-    for key, value in _flat(best.config).items():
+    for key, value in flatten(best.config).items():
         console.print(f"  {key} = {_fmt(value)}")
     console.print(f"[bold]validation accuracy[/bold]: {best.best_metrics['accuracy']:.4f}")  # type: ignore[index]
     trained = sum(t.iteration for t in result.trials)
@@ -136,7 +128,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         mark = "*" if best is not None and trial.id == best.id else ""
         last = trial.metrics.get(metric, "")
         top = (trial.best_metrics or {}).get(metric, "")
-        config = ", ".join(f"{k}={_fmt(v)}" for k, v in _flat(trial.config).items())
+        config = ", ".join(f"{k}={_fmt(v)}" for k, v in flatten(trial.config).items())
         status = driver.shown(trial.status.value, result.status)
         table.add_row(f"{trial.id}{mark}", status, str(trial.iteration), _fmt(last), _fmt(top), config)
     console = _console()

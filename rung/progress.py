@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from rung.tuner import Progress, Tuner
-from rung.types import Status
+from rung.types import Status, flatten
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -19,16 +19,6 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.5g}"
     return str(value)
-
-
-def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 class RichProgress(Progress):
@@ -66,7 +56,7 @@ class RichProgress(Progress):
             shown_result = trial.best if trial is best and trial.best else trial.last_result
             value = shown_result.get(tuner.metric or "", "")
             label = "best " + trial.status.value.lower() if trial is best else trial.status.value.lower()
-            config = ", ".join(f"{k}={_fmt(v)}" for k, v in _flat(trial.config).items())
+            config = ", ".join(f"{k}={_fmt(v)}" for k, v in flatten(trial.config).items())
             if len(config) > 80:
                 cut = config.rfind(", ", 0, 80)
                 config = config[:cut] + ", …" if cut > 0 else config[:79] + "…"

@@ -11,7 +11,7 @@ import cloudpickle
 from rung._numbers import finite
 from rung.store import checkpoints as files
 from rung.store.sqlite import Store
-from rung.types import Config, Status
+from rung.types import Config, Status, flatten
 
 __all__ = ["ExperimentResult", "ScheduleEntry", "Trial"]
 
@@ -228,7 +228,7 @@ class ExperimentResult:
         rows = []
         for trial in self.trials:
             row: dict[str, Any] = {"trial_id": trial.id, "status": trial.status.value}
-            row.update({f"config/{k}": v for k, v in _flatten(trial.config).items()})
+            row.update({f"config/{k}": v for k, v in flatten(trial.config, "/").items()})
             taken = {"trial_id", "status", "error", f"best_{self.metric}"}
             for key, value in trial.metrics.items():
                 row[f"metrics/{key}" if key in taken or key.startswith("config/") else key] = value
@@ -237,13 +237,3 @@ class ExperimentResult:
             row["error"] = trial.error
             rows.append(row)
         return pd.DataFrame(rows)
-
-
-def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}/"))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out

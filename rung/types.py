@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,9 +16,23 @@ __all__ = [
     "Stop",
     "Suggestion",
     "TrialInfo",
+    "flatten",
 ]
 
 Config = dict[str, Any]
+
+
+def flatten(config: Mapping[str, Any], sep: str = ".", prefix: str = "") -> dict[str, Any]:
+    """A nested config as one level: `{"opt": {"lr": 0.1}}` gives `{"opt.lr": 0.1}` (with sep=".")."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            out.update(flatten(value, sep, f"{prefix}{key}{sep}"))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 """A resolved configuration: nested dicts of plain values."""
 
 
