@@ -49,6 +49,18 @@ def _explore(
         (rung.randint(1, 100), 100, 1.2, 100),
         (rung.qrandint(0, 100, 5), 20, 1.2, 25),  # 24, onto the q grid
         (rung.normal(0, 1), -2.0, 1.2, -2.4),  # unbounded
+        # Where rounding would undo the step, the next value on the grid that way (2 * 1.2 rounds to 2).
+        (rung.randint(0, 10), 2, 1.2, 3),
+        (rung.randint(0, 10), 2, 0.8, 1),
+        (rung.randint(0, 10), 1, 0.8, 0),
+        (rung.randint(0, 10), 0, 1.2, 0),  # 0 scales to 0 (as in Ray Tune)
+        (rung.lograndint(1, 100), 2, 1.2, 3),
+        (rung.qrandint(0, 100, 10), 10, 1.2, 20),
+        (rung.qrandint(0, 100, 10), 20, 0.8, 10),
+        (rung.quniform(0, 1, 0.1), 0.1, 0.8, 0.0),
+        (rung.quniform(0, 1, 0.1), 0.2, 1.2, 0.3),
+        (rung.qloguniform(1e-3, 1, 1e-3), 0.002, 1.2, 0.003),
+        (rung.randint(0, 2), 2, 1.2, 2),  # at the bound: clipped
     ],
 )
 def test_explore_scales_numbers_into_the_domain(domain: Any, value: Any, factor: float, expected: Any) -> None:
@@ -77,6 +89,7 @@ def test_explore_resamples_with_the_given_probability() -> None:
     assert _explore({"v": 0.5, "w": "x"}, {"v": lambda: 7, "w": lambda: "y"}, p=1.0) == {"v": 7, "w": "y"}
     # Callables: numbers are scaled (ints stay ints), anything else is redrawn by calling them.
     assert _explore({"v": 10, "w": "x"}, {"v": lambda: 7, "w": lambda: "y"}, p=0.0) == {"v": 12, "w": "y"}
+    assert _explore({"v": 2}, {"v": lambda: 7}, factors=(0.8,)) == {"v": 1}  # 1.6 would round back to 2
     share = np.mean([_explore({"v": "a"}, {"v": ["a", "b"]}, p=0.25, seed=s)["v"] == "b" for s in range(2000)])
     # Never resampled: always "b"; resampled (p=0.25): "a" or "b" at even odds, so "a" 12.5% of the time.
     assert 0.84 < share < 0.91
@@ -124,13 +137,52 @@ def test_async_bottom_trial_exploits_a_top_trial() -> None:
         assert pbt.on_result(trial, _result(1, trial.id)) is Decision.CONTINUE
     # Trial 1 is the worst at its point: with 4 trials each quantile holds 1, so its donor is trial 4.
     assert pbt.on_result(t1, _result(2, 1.5)) is Decision.PAUSE
-    assert pbt.next_trial(new_allowed=True, paused=[t1]) == Start()  # new trials first
-    # Trial 4's config, explored: lr 0.4 doubled, opt "a" to its only neighbour.
-    assert pbt.next_trial(new_allowed=False, paused=[t1]) == Resume(1, config={"lr": 0.8, "opt": "b"}, from_trial=4)
-    # A trial outside the bottom quantile pauses too (its turn ends) and resumes as it was.
+    # Trial 4's config, explored: lr 0.4 doubled, opt "a" to its only neighbour. An exploit goes
+    # before new trials, so that the donor's checkpoint is copied right after the decision.
+    t4.config["lr"] = 0.4
+    assert pbt.next_trial(new_allowed=True, paused=[t1]) == Resume(1, config={"lr": 0.8, "opt": "b"}, from_trial=4)
+    # While new trials may start, a trial outside the bottom quantile pauses at its point (its turn
+    # ends) and resumes as it was.
     assert pbt.on_result(t3, _result(2, 3.5)) is Decision.PAUSE
+    assert pbt.next_trial(new_allowed=True, paused=[t3]) == Start()
+    t3.status = Status.PAUSED
     assert pbt.next_trial(new_allowed=False, paused=[t3]) == Resume(3)
+    t3.status = Status.RUNNING
     assert pbt.on_result(t3, _result(3, 3.6)) is Decision.CONTINUE
+    # Once no new trial can start, it runs on at its point unless another trial waits for a slot.
+    assert pbt.on_result(t3, _result(4, 3.7)) is Decision.CONTINUE
+    t2.status = Status.PAUSED
+    assert pbt.on_result(t3, _result(6, 3.8)) is Decision.PAUSE
+
+
+def test_async_exploit_takes_the_donor_config_at_the_decision() -> None:
+    # The donor's config is read when the bottom trial reaches its point, not when it resumes: by
+    # then the donor may have been exploited itself (or trained on; the tuner copies its checkpoint
+    # at the resume, which now follows the decision at once).
+    pbt = _pbt()
+    t1, t2, t3, t4 = _population(pbt, 4)
+    for trial in (t1, t2, t3, t4):
+        pbt.on_result(trial, _result(1, trial.id))
+    assert pbt.on_result(t1, _result(2, 0.5)) is Decision.PAUSE
+    t4.config = {"lr": 0.9, "opt": "c"}  # changes after the decision
+    assert pbt.next_trial(new_allowed=False, paused=[t1]) == Resume(1, config={"lr": 0.8, "opt": "b"}, from_trial=4)
+
+
+def test_async_no_exploit_from_a_failed_or_diverged_donor() -> None:
+    pbt = _pbt()
+    t1, t2, t3, t4 = _population(pbt, 4)
+    for trial in (t1, t2, t3, t4):
+        pbt.on_result(trial, _result(1, trial.id))
+    assert pbt.on_result(t1, _result(2, 0.5)) is Decision.PAUSE
+    pbt.on_complete(t4, Status.ERROR)  # the donor fails before the copy: trial 1 resumes as it was
+    assert pbt.next_trial(new_allowed=False, paused=[t1]) == Resume(1)
+    # With every other score NaN, there is no donor: the bottom trial is not sent to copy NaN weights.
+    pbt = _pbt()
+    trials = _population(pbt, 3)
+    for trial in trials:
+        pbt.on_result(trial, _result(1, math.nan))
+    pbt.on_result(trials[0], _result(2, math.nan))
+    assert pbt.next_trial(new_allowed=False, paused=[trials[0]]) == Resume(1)
 
 
 def test_async_min_mode_and_nan_rank_last() -> None:
@@ -141,9 +193,8 @@ def test_async_min_mode_and_nan_rank_last() -> None:
     # Trial 3's NaN ranks below every finite loss; trial 4 has the lowest loss.
     assert pbt.on_result(t3, _result(2, math.nan)) is Decision.PAUSE
     assert pbt.next_trial(new_allowed=False, paused=[t3]) == Resume(3, config={"lr": 0.8, "opt": "b"}, from_trial=4)
-    # A trial that is not last keeps its weights.
-    assert pbt.on_result(t1, _result(2, 0.1)) is Decision.PAUSE
-    assert pbt.next_trial(new_allowed=False, paused=[t1]) == Resume(1)
+    # A trial that is not last keeps its weights (and, with nobody waiting for a slot, runs on).
+    assert pbt.on_result(t1, _result(2, 0.1)) is Decision.CONTINUE
 
 
 def test_perturbation_points_and_burn_in() -> None:
@@ -390,24 +441,28 @@ def test_synch_end_to_end_barriers_and_determinism(storage: Path) -> None:
 @pytest.mark.parametrize("executor", ["thread", "process"])
 def test_population_larger_than_slots_takes_turns(storage: Path, executor: str) -> None:
     result = _run_steps(storage, "turns", PBT(3, {"lr": rung.uniform(0, 1)}), num_samples=6, executor=executor)
-    # Replay the stored history: new trials start before any paused one resumes, and a paused trial
-    # resumes only when no other paused trial is behind it.
+    # Replay the stored history: an exploiting trial resumes as soon as it has paused (its donor's
+    # checkpoint is copied then); otherwise new trials start before any paused one resumes, and a
+    # paused trial resumes only when no other paused trial is behind it.
     store = Store.read(storage, "turns")
     status: dict[int, Status] = {}
     iteration: dict[int, int] = {}
-    resumes = 0
+    resumes = exploits = 0
     for kind, trial_id, data in store.history():
         if kind == "result":
             iteration[trial_id] = data["training_iteration"]
             continue
-        if data[0] is Status.RUNNING and status.get(trial_id) is Status.PAUSED:
+        if data[0] is Status.RUNNING and "from_trial" in data[1]:
+            exploits += 1
+            assert status.get(trial_id) is Status.PAUSED
+        elif data[0] is Status.RUNNING and status.get(trial_id) is Status.PAUSED:
             resumes += 1
             assert len(status) == 6, "a paused trial resumed before the whole population had started"
             behind = [o for o, s in status.items() if s is Status.PAUSED and iteration[o] < iteration[trial_id]]
             assert not behind, f"trial {trial_id} resumed at {iteration[trial_id]} while {behind} waited behind it"
         status[trial_id] = data[0]
     store.close()
-    assert resumes >= 6  # each of the 6 paused at 3 at least
+    assert resumes >= 6 and exploits >= 1  # each of the 6 paused at 3 at least
     assert all(t.status is Status.TERMINATED for t in result.trials)
     assert any(len(result.schedule(t.id)) > 1 for t in result.trials)
     for trial in result.trials:  # each trial's own iteration count goes on through pauses and clones
@@ -592,6 +647,14 @@ def test_bad_input_found_in_the_run(storage: Path) -> None:
     )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         rung.run(steps, space, metric="score", scheduler="pbt", name="byname", **common)
+    numeric = PBT(2, {"model": {"width": rung.randint(1, 4)}, "lr": rung.uniform(0, 1)})
+    message = (
+        "PBT hyperparam_mutations['model.width'] is a numeric domain, but trial 1's config has"
+        " model.width='wide', not a number; give a list of its values or rung.choice([...]) instead"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        wide = {**space, "model": {"width": "wide"}}
+        rung.run(steps, wide, metric="score", scheduler=numeric, name="numeric", **common)
     returns_none = PBT(1, {}, custom_explore=lambda config: None)  # type: ignore[arg-type,return-value]
     with pytest.raises(TypeError, match=r"^PBT custom_explore must return the new config \(a dict\); got None$"):
         rung.run(steps, space, metric="score", num_samples=2, scheduler=returns_none, name="none", **common)

@@ -28,7 +28,7 @@ import numpy as np
 from rung.domains import Categorical, Domain, Float, GridValues, Integer, Normal, SampleFrom, fmt, has_domain, matches
 from rung.types import Config
 
-__all__ = ["Mutation", "check_mutations", "config_keys", "explore", "missing_keys", "takes_rng"]
+__all__ = ["Mutation", "check_mutations", "config_keys", "explore", "missing_keys", "non_numbers", "takes_rng"]
 
 Mutation: TypeAlias = Sequence[Any] | Domain | Callable[[], Any] | Mapping[str, "Mutation"]
 """How one hyperparameter (or a nested dict of them) may change; see the module docstring."""
@@ -79,6 +79,20 @@ def missing_keys(mutations: Mapping[str, Mutation], config: Mapping[str, Any], p
                 yield from missing_keys(mutation, value, f"{prefix}{key}.")
             else:
                 yield prefix + key
+
+
+def non_numbers(mutations: Mapping[str, Mutation], config: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+    """Dotted paths where a numeric domain (uniform, randint, normal, ...) would mutate a value that is
+    not a number (it would replace, say, "adam" by 0.83)."""
+    for key, mutation in mutations.items():
+        if key not in config:
+            continue
+        value = config[key]
+        if isinstance(mutation, Mapping) and not isinstance(mutation, Domain):
+            if isinstance(value, Mapping):
+                yield from non_numbers(mutation, value, f"{prefix}{key}.")
+        elif isinstance(mutation, (Float, Integer, Normal)) and not _is_number(value):
+            yield prefix + key
 
 
 def config_keys(config: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
@@ -166,7 +180,15 @@ def _mutate(
     if isinstance(mutation, Domain):
         if resample or not _is_number(value):
             return mutation.sample(rng)
-        return _into(mutation, value * factors[int(rng.integers(len(factors)))])
+        scaled = value * factors[int(rng.integers(len(factors)))]
+        moved = _into(mutation, scaled)
+        if moved == value and scaled != value and isinstance(mutation, (Integer, Float)):
+            # Rounding undid the step (2 * 1.2 rounds back to 2; 0.1 * 1.2 to 0.1 on a q=0.1 grid):
+            # move to the next value on the domain's grid in the factor's direction instead.
+            step = mutation.q or 0  # an int for ints
+            stepped = value + (step if scaled > value else -step)
+            moved = mutation.from_unit(mutation.to_unit(stepped))  # clipped, and 0.30000000000000004 is 0.3
+        return moved
     if isinstance(mutation, (list, tuple)):
         items = tuple(mutation)
         if resample:
@@ -177,7 +199,11 @@ def _mutate(
     if resample or not _is_number(value):
         return mutation()
     scaled = value * factors[int(rng.integers(len(factors)))]
-    return round(scaled) if isinstance(value, numbers.Integral) else float(scaled)
+    if not isinstance(value, numbers.Integral):
+        return float(scaled)
+    if round(scaled) == value and scaled != value:
+        return value + (1 if scaled > value else -1)  # rounding undid the step: the next int that way
+    return round(scaled)
 
 
 def _neighbour(value: Any, options: tuple[Any, ...], rng: np.random.Generator, redraw: Callable[[], Any]) -> Any:

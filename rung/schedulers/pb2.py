@@ -115,9 +115,13 @@ class PB2(PBT):
         time_attr: the reported, increasing key that measures training time.
         seed: seeds every random choice (default: the seed of `rung.run`).
 
+    The GP works on a linear scale within the bounds. For a value that spans decades (a learning
+    rate), bound its exponent and derive the value in the objective: searching `lr` in [1e-4, 1e-1]
+    directly spends nearly every proposal above 1e-2.
+
     Example:
-        >>> pb2 = rung.PB2(perturbation_interval=5, hyperparam_bounds={"lr": [1e-4, 1e-1]})
-        >>> space = {"lr": rung.loguniform(1e-4, 1e-1)}
+        >>> pb2 = rung.PB2(perturbation_interval=5, hyperparam_bounds={"log10_lr": [-4, -1]})
+        >>> space = {"log10_lr": rung.uniform(-4, -1)}  # the objective uses lr = 10 ** config["log10_lr"]
         >>> rung.run(train, space, metric="acc", mode="max", num_samples=8, scheduler=pb2)  # doctest: +SKIP
     """
 
@@ -198,9 +202,9 @@ class PB2(PBT):
             # (the donor may have trained on since the copy, so this one is approximate).
             donor, at = exploit
             own = self._latest.get(trial.id, (time, -math.inf))
-            start = (at, self._latest.get(donor, own)[1]) if decision is Decision.PAUSE else own
+            start = (at, self._latest.get(donor, own)[1]) if self._at_point else own
             self._starts[(trial.id, at)] = start
-        if decision is Decision.PAUSE and trial.id in self._latest:
+        if self._at_point and trial.id in self._latest:
             # A perturbation point.
             point = _Point(time, self._latest[trial.id][1], self._values(trial.config))
             self._points.setdefault(trial.id, []).append(point)

@@ -1,9 +1,11 @@
 """Population Based Training (Jaderberg et al. 2017) and the reader of each trial's hyperparameter schedule.
 
-How PBT drives the engine: at a perturbation point `on_result` answers PAUSE; `next_trial` then
-answers `Resume(trial_id, config=new, from_trial=donor)` for a trial that exploits a better one (the
-tuner copies the donor's newest checkpoint into the trial's own file and records the change), or a
-plain `Resume(trial_id)` for a trial whose turn it is.
+How PBT drives the engine: at a perturbation point `on_result` answers PAUSE for a trial that
+exploits a better one, and for any trial whose turn it is when others wait for a slot; `next_trial`
+then answers `Resume(trial_id, config=new, from_trial=donor)` for the exploiting trial, before
+anything else (the tuner copies the donor's newest checkpoint into the trial's own file and records
+the change: the copy is made right after the decision, not once a slot frees), or a plain
+`Resume(trial_id)` for a trial whose turn it is.
 
 Every random choice is made in a call the tuner replays on resume (`on_result`) or from a generator
 derived from the seed and the decision itself (the trial and iteration, or the barrier number), never
@@ -23,7 +25,15 @@ from typing import Any
 import numpy as np
 
 from rung.domains import copy_tree, fmt
-from rung.schedulers._explore import Mutation, check_mutations, config_keys, explore, missing_keys, takes_rng
+from rung.schedulers._explore import (
+    Mutation,
+    check_mutations,
+    config_keys,
+    explore,
+    missing_keys,
+    non_numbers,
+    takes_rng,
+)
 from rung.schedulers.base import Scheduler
 from rung.types import Config, Decision, Resume, Start, Status, Suggestion, TrialInfo
 
@@ -65,17 +75,26 @@ class PBT(Scheduler):
     checkpoint is copied into the trial's own file, so it survives the donor's files being deleted.
 
     Asynchronous (`synch=False`): at each of its points a trial is ranked against the latest scores
-    of the others (a bottom trial draws its donor then), and pauses, so that the population takes
-    turns: a free slot starts a new trial, else resumes the paused trial furthest behind in
-    `time_attr`, exploiting (the donor's config explored, its newest checkpoint copied) when that
-    was decided at its point. So a population larger than the slots advances together; objectives
-    must checkpoint (a trial without a checkpoint restarts from its beginning). Synchronous (`synch=True`): every trial
+    of the others. A bottom trial draws its donor and explores the donor's config then, pauses, and
+    resumes at once from a copy of the donor's newest checkpoint. Any other trial pauses at its
+    point only when others wait for a slot (paused trials, or new ones still to start), so that the
+    population takes turns: a free slot starts a new trial, else resumes the paused trial furthest
+    behind in `time_attr`. So a population larger than the slots advances together, and one that
+    fits the slots runs without pauses but for the exploits; objectives must checkpoint (a trial
+    without a checkpoint restarts from its beginning). Synchronous (`synch=True`): every trial
     pauses at the barrier until the whole population has reached it; then all are ranked on their
     scores at the barrier and resumed, the exploiting ones first (so that their donors' newest
     checkpoints are still the ones from the barrier).
 
-    Trials whose metric is NaN or infinite rank below every finite score (they get replaced). Ties
-    rank the lower trial id lower.
+    Trials whose metric is NaN or infinite rank below every finite score (they get replaced, and are
+    never donors). Ties rank the lower trial id lower. A donor that fails before the copy is not
+    copied. The copy is made once the exploiting trial has paused, one round trip after the
+    decision: a donor that reports in between passes on that newer checkpoint.
+
+    PBT does not know where a trial's training ends: a trial exploited at its last step ends at once
+    with the new config and the donor's weights, and no result from them (Ray Tune's function
+    trainables do the same). `stop={"training_iteration": N}` avoids it: a trial that reaches the
+    stop is not exploited.
 
     Args:
         perturbation_interval: time between perturbation points, in `time_attr` units (> 0).
@@ -171,8 +190,12 @@ class PBT(Scheduler):
         self._finished: set[int] = set()
         self._checked = False
         self._warned_restart = False
-        # Asynchronous mode: the donor (and the iteration) chosen at a trial's point, until it runs again.
-        self._pending: dict[int, tuple[int, int]] = {}
+        # Asynchronous mode: the donor and the new config chosen at a trial's point, until it runs
+        # again; whether new trials may still start (the last `next_trial` call's `new_allowed`); and
+        # whether the last result `on_result` saw was at a perturbation point (PB2 learns there).
+        self._pending: dict[int, tuple[int, Config]] = {}
+        self._may_start = True
+        self._at_point = False
         # Synchronous mode: barriers passed so far, who waits at which barrier, the scores and
         # configs at each barrier, and the resumes still to hand out for the last one passed.
         self._released = 0
@@ -196,6 +219,15 @@ class PBT(Scheduler):
                     f"PBT hyperparam_mutations has {missing[0]!r}, which is not in the search space;"
                     f" trial {trial.id}'s config has: {', '.join(config_keys(trial.config)) or 'nothing'}"
                 )
+            wrong = next(non_numbers(self.hyperparam_mutations, trial.config), None)
+            if wrong is not None:
+                value = trial.config
+                for part in wrong.split("."):
+                    value = value[part]
+                raise ValueError(
+                    f"PBT hyperparam_mutations[{wrong!r}] is a numeric domain, but trial {trial.id}'s config has"
+                    f" {wrong}={fmt(value)}, not a number; give a list of its values or rung.choice([...]) instead"
+                )
             self._checked = True
         self._members.setdefault(trial.id, _Member())
         self._trials[trial.id] = trial
@@ -218,36 +250,49 @@ class PBT(Scheduler):
     def next_trial(self, *, new_allowed: bool, paused: Sequence[TrialInfo]) -> Suggestion | None:
         if self.synch:
             return self._next_synch(new_allowed, {t.id for t in paused})
+        self._may_start = new_allowed
+        for trial in sorted(paused, key=lambda t: t.id):
+            if trial.id in self._pending:
+                # Exploits first: the tuner copies the donor's newest checkpoint now, as close to the
+                # decision as the pause allows (later, the donor would have trained on).
+                donor, config = self._pending.pop(trial.id)
+                return self._hand_out(Resume(trial.id, config=config, from_trial=donor))
         if new_allowed:
-            return Start()  # new trials first: they are the furthest behind
+            return Start()  # new trials next: they are the furthest behind
         if not paused:
             return None
         behind = min(paused, key=lambda t: (self._members[t.id].time if t.id in self._members else 0.0, t.id))
-        if behind.id not in self._pending:
-            return Resume(behind.id)
-        donor, iteration = self._pending.pop(behind.id)
-        # Explored now, from the donor's config as it is now: the tuner copies its checkpoint now too.
-        config = self._explore(self._trials[donor].config, self._rng(2, behind.id, iteration))
-        return self._hand_out(Resume(behind.id, config=config, from_trial=donor))
+        return Resume(behind.id)
 
     def on_complete(self, trial: TrialInfo, status: Status) -> None:
         self._finished.add(trial.id)
         self._pending.pop(trial.id, None)
+        if status is Status.ERROR:
+            # A failed donor's weights are not copied: who was to copy them resumes as it was.
+            self._pending = {i: p for i, p in self._pending.items() if p[0] != trial.id}
         self._waiting.pop(trial.id, None)
         self._plan = [r for r in self._plan if r.trial_id != trial.id]
 
     # Asynchronous mode.
     def _on_result_async(self, trial: TrialInfo, member: _Member) -> Decision:
         self._pending.pop(trial.id, None)  # it runs, so any exploit decided for it has happened
+        self._at_point = False
         if member.time < self.burn_in_period or member.time - member.last_point < self.perturbation_interval:
             return Decision.CONTINUE
+        self._at_point = True
         member.last_point = member.time
         scores = {i: m.score for i, m in self._members.items() if m.score is not None and i not in self._finished}
         bottom, top = self._quantiles(scores)
-        if trial.id in bottom:
+        if trial.id in bottom and top:
             donor = top[int(self._rng(0, trial.id, member.iteration).integers(len(top)))]
-            self._pending[trial.id] = (donor, member.iteration)
-        # Pause even when not exploiting, so that trials waiting for a slot get their turn.
+            # The donor's config as it is at the decision (its checkpoint is copied right after).
+            config = self._explore(self._trials[donor].config, self._rng(2, trial.id, member.iteration))
+            self._pending[trial.id] = (donor, config)
+        elif not self._may_start and not any(
+            other.status in (Status.PAUSED, Status.PENDING) and i != trial.id and i not in self._finished
+            for i, other in self._trials.items()
+        ):
+            return Decision.CONTINUE  # nobody waits for a slot (as Ray Tune checks): no turn to give up
         member.paused_at = member.iteration
         return Decision.PAUSE
 
@@ -304,11 +349,12 @@ class PBT(Scheduler):
         at = self._at.pop(k, {})
         bottom, top = self._quantiles({i: score for i, (score, _) in at.items() if score is not None})
         rng = self._rng(1, k)
+        exploiting = sorted(bottom) if top else []  # no donor when the top diverged too
         plan = []
-        for trial_id in sorted(bottom):
+        for trial_id in exploiting:
             donor = top[int(rng.integers(len(top)))]
             plan.append(Resume(trial_id, config=self._explore(at[donor][1], rng), from_trial=donor))
-        plan += [Resume(i) for i in sorted(at) if i not in bottom]
+        plan += [Resume(i) for i in sorted(at) if i not in exploiting]
         self._plan += [r for r in plan if self._waiting.get(r.trial_id) == k]
         self._released += 1
 
@@ -336,13 +382,17 @@ class PBT(Scheduler):
         return float(value) if self.mode == "max" else -float(value)
 
     def _quantiles(self, scores: Mapping[int, float]) -> tuple[list[int], list[int]]:
-        """(bottom, top) trial ids: `quantile_fraction` of the ranked trials each, at most half."""
+        """(bottom, top) trial ids: `quantile_fraction` of the ranked trials each, at most half.
+
+        A diverged trial (score -inf: its metric was NaN or infinite) may be in the bottom, never in the
+        top: its weights are not worth copying.
+        """
         ranked = sorted(scores, key=lambda i: (scores[i], i))
         if len(ranked) < 2:
             return [], []
         # round(): 10 * 0.3 is 3.0000000000000004, which must not become 4.
         n = min(math.ceil(round(len(ranked) * self.quantile_fraction, 9)), len(ranked) // 2)
-        return ranked[:n], ranked[-n:]
+        return ranked[:n], [i for i in ranked[-n:] if scores[i] > -math.inf]
 
     def _rng(self, *keys: int) -> np.random.Generator:
         """A generator for one decision: from the seed and what identifies the decision."""

@@ -271,8 +271,9 @@ def check_error_mid_bracket(make: MakeScheduler, executor: str, storage: Path) -
     failed = {t for t, _, status, _ in trials if status is Status.ERROR}
     assert failed and all(t % 3 == 0 for t in failed), f"failed trials: {sorted(failed)}"
     assert all(status.finished for _, _, status, _ in trials)
+    # (A PBT clone of a donor behind it counts more iterations than the steps it trained.)
     reached = max(max(iterations) for _, _, status, iterations in trials if status is not Status.ERROR)
-    assert reached == N_STEPS, f"{_describe(make)}: with failed trials {sorted(failed)}, none reached step {N_STEPS}"
+    assert reached >= N_STEPS, f"{_describe(make)}: with failed trials {sorted(failed)}, none reached step {N_STEPS}"
 
 
 def check_kill_and_resume(make: MakeScheduler, executor: str, storage: Path) -> None:
