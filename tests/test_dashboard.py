@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import math
+import socket
 import subprocess
 import sys
 import threading
@@ -19,7 +20,9 @@ import pytest
 
 import rung
 from rung.dashboard._data import Reader, clean, experiment_view, list_view
+from rung.dashboard.server import STATIC as STATIC_DIR
 from rung.dashboard.server import make_server, serve, start_background
+from rung.store.sqlite import Store
 
 
 def curve(config: dict[str, Any]) -> None:
@@ -196,6 +199,91 @@ def test_server_routes_and_errors(storage: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _request(url: str, method: str = "GET", host: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, method=method, headers={"Host": host} if host else {})
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def test_server_refuses_foreign_hosts_other_methods_and_odd_paths(storage: Path) -> None:
+    rung.run(curve, {"x": 0.2, "n": 2}, metric="loss", executor="thread", name="one", storage=storage, verbose=0)
+    server, url = start_background(storage)
+    try:
+        # DNS rebinding: a page on evil.example whose name now points at 127.0.0.1 sends its own Host.
+        code, _, body = _request(f"{url}/api/experiments", host="evil.example:8765")
+        assert code == 403 and b"127.0.0.1 or localhost only" in body
+        assert _request(f"{url}/api/experiments", host=f"localhost:{server.server_address[1]}")[0] == 200
+        code, headers, body = _request(f"{url}/api/experiments", method="POST")
+        assert code == 405 and headers["Allow"] == "GET, HEAD" and b"only reads" in body
+        code, headers, body = _request(f"{url}/static/uPlot.iife.min.js", method="HEAD")
+        assert code == 200 and body == b"" and int(headers["Content-Length"]) > 1000
+        for path in ("/static/" + "a" * 300, "/static/app.js%00", "/api/experiments/" + "a" * 300):
+            code, _, body = _request(url + path)
+            assert code == 404 and str(STATIC_DIR) not in body.decode(), (path, body)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_objects_in_configs_are_shown_as_text_and_never_hide_other_experiments(
+    storage: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A config holding objects of the user's own module (as `rung.choice([nn.ReLU, nn.Tanh])` gives),
+    # read by a dashboard that cannot import that module (started from another folder).
+    (tmp_path / "userlib_dash.py").write_text(
+        "class Act:\n"
+        "    def __init__(self, kind):\n        self.kind = kind\n"
+        "    def __repr__(self):\n        return f'Act({self.kind!r})'\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import userlib_dash
+
+    space = {"act": rung.choice([userlib_dash.Act("relu"), userlib_dash.Act("tanh")]), "cls": rung.choice([int, float])}
+    space |= {"x": 0.2, "n": 2}
+    rung.run(curve, space, metric="loss", num_samples=2, executor="thread", name="obj", storage=storage, verbose=0)
+    rung.run(curve, {"x": 0.3, "n": 2}, metric="loss", executor="thread", name="plain", storage=storage, verbose=0)
+    monkeypatch.delitem(sys.modules, "userlib_dash")
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(tmp_path)])
+    server, url = start_background(storage)
+    try:
+        code, listed = _get(f"{url}/api/experiments")
+        assert code == 200 and [(e["name"], e["status"]) for e in listed] == [
+            ("obj", "FINISHED"),
+            ("plain", "FINISHED"),
+        ]
+        code, view = _get(f"{url}/api/experiments/obj")
+        assert code == 200
+        shown = {t["config"]["act"] for t in view["trials"]} | {t["config"]["cls"] for t in view["trials"]}
+        assert shown & {"Act('relu')", "Act('tanh')"} and shown & {"<class 'int'>", "<class 'float'>"}, shown
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_killed_driver_shows_as_killed_although_no_file_changed(storage: Path) -> None:
+    rung.run(curve, {"x": 0.2, "n": 2}, metric="loss", executor="thread", name="k", storage=storage, verbose=0)
+    store = Store.open(storage, "k")  # make it look like a run whose driver is alive: a sleeping child
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        settings = store.experiment()["settings"]
+        settings["driver"] = {"host": socket.gethostname(), "pid": child.pid}
+        store.set_experiment("RUNNING", settings=settings)
+        store.commit()
+        store.close()
+        reader = Reader(storage)
+        assert reader.experiments()[0]["status"] == "RUNNING"
+        assert reader.experiment("k")["summary"]["status"] == "RUNNING"
+    finally:
+        child.kill()
+        child.wait()
+    assert reader.experiments()[0]["status"] == "KILLED"
+    view = reader.experiment("k")
+    assert view["summary"]["status"] == "KILLED"
 
 
 def test_reader_caches_until_the_store_changes(storage: Path) -> None:

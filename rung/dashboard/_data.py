@@ -122,7 +122,7 @@ def _better(value: float, best: float, mode: str) -> bool:
 
 def _summary(store: Store) -> dict[str, Any]:
     exp = store.experiment()
-    rows = store.trials()
+    rows = store.trials(plain=True)
     metric, mode = exp["metric"], exp["mode"] or "min"
     counts: dict[str, int] = {}
     best: float | None = None
@@ -158,7 +158,7 @@ def list_view(storage: str | Path) -> list[dict[str, Any]]:
         try:
             with snapshot(root, child.name) as store:
                 out.append(clean(_summary(store)))
-        except (sqlite3.Error, OSError, ValueError) as exc:
+        except Exception as exc:  # damaged, or unreadable here: listed as such, the others still shown
             out.append({"name": child.name, "status": "UNREADABLE", "error": str(exc)})
     return out
 
@@ -201,7 +201,7 @@ def experiment_view(storage: str | Path, name: str) -> dict[str, Any]:
     """Everything the experiment page draws, as plain JSON-ready data."""
     with snapshot(storage, name) as store:
         exp = store.experiment()
-        rows = store.trials()
+        rows = store.trials(plain=True)
         results = []
         schedules: dict[int, list[dict[str, Any]]] = {}
         records = list(store.timed_history())
@@ -273,10 +273,16 @@ def _summary_from(exp: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, 
         def experiment(self) -> dict[str, Any]:
             return exp
 
-        def trials(self) -> list[dict[str, Any]]:
+        def trials(self, plain: bool = False) -> list[dict[str, Any]]:
             return rows
 
     return _summary(_Rows())  # type: ignore[arg-type]
+
+
+def _driver_gone(summary: dict[str, Any], driver_of: Any) -> bool:
+    """Whether a view made while the experiment ran is stale because its driver has died since: KILLED
+    is read from the driver's process, which can end without a file of the store changing."""
+    return summary.get("status") == "RUNNING" and driver.status("RUNNING", {"driver": driver_of}) != "RUNNING"
 
 
 class Reader:
@@ -290,7 +296,7 @@ class Reader:
         self.storage = Path(storage)
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {}
-        self._summaries: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {}
+        self._summaries: dict[str, tuple[tuple[int, ...], dict[str, Any], Any]] = {}
 
     def experiments(self) -> list[dict[str, Any]]:
         """A summary per experiment, as `list_view`, re-read only for stores that changed."""
@@ -304,26 +310,34 @@ class Reader:
             stamp = _stamp(db)
             with self._lock:
                 hit = self._summaries.get(child.name)
-            if hit is None or hit[0] != stamp:
+            if hit is None or hit[0] != stamp or _driver_gone(hit[1], hit[2]):
+                driver_of: Any = None
                 try:
                     with snapshot(self.storage, child.name) as store:
                         summary = clean(_summary(store))
-                except (sqlite3.Error, OSError, ValueError) as exc:
+                        driver_of = store.experiment()["settings"].get("driver")
+                except Exception as exc:  # damaged, or unreadable here: listed as such, the others still shown
                     summary = {"name": child.name, "status": "UNREADABLE", "error": str(exc)}
-                hit = (stamp, summary)
+                hit = (stamp, summary, driver_of)
                 with self._lock:
                     self._summaries[child.name] = hit
             out.append(hit[1])
         return out
 
     def experiment(self, name: str) -> dict[str, Any]:
-        if os.sep in name or name.startswith(".") or not (self.storage / name / DB_NAME).is_file():
+        try:
+            found = os.sep not in name and not name.startswith(".") and (self.storage / name / DB_NAME).is_file()
+        except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+            found = False
+        if not found:
             raise FileNotFoundError(name)
         stamp = _stamp(self.storage / name / DB_NAME)
         with self._lock:
             hit = self._cache.get(name)
         if hit is not None and hit[0] == stamp:
-            return hit[1]
+            view = hit[1]
+            if not _driver_gone(view["summary"], (view.get("settings") or {}).get("driver")):
+                return view
         view = experiment_view(self.storage, name)
         with self._lock:
             self._cache[name] = (stamp, view)

@@ -26,6 +26,7 @@ __all__ = ["make_server", "serve"]
 log = logging.getLogger("rung")
 
 STATIC = Path(__file__).with_name("static")
+_LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 _CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:"
 
 
@@ -36,6 +37,9 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("dashboard: " + format, *args)
 
+    loopback = True
+    _head_only = False
+
     def _send(self, code: int, body: bytes, content_type: str) -> None:
         self.send_response(code)
         self.send_header("Content-Type", content_type)
@@ -44,13 +48,45 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Content-Security-Policy", _CSP)
         self.end_headers()
-        self.wfile.write(body)
+        if not self._head_only:
+            self.wfile.write(body)
 
     def _json(self, code: int, data: Any) -> None:
-        self._send(code, json.dumps(data, allow_nan=False).encode(), "application/json")
+        # default=repr: a config value the store kept as an object (a class, an instance) shows as text.
+        self._send(code, json.dumps(data, allow_nan=False, default=repr).encode(), "application/json")
+
+    def _host_allowed(self) -> bool:
+        """On loopback, only requests addressed to loopback names: a page elsewhere that rebinds its
+        own domain name to 127.0.0.1 (DNS rebinding) sends its own name as Host, and is refused."""
+        if not self.loopback:
+            return True
+        host = urllib.parse.urlsplit("//" + self.headers.get("Host", "")).hostname or ""
+        bound = self.server.server_address[0]  # type: ignore[index]
+        return host in _LOOPBACK_NAMES or host == str(bound)
+
+    def _refuse_method(self) -> None:
+        self.send_response(405)
+        self.send_header("Allow", "GET, HEAD")
+        body = json.dumps({"error": f"{self.command} is not allowed: the dashboard only reads"}).encode()
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse_method
+
+    def do_HEAD(self) -> None:
+        self._head_only = True
+        try:
+            self.do_GET()
+        finally:
+            self._head_only = False
 
     def do_GET(self) -> None:
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        if not self._host_allowed():
+            self._json(403, {"error": "this dashboard answers requests addressed to 127.0.0.1 or localhost only"})
+            return
         try:
             if path == "/" or path.startswith("/e/"):
                 self._send(200, (STATIC / "index.html").read_bytes(), "text/html; charset=utf-8")
@@ -63,8 +99,12 @@ class _Handler(BaseHTTPRequestHandler):
                 except FileNotFoundError:
                     self._json(404, {"error": f"no experiment {name!r}"})
             elif path.startswith("/static/"):
-                file = (STATIC / path[len("/static/") :]).resolve()
-                if file.parent != STATIC.resolve() or not file.is_file():
+                try:
+                    file = (STATIC / path[len("/static/") :]).resolve()
+                    found = file.parent == STATIC.resolve() and file.is_file()
+                except (OSError, ValueError):  # a name too long, a NUL byte: no such file
+                    found = False
+                if not found:
                     self._json(404, {"error": "not found"})
                     return
                 kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
@@ -96,7 +136,7 @@ def make_server(storage: str | Path, host: str = "127.0.0.1", port: int = 8765) 
             "the dashboard listens on %s, not loopback: anyone who can reach this machine can read the experiments",
             host,
         )
-    handler = type("Handler", (_Handler,), {"reader": Reader(storage)})
+    handler = type("Handler", (_Handler,), {"reader": Reader(storage), "loopback": loopback})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     return server

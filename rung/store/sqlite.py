@@ -407,7 +407,9 @@ class Store:
         out["status"] = driver.status(out["status"], out["settings"])
         return out
 
-    def trials(self) -> list[dict[str, Any]]:
+    def trials(self, plain: bool = False) -> list[dict[str, Any]]:
+        """Every trial's row. A config holding objects (a class in a `choice`) comes back as those objects,
+        or with `plain=True` as stored for views (their text), which needs no import of their modules."""
         self._write_pending()
         cur = self._conn.execute("SELECT * FROM trials ORDER BY id")
         names = [c[0] for c in cur.description]
@@ -415,7 +417,7 @@ class Store:
         for row in cur.fetchall():
             trial = dict(zip(names, row, strict=True))
             blob = trial.pop("config_blob")
-            trial["config"] = cloudpickle.loads(blob) if blob is not None else json.loads(trial["config"])
+            trial["config"] = cloudpickle.loads(blob) if blob is not None and not plain else json.loads(trial["config"])
             for key in ("last_result", "best_result"):
                 trial[key] = json.loads(trial[key]) if trial[key] is not None else None
             out.append(trial)
