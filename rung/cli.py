@@ -7,6 +7,7 @@ import importlib
 import logging
 import os
 import shutil
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -41,8 +42,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import rung
     from rung.demo import SPACE, train_mlp
 
-    if args.fresh:
-        shutil.rmtree(Path(args.storage) / "demo", ignore_errors=True)
+    if args.fresh and (Path(args.storage) / "demo").is_dir():
+        from rung.store import driver
+
+        # Not from under a demo that still runs: its driver holds the lock (ExperimentBusyError then).
+        lock = driver.take_lock(Path(args.storage) / "demo", "demo")
+        try:
+            shutil.rmtree(Path(args.storage) / "demo", ignore_errors=True)
+        finally:
+            driver.release_lock(lock)
     elif (Path(args.storage) / "demo").exists():
         seed = rung.load("demo", storage=args.storage).settings.get("seed")
         if seed is not None and seed != args.seed:
@@ -285,6 +293,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return commands[args.command](args)
     except RungError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.DatabaseError as exc:
+        print(f"error: the experiment's store (rung.db) cannot be read: {exc}; is it damaged?", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        print(
+            f"error: {exc}: the stored configs hold objects from that module; run this command from the folder"
+            " (or with the PYTHONPATH) of the script that ran the experiment",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("interrupted; continue with: rung resume NAME", file=sys.stderr)

@@ -109,3 +109,27 @@ def test_show_wraps_configs_in_a_narrow_terminal(
     assert main(["show", "n", "--storage", str(storage)]) == 0
     out = "".join(capsys.readouterr().out.split())  # the table's wrapping removed
     assert "learning_rate_init=0.012345" in out.replace("│", "") and "beta_1=0.95671" in out.replace("│", "")
+
+
+def test_show_of_a_damaged_store_is_a_clear_error(storage: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (storage / "bad").mkdir(parents=True)
+    (storage / "bad" / "rung.db").write_text("garbage")
+    assert main(["show", "bad", "--storage", str(storage)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the experiment's store (rung.db) cannot be read: file is not a database")
+    assert "Traceback" not in err
+
+
+def test_demo_fresh_does_not_delete_a_demo_that_runs(storage: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rung.store import driver
+
+    folder = storage / "demo"
+    folder.mkdir(parents=True)
+    (folder / "rung.db").write_text("a running demo's store")
+    lock = driver.take_lock(folder, "demo")  # as the running demo's driver holds it
+    try:
+        assert main(["demo", "--fresh", "--storage", str(storage)]) == 2
+    finally:
+        driver.release_lock(lock)
+    assert "is being run by another driver" in capsys.readouterr().err
+    assert (folder / "rung.db").read_text() == "a running demo's store"
