@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import math
 import os
 import shutil
 import sqlite3
@@ -18,6 +19,9 @@ import cloudpickle
 from rung.types import flatten
 
 __all__ = ["main"]
+
+FAILURES_SHOWN = 5
+"""`rung show` prints the tracebacks of this many failed trials, and the ids of the rest."""
 
 
 def _console() -> Any:
@@ -101,7 +105,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
     names = list_experiments(args.storage)
     if not names:
-        print(f"no experiments in {args.storage}")
+        missing = "" if Path(args.storage).is_dir() else " (no such folder; --storage names the folder of experiments)"
+        print(f"no experiments in {args.storage}{missing}")
         return 0
     table = Table(title=f"experiments in {args.storage}")
     for column in ("name", "status", "trials", "metric", "best"):
@@ -114,7 +119,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
             continue
         best = result.best
         value = "" if best is None or result.metric is None else _fmt(best.best_metrics[result.metric])  # type: ignore[index]
-        table.add_row(name, result.status, str(len(result.trials)), f"{result.metric} ({result.mode})", value)
+        metric = "-" if result.metric is None else f"{result.metric} ({result.mode})"
+        table.add_row(name, result.status, str(len(result.trials)), metric, value)
     _console().print(table)
     return 0
 
@@ -128,24 +134,46 @@ def cmd_show(args: argparse.Namespace) -> int:
     result = ExperimentResult(args.storage, args.name)
     best = result.best
     metric = result.metric or ""
-    table = Table(title=f"{result.name}: {result.status}, {len(result.trials)} trials, {metric} ({result.mode})")
-    for column in ("trial", "status", "iter", f"last {metric}", f"best {metric}"):
+    console = _console()
+    aim = f", {metric} ({result.mode})" if metric else ", no metric"
+    console.print(f"{result.name}: {result.status}, {len(result.trials)} trials{aim}", highlight=False)
+    if best is not None:
+        console.print(f"best: trial {best.id}, {metric}={_fmt(best.best_metrics[metric])}")  # type: ignore[index]
+    trials = list(result.trials)
+    if getattr(args, "sort", "id") == "best" and metric:
+        sign = -1.0 if result.mode == "max" else 1.0
+
+        def rank(trial: Any) -> tuple[bool, float]:
+            value = (trial.best_metrics or {}).get(metric)
+            if isinstance(value, int | float) and math.isfinite(value):
+                return (False, sign * float(value))
+            return (True, 0.0)
+
+        trials.sort(key=rank)
+    limit = getattr(args, "limit", 100)  # `rung resume` ends with this view too
+    shown = trials if limit == 0 else trials[:limit]
+    table = Table()
+    table.add_column("trial")
+    table.add_column("status", no_wrap=True)
+    for column in ("iter", f"last {metric}", f"best {metric}"):
         table.add_column(column)
     table.add_column("config", overflow="fold")  # wrapped, not cut, in a narrow terminal
-    for trial in result.trials:
+    for trial in shown:
         mark = "*" if best is not None and trial.id == best.id else ""
         last = trial.metrics.get(metric, "")
         top = (trial.best_metrics or {}).get(metric, "")
         config = ", ".join(f"{k}={_fmt(v)}" for k, v in flatten(trial.config).items())
         status = driver.shown(trial.status.value, result.status)
         table.add_row(f"{trial.id}{mark}", status, str(trial.iteration), _fmt(last), _fmt(top), config)
-    console = _console()
     console.print(table)
-    if best is not None:
-        console.print(f"best: trial {best.id}, {metric}={_fmt(best.best_metrics[metric])}")  # type: ignore[index]
-    for trial in result.trials:
-        if trial.error:
-            console.print(f"[red]trial {trial.id} failed[/red]:\n{trial.error}", markup=True, highlight=False)
+    if len(shown) < len(trials):
+        console.print(f"... and {len(trials) - len(shown)} more trials (--limit 0 shows every one)", highlight=False)
+    failed = [trial for trial in result.trials if trial.error]
+    for trial in failed[:FAILURES_SHOWN]:
+        console.print(f"[red]trial {trial.id} failed[/red]:\n{trial.error}", markup=True, highlight=False)
+    if len(failed) > FAILURES_SHOWN:
+        more = ", ".join(str(t.id) for t in failed[FAILURES_SHOWN:])
+        console.print(f"{len(failed) - FAILURES_SHOWN} more failed trials: {more}", highlight=False)
     return 0
 
 
@@ -276,6 +304,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("ls", help="list experiments")
     show = sub.add_parser("show", help="trials table and best trial of an experiment")
     show.add_argument("name")
+    show.add_argument(
+        "--limit", type=_int_from(0, 10**9), default=100, help="rows at most (default 100; 0: every trial)"
+    )
+    show.add_argument("--sort", choices=("id", "best"), default="id", help="row order: trial id, or best first")
     resume = sub.add_parser("resume", help="continue an interrupted experiment")
     resume.add_argument("name")
     resume.add_argument("--verbose", type=int, default=1)

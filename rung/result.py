@@ -109,7 +109,7 @@ class ExperimentResult:
             ]
         finally:
             store.close()
-        self.name: str = experiment["name"]
+        self.name: str = name  # the folder's name: a copied or renamed experiment goes by its new one
         self.status: str = experiment["status"]
         self.metric: str | None = experiment["metric"]
         self.mode: str = experiment["mode"] or "min"

@@ -133,3 +133,36 @@ def test_demo_fresh_does_not_delete_a_demo_that_runs(storage: Path, capsys: pyte
         driver.release_lock(lock)
     assert "is being run by another driver" in capsys.readouterr().err
     assert (folder / "rung.db").read_text() == "a running demo's store"
+
+
+def test_show_limits_and_sorts_rows_and_names_the_folder(
+    storage: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def fail_some(config: dict[str, float]) -> float:
+        if config["x"] > 0.9:
+            raise RuntimeError("diverged")
+        return config["x"]
+
+    space = {"x": rung.grid([round(0.1 * i, 1) for i in range(1, 11)] + [0.95] * 7)}
+    rung.run(fail_some, space, metric="loss", search="grid", executor="thread", name="many", storage=storage, verbose=0)
+    shutil.copytree(storage / "many", storage / "many_copy")  # a copy goes by its folder's name
+    assert main(["show", "many_copy", "--storage", str(storage), "--limit", "3", "--sort", "best"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("many_copy: FINISHED, 17 trials, loss (min)\nbest: trial 1, loss=0.1\n")
+    rows = [line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")]
+    assert rows == ["1*", "2", "3"]  # the three lowest losses, best first
+    assert "... and 14 more trials (--limit 0 shows every one)" in out
+    assert (
+        out.count("RuntimeError: diverged") == 5 and "3 more failed trials: 15, 16, 17" in out
+    )  # 1.0 and 0.95 x7 failed
+    assert main(["show", "many", "--storage", str(storage), "--limit", "0"]) == 0
+    assert sum(line.startswith("│") for line in capsys.readouterr().out.splitlines()) == 17
+
+
+def test_ls_of_a_missing_folder_says_so(storage: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ls", "--storage", str(storage / "typo")]) == 0
+    assert "(no such folder; --storage names the folder of experiments)" in capsys.readouterr().out

@@ -329,3 +329,18 @@ def test_serve_announces_its_url_and_serves_until_shut_down(storage: Path) -> No
     serve(storage, "127.0.0.1", 0, ready=ready)
     assert urls[0].startswith("http://127.0.0.1:")
     assert answers[0][0] == 200 and answers[0][1][0]["name"] == "s"
+
+
+def test_a_copied_or_hidden_experiment_folder_goes_by_its_folder_name(storage: Path) -> None:
+    import shutil
+
+    rung.run(curve, {"x": 0.2, "n": 2}, metric="loss", executor="thread", name="base", storage=storage, verbose=0)
+    shutil.copytree(storage / "base", storage / "base_v2")
+    shutil.copytree(storage / "base", storage / ".old")
+    reader = Reader(storage)
+    assert [e["name"] for e in reader.experiments()] == [".old", "base", "base_v2"]
+    assert reader.experiment("base_v2")["summary"]["name"] == "base_v2"
+    assert reader.experiment(".old")["summary"]["name"] == ".old"
+    for bad in ("..", ".", ""):
+        with pytest.raises(FileNotFoundError):
+            reader.experiment(bad)

@@ -133,7 +133,7 @@ def _summary(store: Store) -> dict[str, Any]:
         if finite(value) and (best is None or _better(float(value), best, mode)):
             best = float(value)
     return {
-        "name": exp["name"],
+        "name": store.path.name,  # the folder: a copied or renamed experiment is found (and linked) by it
         "status": exp["status"],
         "metric": metric,
         "mode": mode,
@@ -252,7 +252,7 @@ def experiment_view(storage: str | Path, name: str) -> dict[str, Any]:
         for r in rows
     ]
     view = {
-        "summary": _summary_from(exp, rows),
+        "summary": _summary_from(Path(storage) / name, exp, rows),
         "settings": exp["settings"],
         "time_attr": time_attr,
         "milestones": milestones,
@@ -268,8 +268,11 @@ def experiment_view(storage: str | Path, name: str) -> dict[str, Any]:
     return clean(view)  # type: ignore[no-any-return]
 
 
-def _summary_from(exp: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _summary_from(path: Path, exp: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
     class _Rows:
+        def __init__(self) -> None:
+            self.path = path
+
         def experiment(self) -> dict[str, Any]:
             return exp
 
@@ -326,7 +329,7 @@ class Reader:
 
     def experiment(self, name: str) -> dict[str, Any]:
         try:
-            found = os.sep not in name and not name.startswith(".") and (self.storage / name / DB_NAME).is_file()
+            found = name not in ("", ".", "..") and os.sep not in name and (self.storage / name / DB_NAME).is_file()
         except (OSError, ValueError):  # a name too long for the file system, a NUL byte
             found = False
         if not found:
