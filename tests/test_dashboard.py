@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import rung
@@ -176,6 +177,18 @@ def test_importance_ranks_the_parameter_that_matters() -> None:
     assert scores["x"] == pytest.approx(1.0)
     assert scores["noise"] < scores["x"] and 0 <= scores["kind"] < 1
     assert _importance(rows[:2], "loss") == {}
+    # A label unique to each trial (an id) tells nothing: it was scored 1.0. Nested keys are scored
+    # leaf by leaf: a nested dict was one category per distinct dict.
+    rng = np.random.default_rng(0)
+    many = []
+    for i in range(200):
+        opt, x = str(rng.choice(["sgd", "adam"])), float(rng.random())
+        loss = x + (1.0 if opt == "sgd" else 0.0)
+        many.append({"config": {"id": f"run-{i}", "opt": {"name": opt, "unused": float(rng.random())}, "x": x},
+                     "best_result": {"loss": loss}})  # fmt: skip
+    scores = _importance(many, "loss")
+    assert "id" not in scores and set(scores) == {"opt/name", "opt/unused", "x"}
+    assert scores["opt/name"] > 0.8 and scores["x"] > 0.3 and scores["opt/unused"] < 0.2
 
 
 def test_clean_replaces_non_finite_numbers() -> None:

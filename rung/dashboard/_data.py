@@ -27,7 +27,7 @@ from rung.dashboard import _timeline
 from rung.store import driver
 from rung.store.schema import DB_NAME
 from rung.store.sqlite import Store
-from rung.types import Status
+from rung.types import Status, flatten
 
 __all__ = ["Reader", "clean", "experiment_view", "list_view"]
 
@@ -164,36 +164,41 @@ def list_view(storage: str | Path) -> list[dict[str, Any]]:
 
 
 def _importance(rows: list[dict[str, Any]], metric: str | None) -> dict[str, float]:
-    """|Spearman correlation| (numbers) or correlation ratio (categories) of each top-level parameter."""
+    """Per hyperparameter (nested ones as `a/b`): |Spearman correlation| of a number with the trials'
+    best metric, or, for anything else, the correlation ratio adjusted for the number of groups
+    (sqrt of epsilon squared): with one group per trial (an id, a seed) the plain ratio is always 1."""
     if metric is None:
         return {}
     import numpy as np
+    from scipy.stats import rankdata
 
     scored = [
-        (r["config"], float(r["best_result"][metric])) for r in rows if finite((r["best_result"] or {}).get(metric))
+        (flatten(r["config"], "/"), float(r["best_result"][metric]))
+        for r in rows
+        if finite((r["best_result"] or {}).get(metric))
     ]
     if len(scored) < 3:
         return {}
     y = np.array([v for _, v in scored])
-    ry = np.argsort(np.argsort(y)).astype(float)
+    ry = rankdata(y)
+    total = float(((y - y.mean()) ** 2).sum())
     out: dict[str, float] = {}
     for key in sorted({k for config, _ in scored for k in config}):
         values = [config.get(key) for config, _ in scored]
         if all(finite(v) for v in values):
-            x = np.argsort(np.argsort(np.array(values, dtype=float))).astype(float)
-            if x.std() == 0 or ry.std() == 0:
-                continue
-            out[key] = float(abs(np.corrcoef(x, ry)[0, 1]))
-        else:
-            labels = [repr(v) for v in values]
-            total = float(((y - y.mean()) ** 2).sum())
-            if total == 0 or len(set(labels)) < 2:
-                continue
-            between = sum(
-                len(g) * (float(np.mean(g)) - float(y.mean())) ** 2
-                for g in ([y[i] for i, lab in enumerate(labels) if lab == u] for u in set(labels))
-            )
-            out[key] = float(math.sqrt(between / total))
+            x = rankdata(np.array(values, dtype=float))
+            if x.std() > 0 and ry.std() > 0:
+                out[key] = float(abs(np.corrcoef(x, ry)[0, 1]))
+            continue
+        _, group = np.unique([repr(v) for v in values], return_inverse=True)
+        n, k = len(values), int(group.max()) + 1
+        if total == 0 or k < 2 or n - k < 2:
+            continue  # one value, or too few trials per value to tell anything
+        counts = np.bincount(group)
+        means = np.bincount(group, weights=y) / counts
+        between = float((counts * (means - y.mean()) ** 2).sum())
+        adjusted = 1.0 - (1.0 - between / total) * (n - 1) / (n - k)
+        out[key] = float(math.sqrt(max(0.0, adjusted)))
     return out
 
 
