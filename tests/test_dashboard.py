@@ -86,11 +86,11 @@ def test_crashed_store_is_read_without_changing_a_file(tmp_path: Path) -> None:
     assert summary["updated"] > summary["created"]  # the crashed run's last activity, not its start
     view = experiment_view(storage, "crashed")
     assert [len(view["curves"][str(i)]) for i in (1, 2, 3)] == [3, 3, 2]
-    # The trial the crash cut still runs as far as the store knows: its bar ends at its last result.
+    # The trial the crash cut: its bar ends at its last result, and says it was interrupted.
     assert [(s["trial"], s["slot"], s["ended"]) for s in view["timeline"]] == [
         (1, 0, "TERMINATED"),
         (2, 0, "TERMINATED"),
-        (3, 0, "RUNNING"),
+        (3, 0, "INTERRUPTED"),
     ]
     server, url = start_background(storage)
     try:

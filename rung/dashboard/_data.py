@@ -264,7 +264,7 @@ def experiment_view(storage: str | Path, name: str) -> dict[str, Any]:
         "trials": trials,
         "curves": {str(k): v for k, v in curves.items()},
         "best_so_far": best_so_far,
-        "timeline": _timeline.spans(records, time_attr, milestones),
+        "timeline": _timeline.spans(records, time_attr, milestones, running=exp["status"] == "RUNNING"),
         "timeline_legend": _timeline.legend(time_attr, milestones),
         "importance": _importance(rows, metric),
         # Every trial's schedule (donors too) once any trial changed its config; else none.

@@ -57,17 +57,18 @@ def _add_result(span: dict[str, Any], result: dict[str, Any], time_attr: str) ->
         span["top"] = max(span["top"], float(progress))
 
 
-def spans(records: list[Record], time_attr: str, milestones: list[float]) -> list[dict[str, Any]]:
+def spans(records: list[Record], time_attr: str, milestones: list[float], running: bool = True) -> list[dict[str, Any]]:
     """Every running stretch: trial, slot, start, end, rung reached, how it ended, legend index.
 
     `ended` is the status that closed it, ERROR for a failure that is retried, RUNNING while it
     runs (it ends at its last result so far), INTERRUPTED when the driver stopped while it ran (it
-    ends at its last result: the event written at resume is not when it stopped).
+    ends at its last result: the event written at resume is not when it stopped, and a stretch left
+    open by an experiment that is not `running`, interrupted or killed, is one of those).
     """
     levels = min(len(milestones), len(RUNG_COLOURS) - 1)
     failed = levels + 1 if milestones else 1
     out: list[dict[str, Any]] = []
-    running: dict[int, dict[str, Any]] = {}
+    still: dict[int, dict[str, Any]] = {}  # the stretches open so far
 
     def close(span: dict[str, Any], end: float | None, ended: str) -> None:
         start = span.pop("start")
@@ -80,14 +81,14 @@ def spans(records: list[Record], time_attr: str, milestones: list[float]) -> lis
         out.append(span)
 
     for kind, trial_id, data, at, slot in records:
-        span = running.get(trial_id)
+        span = still.get(trial_id)
         if kind == "result":
             if span is not None:
                 _add_result(span, data, time_attr)
             continue
         status = data[0]
         if span is not None:
-            del running[trial_id]
+            del still[trial_id]
             ended = "ERROR" if status in (Status.ERROR, Status.PENDING) else status.value
             if at is None:  # schema 1: no event times
                 close(span, None, ended)
@@ -96,9 +97,9 @@ def spans(records: list[Record], time_attr: str, milestones: list[float]) -> lis
             else:
                 close(span, at, ended)
         if status is Status.RUNNING:
-            running[trial_id] = _open(trial_id, at, slot)
-    for span in list(running.values()):
-        close(span, None, "RUNNING")
+            still[trial_id] = _open(trial_id, at, slot)
+    for span in list(still.values()):
+        close(span, None, "RUNNING" if running else "INTERRUPTED")
     out.sort(key=lambda s: (s["start"], s["trial"]))
     _pack([s for s in out if s["slot"] is None])
     return out

@@ -2,7 +2,9 @@
 "use strict";
 (() => {
   const params = new URLSearchParams(location.search);
-  const POLL_MS = Math.max(200, Number(params.get("poll")) || 2000);
+  // ?poll=ms, within [200 ms, 1 hour] (Infinity or junk would poll in a tight loop or never).
+  const asked = Number(params.get("poll"));
+  const POLL_MS = Number.isFinite(asked) && asked > 0 ? Math.min(Math.max(200, asked), 3600000) : 2000;
   const main = document.getElementById("main");
   const live = document.getElementById("live");
   const el = (tag, text, cls) => { const e = document.createElement(tag); if (text !== undefined) e.textContent = text; if (cls) e.className = cls; return e; };
