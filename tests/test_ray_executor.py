@@ -359,6 +359,40 @@ def test_connects_itself_without_importing_ray_in_rung(ray_cluster: Cluster) -> 
     ]
 
 
+WORKING_DIR = textwrap.dedent(
+    """
+    import rung
+    from rung.executors.ray import RayExecutor
+    def train(config):
+        import shipped  # only in the driver's folder: the actors import it from the uploaded working_dir
+        return {"score": shipped.VALUE + config["x"]}
+    executor = RayExecutor(runtime_env={"working_dir": ".", "excludes": ["runs"]})
+    result = rung.run(train, {"x": rung.grid([1, 2])}, metric="score", executor=executor, storage="runs",
+                      name="wd", verbose=0)
+    print("SCORES", sorted(t.metrics["score"] for t in result.trials))
+    import ray
+    ray.init(address="auto") if not ray.is_initialized() else None
+    try:
+        rung.run(train, {"x": 1}, metric="score", executor=RayExecutor(runtime_env={"working_dir": "."}),
+                 storage="runs", name="wd2", verbose=0)
+    except ValueError as exc:
+        print("ERROR", exc)
+    """
+)
+
+
+def test_runtime_env_working_dir_ships_the_code(ray_cluster: Cluster, tmp_path: Path) -> None:
+    (tmp_path / "shipped.py").write_text("VALUE = 100\n")
+    env = {**os.environ, "RAY_ADDRESS": ray_cluster.address, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", WORKING_DIR], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "SCORES [101, 102]"
+    assert lines[1].startswith("ERROR runtime_env 'working_dir' names a local folder, which Ray uploads only for")
+
+
 LOCAL = textwrap.dedent(
     """
     import os, tempfile

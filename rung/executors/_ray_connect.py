@@ -12,6 +12,7 @@ import importlib
 import logging
 import os
 import socket
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["PROBE_TIMEOUT_S", "connect", "import_ray", "valid_address"]
@@ -43,8 +44,9 @@ def valid_address(address: str) -> bool:
     return address == "auto" or (bool(host) and port.isdigit())
 
 
-def connect(ray: Any, address: str | None) -> None:
-    """`ray.init()` for the cluster at `address` (None: `RAY_ADDRESS`, else a new local Ray), checked first.
+def connect(ray: Any, address: str | None, runtime_env: Mapping[str, Any] | None = None) -> None:
+    """`ray.init()` for the cluster at `address` (None: `RAY_ADDRESS`, else a new local Ray), checked first;
+    `runtime_env` is the job's (Ray uploads a local `working_dir` only for a whole job).
 
     Raises:
         ConnectionError: nothing answers at the address, or not a Ray Client server, or it refused
@@ -62,6 +64,8 @@ def connect(ray: Any, address: str | None) -> None:
         _probe_client(target, named)
         _quiet_client_relay()
     options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+    if runtime_env is not None:
+        options["runtime_env"] = dict(runtime_env)
     if target == "local":
         options["include_dashboard"] = False
     for attempt in (1, 2):

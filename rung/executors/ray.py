@@ -65,8 +65,10 @@ class RayExecutor(Executor):
             (fractions allowed) and Ray custom resources, all on one node. Default: one CPU.
         capacity: at most this many trials at once; default and maximum: as many as fit on the live
             nodes (counted again when an actor dies).
-        runtime_env: Ray's runtime environment for the actors, e.g. `{"working_dir": "."}` to ship
-            the objective's code to nodes that lack it.
+        runtime_env: Ray's runtime environment, e.g. `{"working_dir": ".", "excludes": ["rung-runs"]}`
+            to ship the objective's code to nodes that lack it (leave the storage folder out: Ray
+            uploads everything else in the folder). It is given to `ray.init()` when rung connects;
+            if this process called `ray.init()` itself, pass it there (a local folder is refused here).
 
     Example:
         >>> executor = rung.RayExecutor(resources={"cpu": 2, "gpu": 0.5})  # doctest: +SKIP
@@ -112,16 +114,24 @@ class RayExecutor(Executor):
 
     def _connect(self) -> None:
         ray = self._ray = import_ray()
-        if not ray.is_initialized():
-            connect(ray, self.address)
-            self._owns_connection = True
         options: dict[str, Any] = {
             "num_cpus": self.cpu,
             "num_gpus": self.gpu,
             "resources": self.custom,
             "max_restarts": 0,
         }
-        if self.runtime_env is not None:
+        if not ray.is_initialized():
+            # The job's runtime environment: Ray uploads a local working_dir or py_modules only there.
+            connect(ray, self.address, self.runtime_env)
+            self._owns_connection = True
+        elif self.runtime_env is not None:
+            local = [k for k in ("working_dir", "py_modules") if _has_local_path(self.runtime_env.get(k))]
+            if local:
+                raise ValueError(
+                    f"runtime_env {local[0]!r} names a local folder, which Ray uploads only for a whole job, and"
+                    " this process already called ray.init(): pass runtime_env to that ray.init() call instead"
+                    " (or let rung connect: do not call ray.init() first)"
+                )
             options["runtime_env"] = self.runtime_env
         self._host_class = ray.remote(TrialHost).options(**options)
         self._refit()
@@ -274,6 +284,12 @@ class RayExecutor(Executor):
         if self._owns_connection:
             self._ray.shutdown()
             self._owns_connection, self._capacity = False, None
+
+
+def _has_local_path(value: Any) -> bool:
+    """Whether a runtime_env `working_dir` / `py_modules` entry names a local path (not a URI)."""
+    items = value if isinstance(value, list | tuple) else [] if value is None else [value]
+    return any(not (isinstance(item, str) and "://" in item) for item in items)
 
 
 def _custom(name: str) -> bool:
