@@ -6,6 +6,7 @@ The `ray_cluster` fixture (tests/ray_cluster.py) connects to `RAY_ADDRESS` (CI s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -458,3 +459,17 @@ def test_executor_by_name_with_custom_resources(ray_cluster: Cluster, storage: P
     second = node_ids(ray_cluster)["second"]
     assert [{r["node"] for r in result.history(t.id)} for t in result.trials] == [{second}] * 2
     assert result.settings["resources"] == {"cpu": 1, "resources": {"second": 0.5}}
+
+
+def _ignores_stop(config: dict[str, Any]) -> None:
+    for i in range(200):
+        with contextlib.suppress(BaseException):  # the misuse under test: it swallows rung's TrialInterrupt
+            rung.report({"loss": float(i)})
+
+
+def test_a_trial_that_swallows_its_stop_has_its_actor_ended(storage: Path, caplog: pytest.LogCaptureFixture) -> None:
+    executor = RayExecutor(capacity=2)
+    result = rung.run(_ignores_stop, {"x": rung.grid([1, 2, 3])}, metric="loss", stop={"training_iteration": 3},
+                      executor=executor, name="swallow", storage=storage, verbose=0)  # fmt: skip
+    assert [(t.status, t.iteration) for t in result.trials] == [(Status.TERMINATED, 3)] * 3
+    assert "trial 1 reported after it was told to end; ending its process" in caplog.text

@@ -49,6 +49,7 @@ class _Slot:
     pending: Any = None  # the ObjectRef of the call that returns the trial's next event
     stopping: bool = False
     killed: bool = False  # by stop()
+    told_to_end: bool = False  # its last answer was STOP or PAUSE
 
 
 class RayExecutor(Executor):
@@ -191,7 +192,7 @@ class RayExecutor(Executor):
             slot = _Slot(actor, actor.where.remote())
             self._slots.append(slot)
         fn_ref = None if slot.fn_key == self._fn_key else self._fn_ref
-        slot.fn_key, slot.job, slot.stopping = self._fn_key, job, False
+        slot.fn_key, slot.job, slot.stopping, slot.told_to_end = self._fn_key, job, False, False
         slot.pending = slot.actor.begin.remote(job, self._fn_key, fn_ref)
 
     def poll(self, timeout: float | None) -> list[Event]:
@@ -260,10 +261,22 @@ class RayExecutor(Executor):
         slot = self._running(trial_id)
         if slot is not None and not slot.stopping and slot.pending is None:
             slot.pending = slot.actor.answer.remote(decision.value)
+            slot.told_to_end = decision in (Decision.STOP, Decision.PAUSE)
 
     def stop(self, trial_id: int) -> None:
         slot = self._running(trial_id)
-        if slot is None or slot.stopping:
+        if slot is None or slot.killed:
+            return
+        if slot.pending is None and (slot.stopping or slot.told_to_end):
+            # Told to end, it reported again (it caught rung's TrialInterrupt): end its actor, as the
+            # process executor ends its worker; nothing more will come from it.
+            slot.killed = True
+            self._slots.remove(slot)
+            self._ray.kill(slot.actor)
+            assert slot.job is not None
+            self._ready.append(Ended(slot.job.trial_id, "interrupted"))
+            return
+        if slot.stopping:
             return
         slot.stopping = True
         if slot.pending is None:
