@@ -83,6 +83,36 @@ def test_uncommitted_writes_are_not_visible_to_readers(tmp_path: Path) -> None:
     store.close()
 
 
+class _InterruptedBegin(Store):
+    """A store whose next BEGIN is cut short, as a Ctrl-C between COMMIT and BEGIN cuts it."""
+
+    cut = False
+
+    def _begin(self) -> None:
+        if self.cut:
+            self.cut = False
+            raise KeyboardInterrupt
+        super()._begin()
+
+
+def test_a_commit_cut_short_between_commit_and_begin_leaves_the_store_usable(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.__class__ = _InterruptedBegin
+    store.add_trial(1, {"x": 1}, "searcher")
+    store.cut = True  # type: ignore[attr-defined]
+    with pytest.raises(KeyboardInterrupt):
+        store.commit()
+    # What the tuner's Ctrl-C handler does next: it raised "cannot commit - no transaction is active",
+    # and the experiment ended KILLED instead of INTERRUPTED.
+    store.commit()
+    store.set_experiment("INTERRUPTED")
+    store.commit()
+    store.close()
+    reader = Store.read(tmp_path, "exp")
+    assert reader.experiment()["status"] == "INTERRUPTED" and [t["id"] for t in reader.trials()] == [1]
+    reader.close()
+
+
 def test_numpy_values_are_stored_as_numbers(tmp_path: Path) -> None:
     store = _store(tmp_path)
     store.add_trial(1, {"x": 1}, "searcher")

@@ -231,6 +231,8 @@ class Store:
 
     def commit(self) -> None:
         """Make every change since the last commit durable, then drop superseded checkpoint files."""
+        if not self._conn.in_transaction:
+            self._begin()  # a commit cut short between its COMMIT and BEGIN (Ctrl-C) left none open
         self._write_pending()
         self._conn.execute("COMMIT")
         for path in self._superseded:
