@@ -218,8 +218,16 @@ def run(
     paired = getattr(searcher, "paired_scheduler", None)
     sched = paired() if scheduler is None and callable(paired) else _scheduler(scheduler)
     stopper = _stopper(stop)
+    if isinstance(executor, Executor):
+        given = [k for k, v in (("max_concurrent", max_concurrent), ("resources", resources)) if v is not None]
+        if given:
+            raise ValueError(
+                f"{given[0]} is for executors given by name; an executor object has its own"
+                f" (e.g. RayExecutor(capacity=..., resources=...)); got executor={type(executor).__name__}"
+                f" and {given[0]}={max_concurrent if given[0] == 'max_concurrent' else resources!r}"
+            )
     # Ray validates its own resources (it also knows custom ones): see RayExecutor.
-    res = Resources() if executor == "ray" else Resources.parse(resources)
+    res = Resources() if executor == "ray" or isinstance(executor, Executor) else Resources.parse(resources)
     if name is None:
         name = f"{getattr(fn, '__name__', 'objective').strip('<>')}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
     if not isinstance(name, str) or not _NAME.match(name):
@@ -240,7 +248,11 @@ def run(
         "search": search if isinstance(search, str) else type(search).__name__,
         "scheduler": scheduler if scheduler is None or isinstance(scheduler, str) else type(scheduler).__name__,
         "max_concurrent": max_concurrent,
-        "resources": dict(resources) if executor == "ray" and resources else {"cpu": res.cpu, "gpu": res.gpu},
+        "resources": (
+            (dict(resources) if resources else None)
+            if executor == "ray" or isinstance(executor, Executor)
+            else {"cpu": res.cpu, "gpu": res.gpu}
+        ),
         "executor": executor if isinstance(executor, str) else type(executor).__name__,
         "stop": stop if isinstance(stop, Mapping) else (None if stop is None else repr(stop)),
         "time_budget_s": time_budget_s,

@@ -234,7 +234,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         scheduler=setup["scheduler"],
         max_concurrent=settings["max_concurrent"],
         resources=settings["resources"],
-        executor=settings["executor"] if settings["executor"] in ("process", "thread") else "process",
+        executor=_executor_for_resume(settings["executor"]),
         name=args.name,
         storage=args.storage,
         resume=True,
@@ -246,6 +246,16 @@ def cmd_resume(args: argparse.Namespace) -> int:
         callbacks=setup.get("callbacks", ()),
     )
     return cmd_show(args)
+
+
+def _executor_for_resume(stored: str) -> str:
+    """The executor a resumed run uses: the stored one when it has a name, Ray for a RayExecutor object
+    (on the cluster that RAY_ADDRESS names), else worker processes."""
+    if stored in ("process", "thread", "ray", "simulated"):
+        return stored
+    chosen = "ray" if stored == "RayExecutor" else "process"
+    print(f"note: the experiment ran on a {stored} object, which is not stored; resuming with executor={chosen!r}")
+    return chosen
 
 
 def _stored_run(experiment: dict[str, Any]) -> tuple[dict[str, Any] | None, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import rung
+from rung.executors.thread import ThreadExecutor
 
 
 def ok(config: dict[str, Any]) -> dict[str, float]:
@@ -44,6 +45,18 @@ SPACE = {"x": rung.uniform(0, 1)}
             "executor must be one of 'process', 'thread', 'simulated', 'ray' or an Executor object; got 'dask'",
         ),
         ({"time_budget_s": 0}, ValueError, "time_budget_s must be a number > 0 or None; got 0"),
+        (
+            {"executor": ThreadExecutor(2), "max_concurrent": 1},
+            ValueError,
+            "max_concurrent is for executors given by name; an executor object has its own (e.g."
+            " RayExecutor(capacity=..., resources=...)); got executor=ThreadExecutor and max_concurrent=1",
+        ),
+        (
+            {"executor": ThreadExecutor(2), "resources": {"cpu": 2}},
+            ValueError,
+            "resources is for executors given by name; an executor object has its own (e.g."
+            " RayExecutor(capacity=..., resources=...)); got executor=ThreadExecutor and resources={'cpu': 2}",
+        ),
         (
             {"stop": 3},
             TypeError,

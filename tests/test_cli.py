@@ -166,3 +166,19 @@ def test_show_limits_and_sorts_rows_and_names_the_folder(
 def test_ls_of_a_missing_folder_says_so(storage: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ls", "--storage", str(storage / "typo")]) == 0
     assert "(no such folder; --storage names the folder of experiments)" in capsys.readouterr().out
+
+
+def test_resume_keeps_the_executor_it_can_name(capsys: pytest.CaptureFixture[str]) -> None:
+    from rung.cli import _executor_for_resume
+
+    # A Ray experiment resumed from the command line ran on local processes (and failed with custom
+    # Ray resources): the stored name is used again.
+    assert [_executor_for_resume(name) for name in ("process", "thread", "ray", "simulated")] == [
+        "process", "thread", "ray", "simulated",
+    ]  # fmt: skip
+    assert capsys.readouterr().out == ""
+    assert _executor_for_resume("RayExecutor") == "ray"
+    assert _executor_for_resume("MyExecutor") == "process"
+    out = capsys.readouterr().out
+    assert "ran on a RayExecutor object, which is not stored; resuming with executor='ray'" in out
+    assert "ran on a MyExecutor object, which is not stored; resuming with executor='process'" in out

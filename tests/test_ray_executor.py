@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -258,9 +259,10 @@ def test_schedulers_decide_as_on_the_process_executor(name: str, storage: Path) 
     outcomes = []
     for executor in ("process", RayExecutor(capacity=1)):
         run = f"{name}-{type(executor).__name__}"
+        one = {"max_concurrent": 1} if executor == "process" else {}  # the Ray executor object has capacity=1
         result = rung.run(steps, {"lr": rung.uniform(0, 1)}, metric="score", mode="max", num_samples=6,
-                          scheduler=_schedulers()[name](), max_concurrent=1, seed=5, executor=executor,
-                          name=run, storage=storage, verbose=0)  # fmt: skip
+                          scheduler=_schedulers()[name](), seed=5, executor=executor,
+                          name=run, storage=storage, verbose=0, **one)  # fmt: skip
         store = Store.read(storage, run)
         try:
             # Every status change in order, with the config and donor of each resume.
@@ -473,3 +475,13 @@ def test_a_trial_that_swallows_its_stop_has_its_actor_ended(storage: Path, caplo
                       executor=executor, name="swallow", storage=storage, verbose=0)  # fmt: skip
     assert [(t.status, t.iteration) for t in result.trials] == [(Status.TERMINATED, 3)] * 3
     assert "trial 1 reported after it was told to end; ending its process" in caplog.text
+
+
+@pytest.mark.parametrize("value", ["localhost", "ray://127.0.0.1:10001/", "http://127.0.0.1:8265"])
+def test_a_malformed_ray_address_variable_is_named(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rung.executors._ray_connect import connect
+
+    monkeypatch.setenv("RAY_ADDRESS", value)
+    message = f"RAY_ADDRESS must be 'auto', 'host:port' or 'ray://host:port'; got RAY_ADDRESS={value!r}"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        connect(None, None)

@@ -41,7 +41,7 @@ def import_ray() -> Any:
 def valid_address(address: str) -> bool:
     """Whether `address` has the shape "auto", "host:port" or "ray://host:port"."""
     host, _, port = address.removeprefix(CLIENT_PREFIX).rpartition(":")
-    return address == "auto" or (bool(host) and port.isdigit())
+    return address == "auto" or (bool(host) and "/" not in host and port.isdigit())
 
 
 def connect(ray: Any, address: str | None, runtime_env: Mapping[str, Any] | None = None) -> None:
@@ -55,6 +55,8 @@ def connect(ray: Any, address: str | None, runtime_env: Mapping[str, Any] | None
     """
     target = address or os.environ.get("RAY_ADDRESS") or "local"
     named = f"address={address!r}" if address is not None else f"RAY_ADDRESS={target!r}"
+    if address is None and target != "local" and not valid_address(target):
+        raise ValueError(f"RAY_ADDRESS must be 'auto', 'host:port' or 'ray://host:port'; got {named}")
     client = target.startswith(CLIENT_PREFIX)
     if client:
         _import_grpc(named)
