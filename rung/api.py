@@ -218,14 +218,11 @@ def run(
     paired = getattr(searcher, "paired_scheduler", None)
     sched = paired() if scheduler is None and callable(paired) else _scheduler(scheduler)
     stopper = _stopper(stop)
-    if isinstance(executor, Executor):
-        given = [k for k, v in (("max_concurrent", max_concurrent), ("resources", resources)) if v is not None]
-        if given:
-            raise ValueError(
-                f"{given[0]} is for executors given by name; an executor object has its own"
-                f" (e.g. RayExecutor(capacity=..., resources=...)); got executor={type(executor).__name__}"
-                f" and {given[0]}={max_concurrent if given[0] == 'max_concurrent' else resources!r}"
-            )
+    if isinstance(executor, Executor) and resources is not None:
+        raise ValueError(
+            "resources is for executors given by name; an executor object has its own (e.g."
+            f" RayExecutor(resources=...)); got executor={type(executor).__name__} and resources={resources!r}"
+        )
     # Ray validates its own resources (it also knows custom ones): see RayExecutor.
     res = Resources() if executor == "ray" or isinstance(executor, Executor) else Resources.parse(resources)
     if name is None:
@@ -292,6 +289,7 @@ def run(
         max_failures=max_failures,
         progress=_progress(verbose, name, searcher),
         callbacks=callbacks,
+        max_concurrent=max_concurrent,
     )
     try:
         if store.trials():

@@ -41,6 +41,7 @@ class _Trial(TrialInfo):
     ending: Status | None = None
     error: str | None = None
     slot: int | None = None
+    weights_from: int | None = None  # the donor whose checkpoint was copied in when it paused
 
 
 class Progress:
@@ -72,8 +73,10 @@ class Tuner:
         clock: Clock | None = None,
         progress: Progress | None = None,
         callbacks: Sequence[Any] = (),
+        max_concurrent: int | None = None,
     ) -> None:
         self.fn = fn
+        self.max_concurrent = max_concurrent  # a cap below the executor's capacity (an executor object's)
         self.searcher = searcher
         self.scheduler = scheduler
         self.executor = executor
@@ -267,7 +270,10 @@ class Tuner:
 
     # Starting trials.
     def _fill(self) -> None:
-        while len(self.running) < self.executor.capacity and not self.out_of_time:
+        limit = self.executor.capacity
+        if self.max_concurrent is not None:
+            limit = min(limit, self.max_concurrent)
+        while len(self.running) < limit and not self.out_of_time:
             if self.restarts:
                 self._launch(self.trials[self.restarts.pop(0)])
                 continue
@@ -315,11 +321,15 @@ class Tuner:
         trial = self.trials[suggestion.trial_id]
         change: dict[str, Any] = {}
         if suggestion.from_trial is not None:
-            donor = self.store.latest_checkpoint(suggestion.from_trial)
-            if donor is not None:
-                # A copy of the donor's weights, filed under this trial's own iteration count.
-                self.store.save_checkpoint(trial.id, trial.iteration, donor[1])
+            if trial.weights_from == suggestion.from_trial:  # copied when it paused
                 change["from_trial"] = suggestion.from_trial
+            else:
+                donor = self.store.latest_checkpoint(suggestion.from_trial)
+                if donor is not None:
+                    # A copy of the donor's weights, filed under this trial's own iteration count.
+                    self.store.save_checkpoint(trial.id, trial.iteration, donor[1])
+                    change["from_trial"] = suggestion.from_trial
+        trial.weights_from = None
         if suggestion.config is not None:
             trial.config = suggestion.config
             self.store.set_config(trial.id, trial.config)
@@ -392,7 +402,15 @@ class Tuner:
         if self.callbacks:
             self._emit("on_result", trial.id, trial.config, result)
         self.searcher.observe(trial.id, result)
-        return self._decide(trial, result, self.scheduler.on_result(trial, result))
+        decision = self._decide(trial, result, self.scheduler.on_result(trial, result))
+        if decision is Decision.PAUSE:
+            donor = self.scheduler.weights_from(trial.id)
+            copied = None if donor is None else self.store.latest_checkpoint(donor)
+            if copied is not None:
+                # The donor's weights as they are at the decision, filed under this trial's count.
+                self.store.save_checkpoint(trial.id, trial.iteration, copied[1])
+                trial.weights_from = donor
+        return decision
 
     def _decide(self, trial: _Trial, result: dict[str, Any], decision: Decision) -> Decision:
         """Apply `stop=` to the scheduler's decision; note how the trial ends if it does.

@@ -46,16 +46,10 @@ SPACE = {"x": rung.uniform(0, 1)}
         ),
         ({"time_budget_s": 0}, ValueError, "time_budget_s must be a number > 0 or None; got 0"),
         (
-            {"executor": ThreadExecutor(2), "max_concurrent": 1},
-            ValueError,
-            "max_concurrent is for executors given by name; an executor object has its own (e.g."
-            " RayExecutor(capacity=..., resources=...)); got executor=ThreadExecutor and max_concurrent=1",
-        ),
-        (
             {"executor": ThreadExecutor(2), "resources": {"cpu": 2}},
             ValueError,
             "resources is for executors given by name; an executor object has its own (e.g."
-            " RayExecutor(capacity=..., resources=...)); got executor=ThreadExecutor and resources={'cpu': 2}",
+            " RayExecutor(resources=...)); got executor=ThreadExecutor and resources={'cpu': 2}",
         ),
         (
             {"stop": 3},
@@ -194,3 +188,19 @@ def test_a_space_value_that_cannot_be_stored_is_named_before_anything_starts(sto
     with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
         rung.run(ok, space, metric="loss", storage=storage, name="lock", verbose=0)
     assert not (storage / "lock").exists()
+
+
+def test_max_concurrent_caps_an_executor_object(tmp_path: Path) -> None:
+    from rung.store.sqlite import Store
+    from rung.types import Status
+
+    rung.run(lambda c: {"loss": c["x"]}, {"x": rung.grid([1, 2, 3, 4])}, metric="loss", executor=ThreadExecutor(4),
+             max_concurrent=1, name="capped", storage=tmp_path, verbose=0)  # fmt: skip
+    store = Store.read(tmp_path, "capped")
+    running, most = set(), 0
+    for kind, trial_id, data in store.history():
+        if kind != "result":
+            (running.add if data[0] is Status.RUNNING else running.discard)(trial_id)
+            most = max(most, len(running))
+    store.close()
+    assert most == 1  # the object's capacity is 4: the run's max_concurrent=1 still holds

@@ -259,10 +259,9 @@ def test_schedulers_decide_as_on_the_process_executor(name: str, storage: Path) 
     outcomes = []
     for executor in ("process", RayExecutor(capacity=1)):
         run = f"{name}-{type(executor).__name__}"
-        one = {"max_concurrent": 1} if executor == "process" else {}  # the Ray executor object has capacity=1
         result = rung.run(steps, {"lr": rung.uniform(0, 1)}, metric="score", mode="max", num_samples=6,
-                          scheduler=_schedulers()[name](), seed=5, executor=executor,
-                          name=run, storage=storage, verbose=0, **one)  # fmt: skip
+                          scheduler=_schedulers()[name](), max_concurrent=1, seed=5, executor=executor,
+                          name=run, storage=storage, verbose=0)  # fmt: skip
         store = Store.read(storage, run)
         try:
             # Every status change in order, with the config and donor of each resume.

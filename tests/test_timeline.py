@@ -213,7 +213,7 @@ def test_stretch_cut_by_a_crash_ends_at_its_last_result_and_restarts_in_a_free_s
     assert subprocess.run([sys.executable, str(script), str(storage)]).returncode == 3
     view = experiment_view(storage, "crashed")
     [cut] = [s for s in view["timeline"] if s["trial"] == 3]
-    assert cut["ended"] == "RUNNING"  # as far as the store knows, it still runs
+    assert cut["ended"] == "INTERRUPTED"  # the store still has it RUNNING; nothing runs it: the driver died
     last = Store.read(storage, "crashed").results(3)[-1]["timestamp"]
     assert cut["end"] == last
     rung.run(calm, {"x": rung.grid([0.1, 0.2, 0.9])}, metric="loss", max_concurrent=1, executor="thread",
