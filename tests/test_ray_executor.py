@@ -98,11 +98,20 @@ def test_executor_contract(check: Callable[[Callable[[int], Executor]], None]) -
 
 
 # Placement, checkpoints and logs.
+def _start_placed(executor: RayExecutor, fn: Callable[..., Any]) -> None:
+    """Start the executor's actors and wait until Ray has placed every one: trials go only to placed
+    actors, so a test that needs them spread over the nodes waits for all (rung.run's own start()
+    with the same objective then keeps them)."""
+    executor.start(fn)
+    executor._ray.get([slot.where for slot in executor._slots], timeout=60)
+
+
 def test_trials_run_on_both_nodes_and_checkpoints_and_logs_reach_the_driver(
     ray_cluster: Cluster, storage: Path
 ) -> None:
     executor = RayExecutor(resources={"cpu": 1})
     assert executor.capacity == 4  # 2 nodes x 2 CPUs, one CPU per trial
+    _start_placed(executor, chatty)  # else the first actors placed may run every (short) trial
     result = rung.run(chatty, {"x": rung.grid([0, 10, 20, 30]), "n": 2}, metric="score", mode="max",
                       executor=executor, name="both", storage=storage, verbose=0)  # fmt: skip
     nodes = node_ids(ray_cluster)
@@ -214,6 +223,7 @@ def test_lost_node_fails_its_trials_and_they_resume_on_other_nodes(ray_cluster: 
         executor = RayExecutor(resources={"cpu": 1})
         # One CPU per trial and as many trials as CPUs: two of the actors must be on the third node.
         capacity = executor.capacity
+        _start_placed(executor, until_node_lost)
 
         def end_third_node(trial_id: int, result: dict[str, Any]) -> bool:
             if result["node"] == doomed and result["training_iteration"] == 2 and third.popen.poll() is None:
@@ -484,3 +494,26 @@ def test_a_malformed_ray_address_variable_is_named(value: str, monkeypatch: pyte
     message = f"RAY_ADDRESS must be 'auto', 'host:port' or 'ray://host:port'; got RAY_ADDRESS={value!r}"
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         connect(None, None)
+
+
+def test_trials_go_to_placed_actors_on_a_shared_cluster(ray_cluster: Cluster, storage: Path) -> None:
+    # Another job holds the second node's CPUs: capacity counts them, but those actors wait unplaced.
+    # Trials given to them waited as long as the other job ran (forever, for a long-lived one).
+    ray = ray_cluster.ray
+
+    @ray.remote(num_cpus=2, resources={"second": 1})
+    class Blocker:
+        def ping(self) -> int:
+            return 1
+
+    blocker = Blocker.remote()  # type: ignore[attr-defined]
+    ray.get(blocker.ping.remote(), timeout=60)
+    try:
+        executor = RayExecutor(resources={"cpu": 1})
+        assert executor.capacity == 4
+        result = rung.run(lambda c: {"loss": c["x"]}, {"x": rung.grid(list(range(6)))}, metric="loss",
+                          executor=executor, name="shared", storage=storage, verbose=0)  # fmt: skip
+    finally:
+        ray.kill(blocker)
+    assert sorted(t.metrics["loss"] for t in result.trials) == list(range(6))
+    assert all(t.status is Status.TERMINATED for t in result.trials)

@@ -10,6 +10,11 @@ through Ray's object store: no shared filesystem is needed, and the driver stays
 the store and of the trials' log files. An actor that dies (its process killed, its node lost) ends
 its trial as a failure; a new actor, placed by Ray wherever resources are free, replaces it.
 
+A trial goes only to an actor that Ray has placed on a node. Capacity counts what the live nodes
+hold in all; on a cluster shared with other jobs (or just after a node is lost) some actors wait
+for resources, and a trial given to one would wait with it while placed actors sit idle. Trials
+submitted while no placed actor is idle wait in the executor, oldest first, for the next one.
+
 The driver talks to the cluster as a Ray driver (`host:port`) or through Ray Client (`ray://host:port`,
 `_ray_connect`): the calls here are the same either way; through Ray Client each call and its return
 value cross one more gRPC hop, to the head's Ray Client server, which is the cluster's driver then.
@@ -23,6 +28,7 @@ import contextlib
 import hashlib
 import math
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +55,7 @@ class _Slot:
     pending: Any = None  # the ObjectRef of the call that returns the trial's next event
     stopping: bool = False
     killed: bool = False  # by stop()
+    placed: bool = False  # Ray has started the actor on a node (its `where` returned)
     told_to_end: bool = False  # its last answer was STOP or PAUSE
 
 
@@ -98,6 +105,9 @@ class RayExecutor(Executor):
         self._host_class: Any = None
         self._slots: list[_Slot] = []
         self._ready: list[Event] = []
+        # Trials submitted while no started actor is free (the cluster is shared, a node was lost, or
+        # the actors are still starting): each goes to the first actor that is placed and idle.
+        self._queue: list[Job] = []
         self._fn_key = ""
         self._fn_ref: Any = None
 
@@ -184,23 +194,57 @@ class RayExecutor(Executor):
                 slot.fn_key = fn_key
 
     def submit(self, job: Job) -> None:
-        slot = next((s for s in self._slots if s.job is None), None)
-        if slot is None:
-            if len(self._slots) >= self.capacity:
-                raise RuntimeError("submit() with no free slot")
+        busy = sum(1 for s in self._slots if s.job is not None) + len(self._queue)
+        if busy >= self.capacity:
+            raise RuntimeError("submit() with no free slot")
+        if len(self._slots) <= busy:
             actor = self._host_class.remote(list(sys.path))
-            slot = _Slot(actor, actor.where.remote())
-            self._slots.append(slot)
+            self._slots.append(_Slot(actor, actor.where.remote()))
+        # A trial goes only to an actor Ray has placed: one that waits for resources (held by another
+        # job on a shared cluster, or on a lost node) would hold the trial while others sit idle.
+        self._queue.append(job)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Begin queued trials on idle actors that Ray has placed, oldest trial first."""
+        if not self._queue:
+            return
+        unplaced = [s for s in self._slots if not s.placed]
+        if unplaced:
+            ready, _ = self._ray.wait([s.where for s in unplaced], num_returns=len(unplaced), timeout=0)
+            for slot in unplaced:
+                slot.placed = slot.where in ready
+        for slot in self._slots:
+            if not self._queue:
+                return
+            if slot.placed and slot.job is None:
+                self._begin(slot, self._queue.pop(0))
+
+    def _begin(self, slot: _Slot, job: Job) -> None:
         fn_ref = None if slot.fn_key == self._fn_key else self._fn_ref
         slot.fn_key, slot.job, slot.stopping, slot.told_to_end = self._fn_key, job, False, False
         slot.pending = slot.actor.begin.remote(job, self._fn_key, fn_ref)
 
     def poll(self, timeout: float | None) -> list[Event]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            events, placed = self._poll_once(timeout)
+            if events or not placed:
+                return events
+            # Only an actor was placed (its queued trial began): wait on for events, within the timeout.
+            if deadline is not None:
+                timeout = max(0.0, deadline - time.monotonic())
+
+    def _poll_once(self, timeout: float | None) -> tuple[list[Event], bool]:
+        """The events ready within `timeout`, and whether an actor was placed meanwhile."""
+        self._dispatch()
         events, self._ready = self._ready, []
         waiting = {slot.pending: slot for slot in self._slots if slot.pending is not None}
-        if not waiting:
-            return events
-        refs = list(waiting)
+        # While trials wait for an actor, wake up as soon as one is placed too.
+        starting = {s.where: s for s in self._slots if not s.placed} if self._queue else {}
+        if not waiting and not starting:
+            return events, False
+        refs = [*waiting, *starting]
         wait_for = 0 if events else timeout
         # As few calls as can be: through Ray Client each one is a network round trip (2-3 ms on loopback).
         if len(refs) == 1:
@@ -210,9 +254,17 @@ class RayExecutor(Executor):
             if ready:  # and all that are ready by now, in slot order
                 ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
             received = self._get(ready, None) if ready else []
+        placed = False
         for ref, message in received:
-            events.append(self._receive(waiting[ref], message))
-        return events
+            if ref in waiting:
+                events.append(self._receive(waiting[ref], message))
+            elif isinstance(message, self._ray.exceptions.RayError):  # it died before it started
+                self._slots.remove(starting[ref])
+                self._ray.kill(starting[ref].actor)
+            else:
+                starting[ref].placed = placed = True
+        self._dispatch()
+        return events, placed
 
     def _get(self, refs: list[Any], timeout: float | None) -> list[tuple[Any, Any]]:
         """Each ref with its value, or with the RayError it raised (its actor died); [] if `timeout` passed first."""
@@ -264,6 +316,11 @@ class RayExecutor(Executor):
             slot.told_to_end = decision in (Decision.STOP, Decision.PAUSE)
 
     def stop(self, trial_id: int) -> None:
+        queued = next((job for job in self._queue if job.trial_id == trial_id), None)
+        if queued is not None:  # it never started
+            self._queue.remove(queued)
+            self._ready.append(Ended(trial_id, "interrupted"))
+            return
         slot = self._running(trial_id)
         if slot is None or slot.killed:
             return
@@ -293,7 +350,7 @@ class RayExecutor(Executor):
     def shutdown(self) -> None:
         for slot in self._slots:
             self._ray.kill(slot.actor)
-        self._slots, self._ready, self._fn_key, self._fn_ref = [], [], "", None
+        self._slots, self._ready, self._queue, self._fn_key, self._fn_ref = [], [], [], "", None
         if self._owns_connection:
             self._ray.shutdown()
             self._owns_connection, self._capacity = False, None
