@@ -151,6 +151,7 @@ def run(
     seed: int = 0,
     verbose: int = 1,
     callbacks: Sequence[Any] = (),
+    points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
 ) -> ExperimentResult:
     """Tune `fn` over `space` and return every trial, stored under `<storage>/<name>/`.
 
@@ -182,6 +183,9 @@ def run(
         verbose: 0 quiet, 1 a live progress view.
         callbacks: `rung.callbacks` objects (CSV, JSONL, TensorBoard, MLflow, or your own `Callback`)
             told of every trial start, result and end.
+        points_to_evaluate: configurations to run first, in order, in addition to `num_samples` (and
+            to the grid): known good settings, or last run's best. Each may give some keys only; the
+            rest are drawn at random. The searcher learns from them as from its own proposals.
 
     Example:
         >>> def train(config):
@@ -267,11 +271,15 @@ def run(
         searcher.set_fidelity(*fidelity)
         settings["fidelity"] = {"time_attr": fidelity[0], "milestones": fidelity[1]}
 
+    points = _points(points_to_evaluate, compiled, searcher, int(seed))
+    if points:
+        settings["points_to_evaluate"] = len(points)
+
     # Worker processes start now and load the objective while the store is opened.
     exe.start(fn)
     try:
         store = _open_store(
-            fn, space, searcher, sched, storage, name, resume, metric, mode, settings, compiled, stop, callbacks
+            fn, space, searcher, sched, storage, name, resume, metric, mode, settings, compiled, stop, callbacks, points
         )
     except BaseException:
         exe.shutdown()
@@ -287,9 +295,10 @@ def run(
         stop=stopper,
         time_budget_s=time_budget_s,
         max_failures=max_failures,
-        progress=_progress(verbose, name, searcher),
+        progress=_progress(verbose, name, None if searcher.total is None else searcher.total + len(points)),
         callbacks=callbacks,
         max_concurrent=max_concurrent,
+        points=points,
     )
     try:
         if store.trials():
@@ -300,12 +309,31 @@ def run(
     return ExperimentResult(storage, name)
 
 
-def _progress(verbose: int, name: str, searcher: Searcher) -> Progress:
+def _points(given: Any, space: Space, searcher: Searcher, seed: int) -> list[Config]:
+    """`points_to_evaluate` checked against the space, each completed (keys it leaves out drawn at
+    random, from a generator of the seed and the point's place, so a resume completes them alike)."""
+    if given is None:
+        return []
+    if isinstance(given, Mapping) or not isinstance(given, Sequence) or isinstance(given, str):
+        raise TypeError(f"points_to_evaluate must be a list of dicts of hyperparameter values; got {given!r}")
+    if given and type(searcher).on_given is Searcher.on_given:
+        raise ValueError(
+            f"search={type(searcher).__name__} cannot take points_to_evaluate: it does not implement"
+            " on_given (how to learn from a configuration it did not propose)"
+        )
+    points = []
+    for i, point in enumerate(given):
+        fixed = space.fixed_paths(point, f"points_to_evaluate[{i}]")
+        points.append(space.sample(np.random.default_rng([seed & (2**64 - 1), 0x901, i]), fixed=fixed))
+    return points
+
+
+def _progress(verbose: int, name: str, total: int | None) -> Progress:
     if not verbose:
         return Progress()
     from rung.progress import RichProgress
 
-    return RichProgress(name, searcher.total)
+    return RichProgress(name, total)
 
 
 def _open_store(
@@ -322,6 +350,7 @@ def _open_store(
     compiled: Space,
     stop: Any,
     callbacks: Sequence[Any],
+    points: list[Config],
 ) -> Store:
     if resume:
         try:
@@ -361,6 +390,8 @@ def _open_store(
     parts = {"fn": fn, "space": space, "search": searcher, "scheduler": scheduler}
     if callable(stop):
         parts["stop"] = stop
+    if points:
+        parts["points"] = points
     if callbacks:
         try:
             cloudpickle.dumps(list(callbacks))

@@ -244,6 +244,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         seed=settings["seed"],
         verbose=args.verbose,
         callbacks=setup.get("callbacks", ()),
+        points_to_evaluate=setup.get("points"),
     )
     return cmd_show(args)
 

@@ -208,6 +208,36 @@ class Space:
             _resolve_derived(config, resolver.derived)
         return config
 
+    def fixed_paths(self, point: Mapping[str, Any], where: str = "point") -> dict[Path, Any]:
+        """A (partial) nested config as the paths it fixes, for `sample(fixed=...)`; each value checked.
+
+        Raises:
+            SpaceError: a key that is not in the space, or a value outside its dimension, named with
+                `where` (e.g. "points_to_evaluate[1]").
+        """
+        if not isinstance(point, Mapping):
+            raise SpaceError(f"{where} must be a dict of hyperparameter values; got {fmt(point)}")
+        dims = dict([*self._paths, *self._grid_dims])
+        out: dict[Path, Any] = {}
+
+        def walk(node: Mapping[str, Any], prefix: Path) -> None:
+            for key, value in node.items():
+                path = (*prefix, key)
+                shown = where + "".join(f"[{k!r}]" for k in path)
+                if path not in self._known:
+                    raise SpaceError(f"{shown} is not in the search space")
+                dim = dims.get(path)
+                inner = any(len(k) > len(path) and k[: len(path)] == path for k in self._known)
+                if dim is None and isinstance(value, Mapping) and inner:
+                    walk(value, path)  # a nested dict of the space: its keys are fixed one by one
+                    continue
+                if dim is not None and not dim.contains(value):
+                    raise SpaceError(f"{shown} is {fmt(value)}, not a value of its {dim.to_json()['type']} dimension")
+                out[path] = copy_tree(value)
+
+        walk(point, ())
+        return out
+
     def contains(self, config: Mapping[str, Any]) -> bool:
         """Whether every unconditional domain and grid dimension has a valid value in `config`.
 

@@ -74,8 +74,10 @@ class Tuner:
         progress: Progress | None = None,
         callbacks: Sequence[Any] = (),
         max_concurrent: int | None = None,
+        points: Sequence[Config] = (),
     ) -> None:
         self.fn = fn
+        self.points = list(points)  # configs to run first (points_to_evaluate), before the searcher's
         self.max_concurrent = max_concurrent  # a cap below the executor's capacity (an executor object's)
         self.searcher = searcher
         self.scheduler = scheduler
@@ -110,6 +112,7 @@ class Tuner:
         # `timestamp` and across resumes; a simulated clock's own time (shifted on resume, see replay).
         self._epoch = time.time() - self.started if isinstance(self.clock, RealClock) else 0.0
         self._slots = 0  # bit i set: slot i is held by a running trial
+        self._configs: dict[int, Config] | None = None  # stored configs, read once by a replay that needs them
 
     # Public entry points.
     def replay(self) -> None:
@@ -167,10 +170,21 @@ class Tuner:
             # Same seed and same events: the searcher proposes what it proposed before. The stored
             # config is the truth; the call only moves the searcher's state forward.
             config = self.searcher.suggest(trial_id) or {}
+        elif info["origin"] == "point":
+            if self.points:
+                self.points.pop(0)  # started before the stop: not again
+            config = self._stored_config(trial_id)
+            self.searcher.on_given(trial_id, config)
         trial = _Trial(id=trial_id, config=config, parent_id=info.get("parent_id"))
         self.trials[trial_id] = trial
         self.next_id = max(self.next_id, trial_id + 1)
         self.scheduler.on_trial_add(trial)
+
+    def _stored_config(self, trial_id: int) -> Config:
+        """A stored trial's config as run (its objects too: the event's copy holds their text)."""
+        if self._configs is None:
+            self._configs = {row["id"]: row["config"] for row in self.store.trials()}
+        return self._configs[trial_id]
 
     def _now(self) -> float:
         """The time stored with status events (see `_epoch`)."""
@@ -295,12 +309,15 @@ class Tuner:
 
     def _start(self, suggestion: Start) -> None:
         trial_id = self.next_id
-        if suggestion.config is None:
-            config = self.searcher.suggest(trial_id)
-            if config is None:
+        if suggestion.config is None and self.points:
+            config, origin = self.points.pop(0), "point"
+            self.searcher.on_given(trial_id, config)
+        elif suggestion.config is None:
+            proposed = self.searcher.suggest(trial_id)
+            if proposed is None:
                 self.exhausted = True
                 return
-            origin = "searcher"
+            config, origin = proposed, "searcher"
         else:
             config, origin = suggestion.config, "scheduler"
         trial = _Trial(id=trial_id, config=config, parent_id=suggestion.from_trial)

@@ -168,14 +168,16 @@ def test_async_exploit_takes_the_donor_config_at_the_decision() -> None:
     assert pbt.next_trial(new_allowed=False, paused=[t1]) == Resume(1, config={"lr": 0.8, "opt": "b"}, from_trial=4)
 
 
-def test_async_no_exploit_from_a_failed_or_diverged_donor() -> None:
+def test_async_names_the_donor_at_the_pause_and_never_a_diverged_one() -> None:
     pbt = _pbt()
     t1, t2, t3, t4 = _population(pbt, 4)
     for trial in (t1, t2, t3, t4):
         pbt.on_result(trial, _result(1, trial.id))
     assert pbt.on_result(t1, _result(2, 0.5)) is Decision.PAUSE
-    pbt.on_complete(t4, Status.ERROR)  # the donor fails before the copy: trial 1 resumes as it was
-    assert pbt.next_trial(new_allowed=False, paused=[t1]) == Resume(1)
+    # The tuner copies the donor's checkpoint at once; the exploit stands even if the donor then fails.
+    assert pbt.weights_from(1) == 4 and pbt.weights_from(2) is None
+    pbt.on_complete(t4, Status.ERROR)
+    assert pbt.next_trial(new_allowed=False, paused=[t1]) == Resume(1, config={"lr": 0.8, "opt": "b"}, from_trial=4)
     # With every other score NaN, there is no donor: the bottom trial is not sent to copy NaN weights.
     pbt = _pbt()
     trials = _population(pbt, 3)
@@ -709,3 +711,58 @@ def test_stop_ends_a_trial_successive_halving_would_pause(storage: Path) -> None
         max_concurrent=4, executor="thread", name="sh", storage=storage, verbose=0,
     )  # fmt: skip
     assert max(t.iteration for t in result.trials) == 3
+
+
+class _CopyAtPause(rung.Scheduler):
+    """Pauses trial 2 at its second result to continue from trial 1's weights; resumes it only once
+    trial 1 has ended (so trial 1 trains on after the decision)."""
+
+    def __init__(self, paused: threading.Event) -> None:
+        self.paused = paused
+        self.donor_step_at_decision: int | None = None
+        self.trials: dict[int, TrialInfo] = {}
+
+    def on_trial_add(self, trial: TrialInfo) -> None:
+        self.trials[trial.id] = trial
+
+    def on_result(self, trial: TrialInfo, result: dict[str, Any]) -> Decision:
+        if trial.id == 2 and result["training_iteration"] == 2:
+            self.donor_step_at_decision = self.trials[1].last_result["step"]
+            self.paused.set()
+            return Decision.PAUSE
+        return Decision.CONTINUE
+
+    def weights_from(self, trial_id: int) -> int | None:
+        return 1 if trial_id == 2 else None
+
+    def next_trial(self, *, new_allowed: bool, paused: Any) -> Any:
+        if new_allowed:
+            return Start()
+        if paused and self.trials[1].status.finished:
+            return Resume(2, config={"x": 2}, from_trial=1)
+        return None
+
+
+def test_the_tuner_copies_the_donor_weights_when_the_trial_pauses(storage: Path) -> None:
+    paused, holding = threading.Event(), threading.Event()
+
+    def fn(config: dict[str, Any]) -> None:
+        loaded = rung.get_checkpoint()
+        step = loaded or 0
+        while step < 20:
+            step += 1
+            if rung.get_trial_id() == 2 and step == 2:
+                assert holding.wait(60)  # trial 2 reports its second step once trial 1 holds at step 3
+            rung.report({"step": step, "loaded": loaded if loaded is not None else -1}, checkpoint=step)
+            if rung.get_trial_id() == 1 and step == 3:
+                holding.set()
+                assert paused.wait(60)  # trial 1 holds at step 3 until trial 2 has paused
+            loaded = None
+
+    scheduler = _CopyAtPause(paused)
+    result = rung.run(fn, {"x": rung.grid([1, 2])}, scheduler=scheduler, metric="step", mode="max", search="grid",
+                      executor="thread", max_concurrent=2, name="copy", storage=storage, verbose=0)  # fmt: skip
+    assert scheduler.donor_step_at_decision == 3
+    first_after = result.history(2)[2]  # the first result after the resume
+    assert first_after["loaded"] == 3 and first_after["step"] == 4  # trial 1's weights at the decision, not at 20
+    assert [(e.iteration, e.from_trial) for e in result.schedule(2)] == [(0, None), (2, 1)]

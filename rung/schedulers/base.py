@@ -48,6 +48,13 @@ class Scheduler(abc.ABC):
     def on_complete(self, trial: TrialInfo, status: Status) -> None:  # noqa: B027 (optional hook)
         """The trial ended with `status` (TERMINATED, STOPPED or ERROR)."""
 
+    def weights_from(self, trial_id: int) -> int | None:
+        """Asked when `on_result` has just paused `trial_id`: the trial whose newest checkpoint it will
+        continue from (PBT's exploit), or None. The tuner copies that checkpoint at once, so that the
+        donor's later training does not leak in while the trial waits; the `Resume(trial_id,
+        from_trial=donor)` that follows then keeps the copy."""
+        return None
+
     def fidelity(self) -> tuple[str, list[float]] | None:
         """For multi-fidelity schedulers: the reported key that measures training, and its milestones.
 

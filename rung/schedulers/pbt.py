@@ -3,8 +3,8 @@
 How PBT drives the engine: at a perturbation point `on_result` answers PAUSE for a trial that
 exploits a better one, and for any trial whose turn it is when others wait for a slot; `next_trial`
 then answers `Resume(trial_id, config=new, from_trial=donor)` for the exploiting trial, before
-anything else (the tuner copies the donor's newest checkpoint into the trial's own file and records
-the change: the copy is made right after the decision, not once a slot frees), or a plain
+anything else (the tuner copies the donor's newest checkpoint into the trial's own file when the
+trial pauses, asking `weights_from`, and records the change at the resume), or a plain
 `Resume(trial_id)` for a trial whose turn it is.
 
 Every random choice is made in a call the tuner replays on resume (`on_result`) or from a generator
@@ -87,9 +87,9 @@ class PBT(Scheduler):
     checkpoints are still the ones from the barrier).
 
     Trials whose metric is NaN or infinite rank below every finite score (they get replaced, and are
-    never donors). Ties rank the lower trial id lower. A donor that fails before the copy is not
-    copied. The copy is made once the exploiting trial has paused, one round trip after the
-    decision: a donor that reports in between passes on that newer checkpoint.
+    never donors). Ties rank the lower trial id lower. In asynchronous mode the tuner copies the
+    donor's newest checkpoint at the decision (`weights_from`), so what the donor trains meanwhile
+    does not leak in.
 
     PBT does not know where a trial's training ends: a trial exploited at its last step ends at once
     with the new config and the donor's weights, and no result from them (Ray Tune's function
@@ -264,12 +264,13 @@ class PBT(Scheduler):
         behind = min(paused, key=lambda t: (self._members[t.id].time if t.id in self._members else 0.0, t.id))
         return Resume(behind.id)
 
+    def weights_from(self, trial_id: int) -> int | None:
+        pending = None if self.synch else self._pending.get(trial_id)
+        return None if pending is None else pending[0]
+
     def on_complete(self, trial: TrialInfo, status: Status) -> None:
         self._finished.add(trial.id)
         self._pending.pop(trial.id, None)
-        if status is Status.ERROR:
-            # A failed donor's weights are not copied: who was to copy them resumes as it was.
-            self._pending = {i: p for i, p in self._pending.items() if p[0] != trial.id}
         self._waiting.pop(trial.id, None)
         self._plan = [r for r in self._plan if r.trial_id != trial.id]
 

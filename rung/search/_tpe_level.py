@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rung._blas import single_threaded
-from rung.domains import Categorical, Domain, Float, GridValues, Integer, Normal, SampleFrom
+from rung.domains import Categorical, Domain, Float, GridValues, Integer, Normal, SampleFrom, matches
 from rung.search._parzen import Parzen, cells_of, old_decay_weights, snapper
 
 if TYPE_CHECKING:
@@ -30,6 +30,13 @@ REUSE_SHARE since the last fit (or the fidelity they are read at changed); see `
 REUSE_SHARE = 0.01
 REUSE_BATCH = 16
 """While densities are reused, proposals are chosen this many at a time (see `Level._model`)."""
+
+
+def _get(config: Mapping[str, Any], path: Path) -> Any:
+    node: Any = config
+    for key in path:
+        node = node[key]
+    return node
 
 
 def _walk(node: Mapping[str, Any], prefix: Path) -> list[tuple[Path, Domain]]:
@@ -161,6 +168,29 @@ class Level:
             if key in self.branches:
                 values.update(self.branches[key].propose(tpe, rng, {}, rows))
         return values
+
+    def record(self, config: Mapping[str, Any], rows: list[tuple[Level, int]]) -> None:
+        """Record a configuration this searcher did not propose (and those of the chosen options'
+        levels) as running: encoded as `propose` encodes its own."""
+        row = np.empty(self.x.shape[1])
+        for j, (path, domain) in enumerate(self.numbers):
+            row[j] = domain.to_unit(_get(config, path))
+        for j, (path, options) in enumerate(self.ordinals):
+            value = _get(config, path)
+            row[self.numeric + j] = min(range(len(options)), key=lambda i: abs(float(options[i]) - float(value)))
+        chosen = []
+        for j, (path, choice) in enumerate(self.choices):
+            value = _get(config, path)
+            index = next((i for i, option in enumerate(choice.options) if matches(option, value)), 0)
+            row[self.first_choice + j] = index
+            chosen.append((j, index))
+        first_grid = self.first_choice + len(self.choices)
+        for g, (path, dom) in enumerate(self.grids):
+            row[first_grid + g] = min(int(dom.to_unit(_get(config, path)) * len(dom.values)), len(dom.values) - 1)
+        rows.append((self, self._append(row)))
+        for key in chosen:
+            if key in self.branches:
+                self.branches[key].record(config, rows)
 
     def _prior_row(self, rng: np.random.Generator, fixed: Mapping[int, int]) -> Array:
         """A random row (uniform in the unit cube, every cell and option equally likely), `fixed` held."""

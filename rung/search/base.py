@@ -64,6 +64,12 @@ class Searcher(abc.ABC):
     def suggest(self, trial_id: int) -> Config | None:
         """The configuration for new trial `trial_id`, or None when the search is done."""
 
+    def on_given(self, trial_id: int, config: Config) -> None:
+        """Trial `trial_id` runs `config`, which this searcher did not propose (`rung.run`'s
+        `points_to_evaluate`): record it as if proposed, so that its results count like the others.
+        A searcher that leaves this as it is cannot take such configs (`rung.run` says so)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot take configurations it did not propose")
+
     def observe(self, trial_id: int, result: dict[str, Any]) -> None:  # noqa: B027 (optional hook)
         """A result of a running trial."""
 

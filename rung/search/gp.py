@@ -191,6 +191,9 @@ class GP(Searcher):
         self._x[trial_id] = x
         return self.space.sample(self._rng, fixed={**point, **self._decode(x)})
 
+    def on_given(self, trial_id: int, config: Config) -> None:
+        self._x[trial_id] = self._encode(config)  # learnt from as a proposal of its own once it ends
+
     def _data(self) -> tuple[Array, Array] | None:
         """The observed points and their standardised values (to minimise); None if too few."""
         ids = [i for i in self._done if i in self._x]

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from rung._numbers import finite
-from rung.domains import Categorical, Domain, Float, Integer
+from rung.domains import Categorical, Domain, Float, Integer, matches
 from rung.search.base import Searcher
 from rung.space import Space
 from rung.types import Config, Status
@@ -127,6 +127,18 @@ class OptunaSearch(Searcher):
                 value = domain.from_unit(domain.to_unit(value))
             point[path] = value
         return self.space.sample(self._rng, fixed=point)
+
+    def on_given(self, trial_id: int, config: Config) -> None:
+        params: dict[str, Any] = {}
+        for name, (path, domain) in self._paths.items():
+            value: Any = config
+            for key in path:
+                value = value[key]
+            if isinstance(domain, Categorical) and not all(isinstance(o, _PLAIN) for o in domain.options):
+                value = next((i for i, option in enumerate(domain.options) if matches(option, value)), 0)
+            params[name] = value
+        self._study.enqueue_trial(params, skip_if_exists=False)  # the next ask() takes these values
+        self._trials[trial_id] = self._study.ask(self._distributions)
 
     def observe(self, trial_id: int, result: dict[str, Any]) -> None:
         trial = self._trials.get(trial_id)

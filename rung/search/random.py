@@ -33,6 +33,9 @@ class Random(Searcher):
         point = self._next_point()
         return None if point is None else self.space.sample(self._rng, fixed=point)
 
+    def on_given(self, trial_id: int, config: Config) -> None:
+        """Nothing to learn from: random and grid search take given configs as they come."""
+
 
 class Grid(Random):
     """Grid search: `rung.grid` dimensions and every `rung.choice` of plain values are crossed.

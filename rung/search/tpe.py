@@ -179,6 +179,11 @@ class TPE(Searcher):
         self._rows[trial_id] = rows
         return self.space.sample(self._rng, fixed={**point, **values})
 
+    def on_given(self, trial_id: int, config: Config) -> None:
+        rows: list[tuple[Level, int]] = []
+        self._root.record(config, rows)  # in the history as running, as a proposal of its own would be
+        self._rows[trial_id] = rows
+
     def observe(self, trial_id: int, result: dict[str, Any]) -> None:
         if trial_id not in self._rows or self.metric not in result:
             return

@@ -256,8 +256,10 @@ DRIVER = textwrap.dedent(
                 os.kill(os.getpid() if executor == "thread" else os.getppid(), signal.SIGKILL)
 
     space = {"x": rung.uniform(0, 1), "k": rung.choice(["a", "b", "c"]), "n": rung.randint(1, 5)}
+    points = [{"x": 0.31, "k": "a"}, {"k": "c"}, {"x": 0.9, "k": "b", "n": 2}]  # run first, then learnt from
     rung.run(train, space, metric="loss", num_samples=14, max_concurrent=1, executor=executor,
-             search=make(), name="kill", storage=storage, resume=True, seed=11, verbose=0)
+             search=make(), name="kill", storage=storage, resume=True, seed=11, verbose=0,
+             points_to_evaluate=points)
     """
 )
 
@@ -267,8 +269,9 @@ def check_resume_after_kill(make: MakeSearcher) -> None:
     resume_after_kill(make, "thread")
 
 
-def resume_after_kill(make: MakeSearcher, executor: str) -> None:
-    """`check_resume_after_kill` on the given executor ("thread" or "process").
+def resume_after_kill(make: MakeSearcher, executor: str, kill_trial: int = 12) -> None:
+    """`check_resume_after_kill` on the given executor ("thread" or "process"), the driver killed during
+    trial `kill_trial` (trials 1-3 are the run's `points_to_evaluate`).
 
     One trial runs at a time, so the events, and what a searcher proposes, do not depend on timing.
     """
@@ -284,19 +287,48 @@ def resume_after_kill(make: MakeSearcher, executor: str) -> None:
             env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
             return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
 
-        crashed = run(root / "crashed", 12)
+        crashed = run(root / "crashed", kill_trial)
         assert crashed.returncode == -signal.SIGKILL, f"the driver should die by SIGKILL:\n{crashed.stderr}"
-        assert len(rung.load("kill", storage=root / "crashed").trials) == 12
+        assert len(rung.load("kill", storage=root / "crashed").trials) == kill_trial
         resumed = run(root / "crashed", 0)
         assert resumed.returncode == 0, resumed.stderr
         clean = run(root / "clean", 0)
         assert clean.returncode == 0, clean.stderr
         after = [t.config for t in rung.load("kill", storage=root / "crashed").trials]
         expected = [t.config for t in rung.load("kill", storage=root / "clean").trials]
-        assert len(expected) > 12 and after == expected, f"resumed: {after}\nuninterrupted: {expected}"
+        assert len(expected) > kill_trial and after == expected, f"resumed: {after}\nuninterrupted: {expected}"
+
+
+def check_given_points(make: MakeSearcher) -> None:
+    """`points_to_evaluate` run first, in order, as given (the keys they leave out drawn inside the
+    space), in addition to the searcher's own proposals; conditional and nested values included."""
+    spec = {**RICH, "cond": CONDITIONAL["model"]}
+    space = Space(spec)
+    points: list[dict[str, Any]] = [
+        {"f": 2.5, "lf": 0.001, "i": 6, "c": None, "nested": {"deep": {"x": 0.25}}, "qf": 0.3, "li": 64},
+        {"cond": {"kind": "tree", "depth": 3, "leaf": {"min": 5}}},
+        {},
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        result = rung.run(
+            lambda config: {"loss": _numbers(config)}, spec, metric="loss", num_samples=12, search=make(),
+            executor="thread", max_concurrent=1, storage=tmp, name="given", seed=5, verbose=0,
+            points_to_evaluate=points,
+        )  # fmt: skip
+        configs = [t.config for t in result.trials]
+    own = make()
+    own.setup(space, metric="loss", mode="min", num_samples=12, seed=5)
+    assert len(configs) == len(points) + (own.total if own.total is not None else 12), len(configs)
+    for config in configs:
+        _check_config(space, config)
+    first, second = configs[0], configs[1]
+    assert (first["f"], first["lf"], first["i"], first["c"], first["qf"], first["li"]) == (2.5, 0.001, 6, None, 0.3, 64)
+    assert first["nested"] == {"deep": {"x": 0.25}, "tag": "k"} and first["derived"] == 5.0
+    assert second["cond"] == {"kind": "tree", "depth": 3, "leaf": {"min": 5}}
 
 
 SEARCHER_CHECKS: list[Callable[[MakeSearcher], None]] = [
+    check_given_points,
     check_proposals_inside_space,
     check_same_seed_same_proposals,
     check_bad_results_tolerated,
