@@ -357,3 +357,36 @@ def test_a_copied_or_hidden_experiment_folder_goes_by_its_folder_name(storage: P
     for bad in ("..", ".", ""):
         with pytest.raises(FileNotFoundError):
             reader.experiment(bad)
+
+
+def test_concurrent_requests_for_one_experiment_build_its_view_once(
+    storage: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rung.dashboard._data as data
+
+    rung.run(curve, {"x": 0.2, "n": 2}, metric="loss", executor="thread", name="one", storage=storage, verbose=0)
+    builds, entered, release = [], threading.Event(), threading.Event()
+    build = data.experiment_view
+
+    def slow_build(storage_: Any, name: str) -> dict[str, Any]:
+        builds.append(name)
+        entered.set()
+        assert release.wait(30)
+        return build(storage_, name)
+
+    monkeypatch.setattr(data, "experiment_view", slow_build)
+    reader, views, together = Reader(storage), [], threading.Barrier(6)
+
+    def ask() -> None:
+        together.wait(30)  # five requests at once
+        views.append(reader.experiment("one"))
+
+    threads = [threading.Thread(target=ask) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    together.wait(30)
+    assert entered.wait(30)  # one builds; the others wait for its view
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert builds == ["one"] and len(views) == 5 and all(v is views[0] for v in views)

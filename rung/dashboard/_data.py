@@ -305,6 +305,7 @@ class Reader:
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {}
         self._summaries: dict[str, tuple[tuple[int, ...], dict[str, Any], Any]] = {}
+        self._building: dict[str, threading.Lock] = {}
 
     def experiments(self) -> list[dict[str, Any]]:
         """A summary per experiment, as `list_view`, re-read only for stores that changed."""
@@ -339,14 +340,19 @@ class Reader:
             found = False
         if not found:
             raise FileNotFoundError(name)
-        stamp = _stamp(self.storage / name / DB_NAME)
         with self._lock:
-            hit = self._cache.get(name)
-        if hit is not None and hit[0] == stamp:
-            view = hit[1]
-            if not _driver_gone(view["summary"], (view.get("settings") or {}).get("driver")):
-                return view
-        view = experiment_view(self.storage, name)
-        with self._lock:
-            self._cache[name] = (stamp, view)
-        return view
+            building = self._building.setdefault(name, threading.Lock())
+        # One build per experiment at a time: requests that arrive meanwhile (a page's several charts,
+        # several tabs) wait for it and take its view, instead of each copying and reading the store.
+        with building:
+            stamp = _stamp(self.storage / name / DB_NAME)
+            with self._lock:
+                hit = self._cache.get(name)
+            if hit is not None and hit[0] == stamp:
+                view = hit[1]
+                if not _driver_gone(view["summary"], (view.get("settings") or {}).get("driver")):
+                    return view
+            view = experiment_view(self.storage, name)
+            with self._lock:
+                self._cache[name] = (stamp, view)
+            return view
