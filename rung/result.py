@@ -10,6 +10,7 @@ import cloudpickle
 
 from rung._numbers import finite
 from rung.store import checkpoints as files
+from rung.store import driver
 from rung.store.sqlite import Store
 from rung.types import Config, Status, flatten
 
@@ -95,7 +96,7 @@ class ExperimentResult:
                 Trial(
                     id=row["id"],
                     config=row["config"],
-                    status=Status(row["status"]),
+                    status=Status(driver.shown(row["status"], experiment["status"])),
                     metrics=row["last_result"] or {},
                     best_metrics=row["best_result"],
                     error=row["error"],

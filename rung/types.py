@@ -42,7 +42,9 @@ class Status(str, enum.Enum):
     PENDING waits for a slot; RUNNING holds one; PAUSED gave its slot back with a checkpoint and may
     be resumed; TERMINATED ended on its own, by a `stop` criterion, or at the scheduler's end of
     training (ASHA's or HyperBand's `max_t`); STOPPED was stopped early by the scheduler; ERROR raised
-    (after any retries).
+    (after any retries). INTERRUPTED is what results (`rung.load`), `rung show` and the dashboard say
+    of a trial left RUNNING or PENDING by a run that no longer runs (Ctrl-C, a killed driver): the
+    store keeps RUNNING, and a resume restarts it from its last checkpoint.
     """
 
     PENDING = "PENDING"
@@ -51,6 +53,7 @@ class Status(str, enum.Enum):
     TERMINATED = "TERMINATED"
     STOPPED = "STOPPED"
     ERROR = "ERROR"
+    INTERRUPTED = "INTERRUPTED"
 
     @property
     def finished(self) -> bool:

@@ -272,7 +272,7 @@ def test_decisions_answered_before_a_crash_hold_after_resume(killer: int, tmp_pa
     crashed = subprocess.run([*run, str(killer)], capture_output=True, text=True, timeout=120)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     # The crash came after the answer, before the trial's end reached the store.
-    assert rung.load("decided", storage=storage).trials[killer - 1].status is Status.RUNNING
+    assert rung.load("decided", storage=storage).trials[killer - 1].status is Status.INTERRUPTED  # stored RUNNING
 
     resumed = subprocess.run([*run, "0"], capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
