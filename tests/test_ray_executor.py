@@ -517,3 +517,28 @@ def test_trials_go_to_placed_actors_on_a_shared_cluster(ray_cluster: Cluster, st
         ray.kill(blocker)
     assert sorted(t.metrics["loss"] for t in result.trials) == list(range(6))
     assert all(t.status is Status.TERMINATED for t in result.trials)
+
+
+def test_a_port_where_no_gcs_answers_fails_in_seconds_naming_it() -> None:
+    # ray.init() waited minutes at an HTTP server (the dashboard's port is the likely mix-up).
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import ray
+
+    from rung.executors._ray_connect import connect
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = f"127.0.0.1:{server.server_address[1]}"
+    try:
+        started = time.monotonic()
+        with pytest.raises(ConnectionError) as caught:
+            connect(ray, address)
+        assert time.monotonic() - started < 30
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert str(caught.value).startswith(
+        f"cannot connect to a Ray cluster with address={address!r}: nothing there answers as a Ray cluster's GCS ("
+    )
+    assert "not the dashboard's (8265)" in str(caught.value)

@@ -62,6 +62,8 @@ def connect(ray: Any, address: str | None, runtime_env: Mapping[str, Any] | None
         _import_grpc(named)
     if target not in ("local", "auto"):
         _probe(target, named)
+        if not client:
+            _probe_gcs(target, named)
     if client:
         _probe_client(target, named)
         _quiet_client_relay()
@@ -147,6 +149,44 @@ def _probe_client(address: str, named: str) -> None:
         else:
             reason = f"{code.name}: {details}"
         raise ConnectionError(f"cannot connect through Ray Client with {named}: {reason}") from None
+    finally:
+        channel.close()
+
+
+def _probe_gcs(address: str, named: str) -> None:
+    """Ask the GCS at `address` for the cluster's id, as `ray.init()` does first, with the token and a
+    deadline: `ray.init()` itself waits minutes when another server listens there (the dashboard's
+    port, 8265, is the likely mix-up), and names no token when it is refused one."""
+    try:
+        grpc: Any = importlib.import_module("grpc")
+        from ray._private.grpc_utils import init_grpc_channel
+
+        messages: Any = importlib.import_module("ray.core.generated.gcs_service_pb2")
+        services: Any = importlib.import_module("ray.core.generated.gcs_service_pb2_grpc")
+    except ImportError:  # moved in another Ray version: ray.init() checks too, only more slowly
+        return
+    host, port = _split(address)
+    channel = init_grpc_channel(f"{host}:{port}", asynchronous=False)
+    try:
+        services.NodeInfoGcsServiceStub(channel).GetClusterId(messages.GetClusterIdRequest(), timeout=PROBE_TIMEOUT_S)
+    except grpc.RpcError as exc:
+        code, details = exc.code(), exc.details()
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            reason = (
+                f"it refused this driver's authentication token ({details}); give the driver the cluster's"
+                " token: RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH (or RAY_AUTH_TOKEN)"
+            )
+        elif code == grpc.StatusCode.UNIMPLEMENTED:
+            reason = (
+                "a gRPC server answers there, but not a Ray cluster's GCS (a Ray Client port? give it as"
+                " ray://host:port)"
+            )
+        else:
+            reason = (
+                f"nothing there answers as a Ray cluster's GCS ({code.name}); give the port `ray start --head`"
+                " printed (6379 by default), not the dashboard's (8265)"
+            )
+        raise ConnectionError(f"cannot connect to a Ray cluster with {named}: {reason}") from None
     finally:
         channel.close()
 
