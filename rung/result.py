@@ -169,6 +169,8 @@ class ExperimentResult:
                 _status, info = data
                 if "origin" in info:  # created, with its first config
                     entries.append(ScheduleEntry(0, info.get("config"), info.get("parent_id")))
+                elif info.get("reverted") and len(entries) > 1:  # ended before the change made a result
+                    entries.pop()
                 elif "iteration" in info:  # resumed with a new config or from another trial's weights
                     previous = entries[-1].config if entries else None
                     entries.append(

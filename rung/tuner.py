@@ -42,6 +42,10 @@ class _Trial(TrialInfo):
     error: str | None = None
     slot: int | None = None
     weights_from: int | None = None  # the donor whose checkpoint was copied in when it paused
+    # Its config and own newest checkpoint before a scheduler changed them (PBT's exploit), until it
+    # reports with the change: if it ends first (exploited at its last step), they are put back.
+    before_change: tuple[Config, tuple[int, bytes] | None] | None = None
+    changed: bool = False
 
 
 class Progress:
@@ -337,6 +341,13 @@ class Tuner:
     def _resume(self, suggestion: Resume) -> None:
         trial = self.trials[suggestion.trial_id]
         change: dict[str, Any] = {}
+        if trial.weights_from is not None and suggestion.from_trial != trial.weights_from and trial.before_change:
+            # The weights copied at its pause are not what it resumes with: its own go back.
+            own = trial.before_change[1]
+            if own is not None:
+                self.store.save_checkpoint(trial.id, own[0], own[1])
+        if trial.before_change is None and (suggestion.from_trial is not None or suggestion.config is not None):
+            trial.before_change = (trial.config, self.store.latest_checkpoint(trial.id))
         if suggestion.from_trial is not None:
             if trial.weights_from == suggestion.from_trial:  # copied when it paused
                 change["from_trial"] = suggestion.from_trial
@@ -353,6 +364,9 @@ class Tuner:
             change["config"] = trial.config
         if change:
             change["iteration"] = trial.iteration
+        trial.changed = bool(change)
+        if not change:
+            trial.before_change = None
         self._launch(trial, change)
 
     def _launch(self, trial: _Trial, change: dict[str, Any] | None = None) -> None:
@@ -412,6 +426,7 @@ class Tuner:
             self.executor.stop(trial.id)
             return Decision.STOP
         result = event.result
+        trial.before_change, trial.changed = None, False  # it trains with any change made
         if event.checkpoint is not None:
             self.store.save_checkpoint(trial.id, int(result["training_iteration"]), event.checkpoint)
         improved = self._record(trial, result)
@@ -425,6 +440,7 @@ class Tuner:
             copied = None if donor is None else self.store.latest_checkpoint(donor)
             if copied is not None:
                 # The donor's weights as they are at the decision, filed under this trial's count.
+                trial.before_change = (trial.config, self.store.latest_checkpoint(trial.id))
                 self.store.save_checkpoint(trial.id, trial.iteration, copied[1])
                 trial.weights_from = donor
         return decision
@@ -483,6 +499,17 @@ class Tuner:
             self.paused[trial.id] = trial
             self.store.set_status(trial.id, status, at=self._now(), slot=slot)
             return None
+        reverted: dict[str, Any] = {}
+        if trial.changed and trial.before_change is not None:
+            # Resumed with a change (PBT's exploit at its last step) and ended without a result from
+            # it: the config and weights that made its results are put back, and the change undone.
+            config, own = trial.before_change
+            trial.config = config
+            self.store.set_config(trial.id, config)
+            if own is not None:
+                self.store.save_checkpoint(trial.id, own[0], own[1])
+            reverted = {"reverted": True, "config": config}
+        trial.before_change, trial.changed = None, False
         error: Exception | None = None
         # Only an objective that returned on its own is judged: one stopped by `stop=` or the time
         # budget may not have reached its first report of the metric yet.
@@ -497,13 +524,15 @@ class Tuner:
                 f"metric {self.metric!r} was never reported; trial {trial.id} reported: "
                 f"{', '.join(keys) if keys else 'nothing'}"
             )
-        self._finish(trial, status, slot=slot)
+        self._finish(trial, status, slot=slot, **reverted)
         return error
 
-    def _finish(self, trial: _Trial, status: Status, error: str | None = None, slot: int | None = None) -> None:
+    def _finish(
+        self, trial: _Trial, status: Status, error: str | None = None, slot: int | None = None, **info: Any
+    ) -> None:
         """End the trial; `slot` is the one it has just left (None: it held none, e.g. paused)."""
         trial.status = status
-        self.store.set_status(trial.id, status, error=error, at=self._now(), slot=slot)
+        self.store.set_status(trial.id, status, error=error, at=self._now(), slot=slot, **info)
         if self.callbacks:
             self._emit("on_trial_end", trial.id, status, error)
         self._ended(trial, status)

@@ -436,7 +436,8 @@ def test_synch_end_to_end_barriers_and_determinism(storage: Path) -> None:
     assert all(t.status is Status.TERMINATED and t.iteration == 9 for t in one.trials)
     # Barrier decisions do not depend on thread timing: a second run decides the same.
     assert [one.schedule(t.id) for t in one.trials] == [two.schedule(t.id) for t in two.trials]
-    assert sum(len(one.schedule(t.id)) - 1 for t in one.trials) == 3  # one exploit at each of 3, 6, 9
+    # One exploit at each of 3 and 6; the one at 9, the last step, made no result and is undone.
+    assert sum(len(one.schedule(t.id)) - 1 for t in one.trials) == 2
     assert [t.checkpoint for t in one.trials] == [t.checkpoint for t in two.trials]
 
 
@@ -659,7 +660,9 @@ def test_bad_input_found_in_the_run(storage: Path) -> None:
         rung.run(steps, wide, metric="score", scheduler=numeric, name="numeric", **common)
     returns_none = PBT(1, {}, custom_explore=lambda config: None)  # type: ignore[arg-type,return-value]
     with pytest.raises(TypeError, match=r"^PBT custom_explore must return the new config \(a dict\); got None$"):
-        rung.run(steps, space, metric="score", num_samples=2, scheduler=returns_none, name="none", **common)
+        rung.run(
+            steps, space, metric="score", num_samples=2, max_concurrent=1, scheduler=returns_none, name="none", **common
+        )  # one slot: the trials take turns, so one is exploited whatever the timing
 
 
 def test_schedule_bad_input(storage: Path) -> None:
@@ -766,3 +769,39 @@ def test_the_tuner_copies_the_donor_weights_when_the_trial_pauses(storage: Path)
     first_after = result.history(2)[2]  # the first result after the resume
     assert first_after["loaded"] == 3 and first_after["step"] == 4  # trial 1's weights at the decision, not at 20
     assert [(e.iteration, e.from_trial) for e in result.schedule(2)] == [(0, None), (2, 1)]
+
+
+class _ExploitAtTheEnd(rung.Scheduler):
+    """Pauses trial 2 at its last step to continue from trial 1's (finished) weights with x=99."""
+
+    def on_result(self, trial: TrialInfo, result: dict[str, Any]) -> Decision:
+        return Decision.PAUSE if trial.id == 2 and result["training_iteration"] == 5 else Decision.CONTINUE
+
+    def weights_from(self, trial_id: int) -> int | None:
+        return 1 if trial_id == 2 else None
+
+    def next_trial(self, *, new_allowed: bool, paused: Any) -> Any:
+        if new_allowed:
+            return Start()
+        return Resume(2, config={"x": 99}, from_trial=1) if paused else None
+
+
+def test_an_exploit_at_the_last_step_is_undone(storage: Path) -> None:
+    def fn(config: dict[str, Any]) -> None:
+        step = (rung.get_checkpoint() or {"step": 0})["step"]
+        while step < 5:  # the donor's weights are at step 5 too: nothing is left to train
+            step += 1
+            rung.report({"score": config["x"] * step}, checkpoint={"step": step, "who": rung.get_trial_id()})
+
+    result = rung.run(fn, {"x": rung.grid([1, 2])}, scheduler=_ExploitAtTheEnd(), metric="score", mode="max",
+                      search="grid", executor="thread", max_concurrent=1, name="end", storage=storage,
+                      verbose=0)  # fmt: skip
+    two = result.trials[1]
+    # Its results were made with x=2 and its own weights: the config and checkpoint say so again.
+    assert two.status is Status.TERMINATED and two.config == {"x": 2} and two.metrics["score"] == 10
+    assert two.checkpoint == {"step": 5, "who": 2}
+    assert [(e.iteration, e.config, e.from_trial) for e in result.schedule(2)] == [(0, {"x": 2}, None)]
+    assert result.best.id == 2 and result.best_config == {"x": 2}
+    from rung.dashboard._data import experiment_view
+
+    assert experiment_view(storage, "end")["schedules"] == {}  # no trial changed config, as far as results go

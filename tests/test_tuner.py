@@ -510,9 +510,10 @@ def test_resume_from_another_trials_checkpoint_with_new_config(storage: Path) ->
     pad = {"pad": b"." * 70_000}
     assert one.checkpoint == {"w": [1.0] * 5, "owner": 1, **pad}
     # Trial 2 ran 2 steps with x=10, then continued from trial 1's final weights with x=20: those
-    # weights are complete, so it reports nothing more and ends.
+    # weights are complete, so it reports nothing more and ends. Its own config and weights, which
+    # made its results, are put back (they held a config that never ran and another trial's weights).
     assert [r["owner"] for r in result.history(2)] == [2, 2]
-    assert two.config == {"x": 20.0, "cloned": 1} and two.checkpoint == {"w": [1.0] * 5, "owner": 1, **pad}
+    assert two.config == {"x": 10.0} and two.checkpoint == {"w": [10.0, 10.0], "owner": 2, **pad}
     assert two.checkpoint_path is not None and one.checkpoint_path is not None
     assert two.checkpoint_path != one.checkpoint_path
 

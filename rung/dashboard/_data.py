@@ -219,6 +219,8 @@ def experiment_view(storage: str | Path, name: str) -> dict[str, Any]:
                 schedules.setdefault(trial_id, []).append(
                     {"iteration": 0, "config": info.get("config"), "from_trial": info.get("parent_id")}
                 )
+            elif info.get("reverted") and len(schedules.get(trial_id, [])) > 1:
+                schedules[trial_id].pop()  # ended before its last change made a result: undone
             elif "iteration" in info and status is Status.RUNNING:
                 entries = schedules.setdefault(trial_id, [])
                 previous = entries[-1]["config"] if entries else None

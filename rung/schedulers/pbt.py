@@ -91,10 +91,11 @@ class PBT(Scheduler):
     donor's newest checkpoint at the decision (`weights_from`), so what the donor trains meanwhile
     does not leak in.
 
-    PBT does not know where a trial's training ends: a trial exploited at its last step ends at once
-    with the new config and the donor's weights, and no result from them (Ray Tune's function
-    trainables do the same). `stop={"training_iteration": N}` avoids it: a trial that reaches the
-    stop is not exploited.
+    PBT does not know where a trial's training ends: a trial exploited at its last step resumes and
+    ends at once, with no result from the new config and weights. The tuner then puts back its own
+    config and checkpoint (those that made its results) and drops the change from its schedule (Ray
+    Tune's function trainables keep the config that never ran). `stop={"training_iteration": N}`
+    spares the restart: a trial that reaches the stop is not exploited.
 
     Args:
         perturbation_interval: time between perturbation points, in `time_attr` units (> 0).
