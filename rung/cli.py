@@ -84,7 +84,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         console.print("no trial reported accuracy")
         return 1
     console.print(f"[bold]best configuration[/bold] (trial {best.id}):")
-    for key, value in flatten(best.config).items():
+    for key, value in flatten(best.config, "/").items():
         console.print(f"  {key} = {_fmt(value)}")
     console.print(f"[bold]validation accuracy[/bold]: {best.best_metrics['accuracy']:.4f}")  # type: ignore[index]
     trained = sum(t.iteration for t in result.trials)
@@ -162,7 +162,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         mark = "*" if best is not None and trial.id == best.id else ""
         last = trial.metrics.get(metric, "")
         top = (trial.best_metrics or {}).get(metric, "")
-        config = ", ".join(f"{k}={_fmt(v)}" for k, v in flatten(trial.config).items())
+        config = ", ".join(f"{k}={_fmt(v)}" for k, v in flatten(trial.config, "/").items())
         status = driver.shown(trial.status.value, result.status)
         table.add_row(f"{trial.id}{mark}", status, str(trial.iteration), _fmt(last), _fmt(top), config)
     console.print(table)

@@ -56,7 +56,7 @@ class RichProgress(Progress):
             shown_result = trial.best if trial is best and trial.best else trial.last_result
             value = shown_result.get(tuner.metric or "", "")
             label = "best " + trial.status.value.lower() if trial is best else trial.status.value.lower()
-            config = ", ".join(f"{k}={_fmt(v)}" for k, v in flatten(trial.config).items())
+            config = ", ".join(f"{k}={_fmt(v)}" for k, v in flatten(trial.config, "/").items())
             if len(config) > 80:
                 cut = config.rfind(", ", 0, 80)
                 config = config[:cut] + ", …" if cut > 0 else config[:79] + "…"

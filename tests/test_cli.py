@@ -182,3 +182,13 @@ def test_resume_keeps_the_executor_it_can_name(capsys: pytest.CaptureFixture[str
     out = capsys.readouterr().out
     assert "ran on a RayExecutor object, which is not stored; resuming with executor='ray'" in out
     assert "ran on a MyExecutor object, which is not stored; resuming with executor='process'" in out
+
+
+def test_show_names_nested_keys_as_the_dashboard_and_dataframe_do(
+    storage: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    space = {"model": {"width": rung.grid([8]), "act": "relu"}}
+    rung.run(lambda c: 1.0, space, metric="loss", executor="thread", name="nested", storage=storage, verbose=0)
+    assert main(["show", "nested", "--storage", str(storage)]) == 0
+    assert "model/width=8, model/act=relu" in capsys.readouterr().out
