@@ -12,7 +12,7 @@ import importlib
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 __all__ = ["PROBE_TIMEOUT_S", "connect", "import_ray", "valid_address"]
@@ -116,79 +116,84 @@ def _import_grpc(named: str) -> Any:
         ) from exc
 
 
-def _probe_client(address: str, named: str) -> None:
-    """Ping the Ray Client server as Ray's client does, with the token, once and with a deadline."""
-    grpc = _import_grpc(named)
+def _rpc(address: str, service: str, call: Callable[[Any, Any], Any]) -> tuple[Any, str] | None:
+    """Make one gRPC call to `address` as Ray's own clients do (with the token), with a deadline.
+
+    `call(services, messages)` of the `ray.core.generated.<service>_pb2_grpc` / `_pb2` modules; returns
+    None if it answered, else the status code and a reason for the codes every probe shares (the
+    caller words the others). Returns None too when Ray's modules moved (ray.init() checks, slowly).
+    """
     try:
+        grpc: Any = importlib.import_module("grpc")  # a ray:// address checked it is there (_import_grpc)
         from ray._private.grpc_utils import init_grpc_channel  # adds the token when RAY_AUTH_MODE=token
 
-        messages: Any = importlib.import_module("ray.core.generated.ray_client_pb2")
-        services: Any = importlib.import_module("ray.core.generated.ray_client_pb2_grpc")
-    except ImportError:  # moved in another Ray version: ray.init() checks too, only more slowly
-        return
+        messages: Any = importlib.import_module(f"ray.core.generated.{service}_pb2")
+        services: Any = importlib.import_module(f"ray.core.generated.{service}_pb2_grpc")
+    except ImportError:
+        return None
     host, port = _split(address)
     channel = init_grpc_channel(f"{host}:{port}", asynchronous=False)
     try:
-        ping = messages.ClusterInfoRequest(type=messages.ClusterInfoType.PING)
-        services.RayletDriverStub(channel).ClusterInfo(ping, timeout=PROBE_TIMEOUT_S)
+        call(channel, (services, messages))
     except grpc.RpcError as exc:
         code, details = exc.code(), exc.details()
         if code == grpc.StatusCode.UNAUTHENTICATED:
-            reason = (
+            return code, (
                 f"it refused this driver's authentication token ({details}); give the driver the cluster's"
                 " token: RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH (or RAY_AUTH_TOKEN)"
             )
-        elif code == grpc.StatusCode.UNIMPLEMENTED:
-            reason = (
-                "a server answers there, but not a Ray Client server; ray:// takes the port of the head's"
-                " Ray Client server (`ray start --head --ray-client-server-port`, 10001 by default), not the"
-                " cluster's GCS port"
-            )
-        elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
-            reason = f"no answer within {PROBE_TIMEOUT_S:g} s"
-        else:
-            reason = f"{code.name}: {details}"
-        raise ConnectionError(f"cannot connect through Ray Client with {named}: {reason}") from None
+        return code, f"{code.name}: {details}"
     finally:
         channel.close()
+    return None
+
+
+def _probe_client(address: str, named: str) -> None:
+    """Ping the Ray Client server as Ray's client does, with the token, once and with a deadline."""
+
+    def ping(channel: Any, modules: tuple[Any, Any]) -> None:
+        services, messages = modules
+        request = messages.ClusterInfoRequest(type=messages.ClusterInfoType.PING)
+        services.RayletDriverStub(channel).ClusterInfo(request, timeout=PROBE_TIMEOUT_S)
+
+    failed = _rpc(address, "ray_client", ping)
+    if failed is None:
+        return
+    code, reason = failed
+    if code.name == "UNIMPLEMENTED":
+        reason = (
+            "a server answers there, but not a Ray Client server; ray:// takes the port of the head's"
+            " Ray Client server (`ray start --head --ray-client-server-port`, 10001 by default), not the"
+            " cluster's GCS port"
+        )
+    elif code.name == "DEADLINE_EXCEEDED":
+        reason = f"no answer within {PROBE_TIMEOUT_S:g} s"
+    raise ConnectionError(f"cannot connect through Ray Client with {named}: {reason}")
 
 
 def _probe_gcs(address: str, named: str) -> None:
     """Ask the GCS at `address` for the cluster's id, as `ray.init()` does first, with the token and a
     deadline: `ray.init()` itself waits minutes when another server listens there (the dashboard's
     port, 8265, is the likely mix-up), and names no token when it is refused one."""
-    try:
-        grpc: Any = importlib.import_module("grpc")
-        from ray._private.grpc_utils import init_grpc_channel
 
-        messages: Any = importlib.import_module("ray.core.generated.gcs_service_pb2")
-        services: Any = importlib.import_module("ray.core.generated.gcs_service_pb2_grpc")
-    except ImportError:  # moved in another Ray version: ray.init() checks too, only more slowly
-        return
-    host, port = _split(address)
-    channel = init_grpc_channel(f"{host}:{port}", asynchronous=False)
-    try:
+    def cluster_id(channel: Any, modules: tuple[Any, Any]) -> None:
+        services, messages = modules
         services.NodeInfoGcsServiceStub(channel).GetClusterId(messages.GetClusterIdRequest(), timeout=PROBE_TIMEOUT_S)
-    except grpc.RpcError as exc:
-        code, details = exc.code(), exc.details()
-        if code == grpc.StatusCode.UNAUTHENTICATED:
-            reason = (
-                f"it refused this driver's authentication token ({details}); give the driver the cluster's"
-                " token: RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH (or RAY_AUTH_TOKEN)"
-            )
-        elif code == grpc.StatusCode.UNIMPLEMENTED:
-            reason = (
-                "a gRPC server answers there, but not a Ray cluster's GCS (a Ray Client port? give it as"
-                " ray://host:port)"
-            )
-        else:
-            reason = (
-                f"nothing there answers as a Ray cluster's GCS ({code.name}); give the port `ray start --head`"
-                " printed (6379 by default), not the dashboard's (8265)"
-            )
-        raise ConnectionError(f"cannot connect to a Ray cluster with {named}: {reason}") from None
-    finally:
-        channel.close()
+
+    failed = _rpc(address, "gcs_service", cluster_id)
+    if failed is None:
+        return
+    code, reason = failed
+    if code.name == "UNIMPLEMENTED":
+        reason = (
+            "a gRPC server answers there, but not a Ray cluster's GCS (a Ray Client port? give it as ray://host:port)"
+        )
+    elif code.name != "UNAUTHENTICATED":
+        reason = (
+            f"nothing there answers as a Ray cluster's GCS ({code.name}); give the port `ray start --head`"
+            " printed (6379 by default), not the dashboard's (8265)"
+        )
+    raise ConnectionError(f"cannot connect to a Ray cluster with {named}: {reason}")
 
 
 class _DropServerThreadWarning(logging.Filter):
