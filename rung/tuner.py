@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rung import _changes as changes
 from rung._numbers import finite
 from rung.clock import Clock, RealClock
 from rung.errors import MetricNotReportedError
@@ -340,34 +341,7 @@ class Tuner:
 
     def _resume(self, suggestion: Resume) -> None:
         trial = self.trials[suggestion.trial_id]
-        change: dict[str, Any] = {}
-        if trial.weights_from is not None and suggestion.from_trial != trial.weights_from and trial.before_change:
-            # The weights copied at its pause are not what it resumes with: its own go back.
-            own = trial.before_change[1]
-            if own is not None:
-                self.store.save_checkpoint(trial.id, own[0], own[1])
-        if trial.before_change is None and (suggestion.from_trial is not None or suggestion.config is not None):
-            trial.before_change = (trial.config, self.store.latest_checkpoint(trial.id))
-        if suggestion.from_trial is not None:
-            if trial.weights_from == suggestion.from_trial:  # copied when it paused
-                change["from_trial"] = suggestion.from_trial
-            else:
-                donor = self.store.latest_checkpoint(suggestion.from_trial)
-                if donor is not None:
-                    # A copy of the donor's weights, filed under this trial's own iteration count.
-                    self.store.save_checkpoint(trial.id, trial.iteration, donor[1])
-                    change["from_trial"] = suggestion.from_trial
-        trial.weights_from = None
-        if suggestion.config is not None:
-            trial.config = suggestion.config
-            self.store.set_config(trial.id, trial.config)
-            change["config"] = trial.config
-        if change:
-            change["iteration"] = trial.iteration
-        trial.changed = bool(change)
-        if not change:
-            trial.before_change = None
-        self._launch(trial, change)
+        self._launch(trial, changes.apply(self.store, trial, suggestion))
 
     def _launch(self, trial: _Trial, change: dict[str, Any] | None = None) -> None:
         checkpoint = self.store.latest_checkpoint(trial.id)
@@ -435,14 +409,9 @@ class Tuner:
             self._emit("on_result", trial.id, trial.config, result)
         self.searcher.observe(trial.id, result)
         decision = self._decide(trial, result, self.scheduler.on_result(trial, result))
-        if decision is Decision.PAUSE:
-            donor = self.scheduler.weights_from(trial.id)
-            copied = None if donor is None else self.store.latest_checkpoint(donor)
-            if copied is not None:
-                # The donor's weights as they are at the decision, filed under this trial's count.
-                trial.before_change = (trial.config, self.store.latest_checkpoint(trial.id))
-                self.store.save_checkpoint(trial.id, trial.iteration, copied[1])
-                trial.weights_from = donor
+        donor = self.scheduler.weights_from(trial.id) if decision is Decision.PAUSE else None
+        if donor is not None:
+            changes.copy_at_pause(self.store, trial, donor)  # its weights as they are at the decision
         return decision
 
     def _decide(self, trial: _Trial, result: dict[str, Any], decision: Decision) -> Decision:
@@ -499,17 +468,7 @@ class Tuner:
             self.paused[trial.id] = trial
             self.store.set_status(trial.id, status, at=self._now(), slot=slot)
             return None
-        reverted: dict[str, Any] = {}
-        if trial.changed and trial.before_change is not None:
-            # Resumed with a change (PBT's exploit at its last step) and ended without a result from
-            # it: the config and weights that made its results are put back, and the change undone.
-            config, own = trial.before_change
-            trial.config = config
-            self.store.set_config(trial.id, config)
-            if own is not None:
-                self.store.save_checkpoint(trial.id, own[0], own[1])
-            reverted = {"reverted": True, "config": config}
-        trial.before_change, trial.changed = None, False
+        reverted = changes.undo_unused(self.store, trial)  # exploited at its last step: nothing came of it
         error: Exception | None = None
         # Only an objective that returned on its own is judged: one stopped by `stop=` or the time
         # budget may not have reached its first report of the metric yet.
