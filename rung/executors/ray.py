@@ -194,21 +194,21 @@ class RayExecutor(Executor):
                 slot.fn_key = fn_key
 
     def submit(self, job: Job) -> None:
-        busy = sum(1 for s in self._slots if s.job is not None) + len(self._queue)
-        if busy >= self.capacity:
+        if sum(1 for s in self._slots if s.job is not None) + len(self._queue) >= self.capacity:
             raise RuntimeError("submit() with no free slot")
-        if len(self._slots) <= busy:
-            actor = self._host_class.remote(list(sys.path))
-            self._slots.append(_Slot(actor, actor.where.remote()))
         # A trial goes only to an actor Ray has placed: one that waits for resources (held by another
         # job on a shared cluster, or on a lost node) would hold the trial while others sit idle.
         self._queue.append(job)
         self._dispatch()
 
     def _dispatch(self) -> None:
-        """Begin queued trials on idle actors that Ray has placed, oldest trial first."""
+        """Begin queued trials on idle actors that Ray has placed, oldest trial first; start actors
+        so that every trial, running or queued, has one (one that died before it started is replaced)."""
         if not self._queue:
             return
+        while len(self._slots) < sum(1 for s in self._slots if s.job is not None) + len(self._queue):
+            actor = self._host_class.remote(list(sys.path))
+            self._slots.append(_Slot(actor, actor.where.remote()))
         unplaced = [s for s in self._slots if not s.placed]
         if unplaced:
             ready, _ = self._ray.wait([s.where for s in unplaced], num_returns=len(unplaced), timeout=0)
