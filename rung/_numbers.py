@@ -6,7 +6,7 @@ import math
 import numbers
 from typing import Any, TypeGuard
 
-__all__ = ["finite", "is_number"]
+__all__ = ["better", "finite", "is_number"]
 
 
 def is_number(value: Any) -> TypeGuard[numbers.Real]:
@@ -24,3 +24,8 @@ def finite(value: Any) -> bool:
         return is_number(value) and math.isfinite(value)
     except OverflowError:
         return False
+
+
+def better(value: float, than: float, mode: str) -> bool:
+    """Whether `value` beats `than` for an experiment of `mode` ("max" or "min"); ties do not."""
+    return value > than if mode == "max" else value < than

@@ -270,6 +270,9 @@ def run(
         # A multi-fidelity scheduler: the searcher may learn from results at common budgets (BOHB).
         searcher.set_fidelity(*fidelity)
         settings["fidelity"] = {"time_attr": fidelity[0], "milestones": fidelity[1]}
+    elif isinstance(getattr(sched, "time_attr", None), str):
+        # PBT, PB2, median stopping: the views draw curves against it (they read no pickle to learn it).
+        settings["fidelity"] = {"time_attr": sched.time_attr, "milestones": []}
 
     points = _points(points_to_evaluate, compiled, searcher, int(seed))
     if points:
@@ -306,7 +309,7 @@ def run(
         tuner.run()
     finally:
         store.close()
-    return ExperimentResult(storage, name)
+    return ExperimentResult(storage, name, trusted=True)  # written by this process: its pickles are ours
 
 
 def _points(given: Any, space: Space, searcher: Searcher, seed: int) -> list[Config]:
@@ -387,7 +390,13 @@ def _open_store(
             return store
     # A callable `stop` and the callbacks go with the rest of what `rung resume` needs to run the
     # experiment again (callbacks that cannot be pickled are left out: `rung resume` says so).
-    parts = {"fn": fn, "space": space, "search": searcher, "scheduler": scheduler}
+    # The objective is pickled on its own inside the setup, so that `rung resume --objective` (or an
+    # importable one) never unpickles the stored copy.
+    parts: dict[str, Any] = {"space": space, "search": searcher, "scheduler": scheduler}
+    try:
+        parts["fn"] = bytes(cloudpickle.dumps(fn))
+    except Exception:
+        parts["fn"] = None
     if callable(stop):
         parts["stop"] = stop
     if points:
@@ -442,10 +451,21 @@ _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 """The part of an object's default repr that differs between processes."""
 
 
-def load(name: str, storage: str | Path = "rung-runs") -> ExperimentResult:
-    """The stored experiment `name`, as `run()` returned it.
+def load(name: str, storage: str | Path = "rung-runs", *, trusted: bool = False) -> ExperimentResult:
+    """The stored experiment `name`, read from the store's JSON columns: nothing in it is unpickled, so
+    loading a store someone handed you runs none of its code.
+
+    Args:
+        name: the experiment's folder under `storage`.
+        storage: the folder of experiments.
+        trusted: also unpickle what only pickles hold: configs with objects in them (a class in a
+            `choice`; otherwise their text) and `Trial.checkpoint`. Unpickling runs code: only for
+            stores you (or someone you trust) wrote.
 
     Example:
         >>> result = rung.load("exp1", storage="rung-runs")  # doctest: +SKIP
+        >>> rung.load("exp1", storage="rung-runs", trusted=True).best.checkpoint  # doctest: +SKIP
     """
-    return ExperimentResult(storage, name)
+    if not isinstance(trusted, bool):
+        raise TypeError(f"load: trusted must be True or False; got {trusted!r}")
+    return ExperimentResult(storage, name, trusted=trusted)

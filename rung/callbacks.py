@@ -283,10 +283,9 @@ def export(result: Any, callbacks: list[Callback]) -> None:
     CSV and JSONL files are written anew (one row per stored result). TensorBoard event files and
     MLflow runs are added to what is there: export those into a fresh folder or experiment.
     """
-    from rung.dashboard._data import snapshot  # reads a copy: the store's files stay untouched
+    from rung.store.snapshot import snapshot  # reads a copy: the store's files stay untouched
 
-    storage, name = result._store_args
-    with snapshot(storage, name) as store:
+    with snapshot(result.storage, result.name) as store:
         events = list(store.history())
         path = store.path
     for callback in callbacks:

@@ -186,13 +186,23 @@ def cmd_resume(args: argparse.Namespace) -> int:
         experiment = store.experiment()
     finally:
         store.close()
+    given = args.objective or experiment["objective"]
+    if not given and experiment["setup"] and not args.trust:
+        print(
+            f"experiment {args.name!r} keeps its objective only as a pickle in rung.db, and unpickling runs"
+            " whatever code the store holds. If you (or someone you trust) wrote this store, pass --trust;"
+            " else pass the objective as --objective module:function (importable from here), or call"
+            " rung.run(your_objective, space, ..., name=..., storage=..., resume=True) from Python",
+            file=sys.stderr,
+        )
+        return 2
     try:
         try:
-            setup, fn = _stored_run(experiment)
+            setup, fn = _stored_run(experiment, args.objective)
         except ImportError:
             # As `python driver.py` would: modules next to the script (run from its folder) import.
             sys.path.insert(0, os.getcwd())
-            setup, fn = _stored_run(experiment)
+            setup, fn = _stored_run(experiment, args.objective)
     except Exception as exc:
         where = experiment["objective"] or "its objective"
         print(
@@ -259,17 +269,21 @@ def _executor_for_resume(stored: str) -> str:
     return chosen
 
 
-def _stored_run(experiment: dict[str, Any]) -> tuple[dict[str, Any] | None, Any]:
-    """What `rung.run` was given (None if it could not be stored) and the objective (None likewise)."""
+def _stored_run(experiment: dict[str, Any], objective: str | None = None) -> tuple[dict[str, Any] | None, Any]:
+    """What `rung.run` was given (None if it could not be stored) and the objective (None likewise):
+    imported from `objective` ("module:function") or the stored import path when there is one."""
     setup = cloudpickle.loads(experiment["setup"]) if experiment["setup"] else None
     fn: Any = None
-    if experiment["objective"]:
-        module, _, qualname = experiment["objective"].partition(":")
+    path = objective or experiment["objective"]
+    if path:
+        module, _, qualname = path.partition(":")
         fn = importlib.import_module(module)
         for part in qualname.split("."):
             fn = getattr(fn, part)
     elif setup is not None:
-        fn = setup["fn"]
+        fn = setup.get("fn")
+        if isinstance(fn, bytes):  # pickled on its own (stores before it held the object itself)
+            fn = cloudpickle.loads(fn)
     return setup, fn
 
 
@@ -321,6 +335,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     show.add_argument("--sort", choices=("id", "best"), default="id", help="row order: trial id, or best first")
     resume = sub.add_parser("resume", help="continue an interrupted experiment")
     resume.add_argument("name")
+    resume.add_argument(
+        "--objective",
+        metavar="MODULE:FUNCTION",
+        help="the objective to run, imported (instead of the one stored; needed when it was kept only as a pickle)",
+    )
+    resume.add_argument(
+        "--trust",
+        action="store_true",
+        help="unpickle an objective kept only as a pickle in rung.db (runs code from the store: only your own)",
+    )
     resume.add_argument("--verbose", type=int, default=1)
     dash = sub.add_parser("dashboard", help="live read-only web view of the experiments")
     dash.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")

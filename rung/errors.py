@@ -12,6 +12,7 @@ __all__ = [
     "SampleFromError",
     "SessionError",
     "SpaceError",
+    "UntrustedStoreError",
 ]
 
 
@@ -49,3 +50,7 @@ class ExperimentNotFoundError(RungError, FileNotFoundError):
 
 class ExperimentBusyError(RungError, RuntimeError):
     """Another driver is running that experiment (it holds the experiment's lock)."""
+
+
+class UntrustedStoreError(RungError, PermissionError):
+    """Reading this would unpickle data from a store not marked as trusted (unpickling runs code)."""

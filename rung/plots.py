@@ -2,7 +2,7 @@
 
 Each function takes an `ExperimentResult`, returns a `matplotlib.figure.Figure` (built without
 pyplot, so no global figure state and no GUI backend) and, given `path=`, saves it as PNG. They
-draw the same data as the dashboard (`rung.dashboard._data.experiment_view`).
+draw the same data as the dashboard (`rung.store.views.experiment_view`), read from JSON only.
 
 Example:
     >>> from rung.plots import plot_curves
@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rung.dashboard._data import experiment_view
+from rung.store.views import experiment_view
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -35,8 +35,7 @@ def _figure(width: float = 7.0, height: float = 4.0) -> Figure:
 
 
 def _view(result: ExperimentResult) -> dict[str, Any]:
-    storage, name = result._store_args
-    return experiment_view(storage, name)
+    return experiment_view(result.storage, result.name)
 
 
 def _finish(fig: Figure, path: str | Path | None) -> Figure:

@@ -8,9 +8,10 @@ from typing import Any
 
 import cloudpickle
 
-from rung._numbers import finite
+from rung._numbers import better, finite
+from rung.errors import UntrustedStoreError
 from rung.store import checkpoints as files
-from rung.store import driver
+from rung.store import driver, views
 from rung.store.sqlite import Store
 from rung.types import Config, Status, flatten
 
@@ -39,7 +40,8 @@ class Trial:
 
     Attributes:
         id: 1-based trial number.
-        config: the configuration it ran.
+        config: the configuration it ran, read from JSON: an object in it (a class in a `choice`) is
+            its stored text, unless the experiment was loaded with `trusted=True`.
         status: how it ended (or where it is).
         metrics: its last result.
         best_metrics: its result with the best value of the run's metric (None if never finite).
@@ -58,6 +60,7 @@ class Trial:
     parent_id: int | None
     checkpoint_path: Path | None = field(repr=False)
     _store: tuple[str | Path, str] = field(repr=False, compare=False)
+    _trusted: bool = field(default=False, repr=False, compare=False)
 
     @property
     def log_path(self) -> Path:
@@ -67,7 +70,17 @@ class Trial:
 
     @property
     def checkpoint(self) -> Any:
-        """The trial's latest checkpoint object (loaded from the store now), or None."""
+        """The trial's latest checkpoint object (loaded from the store now), or None.
+
+        A checkpoint is a pickle, and unpickling runs code: this needs a result from `rung.run()` or
+        one loaded with `rung.load(..., trusted=True)` (`UntrustedStoreError` otherwise).
+        """
+        if not self._trusted:
+            storage, name = self._store
+            raise UntrustedStoreError(
+                f"trial {self.id}'s checkpoint is a pickle, and unpickling runs code stored in it; if you trust"
+                f" the store, load it with rung.load({name!r}, storage={str(storage)!r}, trusted=True)"
+            )
         store = Store.read(*self._store)
         try:
             latest = store.latest_checkpoint(self.id)
@@ -79,19 +92,26 @@ class Trial:
 class ExperimentResult:
     """All trials of one experiment, with the best one by the run's metric and mode.
 
+    Everything is read from the store's JSON columns: loading a store someone handed you runs none
+    of its code. `trusted=True` (what `rung.run()` returns is trusted) also unpickles configs that
+    hold objects and allows `Trial.checkpoint`.
+
+    Attributes:
+        storage: the folder of experiments it was read from; `name`: the experiment's folder there.
+
     Example:
         >>> result = rung.load("exp1", storage="rung-runs")  # doctest: +SKIP
         >>> result.best_config, result.best.best_metrics["acc"]  # doctest: +SKIP
     """
 
-    def __init__(self, storage: str | Path, name: str) -> None:
+    def __init__(self, storage: str | Path, name: str, *, trusted: bool = False) -> None:
         store = Store.read(storage, name)
         try:
             experiment = store.experiment()
-            rows = store.trials()
+            rows = store.trials(objects=trusted)
             paths = store.checkpoint_paths()
             self.path = store.path
-            self._store_args = (storage, name)
+            self.storage = storage
             self.trials = [
                 Trial(
                     id=row["id"],
@@ -105,6 +125,7 @@ class ExperimentResult:
                     parent_id=row["parent_id"],
                     checkpoint_path=paths.get(row["id"]),
                     _store=(storage, name),
+                    _trusted=trusted,
                 )
                 for row in rows
             ]
@@ -138,8 +159,11 @@ class ExperimentResult:
         scored = [(v, t) for t in self.trials if (v := self._value(t, scope)) is not None]
         if not scored:
             return None
-        pick = max if self.mode == "max" else min
-        return pick(scored, key=lambda vt: vt[0])[1]
+        best_value, best = scored[0]
+        for value, trial in scored[1:]:
+            if better(value, best_value, self.mode):
+                best_value, best = value, trial
+        return best
 
     @property
     def best(self) -> Trial | None:
@@ -160,25 +184,12 @@ class ExperimentResult:
              ScheduleEntry(iteration=8, config={'lr': 0.012}, from_trial=5)]
         """
         self._known(trial_id, "schedule")
-        entries: list[ScheduleEntry] = []
-        store = Store.read(*self._store_args)
+        store = Store.read(self.storage, self.name)
         try:
-            for kind, event_trial, data in store.history():
-                if kind != "status" or event_trial != trial_id:
-                    continue
-                _status, info = data
-                if "origin" in info:  # created, with its first config
-                    entries.append(ScheduleEntry(0, info.get("config"), info.get("parent_id")))
-                elif info.get("reverted") and len(entries) > 1:  # ended before the change made a result
-                    entries.pop()
-                elif "iteration" in info:  # resumed with a new config or from another trial's weights
-                    previous = entries[-1].config if entries else None
-                    entries.append(
-                        ScheduleEntry(int(info["iteration"]), info.get("config", previous), info.get("from_trial"))
-                    )
+            plan = views.schedules(store.timed_history()).get(trial_id, [])
         finally:
             store.close()
-        return entries
+        return [ScheduleEntry(e["iteration"], e["config"], e["from_trial"]) for e in plan]
 
     # Static plots (matplotlib, imported on use): each returns the Figure and saves a PNG at `path`.
     def plot_curves(self, *, path: str | Path | None = None) -> Any:
@@ -214,7 +225,7 @@ class ExperimentResult:
     def history(self, trial_id: int) -> list[dict[str, Any]]:
         """Every result the trial reported, in order."""
         self._known(trial_id, "history")
-        store = Store.read(*self._store_args)
+        store = Store.read(self.storage, self.name)
         try:
             return store.results(trial_id)
         finally:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rung import _changes as changes
-from rung._numbers import finite
+from rung._numbers import better, finite
 from rung.clock import Clock, RealClock
 from rung.errors import MetricNotReportedError
 from rung.executors.base import Ended, Executor, Reported
@@ -147,7 +147,7 @@ class Tuner:
         if not isinstance(self.clock, RealClock):
             # A simulated clock starts again at 0: continue after the stored events instead.
             self._epoch = last_at - self.clock.now()
-        for row in self.store.trials():
+        for row in self.store.trials(objects=True):
             live = self.trials.get(row["id"])
             if live is None:  # ended
                 if self.best is not None and self.best.id == row["id"]:
@@ -188,7 +188,7 @@ class Tuner:
     def _stored_config(self, trial_id: int) -> Config:
         """A stored trial's config as run (its objects too: the event's copy holds their text)."""
         if self._configs is None:
-            self._configs = {row["id"]: row["config"] for row in self.store.trials()}
+            self._configs = {row["id"]: row["config"] for row in self.store.trials(objects=True)}
         return self._configs[trial_id]
 
     def _now(self) -> float:
@@ -389,7 +389,7 @@ class Tuner:
         return False
 
     def _better(self, a: float, b: float) -> bool:
-        return a > b if self.mode == "max" else a < b
+        return better(a, b, self.mode)
 
     def _on_reported(self, event: Reported) -> Decision:
         trial = self.trials[event.trial_id]

@@ -108,13 +108,15 @@ def test_cli_resume_after_sigkill(tmp_path: Path) -> None:
     )  # fmt: skip
     assert "INTERRUPTED" in shown.stdout and "RUNNING" not in shown.stdout  # its cut trials: nothing runs them
 
-    # The objective lives in the script's __main__: `rung resume` gets it from the stored pickle.
+    # The objective lives in the script's __main__, so only its pickle can run it: `rung resume` unpickles
+    # it only when told to trust the store (unpickling runs code).
+    command = [sys.executable, "-m", "rung.cli", "--storage", str(storage), "resume", "crash", "--verbose", "0"]
+    refused = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2
+    assert "keeps its objective only as a pickle in rung.db" in refused.stderr and "--trust" in refused.stderr
+    assert rung.load("crash", storage=storage).status == "KILLED"  # nothing ran
     resumed = subprocess.run(
-        [sys.executable, "-m", "rung.cli", "--storage", str(storage), "resume", "crash", "--verbose", "0"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "COLUMNS": "200"},
+        [*command, "--trust"], capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"}
     )
     assert resumed.returncode == 0, resumed.stderr
     result = rung.load("crash", storage=storage)

@@ -20,10 +20,11 @@ import numpy as np
 import pytest
 
 import rung
-from rung.dashboard._data import Reader, clean, experiment_view, list_view
+from rung.dashboard.reader import Reader
 from rung.dashboard.server import STATIC as STATIC_DIR
 from rung.dashboard.server import make_server, serve, start_background
 from rung.store.sqlite import Store
+from rung.store.views import clean, experiment_view, list_view
 
 
 def curve(config: dict[str, Any]) -> None:
@@ -171,7 +172,7 @@ def test_importance_ranks_the_parameter_that_matters() -> None:
         {"config": {"x": x, "noise": n, "kind": k}, "best_result": {"loss": x * x}}
         for x, n, k in [(0.1, 3, "a"), (0.5, 1, "b"), (0.9, 2, "a"), (0.3, 4, "b"), (0.7, 0, "a")]
     ]
-    from rung.dashboard._data import _importance
+    from rung.store.importance import univariate_importance as _importance
 
     scores = _importance(rows, "loss")
     assert scores["x"] == pytest.approx(1.0)
@@ -362,7 +363,7 @@ def test_a_copied_or_hidden_experiment_folder_goes_by_its_folder_name(storage: P
 def test_concurrent_requests_for_one_experiment_build_its_view_once(
     storage: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import rung.dashboard._data as data
+    import rung.store.views as data
 
     rung.run(curve, {"x": 0.2, "n": 2}, metric="loss", executor="thread", name="one", storage=storage, verbose=0)
     builds, entered, release = [], threading.Event(), threading.Event()

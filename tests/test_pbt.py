@@ -558,7 +558,8 @@ def test_resume_after_sigkill_decides_as_an_uninterrupted_run(tmp_path: Path, sy
     assert before >= 1  # at least one exploit happened before the crash
     assert run(tmp_path / "crashed", kill=False).returncode == 0
     assert run(tmp_path / "clean", kill=False).returncode == 0
-    resumed, clean = rung.load("k", tmp_path / "crashed"), rung.load("k", tmp_path / "clean")
+    resumed = rung.load("k", tmp_path / "crashed", trusted=True)
+    clean = rung.load("k", tmp_path / "clean", trusted=True)
     assert resumed.status == clean.status == "FINISHED"
     assert [resumed.schedule(t.id) for t in resumed.trials] == [clean.schedule(t.id) for t in clean.trials]
     assert [t.checkpoint for t in resumed.trials] == [t.checkpoint for t in clean.trials]
@@ -802,6 +803,6 @@ def test_an_exploit_at_the_last_step_is_undone(storage: Path) -> None:
     assert two.checkpoint == {"step": 5, "who": 2}
     assert [(e.iteration, e.config, e.from_trial) for e in result.schedule(2)] == [(0, {"x": 2}, None)]
     assert result.best.id == 2 and result.best_config == {"x": 2}
-    from rung.dashboard._data import experiment_view
+    from rung.store.views import experiment_view
 
     assert experiment_view(storage, "end")["schedules"] == {}  # no trial changed config, as far as results go

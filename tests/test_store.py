@@ -61,9 +61,10 @@ def test_history_is_in_write_order_and_survives_reopen(tmp_path: Path) -> None:
     again = Store.read(tmp_path, "exp")
     kinds = [(kind, trial_id) for kind, trial_id, _ in again.history()]
     assert kinds == [("status", 1), ("status", 1), ("result", 1), ("status", 2), ("result", 1), ("status", 1)]
-    trials = again.trials()
+    trials = again.trials(objects=True)
     assert trials[0]["status"] == "TERMINATED" and trials[0]["best_result"] == {"loss": 0.5}
     assert trials[1]["config"] == {"x": (1, 2)} and trials[1]["parent_id"] == 1
+    assert again.trials()[1]["config"] == {"x": [1, 2]}  # read as JSON: nothing unpickled
     assert math.isnan(again.results(1)[0]["loss"])
     assert again.result_at(1, 2) == {"loss": 0.5, "training_iteration": 2, "time_total_s": 0.2}
     assert again.result_at(1, 3) is None

@@ -14,10 +14,10 @@ import pytest
 from test_tuner import PauseAtTwo
 
 import rung
-from rung.dashboard._data import experiment_view
-from rung.dashboard._timeline import ERROR_COLOUR
 from rung.executors.simulated import Curve, SimulatedExecutor
 from rung.store.sqlite import Store
+from rung.store.timeline import ERROR_COLOUR
+from rung.store.views import experiment_view
 from rung.types import Status
 
 ENDS = {Status.PAUSED, Status.TERMINATED, Status.STOPPED, Status.ERROR, Status.PENDING}

@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from rung.dashboard._data import Reader
+from rung.dashboard.reader import Reader
 
 __all__ = ["make_server", "serve"]
 

@@ -409,9 +409,10 @@ class Store:
         out["status"] = driver.status(out["status"], out["settings"])
         return out
 
-    def trials(self, plain: bool = False) -> list[dict[str, Any]]:
-        """Every trial's row. A config holding objects (a class in a `choice`) comes back as those objects,
-        or with `plain=True` as stored for views (their text), which needs no import of their modules."""
+    def trials(self, objects: bool = False) -> list[dict[str, Any]]:
+        """Every trial's row, its config read from JSON: a config holding objects (a class in a `choice`)
+        has their stored text. `objects=True` unpickles those configs into the objects themselves, which
+        runs code from the store: only for running the objective (resume), or for a store you trust."""
         self._write_pending()
         cur = self._conn.execute("SELECT * FROM trials ORDER BY id")
         names = [c[0] for c in cur.description]
@@ -419,7 +420,7 @@ class Store:
         for row in cur.fetchall():
             trial = dict(zip(names, row, strict=True))
             blob = trial.pop("config_blob")
-            trial["config"] = cloudpickle.loads(blob) if blob is not None and not plain else json.loads(trial["config"])
+            trial["config"] = cloudpickle.loads(blob) if blob is not None and objects else json.loads(trial["config"])
             for key in ("last_result", "best_result"):
                 trial[key] = json.loads(trial[key]) if trial[key] is not None else None
             out.append(trial)

@@ -1,0 +1,76 @@
+"""Reading a store without touching it: a private copy of its database, and a stamp of its files.
+
+SQLite readers of a WAL database write to its `-shm` index (and rebuild it after a crash), so the read
+side never opens a store's own files while a driver may be writing them: it copies `rung.db` and
+`rung.db-wal` into a private temporary folder and reads the copy. A copy taken while the driver
+checkpoints is detected (the WAL header's salt changed) and taken again.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rung.store.schema import DB_NAME
+from rung.store.sqlite import Store
+
+__all__ = ["snapshot", "stamp"]
+
+_ATTEMPTS = 5
+
+
+def stamp(db: Path) -> tuple[int, ...]:
+    """Sizes and mtimes of a database and its WAL: unchanged stamps mean unchanged contents."""
+    out: list[int] = []
+    for path in (db, db.with_name(db.name + "-wal")):
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            out += [-1, -1]
+        else:
+            out += [st.st_size, st.st_mtime_ns]
+    return tuple(out)
+
+
+def _wal_salt(wal: Path) -> bytes:
+    try:
+        with wal.open("rb") as fh:
+            return fh.read(32)[16:24]
+    except FileNotFoundError:
+        return b""
+
+
+@contextmanager
+def snapshot(storage: str | Path, name: str) -> Iterator[Store]:
+    """A read-only `Store` over a private copy of the experiment's database (the original is only read).
+
+    Example:
+        >>> with snapshot("rung-runs", "exp1") as store:  # doctest: +SKIP
+        ...     rows = store.trials()
+    """
+    path = Path(storage) / name
+    db = path / DB_NAME
+    wal = db.with_name(DB_NAME + "-wal")
+    if not db.is_file():
+        raise FileNotFoundError(f"no experiment {name!r} in {str(storage)!r}")
+    with tempfile.TemporaryDirectory(prefix="rung-read-") as tmp:
+        copy = Path(tmp) / DB_NAME
+        for _ in range(_ATTEMPTS):
+            salt = _wal_salt(wal)
+            shutil.copyfile(db, copy)
+            if wal.exists():
+                try:
+                    shutil.copyfile(wal, copy.with_name(DB_NAME + "-wal"))
+                except FileNotFoundError:  # checkpointed and removed meanwhile: the db has it all
+                    continue
+            if _wal_salt(wal) == salt:
+                break
+        conn = sqlite3.connect(copy, isolation_level=None, check_same_thread=False)
+        try:
+            yield Store(path, conn, writable=False)
+        finally:
+            conn.close()

@@ -1,0 +1,168 @@
+"""The read side of a store: JSON-ready views of stored experiments, made from JSON columns only.
+
+What the CLI, the dashboard, `rung.plots` and the callbacks' export show is built here, from a
+`snapshot` (a private copy of the database). Nothing here unpickles: a store handed to you, or a
+page that asks the dashboard for an experiment, cannot run code through these views. Configs that
+hold objects (a class in a `choice`) are shown by their stored text.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from rung._numbers import better, finite
+from rung.store import driver, timeline
+from rung.store.importance import univariate_importance
+from rung.store.schema import DB_NAME
+from rung.store.snapshot import snapshot
+from rung.store.sqlite import Store
+from rung.types import Status
+
+__all__ = ["clean", "experiment_view", "fidelity", "list_view", "schedules", "summary"]
+
+
+def clean(value: Any) -> Any:
+    """`value` with NaN and inf replaced by None (browsers' JSON.parse rejects them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(v) for v in value]
+    return value
+
+
+def fidelity(settings: dict[str, Any]) -> tuple[str, list[float]]:
+    """The scheduler's `time_attr` and milestones, as `run()` stored them in the settings."""
+    fid = settings.get("fidelity")
+    if isinstance(fid, dict):
+        return str(fid.get("time_attr", "training_iteration")), [float(m) for m in fid.get("milestones", [])]
+    return "training_iteration", []  # stores older than the setting: no milestones (never a pickle read)
+
+
+def schedules(records: Any) -> dict[int, list[dict[str, Any]]]:
+    """Each trial's hyperparameter schedule from the stored history: from which iteration it ran
+    which config, and from whose weights (PBT, PB2). `records` yields `Store.timed_history()` entries."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    for kind, trial_id, data, *_ in records:
+        if kind != "status":
+            continue
+        _status, info = data
+        if "origin" in info:  # created, with its first config
+            out.setdefault(trial_id, []).append(
+                {"iteration": 0, "config": info.get("config"), "from_trial": info.get("parent_id")}
+            )
+        elif info.get("reverted") and len(out.get(trial_id, [])) > 1:
+            out[trial_id].pop()  # ended before its last change made a result: undone
+        elif "iteration" in info and _status is Status.RUNNING:
+            # resumed with a new config or from another trial's weights
+            entries = out.setdefault(trial_id, [])
+            previous = entries[-1]["config"] if entries else None
+            entries.append(
+                {
+                    "iteration": int(info["iteration"]),
+                    "config": info.get("config", previous),
+                    "from_trial": info.get("from_trial"),
+                }
+            )
+    return out
+
+
+def summary(store: Store) -> dict[str, Any]:
+    """An experiment in one line: status, trials by status, the best value of its metric."""
+    return _summary(store.path.name, store.experiment(), store.trials())
+
+
+def _summary(name: str, exp: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    metric, mode = exp["metric"], exp["mode"] or "min"
+    counts: dict[str, int] = {}
+    best: float | None = None
+    for row in rows:
+        status = driver.shown(row["status"], exp["status"])
+        counts[status] = counts.get(status, 0) + 1
+        value: Any = (row["best_result"] or {}).get(metric) if metric else None
+        if finite(value) and (best is None or better(float(value), best, mode)):
+            best = float(value)
+    return {
+        "name": name,  # the folder: a copied or renamed experiment is found (and linked) by it
+        "status": exp["status"],
+        "metric": metric,
+        "mode": mode,
+        "created": exp["created"],
+        # The experiment row changes only at start and end: a running one is as recent as its trials.
+        "updated": max([exp["updated"], *(row["updated"] for row in rows)]),
+        "trials": len(rows),
+        "by_status": counts,
+        "best": best,
+    }
+
+
+def list_view(storage: str | Path) -> list[dict[str, Any]]:
+    """One summary per experiment under `storage` (unreadable ones are listed with their error)."""
+    root = Path(storage)
+    out: list[dict[str, Any]] = []
+    if not root.is_dir():
+        return out
+    for child in sorted(root.iterdir()):
+        if not (child / DB_NAME).is_file():
+            continue
+        try:
+            with snapshot(root, child.name) as store:
+                out.append(clean(summary(store)))
+        except Exception as exc:  # damaged, or unreadable here: listed as such, the others still shown
+            out.append({"name": child.name, "status": "UNREADABLE", "error": str(exc)})
+    return out
+
+
+def experiment_view(storage: str | Path, name: str) -> dict[str, Any]:
+    """Everything the experiment page draws, as plain JSON-ready data."""
+    with snapshot(storage, name) as store:
+        exp = store.experiment()
+        rows = store.trials()
+        records = list(store.timed_history())
+    results = [{**data, "trial_id": trial_id} for kind, trial_id, data, _at, _slot in records if kind == "result"]
+    plans = schedules(records)
+    time_attr, milestones = fidelity(exp["settings"] or {})
+    metric, mode = exp["metric"], exp["mode"] or "min"
+    curves: dict[int, list[list[Any]]] = {}
+    best_so_far: list[list[float]] = []
+    best: float | None = None
+    for res in sorted(results, key=lambda r: float(r.get("timestamp", 0.0))):
+        value: Any = res.get(metric) if metric else None
+        curves.setdefault(res["trial_id"], []).append([res.get(time_attr), value if finite(value) else None])
+        if finite(value) and (best is None or better(float(value), best, mode)):
+            best = float(value)
+            best_so_far.append([float(res.get("timestamp", 0.0)), best])
+    for points in curves.values():
+        points.sort(key=lambda p: (p[0] is None, p[0] if finite(p[0]) else 0))
+    trials = [
+        {
+            "id": r["id"],
+            "status": driver.shown(r["status"], exp["status"]),
+            "config": r["config"],
+            "last": r["last_result"],
+            "best": r["best_result"],
+            "iteration": r["iteration"],
+            "error": r["error"],
+            "parent_id": r["parent_id"],
+            "num_failures": r["num_failures"],
+        }
+        for r in rows
+    ]
+    view = {
+        "summary": _summary(name, exp, rows),
+        "settings": exp["settings"],
+        "time_attr": time_attr,
+        "milestones": milestones,
+        "trials": trials,
+        "curves": {str(k): v for k, v in curves.items()},
+        "best_so_far": best_so_far,
+        "timeline": timeline.spans(records, time_attr, milestones, running=exp["status"] == "RUNNING"),
+        "timeline_legend": timeline.legend(time_attr, milestones),
+        "importance": univariate_importance(rows, metric),
+        # Every trial's schedule (donors too) once any trial changed its config; else none.
+        "schedules": {str(k): v for k, v in plans.items()} if any(len(v) > 1 for v in plans.values()) else {},
+    }
+    return clean(view)  # type: ignore[no-any-return]
