@@ -6,6 +6,7 @@ __all__ = [
     "ExperimentBusyError",
     "ExperimentExistsError",
     "ExperimentNotFoundError",
+    "LargeObjectiveWarning",
     "MetricNotReportedError",
     "ResourceError",
     "RungError",
@@ -49,3 +50,8 @@ class ExperimentNotFoundError(RungError, FileNotFoundError):
 
 class ExperimentBusyError(RungError, RuntimeError):
     """Another driver is running that experiment (it holds the experiment's lock)."""
+
+
+class LargeObjectiveWarning(UserWarning):
+    """What `rung.run` stores for `rung resume` (the objective with what its closure holds, the space,
+    the searcher and scheduler) is large; `rung.with_parameters` passes large objects without storing them."""
