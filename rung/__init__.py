@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     # the run
     "run": "rung.api",
     "load": "rung.api",
+    "with_parameters": "rung._parameters",
     "ExperimentResult": "rung.result",
     "Trial": "rung.result",
     "ScheduleEntry": "rung.result",
@@ -83,6 +84,7 @@ _EXPORTS: dict[str, str] = {
     "ExperimentBusyError": "rung.errors",
     "ExperimentExistsError": "rung.errors",
     "ExperimentNotFoundError": "rung.errors",
+    "LargeObjectiveWarning": "rung.errors",
 }
 _SUBMODULES = ("hp", "callbacks", "plots", "dashboard")
 
@@ -106,6 +108,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from rung import hp as hp
+    from rung._parameters import with_parameters as with_parameters
     from rung.api import load as load
     from rung.api import run as run
     from rung.errors import (
@@ -116,6 +119,9 @@ if TYPE_CHECKING:
     )
     from rung.errors import (
         ExperimentNotFoundError as ExperimentNotFoundError,
+    )
+    from rung.errors import (
+        LargeObjectiveWarning as LargeObjectiveWarning,
     )
     from rung.errors import (
         MetricNotReportedError as MetricNotReportedError,

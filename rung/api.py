@@ -10,6 +10,7 @@ import math
 import numbers
 import os
 import re
+import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -18,8 +19,11 @@ from typing import Any
 import cloudpickle
 import numpy as np
 
+from rung._parameters import WithParameters, warn_large
+from rung._text import LogGuard
 from rung.errors import ExperimentExistsError, ExperimentNotFoundError
 from rung.executors.base import Executor
+from rung.progress import interrupted_line
 from rung.resources import Resources, gpu_slots, machine_cpus, machine_gpus
 from rung.result import ExperimentResult
 from rung.schedulers import SCHEDULERS, Scheduler
@@ -35,8 +39,11 @@ from rung.types import Config
 __all__ = ["load", "run"]
 
 log = logging.getLogger("rung")
+LogGuard.install(log)  # a failed trial's traceback is logged: its escape sequences must not reach a terminal
 EXECUTORS = ("process", "thread", "simulated", "ray")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+STORED_SETUP_WARN_BYTES = 10 * 2**20
+"""Above this size, what `run` stores for `rung resume` gets a LargeObjectiveWarning."""
 
 
 def _searcher(search: str | Searcher, space: Space, metric: str | None) -> Searcher:
@@ -157,7 +164,8 @@ def run(
 
     Args:
         fn: the objective, `fn(config)`; it calls `rung.report(...)` per iteration (or returns a dict
-            of metrics, or a number: the value of `metric`).
+            of metrics, or a number: the value of `metric`). It is stored for `rung resume`, closure and
+            all: pass large objects with `rung.with_parameters(fn, name=obj)` instead.
         space: nested dict of domains (`rung.uniform`, ...) and constants.
         metric: the reported key to optimise; `mode` is "min" or "max".
         num_samples: trials to run (times the size of the grid, if the space has `rung.grid` dimensions).
@@ -171,7 +179,8 @@ def run(
             (`fn` returns a recorded `Curve` that is replayed on a simulated clock with `max_concurrent`
             virtual workers, 4 by default; see `rung.executors.simulated`), "ray" (Ray actors on the
             cluster named by RAY_ADDRESS, or a local Ray; see docs/scaling-out.md), or an Executor object.
-        name: the experiment's name (default: the objective's name and the time).
+        name: the experiment's name (default: the objective's name, the date and time, and 4 random hex
+            digits, e.g. `train-20240506-070809-3fa2`: unique, and sorted by time).
         storage: the folder that holds experiments.
         resume: continue the stored experiment `name` (finished trials are kept).
         stop: `{key: threshold}` (a trial ends once a reported value is >= its threshold, whatever
@@ -230,7 +239,7 @@ def run(
     # Ray validates its own resources (it also knows custom ones): see RayExecutor.
     res = Resources() if executor == "ray" or isinstance(executor, Executor) else Resources.parse(resources)
     if name is None:
-        name = f"{getattr(fn, '__name__', 'objective').strip('<>')}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+        name = _default_name(fn, storage)
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"name must be letters, digits, '.', '_' or '-' (not starting with . _ -); got {name!r}")
     # Resolve one config now, so a failing sample_from shows before anything is stored or started.
@@ -263,6 +272,8 @@ def run(
         # What was built from `search` and `scheduler` (names or objects), for resume's check.
         "built": {"seed": int(seed), "search": type(searcher).__name__, "scheduler": type(sched).__name__},
     }
+    if isinstance(fn, WithParameters):  # not stored: `rung resume` asks for them (by these names)
+        settings["with_parameters"] = list(fn.names)
     searcher.setup(compiled, metric=metric, mode=mode, num_samples=num_samples, seed=int(seed))
     sched.setup(metric=metric, mode=mode, seed=int(seed))
     fidelity = sched.fidelity()
@@ -287,6 +298,7 @@ def run(
     except BaseException:
         exe.shutdown()
         raise
+    progress = _progress(verbose, name, None if searcher.total is None else searcher.total + len(points))
     tuner = Tuner(
         fn=fn,
         searcher=searcher,
@@ -298,7 +310,7 @@ def run(
         stop=stopper,
         time_budget_s=time_budget_s,
         max_failures=max_failures,
-        progress=_progress(verbose, name, None if searcher.total is None else searcher.total + len(points)),
+        progress=progress,
         callbacks=callbacks,
         max_concurrent=max_concurrent,
         points=points,
@@ -307,9 +319,29 @@ def run(
         if store.trials():
             tuner.replay()
         tuner.run()
+    except KeyboardInterrupt:
+        # Said before Python's traceback (the caller gets the KeyboardInterrupt); the CLI prints no traceback.
+        line = interrupted_line(store, name, storage)
+        note = getattr(progress, "note", None)
+        if callable(note):
+            note(line)
+        else:  # verbose=0: no live view; the line goes where rung's other warnings go
+            log.warning("%s", line)
+        raise
     finally:
         store.close()
     return ExperimentResult(storage, name, trusted=True)  # written by this process: its pickles are ours
+
+
+def _default_name(fn: Callable[..., Any], storage: str | Path) -> str:
+    """`<objective>-<date>-<time>-<4 hex digits>`: sorts by time, and two runs started within the
+    same second (or at once, by two drivers) get two names; checked against the storage folder."""
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", str(getattr(fn, "__name__", "objective")).strip("<>")).lstrip("._-")
+    stamp = f"{base or 'objective'}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    while True:
+        name = f"{stamp}-{secrets.token_hex(2)}"
+        if not (Path(storage) / name).exists():
+            return name
 
 
 def _points(given: Any, space: Space, searcher: Searcher, seed: int) -> list[Config]:
@@ -390,11 +422,13 @@ def _open_store(
             return store
     # A callable `stop` and the callbacks go with the rest of what `rung resume` needs to run the
     # experiment again (callbacks that cannot be pickled are left out: `rung resume` says so).
+    # rung.with_parameters objects go to the workers, not into the store (a resume asks for them again).
     # The objective is pickled on its own inside the setup, so that `rung resume --objective` (or an
     # importable one) never unpickles the stored copy.
+    stored_fn = fn.stored() if isinstance(fn, WithParameters) else fn
     parts: dict[str, Any] = {"space": space, "search": searcher, "scheduler": scheduler}
     try:
-        parts["fn"] = bytes(cloudpickle.dumps(fn))
+        parts["fn"] = bytes(cloudpickle.dumps(stored_fn))
     except Exception:
         parts["fn"] = None
     if callable(stop):
@@ -411,6 +445,8 @@ def _open_store(
         setup: bytes | None = cloudpickle.dumps(parts)
     except Exception:  # an unpicklable part: `rung resume` from the CLI will say so
         setup = None
+    if setup is not None and len(setup) > STORED_SETUP_WARN_BYTES:
+        warn_large(parts, len(setup), stacklevel=3)  # names the caller of rung.run
     try:
         return Store.create(
             storage,
@@ -419,7 +455,7 @@ def _open_store(
             mode=mode,
             settings=settings,
             space=compiled.to_json(),
-            objective=_objective_path(fn),
+            objective=None if isinstance(fn, WithParameters) else _objective_path(fn),
             setup=setup,
         )
     except (OSError, sqlite3.OperationalError) as exc:

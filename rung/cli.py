@@ -16,6 +16,7 @@ from typing import Any
 
 import cloudpickle
 
+from rung._text import LogGuard, safe, visible
 from rung.types import flatten
 
 __all__ = ["main"]
@@ -25,23 +26,27 @@ FAILURES_SHOWN = 5
 
 
 def _console() -> Any:
+    """stdout, through rich. Every user string goes in as `safe(...)` Text; markup and emoji codes
+    are off as well, so a str that slips through is still printed as written."""
     from rich.console import Console
 
-    return Console()
+    return Console(markup=False, emoji=False)
 
 
-def _fmt(value: Any) -> str:
-    return f"{value:.5g}" if isinstance(value, float) else str(value)
+def _err(message: str) -> None:
+    """A line on stderr, its control characters shown (it may quote a store's or a user's text)."""
+    print(visible(message, multiline=True), file=sys.stderr)
+
+
+def _fmt(value: Any, spec: str = ".5g") -> str:
+    return format(value, spec) if isinstance(value, float) else str(value)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     try:
         import sklearn  # noqa: F401
     except ImportError:
-        print(
-            "rung demo needs scikit-learn: pip install scikit-learn (or pip install -e '.[demo]' in rung's checkout)",
-            file=sys.stderr,
-        )
+        _err("rung demo needs scikit-learn: pip install scikit-learn (or pip install -e '.[demo]' in rung's checkout)")
         return 2
     import rung
     from rung.demo import SPACE, train_mlp
@@ -58,10 +63,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     elif (Path(args.storage) / "demo").exists():
         seed = rung.load("demo", storage=args.storage).settings.get("seed")
         if seed is not None and seed != args.seed:
-            print(
-                f"the stored demo ran with --seed {seed}; pass --fresh to run it again with --seed {args.seed}",
-                file=sys.stderr,
-            )
+            _err(f"the stored demo ran with --seed {seed}; pass --fresh to run it again with --seed {args.seed}")
             return 2
     epochs = SPACE["epochs"]
     result = rung.run(
@@ -83,17 +85,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if best is None:
         console.print("no trial reported accuracy")
         return 1
-    console.print(f"[bold]best configuration[/bold] (trial {best.id}):")
+    console.print(safe("best configuration", style="bold") + safe(f" (trial {best.id}):"))
     for key, value in flatten(best.config, "/").items():
-        console.print(f"  {key} = {_fmt(value)}")
-    console.print(f"[bold]validation accuracy[/bold]: {best.best_metrics['accuracy']:.4f}")  # type: ignore[index]
+        console.print(safe(f"  {key} = {_fmt(value)}"))
+    accuracy = best.best_metrics["accuracy"]  # type: ignore[index]
+    console.print(safe("validation accuracy", style="bold") + safe(f": {_fmt(accuracy, '.4f')}"))
     trained = sum(t.iteration for t in result.trials)
     full = len(result.trials) * epochs
     console.print(
         f"ASHA trained {trained} epochs where running every trial to the end takes {full}:"
         f" {1 - trained / full:.0%} of the training saved"
     )
-    console.print(f"stored in {result.path}; see it again with: rung show demo --storage {args.storage}")
+    console.print(safe(f"stored in {result.path}; see it again with: rung show demo --storage {args.storage}"))
     return 0
 
 
@@ -106,21 +109,21 @@ def cmd_ls(args: argparse.Namespace) -> int:
     names = list_experiments(args.storage)
     if not names:
         missing = "" if Path(args.storage).is_dir() else " (no such folder; --storage names the folder of experiments)"
-        print(f"no experiments in {args.storage}{missing}")
+        print(visible(f"no experiments in {args.storage}{missing}"))
         return 0
-    table = Table(title=f"experiments in {args.storage}")
+    table = Table(title=safe(f"experiments in {args.storage}"))
     for column in ("name", "status", "trials", "metric", "best"):
         table.add_column(column)
     for name in names:
         try:
             result = ExperimentResult(args.storage, name)
         except Exception as exc:  # one broken store hides none of the others
-            table.add_row(name, "UNREADABLE", "", "", f"{type(exc).__name__}: {exc}")
+            table.add_row(safe(name), "UNREADABLE", "", "", safe(f"{type(exc).__name__}: {exc}"))
             continue
         best = result.best
         value = "" if best is None or result.metric is None else _fmt(best.best_metrics[result.metric])  # type: ignore[index]
         metric = "-" if result.metric is None else f"{result.metric} ({result.mode})"
-        table.add_row(name, result.status, str(len(result.trials)), metric, value)
+        table.add_row(safe(name), safe(result.status), str(len(result.trials)), safe(metric), safe(value))
     _console().print(table)
     return 0
 
@@ -136,9 +139,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     metric = result.metric or ""
     console = _console()
     aim = f", {metric} ({result.mode})" if metric else ", no metric"
-    console.print(f"{result.name}: {result.status}, {len(result.trials)} trials{aim}", highlight=False)
+    console.print(safe(f"{result.name}: {result.status}, {len(result.trials)} trials{aim}"))
     if best is not None:
-        console.print(f"best: trial {best.id}, {metric}={_fmt(best.best_metrics[metric])}")  # type: ignore[index]
+        console.print(safe(f"best: trial {best.id}, {metric}={_fmt(best.best_metrics[metric])}"))  # type: ignore[index]
     trials = list(result.trials)
     if getattr(args, "sort", "id") == "best" and metric:
         sign = -1.0 if result.mode == "max" else 1.0
@@ -156,7 +159,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     table.add_column("trial")
     table.add_column("status", no_wrap=True)
     for column in ("iter", f"last {metric}", f"best {metric}"):
-        table.add_column(column)
+        table.add_column(safe(column))
     table.add_column("config", overflow="fold")  # wrapped, not cut, in a narrow terminal
     for trial in shown:
         mark = "*" if best is not None and trial.id == best.id else ""
@@ -164,13 +167,14 @@ def cmd_show(args: argparse.Namespace) -> int:
         top = (trial.best_metrics or {}).get(metric, "")
         config = ", ".join(f"{k}={_fmt(v)}" for k, v in flatten(trial.config, "/").items())
         status = driver.shown(trial.status.value, result.status)
-        table.add_row(f"{trial.id}{mark}", status, str(trial.iteration), _fmt(last), _fmt(top), config)
+        cells = (f"{trial.id}{mark}", status, str(trial.iteration), _fmt(last), _fmt(top), config)
+        table.add_row(*(safe(cell) for cell in cells))
     console.print(table)
     if len(shown) < len(trials):
         console.print(f"... and {len(trials) - len(shown)} more trials (--limit 0 shows every one)", highlight=False)
     failed = [trial for trial in result.trials if trial.error]
     for trial in failed[:FAILURES_SHOWN]:
-        console.print(f"[red]trial {trial.id} failed[/red]:\n{trial.error}", markup=True, highlight=False)
+        console.print(safe(f"trial {trial.id} failed", style="red") + safe(f":\n{trial.error}", multiline=True))
     if len(failed) > FAILURES_SHOWN:
         more = ", ".join(str(t.id) for t in failed[FAILURES_SHOWN:])
         console.print(f"{len(failed) - FAILURES_SHOWN} more failed trials: {more}", highlight=False)
@@ -186,14 +190,21 @@ def cmd_resume(args: argparse.Namespace) -> int:
         experiment = store.experiment()
     finally:
         store.close()
-    given = args.objective or experiment["objective"]
-    if not given and experiment["setup"] and not args.trust:
-        print(
+    given = experiment["settings"].get("with_parameters")
+    if given:
+        objects = ", ".join(f"{name}=..." for name in given)
+        _err(
+            f"experiment {args.name!r} cannot be resumed from the command line: its objective was given"
+            f" rung.with_parameters objects ({objects}), which are not stored; pass them again from Python:"
+            f" rung.run(rung.with_parameters(fn, {objects}), ..., name={args.name!r}, resume=True)"
+        )
+        return 2
+    if not (args.objective or experiment["objective"]) and experiment["setup"] and not args.trust:
+        _err(
             f"experiment {args.name!r} keeps its objective only as a pickle in rung.db, and unpickling runs"
             " whatever code the store holds. If you (or someone you trust) wrote this store, pass --trust;"
             " else pass the objective as --objective module:function (importable from here), or call"
-            " rung.run(your_objective, space, ..., name=..., storage=..., resume=True) from Python",
-            file=sys.stderr,
+            " rung.run(your_objective, space, ..., name=..., storage=..., resume=True) from Python"
         )
         return 2
     try:
@@ -205,34 +216,30 @@ def cmd_resume(args: argparse.Namespace) -> int:
             setup, fn = _stored_run(experiment, args.objective)
     except Exception as exc:
         where = experiment["objective"] or "its objective"
-        print(
+        _err(
             f"experiment {args.name!r} cannot be resumed: loading {where} failed with {type(exc).__name__}: {exc};"
             " run `rung resume` from the folder the experiment was started in, or put the folder that holds"
-            " the objective's module on PYTHONPATH",
-            file=sys.stderr,
+            " the objective's module on PYTHONPATH"
         )
         return 2
     if fn is None or setup is None:
-        print(
+        _err(
             f"experiment {args.name!r} cannot be resumed from the command line: its objective or search"
-            " could not be stored; call rung.run(..., resume=True) from Python instead",
-            file=sys.stderr,
+            " could not be stored; call rung.run(..., resume=True) from Python instead"
         )
         return 2
     settings = experiment["settings"]
     stop = settings["stop"] if isinstance(settings["stop"], dict) else setup.get("stop")
     if settings["stop"] is not None and stop is None:
-        print(
+        _err(
             f"experiment {args.name!r} cannot be resumed from the command line: its stop rule"
-            f" {settings['stop']} could not be stored; call rung.run(..., resume=True) from Python instead",
-            file=sys.stderr,
+            f" {settings['stop']} could not be stored; call rung.run(..., resume=True) from Python instead"
         )
         return 2
     if setup.get("callbacks_lost"):
-        print(
+        _err(
             f"warning: the callbacks of experiment {args.name!r} ({', '.join(setup['callbacks_lost'])}) could not"
-            " be stored and are not run; pass them to rung.run(..., resume=True) from Python to keep them",
-            file=sys.stderr,
+            " be stored and are not run; pass them to rung.run(..., resume=True) from Python to keep them"
         )
     rung.run(
         fn,
@@ -265,7 +272,11 @@ def _executor_for_resume(stored: str) -> str:
     if stored in ("process", "thread", "ray", "simulated"):
         return stored
     chosen = "ray" if stored == "RayExecutor" else "process"
-    print(f"note: the experiment ran on a {stored} object, which is not stored; resuming with executor={chosen!r}")
+    print(
+        visible(
+            f"note: the experiment ran on a {stored} object, which is not stored; resuming with executor={chosen!r}"
+        )
+    )
     return chosen
 
 
@@ -291,12 +302,14 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from rung.dashboard.server import serve
 
     try:
-        serve(args.storage, args.host, args.port, ready=lambda url: print(f"rung dashboard: {url} (Ctrl-C to stop)"))
-    except OSError as exc:
-        print(
-            f"error: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}; choose another --port",
-            file=sys.stderr,
+        serve(
+            args.storage,
+            args.host,
+            args.port,
+            ready=lambda url: print(visible(f"rung dashboard: {url} (Ctrl-C to stop)")),
         )
+    except OSError as exc:
+        _err(f"error: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}; choose another --port")
         return 2
     return 0
 
@@ -353,26 +366,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--storage", default=argparse.SUPPRESS, help="folder of experiments")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    LogGuard.install(logging.getLogger("rung"))
     commands = {"demo": cmd_demo, "ls": cmd_ls, "show": cmd_show, "resume": cmd_resume, "dashboard": cmd_dashboard}
     from rung.errors import RungError
 
     try:
         return commands[args.command](args)
     except RungError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _err(f"error: {exc}")
         return 2
     except sqlite3.DatabaseError as exc:
-        print(f"error: the experiment's store (rung.db) cannot be read: {exc}; is it damaged?", file=sys.stderr)
+        _err(f"error: the experiment's store (rung.db) cannot be read: {exc}; is it damaged?")
         return 2
     except ImportError as exc:
-        print(
+        _err(
             f"error: {exc}: the stored configs hold objects from that module; run this command from the folder"
-            " (or with the PYTHONPATH) of the script that ran the experiment",
-            file=sys.stderr,
+            " (or with the PYTHONPATH) of the script that ran the experiment"
         )
         return 2
     except KeyboardInterrupt:
-        print("interrupted; continue with: rung resume NAME", file=sys.stderr)
+        # No traceback: a run that was interrupted has printed the command that resumes it.
         return 130
 
 

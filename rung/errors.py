@@ -6,6 +6,7 @@ __all__ = [
     "ExperimentBusyError",
     "ExperimentExistsError",
     "ExperimentNotFoundError",
+    "LargeObjectiveWarning",
     "MetricNotReportedError",
     "ResourceError",
     "RungError",
@@ -54,3 +55,8 @@ class ExperimentBusyError(RungError, RuntimeError):
 
 class UntrustedStoreError(RungError, PermissionError):
     """Reading this would unpickle data from a store not marked as trusted (unpickling runs code)."""
+
+
+class LargeObjectiveWarning(UserWarning):
+    """What `rung.run` stores for `rung resume` (the objective with what its closure holds, the space,
+    the searcher and scheduler) is large; `rung.with_parameters` passes large objects without storing them."""

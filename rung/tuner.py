@@ -221,8 +221,7 @@ class Tuner:
             self.store.commit()
             self.store.set_experiment("INTERRUPTED")
             self.store.commit()
-            log.warning("interrupted: the experiment is stored and can be resumed (resume=True)")
-            raise
+            raise  # rung.run prints the command that resumes it
         except BaseException:
             self.store.commit()
             self.store.set_experiment("ERROR")

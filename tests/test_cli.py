@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -192,3 +193,118 @@ def test_show_names_nested_keys_as_the_dashboard_and_dataframe_do(
     rung.run(lambda c: 1.0, space, metric="loss", executor="thread", name="nested", storage=storage, verbose=0)
     assert main(["show", "nested", "--storage", str(storage)]) == 0
     assert "model/width=8, model/act=relu" in capsys.readouterr().out
+
+
+HOSTILE = ["[/x]", "[link=http://evil]x[/link]", "\x1b]8;;http://evil\x07", "\x1b[2J"]
+"""A closing tag rich cannot match (MarkupError), a hyperlink in markup, an OSC 8 hyperlink, a clear-screen."""
+SHOWN = ["[/x]", "[link=http://evil]x[/link]", "\\x1b]8;;http://evil\\x07", "\\x1b[2J"]
+"""How each is printed: as written, its control characters as their escapes."""
+HOSTILE_FOLDER = "[bold]x[link=http:evil]y\x1b[2J\x1b]8;;http:evil\x07"
+"""An experiment's folder (its name, for ls and show): a copied store may be named anything."""
+
+
+def _hostile_experiment(storage: Path) -> None:
+    import shutil
+
+    metric = "[/m]\x1b[2J"
+
+    def objective(config: dict[str, Any]) -> dict[str, float]:
+        if config["fail"]:
+            raise RuntimeError(" ".join(HOSTILE))
+        return {metric: 1.0}
+
+    space = {f"k{i}": value for i, value in enumerate(HOSTILE)} | {"[/key]\x1b[2J": 1, "fail": rung.grid([0, 1])}
+    rung.run(objective, space, metric=metric, search="grid", executor="thread", name="h", storage=storage, verbose=0)
+    shutil.copytree(storage / "h", storage / HOSTILE_FOLDER)
+
+
+@pytest.mark.parametrize("color", [False, True])
+def test_show_and_ls_print_user_strings_as_written_and_obey_none(
+    storage: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, color: bool
+) -> None:
+    # `rung show` raised rich's MarkupError on `[/x]`, and passed escape sequences and [link] markup
+    # through to the terminal: config values, config keys, the metric's name, error text, the name.
+    monkeypatch.setenv("COLUMNS", "400")
+    if color:  # as on a terminal: rich's own styles are written, but nothing the user wrote acts
+        monkeypatch.setenv("FORCE_COLOR", "1")
+    _hostile_experiment(storage)
+    for argv in (["show", "h"], ["show", HOSTILE_FOLDER], ["ls"]):
+        assert main([*argv, "--storage", str(storage)]) == 0
+        out = capsys.readouterr().out
+        assert "\x1b]" not in out and "\x1b[2J" not in out and "\x07" not in out, (argv, out)
+        if not color:
+            assert "\x1b" not in out
+        shown_name = "[bold]x[link=http:evil]y\\x1b[2J\\x1b]8;;http:evil\\x07"
+        if argv[0] == "ls":
+            assert shown_name in out and "[/m]\\x1b[2J (min)" in out
+            continue
+        assert f"{shown_name if argv[1] != 'h' else 'h'}: FINISHED, 2 trials, [/m]\\x1b[2J (min)" in out
+        assert "best [/m]\\x1b[2J" in out  # the column's header
+        assert all(f"k{i}={value}" in out for i, value in enumerate(SHOWN)) and "[/key]\\x1b[2J=1" in out
+        assert f"RuntimeError: {' '.join(SHOWN)}" in out
+
+
+def test_cli_errors_show_the_control_characters_they_quote(storage: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ls", "--storage", str(storage / "\x1b[2Jruns")]) == 0
+    assert "\\x1b[2Jruns (no such folder" in capsys.readouterr().out
+    # A store naming an objective whose module name holds escape sequences.
+    import sqlite3
+
+    rung.run(lambda c: 1.0, {}, metric="loss", executor="thread", name="mod", storage=storage, verbose=0)
+    with sqlite3.connect(storage / "mod" / "rung.db") as conn:
+        conn.execute("UPDATE experiment SET objective = ?", ("evil\x1b]8;;http://evil\x07:train",))
+    conn.close()
+    assert main(["resume", "mod", "--storage", str(storage)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("experiment 'mod' cannot be resumed: loading evil\\x1b]8;;http://evil\\x07:train failed")
+    assert "\x1b" not in err and "\x07" not in err
+
+
+CTRL_C_OBJECTIVE = """
+import os, signal
+import rung
+
+def train(config):
+    checkpoint = rung.get_checkpoint()
+    start = 0 if checkpoint is None else checkpoint + 1
+    for step in range(start, 4):
+        rung.report({"loss": config["x"] + step}, checkpoint=step)
+        if step == start:
+            os.kill(os.getppid(), signal.SIGINT)  # Ctrl-C reaches the driver, whose child this worker is
+"""
+
+
+def test_ctrl_c_prints_the_command_that_resumes_and_the_cli_no_traceback(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    (tmp_path / "ctrlc_objective.py").write_text(CTRL_C_OBJECTIVE)
+    (tmp_path / "driver.py").write_text(
+        "import sys, rung\n"
+        "from ctrlc_objective import train\n"
+        "rung.run(train, {'x': 0.5}, metric='loss', max_concurrent=1, name='cc', storage=sys.argv[1])\n"
+    )
+    storage = tmp_path / "runs"
+    said = f"interrupted: the experiment is stored and can be resumed with: rung resume cc --storage {storage}"
+    # From Python: the line, then the KeyboardInterrupt the caller expects (uncaught here: a traceback).
+    script = subprocess.run(
+        [sys.executable, "driver.py", str(storage)], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert script.returncode == -signal.SIGINT, script.stderr
+    lines = script.stderr.splitlines()
+    assert said in lines and lines.index(said) < lines.index("Traceback (most recent call last):")
+    assert lines[-1] == "KeyboardInterrupt" and sum("interrupted" in line for line in lines) == 1
+    assert rung.load("cc", storage=storage).status == "INTERRUPTED"
+    # From the command line: the same line, no traceback, exit status 130 (128 + SIGINT).
+    cli = subprocess.run(
+        [sys.executable, "-m", "rung.cli", "resume", "cc", "--storage", str(storage)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert cli.returncode == 130, cli.stderr
+    assert said in cli.stderr.splitlines() and "Traceback" not in cli.stderr
+    result = rung.load("cc", storage=storage)
+    assert result.status == "INTERRUPTED" and [t.iteration for t in result.trials] == [2]

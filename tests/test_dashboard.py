@@ -391,3 +391,84 @@ def test_concurrent_requests_for_one_experiment_build_its_view_once(
     for thread in threads:
         thread.join(30)
     assert builds == ["one"] and len(views) == 5 and all(v is views[0] for v in views)
+
+
+@pytest.mark.parametrize(
+    ("header", "host"),
+    [
+        ("127.0.0.1:8765", "127.0.0.1"),
+        ("localhost", "localhost"),
+        ("LocalHost:80", "localhost"),
+        ("[::1]:8765", "::1"),
+        ("evil.com\\@127.0.0.1", None),  # a URL parser reads the part after @ as the host
+        ("evil.com@127.0.0.1", None),
+        ("127.0.0.1:8765@evil.com", None),
+        ("127.0.0.1:", None),
+        ("127.0.0.1:80:80", None),
+        ("127.0.0.1 ", None),
+        ("127.0.0.1/x", None),
+        ("[::1", None),
+        ("", None),
+    ],
+)
+def test_host_header_is_parsed_strictly(header: str, host: str | None) -> None:
+    from rung.dashboard.server import host_name
+
+    assert host_name(header) == host
+
+
+def test_a_host_header_that_only_ends_in_loopback_is_refused(storage: Path) -> None:
+    server, url = start_background(storage)
+    try:
+        # Read by urlsplit as 127.0.0.1, so a rebinding page named evil.com was answered.
+        code, _, body = _request(f"{url}/api/experiments", host="evil.com\\@127.0.0.1")
+        assert code == 403 and b"127.0.0.1 or localhost only" in body
+        assert _request(f"{url}/api/experiments", host="127.0.0.1")[0] == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _handler_threads() -> int:
+    return sum("process_request_thread" in t.name for t in threading.enumerate())
+
+
+def test_connections_beyond_the_cap_get_503_and_threads_stay_bounded(storage: Path) -> None:
+    rung.run(curve, {"x": 0.2, "n": 1}, metric="loss", executor="thread", name="one", storage=storage, verbose=0)
+    server = make_server(storage, port=0, max_connections=4)
+    server.connection_wait_s = 0.0  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    before = _handler_threads()
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]  # they hold every slot
+    refused = []
+    try:
+        for _ in range(40):
+            conn = socket.create_connection(("127.0.0.1", port))
+            conn.sendall(b"GET /api/experiments HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            refused.append(conn)
+        answers = []
+        for conn in refused:
+            with conn.makefile("rb") as answer:
+                answers.append(answer.read())
+        assert all(a.startswith(b"HTTP/1.0 503 Service Unavailable\r\n") for a in answers), answers[0]
+        assert b'{"error": "the dashboard is serving 4 requests already; try again"}' in answers[0]
+        assert _handler_threads() - before == 4  # one per served connection, none for the refused
+    finally:
+        for conn in refused:
+            conn.close()
+        for conn in idle:
+            conn.close()
+    # Once the idle connections have gone, their slots serve again (a new connection waits for one).
+    server.connection_wait_s = 30.0  # type: ignore[attr-defined]
+    try:
+        code, listed = _get(f"http://127.0.0.1:{port}/api/experiments")
+        assert code == 200 and listed[0]["name"] == "one"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_max_connections_is_checked(storage: Path) -> None:
+    with pytest.raises(ValueError, match=r"^dashboard max_connections must be an integer >= 1; got max_connections=0$"):
+        make_server(storage, port=0, max_connections=0)

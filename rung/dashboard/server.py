@@ -4,14 +4,19 @@ Routes: `/` (experiments), `/e/<name>` (one experiment), `/api/experiments`,
 `/api/experiments/<name>`, `/static/<file>`. Pages are static HTML + JS that poll the JSON API, so
 they update while another process writes the store. User strings reach the page only as JSON data
 that the script inserts with `textContent`; a Content-Security-Policy forbids inline scripts too.
+At most `max_connections` requests are served at once (one thread each); a connection that finds
+them all busy waits a moment for one, then gets 503; a connection idle for `timeout` seconds is closed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import logging
 import mimetypes
+import re
+import socket
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -19,20 +24,92 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from rung._text import LogGuard, visible
 from rung.dashboard.reader import Reader
 
 __all__ = ["make_server", "serve"]
 
 log = logging.getLogger("rung")
+LogGuard.install(log)  # paths a browser asks for are logged: their escape sequences must not reach a terminal
 
 STATIC = Path(__file__).with_name("static")
 _LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+MAX_CONNECTIONS = 32
+"""Requests served at once (threads), by default: a browser opens about 6 per server."""
+_HOST = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9.-]+))(?::[0-9]{1,5})?")
 _CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:"
+
+
+def host_name(header: str) -> str | None:
+    """The host of a `Host` header (`name`, `name:port`, `[v6]` or `[v6]:port`), lowercased, or None if
+    the header is anything else: `evil.com\\@127.0.0.1`, which a URL parser reads as 127.0.0.1, is None.
+
+    Example:
+        >>> host_name("[::1]:8765"), host_name("LOCALHOST"), host_name(r"evil.com\\@127.0.0.1")
+        ('::1', 'localhost', None)
+    """
+    match = _HOST.fullmatch(header)
+    if match is None:
+        return None
+    return (match["v6"] or match["name"]).lower()
+
+
+class _Server(ThreadingHTTPServer):
+    """A thread per request, at most `max_connections` at once."""
+
+    daemon_threads = True
+    request_queue_size = 64  # connections beyond the cap wait in the kernel's queue (5 by default)
+    connection_wait_s = 1.0
+    """How long a connection that finds every slot busy waits for one before it gets 503."""
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], max_connections: int) -> None:
+        super().__init__(address, handler)
+        self.max_connections = max_connections
+        self._slots = threading.BoundedSemaphore(max_connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # The accepting thread waits here: connections beyond the cap wait in the listen queue, not
+        # in threads of their own.
+        if not self._slots.acquire(timeout=self.connection_wait_s):
+            self._refuse(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse(self, request: socket.socket) -> None:
+        body = json.dumps({"error": f"the dashboard is serving {self.max_connections} requests already; try again"})
+        head = (
+            "HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        try:
+            # What the client sent already is read first: closing a socket with unread data resets the
+            # connection, and the client could lose the answer.
+            request.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                request.recv(1 << 16)
+            request.setblocking(True)
+            request.settimeout(1.0)
+            request.sendall((head + body).encode())
+        except OSError:
+            pass
+        finally:
+            self.shutdown_request(request)
 
 
 class _Handler(BaseHTTPRequestHandler):
     reader: Reader
     server_version = "rung-dashboard"
+    timeout = 30.0  # an idle connection gives its thread back after this many seconds
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("dashboard: " + format, *args)
@@ -60,9 +137,9 @@ class _Handler(BaseHTTPRequestHandler):
         own domain name to 127.0.0.1 (DNS rebinding) sends its own name as Host, and is refused."""
         if not self.loopback:
             return True
-        host = urllib.parse.urlsplit("//" + self.headers.get("Host", "")).hostname or ""
+        host = host_name(self.headers.get("Host", ""))
         bound = self.server.server_address[0]  # type: ignore[index]
-        return host in _LOOPBACK_NAMES or host == str(bound)
+        return host is not None and (host in _LOOPBACK_NAMES or host == str(bound))
 
     def _refuse_method(self) -> None:
         self.send_response(405)
@@ -114,12 +191,16 @@ class _Handler(BaseHTTPRequestHandler):
         except ConnectionError:  # the browser left (a reload, a closed tab)
             return
         except Exception as exc:  # a store mid-write or damaged: report it, keep serving
-            log.warning("dashboard: %s failed: %s", path, exc)
+            log.warning("dashboard: %s failed: %s", visible(path), exc)
             self._json(500, {"error": str(exc)})
 
 
-def make_server(storage: str | Path, host: str = "127.0.0.1", port: int = 8765) -> ThreadingHTTPServer:
+def make_server(
+    storage: str | Path, host: str = "127.0.0.1", port: int = 8765, max_connections: int = MAX_CONNECTIONS
+) -> ThreadingHTTPServer:
     """A dashboard server over `storage`, bound but not yet serving (port 0 picks a free port).
+
+    At most `max_connections` requests are served at once, each by its own thread.
 
     Example:
         >>> server = make_server("rung-runs", port=0)  # doctest: +SKIP
@@ -127,6 +208,8 @@ def make_server(storage: str | Path, host: str = "127.0.0.1", port: int = 8765) 
     """
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"dashboard port must be an integer in 0..65535; got port={port!r}")
+    if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
+        raise ValueError(f"dashboard max_connections must be an integer >= 1; got max_connections={max_connections!r}")
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -137,9 +220,7 @@ def make_server(storage: str | Path, host: str = "127.0.0.1", port: int = 8765) 
             host,
         )
     handler = type("Handler", (_Handler,), {"reader": Reader(storage), "loopback": loopback})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    return _Server((host, port), handler, max_connections)
 
 
 def serve(
