@@ -18,7 +18,7 @@ from typing import Any
 from rung import _changes as changes
 from rung._numbers import finite
 from rung.clock import Clock, RealClock
-from rung.errors import MetricNotReportedError
+from rung.errors import MetricNotReportedError, StoreWriteError
 from rung.executors.base import Ended, Executor, Reported
 from rung.schedulers.base import Scheduler
 from rung.search.base import Searcher
@@ -223,10 +223,15 @@ class Tuner:
             self.store.commit()
             log.warning("interrupted: the experiment is stored and can be resumed (resume=True)")
             raise
-        except BaseException:
-            self.store.commit()
-            self.store.set_experiment("ERROR")
-            self.store.commit()
+        except BaseException as exc:
+            try:
+                self.store.commit()
+                self.store.set_experiment("ERROR")
+                self.store.commit()
+            except StoreWriteError:
+                if not isinstance(exc, StoreWriteError):
+                    raise  # the disk filled: the user's error above is in its context
+                # The store could not be written once more (still full): it stays as last committed.
             raise
         finally:
             self.executor.shutdown()
