@@ -105,7 +105,8 @@ def remove_leftovers(root: Path, may_have_written: Callable[[int], bool], refere
     """
     freed = 0
     try:
-        folders = [e for e in os.scandir(root / "trials") if e.name.isdigit() and may_have_written(int(e.name))]
+        with os.scandir(root / "trials") as trials:
+            folders = [e for e in trials if e.name.isdigit() and may_have_written(int(e.name))]
     except FileNotFoundError:
         return 0
     for folder in folders:

@@ -141,14 +141,20 @@ class Store:
         return paths
 
     def _remove_leftovers(self, referenced: set[str]) -> None:
-        """Remove the checkpoint files a killed driver left (temporaries of a write cut short, files of
-        a commit that never came) in the folders of the trials that may have been writing then: those
-        that had not ended, and those added after the last commit."""
+        """Remove the files a killed driver left: checkpoint files (temporaries of a write cut short,
+        files of a commit that never came) in the folders of the trials that may have been writing
+        then (those that had not ended, and those added after the last commit), and a database a
+        killed creator was building."""
         finished = ", ".join(repr(s.value) for s in Status if s.finished)
         open_ids = {i for (i,) in self._conn.execute(f"SELECT id FROM trials WHERE status NOT IN ({finished})")}
         last = int(self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM trials").fetchone()[0])
         try:
             freed = files.remove_leftovers(self.path, lambda i: i in open_ids or i > last, referenced)
+            # A creator killed before naming its database (creators hold the lock this writer holds).
+            for building in self.path.glob(f"{DB_NAME}.new-*"):
+                if building.name.rpartition("-")[2].isdigit():
+                    freed += building.stat().st_size
+                    files.remove(building)
         except OSError as exc:  # the run can go on with them: they only take room
             log.warning("could not remove the checkpoint files a killed driver left in %s: %s", self.path, exc)
             return
