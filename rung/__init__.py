@@ -85,6 +85,10 @@ _EXPORTS: dict[str, str] = {
     "ExperimentExistsError": "rung.errors",
     "ExperimentNotFoundError": "rung.errors",
     "LargeObjectiveWarning": "rung.errors",
+    "StoreDamagedError": "rung.errors",
+    "StoreFullError": "rung.errors",
+    "StoreWriteError": "rung.errors",
+    "UntrustedStoreError": "rung.errors",
 }
 _SUBMODULES = ("hp", "callbacks", "plots", "dashboard")
 
@@ -131,6 +135,10 @@ if TYPE_CHECKING:
     from rung.errors import SampleFromError as SampleFromError
     from rung.errors import SessionError as SessionError
     from rung.errors import SpaceError as SpaceError
+    from rung.errors import StoreDamagedError as StoreDamagedError
+    from rung.errors import StoreFullError as StoreFullError
+    from rung.errors import StoreWriteError as StoreWriteError
+    from rung.errors import UntrustedStoreError as UntrustedStoreError
     from rung.executors.base import Executor as Executor
     from rung.executors.process import ProcessExecutor as ProcessExecutor
     from rung.executors.ray import RayExecutor as RayExecutor

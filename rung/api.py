@@ -21,7 +21,7 @@ import numpy as np
 
 from rung._parameters import WithParameters, warn_large
 from rung._text import LogGuard
-from rung.errors import ExperimentExistsError, ExperimentNotFoundError
+from rung.errors import ExperimentExistsError, ExperimentNotFoundError, RungError
 from rung.executors.base import Executor
 from rung.progress import interrupted_line
 from rung.resources import Resources, gpu_slots, machine_cpus, machine_gpus
@@ -393,7 +393,11 @@ def _open_store(
         except ExperimentNotFoundError:
             log.info("no stored experiment %r to resume; starting it", name)
         else:
-            stored = store.experiment()
+            try:
+                stored = store.experiment()
+            except BaseException:  # a damaged store: let go of the experiment
+                store.close()
+                raise
             if (stored["metric"], stored["mode"]) != (metric, mode):
                 store.close()
                 raise ValueError(
@@ -418,7 +422,11 @@ def _open_store(
                     f"experiment {name!r} was stored with another search space ({'; '.join(changed)}); resume it"
                     " with the space it was started with, or choose another name to tune this one"
                 )
-            store.set_experiment("RUNNING", settings=settings)
+            try:
+                store.set_experiment("RUNNING", settings=settings)
+            except BaseException:  # a full disk: let go of the experiment
+                store.close()
+                raise
             return store
     # A callable `stop` and the callbacks go with the rest of what `rung resume` needs to run the
     # experiment again (callbacks that cannot be pickled are left out: `rung resume` says so).
@@ -459,7 +467,13 @@ def _open_store(
             setup=setup,
         )
     except (OSError, sqlite3.OperationalError) as exc:
-        if isinstance(exc, ExperimentExistsError):
+        if isinstance(exc, ExperimentExistsError) and resume:
+            # Another driver created it (and ended) since this one looked: resume it, as asked.
+            return _open_store(
+                fn, space, searcher, scheduler, storage, name, resume, metric, mode, settings, compiled, stop,
+                callbacks, points
+            )  # fmt: skip
+        if isinstance(exc, RungError):
             raise
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise OSError(f"storage={str(storage)!r} cannot hold experiment {name!r}: {why}") from exc

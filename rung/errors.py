@@ -13,6 +13,9 @@ __all__ = [
     "SampleFromError",
     "SessionError",
     "SpaceError",
+    "StoreDamagedError",
+    "StoreFullError",
+    "StoreWriteError",
     "UntrustedStoreError",
 ]
 
@@ -51,6 +54,20 @@ class ExperimentNotFoundError(RungError, FileNotFoundError):
 
 class ExperimentBusyError(RungError, RuntimeError):
     """Another driver is running that experiment (it holds the experiment's lock)."""
+
+
+class StoreWriteError(RungError, OSError):
+    """The store could not be written (an I/O error, a read-only file): the run stopped, what was
+    acknowledged is stored, and the experiment can be resumed once the storage works again."""
+
+
+class StoreFullError(StoreWriteError):
+    """The disk holding the store is full: the run stopped, what was acknowledged is stored, and the
+    experiment can be resumed once there is room."""
+
+
+class StoreDamagedError(RungError, OSError):
+    """An experiment's `rung.db` cannot be read: it is not an SQLite database, or its pages are damaged."""
 
 
 class UntrustedStoreError(RungError, PermissionError):

@@ -18,7 +18,7 @@ from typing import Any
 from rung import _changes as changes
 from rung._numbers import better, finite
 from rung.clock import Clock, RealClock
-from rung.errors import MetricNotReportedError
+from rung.errors import MetricNotReportedError, StoreWriteError
 from rung.executors.base import Ended, Executor, Reported
 from rung.schedulers.base import Scheduler
 from rung.search.base import Searcher
@@ -222,10 +222,15 @@ class Tuner:
             self.store.set_experiment("INTERRUPTED")
             self.store.commit()
             raise  # rung.run prints the command that resumes it
-        except BaseException:
-            self.store.commit()
-            self.store.set_experiment("ERROR")
-            self.store.commit()
+        except BaseException as exc:
+            try:
+                self.store.commit()
+                self.store.set_experiment("ERROR")
+                self.store.commit()
+            except StoreWriteError:
+                if not isinstance(exc, StoreWriteError):
+                    raise  # the disk filled: the user's error above is in its context
+                # The store could not be written once more (still full): it stays as last committed.
             raise
         finally:
             self.executor.shutdown()

@@ -98,7 +98,7 @@ def test_ls_lists_a_broken_experiment_without_hiding_the_others(
     assert main(["ls", "--storage", str(storage)]) == 0
     out = capsys.readouterr().out
     assert "good" in out and "FINISHED" in out
-    assert "UNREADABLE" in out and "DatabaseError: file is not a database" in out
+    assert "UNREADABLE" in out and "StoreDamagedError: the experiment's store" in out
 
 
 def test_show_wraps_configs_in_a_narrow_terminal(
@@ -117,7 +117,8 @@ def test_show_of_a_damaged_store_is_a_clear_error(storage: Path, capsys: pytest.
     (storage / "bad" / "rung.db").write_text("garbage")
     assert main(["show", "bad", "--storage", str(storage)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: the experiment's store (rung.db) cannot be read: file is not a database")
+    db = storage / "bad" / "rung.db"
+    assert err == f"error: the experiment's store ({db}) cannot be read: file is not a database; is it damaged?\n"
     assert "Traceback" not in err
 
 
@@ -132,7 +133,7 @@ def test_demo_fresh_does_not_delete_a_demo_that_runs(storage: Path, capsys: pyte
         assert main(["demo", "--fresh", "--storage", str(storage)]) == 2
     finally:
         driver.release_lock(lock)
-    assert "is being run by another driver" in capsys.readouterr().err
+    assert "is busy: driver pid" in capsys.readouterr().err
     assert (folder / "rung.db").read_text() == "a running demo's store"
 
 

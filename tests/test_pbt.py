@@ -326,11 +326,10 @@ def lineage(config: dict[str, Any]) -> None:
         # Restored a copy of another trial's weights. Once that trial has saved newer ones, delete
         # the file the copy came from, and crash: the retry must restore from the copy alone.
         assert MOVED.wait(30), "the donor never moved on"
-        source = (
-            Path(config["dir"]) / "trials" / f"{checkpoint['owner']:06d}" / f"checkpoint-{len(checkpoint['w']):06d}.pkl"
-        )
-        source.unlink(missing_ok=True)
-        assert not source.exists()
+        donor = Path(config["dir"]) / "trials" / f"{checkpoint['owner']:06d}"
+        for source in donor.glob(f"checkpoint-{len(checkpoint['w']):06d}-*.pkl"):  # iteration, then the store's seq
+            source.unlink(missing_ok=True)
+            assert not source.exists()
         CRASHED.add(me)
         raise RuntimeError("crashed right after restoring the copy")
     w = checkpoint["w"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import socket
 from collections.abc import Mapping
 from pathlib import Path
@@ -70,10 +71,14 @@ def take_lock(folder: Path, name: str) -> int:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+        holder = os.read(fd, 200).decode(errors="replace").strip()
         os.close(fd)
+        named = re.fullmatch(r"pid (\d+) on (.+)", holder)
+        # Empty: the other driver has locked the file and not yet written its name (it just started).
+        who = f"driver pid {named[1]} on {named[2]}" if named else f"another driver ({holder or 'just starting'})"
         raise ExperimentBusyError(
-            f"experiment {name!r} is being run by another driver ({holder}); wait for it to end, or choose another name"
+            f"experiment {name!r} in {str(folder.parent)!r} is busy: {who} runs it. Wait for it to end, or stop"
+            " it (it stays resumable) and then resume; or choose another name"
         ) from None
     os.ftruncate(fd, 0)
     os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())

@@ -9,25 +9,28 @@ columns when opened for writing and read as NULL otherwise).
 
 from __future__ import annotations
 
+import functools
 import json
-import os
+import logging
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, NoReturn, ParamSpec, TypeVar
 
 import cloudpickle
 
 from rung.errors import ExperimentExistsError, ExperimentNotFoundError
 from rung.store import checkpoints as files
-from rung.store import driver
+from rung.store import driver, failures, opening
 from rung.store.encoding import config_blob, dumps
 from rung.store.idset import IdSet
-from rung.store.schema import ADDED_EVENT_COLUMNS, DB_NAME, SCHEMA, SCHEMA_VERSION, list_experiments
+from rung.store.schema import ADDED_EVENT_COLUMNS, DB_NAME, SCHEMA_VERSION, list_experiments
 from rung.types import Config, Status
 
 __all__ = ["INLINE_MAX", "Store"]
+
+log = logging.getLogger(__name__)
 
 INLINE_MAX = 64 * 1024
 """Checkpoints up to this size live in the database (one transaction with their result); larger ones in files."""
@@ -57,6 +60,20 @@ _UPDATE_RESULT_FIELDS = (
     "UPDATE trials SET iteration = ?, time_total = ?, last_result = ?,"
     " best_result = COALESCE(?, best_result), updated = MAX(updated, ?) WHERE id = ?"
 )
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _reads(method: Callable[Concatenate[Store, _P], _R]) -> Callable[Concatenate[Store, _P], _R]:
+    """A read that raises `StoreDamagedError` for a damaged database, not SQLite's own error."""
+
+    @functools.wraps(method)
+    def read(self: Store, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with failures.reading(self.path / DB_NAME):
+            return method(self, *args, **kwargs)
+
+    return read
 
 
 class Store:
@@ -88,7 +105,8 @@ class Store:
                 conn.execute("UPDATE experiment SET version = ? WHERE id = 1", (SCHEMA_VERSION,))
             missing = []
         self._timed = not missing
-        self._superseded: list[Path] = []
+        self._closed = False
+        self._files = files.Transaction()  # the checkpoint files the open transaction writes and replaces
         self._root = str(path)
         # Writes of the hot path (per trial and per report) wait in memory and go to SQLite in one
         # executemany per kind at commit, or before anything reads what they change; durability is
@@ -105,26 +123,46 @@ class Store:
         self._checkpoints: dict[int, list[tuple[int, str | None]]] = {}
         self._ended_with_checkpoints = IdSet()
         if writable:
-            for seq, trial_id, ckpt_path, ended in conn.execute(_OPEN_CHECKPOINTS):
-                if ended:
-                    self._ended_with_checkpoints.add(trial_id)
-                else:
-                    self._checkpoints.setdefault(trial_id, []).append((seq, ckpt_path))
+            self._remove_leftovers(self._index_checkpoints())
+
+    def _index_checkpoints(self) -> set[str]:
+        """Index the stored checkpoints (see `_checkpoints`); returns the files of those of trials that
+        have not ended."""
+        self._checkpoints.clear()
+        self._ended_with_checkpoints = IdSet()
+        paths = set()
+        for seq, trial_id, path, ended in self._conn.execute(_OPEN_CHECKPOINTS):
+            if ended:
+                self._ended_with_checkpoints.add(trial_id)
+            else:
+                self._checkpoints.setdefault(trial_id, []).append((seq, path))
+                if path is not None:
+                    paths.add(path)
+        return paths
+
+    def _remove_leftovers(self, referenced: set[str]) -> None:
+        """Remove the files a killed driver left: checkpoint files (temporaries of a write cut short,
+        files of a commit that never came) in the folders of the trials that may have been writing
+        then (those that had not ended, and those added after the last commit), and a database a
+        killed creator was building."""
+        finished = ", ".join(repr(s.value) for s in Status if s.finished)
+        open_ids = {i for (i,) in self._conn.execute(f"SELECT id FROM trials WHERE status NOT IN ({finished})")}
+        last = int(self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM trials").fetchone()[0])
+        try:
+            freed = files.remove_leftovers(self.path, lambda i: i in open_ids or i > last, referenced)
+            # A creator killed before naming its database (creators hold the lock this writer holds).
+            for building in self.path.glob(f"{DB_NAME}.new-*"):
+                if building.name.rpartition("-")[2].isdigit():
+                    freed += building.stat().st_size
+                    files.remove(building)
+        except OSError as exc:  # the run can go on with them: they only take room
+            log.warning("could not remove the checkpoint files a killed driver left in %s: %s", self.path, exc)
+            return
+        if freed:
+            log.info("removed %d bytes of checkpoint files a killed driver left in %s", freed, self.path)
 
     # Opening.
-    @staticmethod
-    def _connect(db: Path, writable: bool = True) -> sqlite3.Connection:
-        if not writable and not os.access(db.parent, os.W_OK):
-            # Read-only storage (an archive, a read-only mount): SQLite cannot make the WAL's shared
-            # memory file there, and nothing can change the store, so it is read as immutable.
-            return sqlite3.connect(f"{db.resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False)
-        conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
-        if writable:
-            conn.execute("PRAGMA journal_mode=WAL")  # kept in the file: readers need not set it
-        # A process crash loses nothing committed in WAL mode with NORMAL; only a power cut could.
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=10000")
-        return conn
+    _connect = staticmethod(opening.connect)
 
     @classmethod
     def create(
@@ -146,43 +184,20 @@ class Store:
                 "pass resume=True to continue it, or choose another name"
             )
         path.mkdir(parents=True, exist_ok=True)
-        # Built beside its final name and linked to it once complete: a driver killed while creating
-        # it leaves no half-made experiment under the name (only this file of its process id).
-        building = path / f"{DB_NAME}.new-{os.getpid()}"
-        building.unlink(missing_ok=True)
-        conn = cls._connect(building)
-        now = time.time()
-        with conn:
-            conn.execute("BEGIN")
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(
-                "INSERT INTO experiment VALUES (1, ?, ?, 'RUNNING', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    name,
-                    SCHEMA_VERSION,
-                    now,
-                    now,
-                    metric,
-                    mode,
-                    dumps(settings),
-                    dumps(space),
-                    objective,
-                    setup,
-                ),
-            )
-        conn.close()
+        # The experiment's lock first: a driver that resumes the name while this one creates it is told
+        # that it is busy, and by whom (it found nothing to resume, and would build its own).
+        lock = driver.take_lock(path, name)
         try:
-            os.link(building, path / DB_NAME)  # fails if another driver created it meanwhile
-        except FileExistsError:
-            raise ExperimentExistsError(
-                f"experiment {name!r} was just created in {str(Path(storage))!r} by another driver;"
-                " pass resume=True to continue it, or choose another name"
-            ) from None
-        finally:
-            building.unlink()
-        return cls._writer(path, name)
+            if (path / DB_NAME).exists():  # created by a driver that has ended since the look above
+                raise ExperimentExistsError(
+                    f"experiment {name!r} already exists in {str(Path(storage))!r}; "
+                    "pass resume=True to continue it, or choose another name"
+                )
+            opening.build(path, name, metric, mode, settings, space, objective, setup)
+        except BaseException:
+            driver.release_lock(lock)
+            raise
+        return cls._writer(path, name, lock)
 
     @classmethod
     def open(cls, storage: str | Path, name: str, *, writable: bool = True) -> Store:
@@ -195,14 +210,18 @@ class Store:
             )
         if writable:
             return cls._writer(path, name)
-        return cls(path, cls._connect(db, writable=False), writable=False)
+        with failures.reading(db):
+            return cls(path, cls._connect(db, writable=False), writable=False)
 
     @classmethod
-    def _writer(cls, path: Path, name: str) -> Store:
-        """The experiment's one writer: holds its lock, released if the store cannot be opened."""
-        lock = driver.take_lock(path, name)
+    def _writer(cls, path: Path, name: str, lock: int | None = None) -> Store:
+        """The experiment's one writer: holds its lock (taken now unless given), released if the store
+        cannot be opened."""
+        if lock is None:
+            lock = driver.take_lock(path, name)
         try:
-            store = cls(path, cls._connect(path / DB_NAME), writable=True, lock=lock)
+            with failures.reading(path / DB_NAME):
+                store = cls(path, cls._connect(path / DB_NAME), writable=True, lock=lock)
         except BaseException:
             driver.release_lock(lock)
             raise
@@ -214,12 +233,19 @@ class Store:
         return cls.open(storage, name, writable=False)
 
     def close(self) -> None:
-        if self._writable and self._conn.in_transaction:
-            self.commit()
-        self._conn.close()
-        if self._lock is not None:
-            driver.release_lock(self._lock)
-            self._lock = None
+        """Commit (a writer), close the database and let go of the experiment; again does nothing."""
+        if self._closed:
+            return
+        try:
+            if self._writable and self._conn.in_transaction:
+                self.commit()
+        finally:
+            self._closed = True
+            self._files.close()
+            self._conn.close()
+            if self._lock is not None:
+                driver.release_lock(self._lock)
+                self._lock = None
 
     # Writing (the driver only). Changes become durable at commit().
     def _begin(self) -> None:
@@ -230,15 +256,65 @@ class Store:
         return self._seq
 
     def commit(self) -> None:
-        """Make every change since the last commit durable, then drop superseded checkpoint files."""
+        """Make every change since the last commit durable, then drop superseded checkpoint files.
+
+        A commit that fails (a full disk: `StoreFullError`; another I/O error: `StoreWriteError`) is
+        undone whole, and the store is as it was after the last commit (see `_fail`).
+        """
         if not self._conn.in_transaction:
             self._begin()  # a commit cut short between its COMMIT and BEGIN (Ctrl-C) left none open
+        self._wait_for_files()  # a row reaches the disk only after the file it names
         self._write_pending()
-        self._conn.execute("COMMIT")
-        for path in self._superseded:
-            files.remove(path)
-        self._superseded.clear()
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._fail(exc)
+        self._files.committed()  # only now may the files that the committed rows replaced go
         self._begin()
+
+    def _wait_for_files(self, path: Path | None = None) -> None:
+        """Wait for the checkpoint file `path` (or all of the open transaction) to be written; one that
+        could not be (a full disk) fails the transaction."""
+        failed = self._files.wait(path)
+        if failed is not None:
+            self._fail(failed[1], what=f"writing {failed[0].relative_to(self.path)}")
+
+    def _fail(self, exc: BaseException, what: str = "") -> NoReturn:
+        """Undo a write that failed (SQLite's, or of the checkpoint file `what`) and raise rung's error.
+
+        SQLite rolls a transaction back when the disk fills or an I/O error stops a write (or may leave
+        it open: then it is rolled back here), so the database is as of the last commit. The store
+        follows: the writes waiting in memory are dropped, the checkpoint files that transaction
+        replaced stay (the committed rows name them), those it wrote go (no committed row names them),
+        and a new transaction begins, so that the caller can still record how the run ended.
+        """
+        if self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                log.warning("the failed transaction of %s could not be rolled back", self.path, exc_info=True)
+        for pending in (self._new_trials, self._event_rows, self._status_rows, self._result_rows):
+            pending.clear()
+        self._checkpoint_rows.clear()
+        self._trial_rows.clear()
+        try:
+            self._index_checkpoints()
+            named = {p for (p,) in self._conn.execute("SELECT path FROM checkpoints WHERE path IS NOT NULL")}
+            self._files.failed(lambda path: str(path.relative_to(self.path)) in named)
+            self._begin()
+        except sqlite3.Error:  # the database cannot be read either: every file stays (see _remove_leftovers)
+            log.warning("the store of %s cannot be read after a failed write", self.path, exc_info=True)
+        error = failures.write_error(exc, self.path, what)
+        if error is exc:  # a bug, not the disk: SQLite's own error
+            raise exc
+        raise error from exc
+
+    def _execute(self, sql: str, parameters: Any = ()) -> None:
+        """One write now, undone with the rest of its transaction if it fails (see `_fail`)."""
+        try:
+            self._conn.execute(sql, parameters)
+        except sqlite3.Error as exc:
+            self._fail(exc)
 
     def _write_pending(self) -> None:
         """Write every change still waiting in memory, in one statement per kind; new trials first
@@ -253,7 +329,10 @@ class Store:
             (_UPDATE_RESULT_FIELDS, result_fields),
         ):
             if rows:
-                self._conn.executemany(sql, rows)
+                try:
+                    self._conn.executemany(sql, rows)
+                except sqlite3.Error as exc:
+                    self._fail(exc)
         for pending in (self._new_trials, self._event_rows, self._status_rows, self._result_rows):
             pending.clear()
         self._checkpoint_rows.clear()
@@ -267,7 +346,7 @@ class Store:
                 raise KeyError(key)
             sets.append(f"{key} = ?")
             values.append(dumps(value) if key == "settings" else value)
-        self._conn.execute(f"UPDATE experiment SET {', '.join(sets)} WHERE id = 1", values)
+        self._execute(f"UPDATE experiment SET {', '.join(sets)} WHERE id = 1", values)
 
     def add_trial(
         self, trial_id: int, config: Config, origin: str, parent_id: int | None = None, *, at: float | None = None
@@ -297,14 +376,14 @@ class Store:
 
     def set_config(self, trial_id: int, config: Config) -> None:
         self._write_pending()  # the trial's row may be waiting
-        self._conn.execute(
+        self._execute(
             "UPDATE trials SET config = ?, config_blob = ? WHERE id = ?",
             (dumps(config), config_blob(config), trial_id),
         )
 
     def set_failures(self, trial_id: int, num_failures: int) -> None:
         self._write_pending()
-        self._conn.execute("UPDATE trials SET num_failures = ? WHERE id = ?", (num_failures, trial_id))
+        self._execute("UPDATE trials SET num_failures = ? WHERE id = ?", (num_failures, trial_id))
 
     def add_result(self, trial_id: int, result: Mapping[str, Any], best: Mapping[str, Any] | None) -> None:
         data = dumps(result)
@@ -317,14 +396,15 @@ class Store:
     def save_checkpoint(self, trial_id: int, iteration: int, data: bytes, keep: int = 1) -> None:
         """Record a checkpoint (in the database if small, else in a file written atomically).
 
-        Older ones beyond `keep` are dropped; their files go after the commit that replaces them.
+        Older ones beyond `keep` are dropped; their files go after the commit that replaces them. A file
+        that cannot be written (a full disk) fails the transaction at the commit: `StoreFullError`.
         """
         path: str | None = None
-        if len(data) > INLINE_MAX:
-            file = files.trial_dir(self.path, trial_id) / f"checkpoint-{iteration:06d}.pkl"
-            files.write_atomic(file, data)
-            path = str(file.relative_to(self.path))
         seq = self._next()
+        if len(data) > INLINE_MAX:
+            file = files.checkpoint_file(self.path, trial_id, iteration, seq)
+            self._files.write(file, data)
+            path = str(file.relative_to(self.path))
         row = (iteration, path, len(data), None if path else data)
         kept = self._checkpoints.get(trial_id)
         if kept is None:
@@ -337,18 +417,18 @@ class Store:
             self._checkpoint_rows[trial_id] = (seq, *row, old_seq if waiting is None else waiting[5])
             kept[0] = (seq, path)
             if old_path is not None and old_path != path:
-                self._superseded.append(self.path / old_path)
+                self._files.superseded.append(self.path / old_path)
             return
         waiting = self._checkpoint_rows.pop(trial_id, None)
         if waiting is not None:  # the rows below are found by their seq as stored
-            self._conn.execute(_UPDATE_CHECKPOINT, waiting)
-        self._conn.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)", (seq, trial_id, *row))
+            self._execute(_UPDATE_CHECKPOINT, waiting)
+        self._execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)", (seq, trial_id, *row))
         kept.append((seq, path))
         while len(kept) > keep:
             old_seq, old_path = kept.pop(0)
-            self._conn.execute("DELETE FROM checkpoints WHERE seq = ?", (old_seq,))
+            self._execute("DELETE FROM checkpoints WHERE seq = ?", (old_seq,))
             if old_path is not None and old_path != path:
-                self._superseded.append(self.path / old_path)
+                self._files.superseded.append(self.path / old_path)
 
     def _stored_checkpoints(self, trial_id: int) -> list[tuple[int, str | None]]:
         """The (seq, path) of a trial's stored checkpoints, oldest first: none for a trial the writer has
@@ -361,12 +441,13 @@ class Store:
         return [(int(seq), path) for seq, path in self._conn.execute(query, (trial_id,))]
 
     # Reading.
+    @_reads
     def latest_checkpoint(self, trial_id: int) -> tuple[int, bytes] | None:
         """(iteration, bytes) of the trial's newest checkpoint, or None."""
         waiting = self._checkpoint_rows.get(trial_id)
         if waiting is not None:
             _, iteration, path, _, data, _ = waiting
-            return iteration, files.read_bytes(self.path / path) if path is not None else bytes(data or b"")
+            return iteration, self._read_file(path) if path is not None else bytes(data or b"")
         if self._writable and trial_id not in self._checkpoints and trial_id not in self._ended_with_checkpoints:
             return None  # the writer knows every checkpoint it holds (a new trial asks on each launch)
         row = self._conn.execute(
@@ -376,10 +457,18 @@ class Store:
         if row is None:
             return None
         iteration, path, data = row
-        return int(iteration), bytes(data) if path is None else files.read_bytes(self.path / path)
+        return int(iteration), bytes(data) if path is None else self._read_file(path)
 
+    def _read_file(self, path: str) -> bytes:
+        """A checkpoint file's bytes, once written (the writer's own may still be on its way)."""
+        file = self.path / path
+        self._wait_for_files(file)
+        return files.read_bytes(file)
+
+    @_reads
     def checkpoint_path(self, trial_id: int) -> Path | None:
         """The file of the trial's newest checkpoint; None if it has none or it lives in the database."""
+        self._wait_for_files()  # the path is for reading the file
         waiting = self._checkpoint_rows.get(trial_id)
         if waiting is not None:
             return None if waiting[2] is None else self.path / waiting[2]
@@ -388,8 +477,10 @@ class Store:
         ).fetchone()
         return None if row is None or row[0] is None else self.path / row[0]
 
+    @_reads
     def checkpoint_paths(self) -> dict[int, Path]:
         """`checkpoint_path` of every trial whose newest checkpoint is a file, in one query."""
+        self._wait_for_files()
         self._write_pending()
         newest: dict[int, str | None] = {}
         for trial_id, path in self._conn.execute("SELECT trial_id, path FROM checkpoints ORDER BY seq"):
@@ -400,6 +491,7 @@ class Store:
         """The trial's log file as a string (cheaper than a Path on the tuner's hot path)."""
         return files.log_file(self._root, trial_id)
 
+    @_reads
     def experiment(self) -> dict[str, Any]:
         cur = self._conn.execute("SELECT * FROM experiment WHERE id = 1")
         row = cur.fetchone()
@@ -409,6 +501,7 @@ class Store:
         out["status"] = driver.status(out["status"], out["settings"])
         return out
 
+    @_reads
     def trials(self, objects: bool = False) -> list[dict[str, Any]]:
         """Every trial's row, its config read from JSON: a config holding objects (a class in a `choice`)
         has their stored text. `objects=True` unpickles those configs into the objects themselves, which
@@ -426,6 +519,7 @@ class Store:
             out.append(trial)
         return out
 
+    @_reads
     def results(self, trial_id: int | None = None) -> list[dict[str, Any]]:
         """Results in the order they were stored (of one trial, or all with a `trial_id` key)."""
         self._write_pending()
@@ -437,6 +531,7 @@ class Store:
         ).fetchall()
         return [json.loads(d) for (d,) in rows]
 
+    @_reads
     def result_at(self, trial_id: int, iteration: int) -> dict[str, Any] | None:
         """The trial's result of one iteration, or None."""
         self._write_pending()
@@ -454,12 +549,13 @@ class Store:
         """`history()` with each status event's clock time and slot (None for results, and in old stores)."""
         self._write_pending()
         extra = "time, slot" if self._timed else "NULL, NULL"
-        rows = self._conn.execute(
-            f"SELECT seq, 'status', trial_id, status, data, {extra} FROM events"
-            " UNION ALL SELECT seq, 'result', trial_id, NULL, data, NULL, NULL FROM results ORDER BY 1"
-        )
-        for _seq, kind, trial_id, status, data, at, slot in rows:
-            if kind == "result":
-                yield kind, trial_id, json.loads(data), None, None
-            else:
-                yield kind, trial_id, (Status(status), json.loads(data) if data else {}), at, slot
+        with failures.reading(self.path / DB_NAME):  # the rows are read as they are iterated
+            rows = self._conn.execute(
+                f"SELECT seq, 'status', trial_id, status, data, {extra} FROM events"
+                " UNION ALL SELECT seq, 'result', trial_id, NULL, data, NULL, NULL FROM results ORDER BY 1"
+            )
+            for _seq, kind, trial_id, status, data, at, slot in rows:
+                if kind == "result":
+                    yield kind, trial_id, json.loads(data), None, None
+                else:
+                    yield kind, trial_id, (Status(status), json.loads(data) if data else {}), at, slot
