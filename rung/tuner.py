@@ -17,6 +17,7 @@ from typing import Any
 
 from rung import _changes as changes
 from rung._numbers import better, finite
+from rung.callbacks import Callback, CallbackList
 from rung.clock import Clock, RealClock
 from rung.errors import MetricNotReportedError
 from rung.executors.base import Ended, Executor, Reported
@@ -77,7 +78,7 @@ class Tuner:
         max_failures: int = 0,
         clock: Clock | None = None,
         progress: Progress | None = None,
-        callbacks: Sequence[Any] = (),
+        callbacks: Sequence[Callback] = (),
         max_concurrent: int | None = None,
         points: Sequence[Config] = (),
     ) -> None:
@@ -95,7 +96,7 @@ class Tuner:
         self.max_failures = max_failures
         self.clock = clock or executor.clock
         self.progress = progress or Progress()
-        self.callbacks = list(callbacks)  # rung.callbacks.Callback objects (CSV, TensorBoard, ...)
+        self.callbacks = CallbackList(callbacks)  # one that raises is logged and switched off
         self._callbacks_set_up = False
         # Trials not yet ended (pending, running, paused). An ended trial is dropped (the store holds
         # it; `self.best` keeps the best one), so the driver's memory does not grow with ended trials:
@@ -195,19 +196,10 @@ class Tuner:
         """The time stored with status events (see `_epoch`)."""
         return self.clock.now() + self._epoch
 
-    def _emit(self, hook: str, *args: Any) -> None:
-        """Call `hook` on every callback; one that raises is logged and switched off."""
-        for callback in list(self.callbacks):
-            try:
-                getattr(callback, hook)(*args)
-            except Exception:
-                log.exception("callback %s failed in %s; it is switched off", type(callback).__name__, hook)
-                self.callbacks.remove(callback)
-
     def _setup_callbacks(self) -> None:
         if self.callbacks and not self._callbacks_set_up:
             self._callbacks_set_up = True
-            self._emit("setup", self.store.path.name, self.store.path, self.metric, self.mode)
+            self.callbacks.setup(self.store.path.name, self.store.path, self.metric, self.mode)
 
     def run(self) -> None:
         """Run until no trial can start and none is running, the time budget ends, or Ctrl-C."""
@@ -231,7 +223,7 @@ class Tuner:
             self.executor.shutdown()
             self.progress.close(self)
             if self.callbacks:
-                self._emit("on_experiment_end")
+                self.callbacks.on_experiment_end()
         self.store.set_experiment("FINISHED")
         self.store.commit()
 
@@ -335,7 +327,7 @@ class Tuner:
                 self.store.save_checkpoint(trial_id, donor[0], donor[1])
         self.scheduler.on_trial_add(trial)
         if self.callbacks:
-            self._emit("on_trial_start", trial_id, config)
+            self.callbacks.on_trial_start(trial_id, config)
         self._launch(trial)
 
     def _resume(self, suggestion: Resume) -> None:
@@ -405,7 +397,7 @@ class Tuner:
         improved = self._record(trial, result)
         self.store.add_result(trial.id, result, trial.best if improved else None)
         if self.callbacks:
-            self._emit("on_result", trial.id, trial.config, result)
+            self.callbacks.on_result(trial.id, trial.config, result)
         self.searcher.observe(trial.id, result)
         decision = self._decide(trial, result, self.scheduler.on_result(trial, result))
         donor = self.scheduler.weights_from(trial.id) if decision is Decision.PAUSE else None
@@ -492,7 +484,7 @@ class Tuner:
         trial.status = status
         self.store.set_status(trial.id, status, error=error, at=self._now(), slot=slot, **info)
         if self.callbacks:
-            self._emit("on_trial_end", trial.id, status, error)
+            self.callbacks.on_trial_end(trial.id, status, error)
         self._ended(trial, status)
 
     def _ended(self, trial: _Trial, status: Status) -> None:
