@@ -21,6 +21,7 @@ import numpy as np
 
 from rung._parameters import WithParameters, warn_large
 from rung._text import LogGuard
+from rung.callbacks import Callback
 from rung.errors import ExperimentExistsError, ExperimentNotFoundError, RungError
 from rung.executors.base import Executor
 from rung.progress import interrupted_line
@@ -157,7 +158,7 @@ def run(
     max_failures: int = 0,
     seed: int = 0,
     verbose: int = 1,
-    callbacks: Sequence[Any] = (),
+    callbacks: Sequence[Callback] = (),
     points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
 ) -> ExperimentResult:
     """Tune `fn` over `space` and return every trial, stored under `<storage>/<name>/`.
@@ -219,6 +220,13 @@ def run(
         raise TypeError(f"storage must be a folder path (a str or Path); got {storage!r}")
     if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Iterable):
         raise TypeError(f"callbacks must be a list of rung.callbacks objects; got {callbacks!r}")
+    callbacks = list(callbacks)  # read once: stored for `rung resume` and given to the tuner
+    for i, callback in enumerate(callbacks):
+        if not isinstance(callback, Callback):
+            raise TypeError(
+                f"callbacks[{i}] must be a rung.callbacks.Callback object (subclass it and override the hooks"
+                f" you need); got {callback!r} of type {type(callback).__name__}"
+            )
     if time_budget_s is not None and (
         isinstance(time_budget_s, bool)
         or not isinstance(time_budget_s, numbers.Real)
@@ -384,7 +392,7 @@ def _open_store(
     settings: dict[str, Any],
     compiled: Space,
     stop: Any,
-    callbacks: Sequence[Any],
+    callbacks: Sequence[Callback],
     points: list[Config],
 ) -> Store:
     if resume:
