@@ -70,6 +70,7 @@ _EXPORTS: dict[str, str] = {
     # plain data and errors
     "Status": "rung.types",
     "Decision": "rung.types",
+    "Pause": "rung.types",
     "Start": "rung.types",
     "Resume": "rung.types",
     "Stop": "rung.types",
@@ -169,6 +170,7 @@ if TYPE_CHECKING:
     from rung.space import Domain as Domain
     from rung.space import Space as Space
     from rung.types import Decision as Decision
+    from rung.types import Pause as Pause
     from rung.types import Resume as Resume
     from rung.types import Start as Start
     from rung.types import Status as Status
