@@ -403,6 +403,21 @@ def test_the_sorted_index_merged_lazily_matches_a_full_stable_sort() -> None:
     assert level.first_choice == 2  # a number and an ordinal column (quantised to 5 values)
 
 
+def test_settings_changed_after_setup_apply_to_the_next_proposal() -> None:
+    # bench/searchers.py fills a long history at random (n_startup above it), then lowers n_startup
+    # to time model-based proposals: the model must see the setting as it is at each proposal.
+    tpe = TPE(seed=3, n_startup=50)
+    tpe.setup(Space(XY), metric="loss", mode="min", num_samples=40, seed=3)
+    for trial_id in range(1, 21):
+        config = tpe.suggest(trial_id)
+        assert config is not None
+        tpe.on_complete(trial_id, Status.TERMINATED, {"loss": bowl(config)})
+    assert tpe._root._fitted is None  # random so far
+    tpe.n_startup = 10
+    tpe.suggest(21)
+    assert tpe._root._fitted is not None and tpe._root._fitted[0] == 20
+
+
 def test_a_long_history_refits_the_densities_only_as_it_grows() -> None:
     tpe = TPE(seed=2)
     tpe.reuse_from, tpe.reuse_share = 100, 0.1

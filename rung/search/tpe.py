@@ -122,8 +122,14 @@ class TPE(Searcher):
             )
         self._start_grid()
         self._rng = np.random.default_rng(self.seed)
-        # The model's settings, fixed now (tests lower the reuse thresholds before setup).
-        self._settings = Settings(
+        self._budget: float | None = None  # the milestone the model compares trials at (BOHB), if any
+        self._rows: dict[int, list[tuple[Level, int]]] = {}  # where each running trial sits in the history
+        self._last: dict[int, tuple[float, float]] = {}  # trial id -> (last metric value, its iteration)
+        self._fidelity: tuple[str, list[float]] | None = None
+
+    def _settings(self) -> Settings:
+        """The model's settings as they are now (benchmarks and tests change them after `setup`)."""
+        return Settings(
             self.n_startup,
             self.n_candidates,
             self.multivariate,
@@ -134,10 +140,6 @@ class TPE(Searcher):
             self.reuse_share,
             self.reuse_batch,
         )
-        self._budget: float | None = None  # the milestone the model compares trials at (BOHB), if any
-        self._rows: dict[int, list[tuple[Level, int]]] = {}  # where each running trial sits in the history
-        self._last: dict[int, tuple[float, float]] = {}  # trial id -> (last metric value, its iteration)
-        self._fidelity: tuple[str, list[float]] | None = None
 
     def set_fidelity(self, time_attr: str, milestones: list[float]) -> None:
         """Learn BOHB-style (Falkner et al. 2018) under a multi-fidelity scheduler.
@@ -165,7 +167,7 @@ class TPE(Searcher):
         if point is None:
             return None
         rows: list[tuple[Level, int]] = []
-        values = self._root.propose(self._settings, self._budget, self._rng, point, rows)
+        values = self._root.propose(self._settings(), self._budget, self._rng, point, rows)
         self._rows[trial_id] = rows
         return self.space.sample(self._rng, fixed={**point, **values})
 
