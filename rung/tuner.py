@@ -17,10 +17,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rung import _changes as changes
+from rung._changes import Changes
 from rung._numbers import better, finite
 from rung.callbacks import Callback, CallbackList
-from rung.clock import Clock, RealClock
+from rung.clock import RealClock
 from rung.errors import MetricNotReportedError, StoreWriteError
 from rung.executors.base import Ended, Executor, Reported
 from rung.schedulers.base import Scheduler
@@ -28,7 +28,7 @@ from rung.search.base import Searcher
 from rung.session import AUTO_KEYS, Job
 from rung.status import TrialRow, TuningStatus
 from rung.store.sqlite import Store
-from rung.types import Config, Decision, Resume, Start, Status, Stop, TrialInfo
+from rung.types import Config, Decision, Pause, Resume, Start, Status, Stop, TrialInfo
 
 __all__ = ["Progress", "Tuner"]
 
@@ -46,11 +46,6 @@ class _Trial(TrialInfo):
     ending: Status | None = None
     error: str | None = None
     slot: int | None = None
-    weights_from: int | None = None  # the donor whose checkpoint was copied in when it paused
-    # Its config and own newest checkpoint before a scheduler changed them (PBT's exploit), until it
-    # reports with the change: if it ends first (exploited at its last step), they are put back.
-    before_change: tuple[Config, tuple[int, bytes] | None] | None = None
-    changed: bool = False
 
 
 class Progress:
@@ -90,7 +85,6 @@ class Tuner:
         stop: StopFn | None = None,
         time_budget_s: float | None = None,
         max_failures: int = 0,
-        clock: Clock | None = None,
         progress: Progress | None = None,
         callbacks: Sequence[Callback] = (),
         max_concurrent: int | None = None,
@@ -108,7 +102,8 @@ class Tuner:
         self.stop = stop
         self.time_budget_s = time_budget_s
         self.max_failures = max_failures
-        self.clock = clock or executor.clock
+        self.clock = executor.clock
+        self.changes = Changes(store)  # a scheduler's changes to trials' configs and weights (PBT)
         self.progress = progress or Progress()
         self.callbacks = CallbackList(callbacks)  # one that raises is logged and switched off
         self._callbacks_set_up = False
@@ -354,7 +349,7 @@ class Tuner:
 
     def _resume(self, suggestion: Resume) -> None:
         trial = self.trials[suggestion.trial_id]
-        self._launch(trial, changes.apply(self.store, trial, suggestion))
+        self._launch(trial, self.changes.apply(trial, suggestion))
 
     def _launch(self, trial: _Trial, change: dict[str, Any] | None = None) -> None:
         checkpoint = self.store.latest_checkpoint(trial.id)
@@ -411,7 +406,7 @@ class Tuner:
             self.executor.stop(trial.id)
             return Decision.STOP
         result = event.result
-        trial.before_change, trial.changed = None, False  # it trains with any change made
+        self.changes.reported(trial.id)
         if event.checkpoint is not None:
             self.store.save_checkpoint(trial.id, int(result["training_iteration"]), event.checkpoint)
         improved = self._record(trial, result)
@@ -419,18 +414,19 @@ class Tuner:
         if self.callbacks:
             self.callbacks.on_result(trial.id, trial.config, result)
         self.searcher.observe(trial.id, result)
-        decision = self._decide(trial, result, self.scheduler.on_result(trial, result))
-        donor = self.scheduler.weights_from(trial.id) if decision is Decision.PAUSE else None
-        if donor is not None:
-            changes.copy_at_pause(self.store, trial, donor)  # its weights as they are at the decision
+        answer = self.scheduler.on_result(trial, result)
+        decision = self._decide(trial, result, answer)
+        if decision is Decision.PAUSE and isinstance(answer, Pause):
+            self.changes.copy_at_pause(trial, answer.copy_weights_from)  # the donor's weights at the decision
         return decision
 
-    def _decide(self, trial: _Trial, result: dict[str, Any], decision: Decision) -> Decision:
+    def _decide(self, trial: _Trial, result: dict[str, Any], answer: Decision | Pause) -> Decision:
         """Apply `stop=` to the scheduler's decision; note how the trial ends if it does.
 
         `stop` wins over a pause too (as Ray Tune checks its stopper before the scheduler): a trial
         that reached it is done, not resumed later (nor, under PBT, continued from another's weights).
         """
+        decision = Decision.PAUSE if isinstance(answer, Pause) else answer
         if decision is Decision.COMPLETE or (
             decision in (Decision.CONTINUE, Decision.PAUSE) and self.stop is not None and self.stop(trial.id, result)
         ):
@@ -479,7 +475,7 @@ class Tuner:
             self.paused[trial.id] = trial
             self.store.set_status(trial.id, status, at=self._now(), slot=slot)
             return None
-        reverted = changes.undo_unused(self.store, trial)  # exploited at its last step: nothing came of it
+        reverted = self.changes.undo_unused(trial)  # exploited at its last step: nothing came of it
         error: Exception | None = None
         # Only an objective that returned on its own is judged: one stopped by `stop=` or the time
         # budget may not have reached its first report of the metric yet.
@@ -512,6 +508,7 @@ class Tuner:
         then let go of it: it is counted, and `self.best` keeps its row if it is the best."""
         self.searcher.on_complete(trial.id, status, trial.last_result or None)
         self.scheduler.on_complete(trial, status)
+        self.changes.forget(trial.id)
         if self.best is not None and self.best.id == trial.id:
             self.best = TrialRow(trial.id, status, trial.iteration, trial.config, self.best.result)
         # Its result dicts are in the store; a scheduler may still hold the trial (PBT's population).

@@ -41,7 +41,7 @@ Event = Reported | Ended
 
 
 class Executor(abc.ABC):
-    """Runs trials. Subclasses: ThreadExecutor, ProcessExecutor (default), SimulatedExecutor."""
+    """Runs trials. Subclasses: ProcessExecutor (default), ThreadExecutor, RayExecutor, SimulatedExecutor."""
 
     capacity: int
     clock: Clock = RealClock()

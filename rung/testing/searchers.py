@@ -13,7 +13,6 @@ oldest running trial reports its results (`observe`) and ends (`on_complete`).
 from __future__ import annotations
 
 import math
-import numbers
 import os
 import signal
 import subprocess
@@ -29,6 +28,7 @@ import numpy as np
 
 import rung
 from rung import hp
+from rung._numbers import is_number
 from rung.domains import Categorical, Float, GridValues, Integer, Normal
 from rung.search.base import Searcher
 from rung.space import Space
@@ -128,7 +128,7 @@ def _numbers(config: Mapping[str, Any]) -> float:
     for value in config.values():
         if isinstance(value, Mapping):
             total += _numbers(value)
-        elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        elif is_number(value):
             total += math.tanh(float(value) / 10.0) ** 2
     return total
 
