@@ -28,13 +28,11 @@ from rung.search.base import Searcher
 from rung.session import AUTO_KEYS, Job
 from rung.status import TrialRow, TuningStatus
 from rung.store.sqlite import Store
-from rung.types import Config, Decision, Pause, Resume, Start, Status, Stop, TrialInfo
+from rung.types import Config, Decision, Pause, Resume, Start, Status, Stop, StopFn, TrialInfo
 
 __all__ = ["Progress", "Tuner"]
 
 log = logging.getLogger("rung")
-
-StopFn = Callable[[int, dict[str, Any]], bool]
 
 
 @dataclass(slots=True)

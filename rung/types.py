@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +15,7 @@ __all__ = [
     "Start",
     "Status",
     "Stop",
+    "StopFn",
     "Suggestion",
     "TrialInfo",
     "flatten",
@@ -22,6 +23,9 @@ __all__ = [
 
 Config = dict[str, Any]
 """A resolved configuration: nested dicts of plain values."""
+
+StopFn = Callable[[int, dict[str, Any]], bool]
+"""`stop=` as a function: `(trial_id, result) -> True` ends the trial."""
 
 
 def flatten(config: Mapping[str, Any], sep: str = ".", prefix: str = "") -> dict[str, Any]:
