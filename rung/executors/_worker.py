@@ -20,6 +20,7 @@ from typing import Any
 
 import cloudpickle
 
+from rung.executors import _procs
 from rung.session import Job, Outcome, run_trial
 from rung.types import Config, Decision
 
@@ -85,6 +86,7 @@ def serve(conn: Connection) -> None:
         if fn_bytes is not None:
             pickled[fn_key] = fn_bytes
         os.environ["RUNG_TRIAL_ID"] = str(job.trial_id)
+        before = frozenset(_procs.children(os.getpid()))  # started while loading: the worker's own
         try:
             with _Capture(job.log_path):
                 try:
@@ -96,31 +98,20 @@ def serve(conn: Connection) -> None:
                     outcome = Outcome("error", traceback.format_exc())
         except Exception:  # the trial's log could not be opened or written (no space, no permission)
             outcome = Outcome("error", traceback.format_exc())
+        # What the trial started ends with it, before the driver hears of its end.
+        _procs.kill_tree(spare=before)
         conn.send(("ended", job.trial_id, outcome.kind, outcome.error))
 
 
-def _die_with_parent() -> None:
-    """On Linux, have the kernel end this worker when the driver dies (even by SIGKILL)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
-
-
 def main(argv: list[str]) -> None:
-    _die_with_parent()
+    # The driver decides what happens to trials on Ctrl-C (a signal sent to the worker alone is ignored).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # On Linux a supervisor process stays behind here (it never returns): see `_procs.split_worker`.
+    _procs.split_worker(int(argv[1]))
     # The driver's import path, so functions pickled by reference (module.name) import here too.
     for entry in reversed(json.loads(os.environ.pop("RUNG_SYS_PATH", "[]"))):
         if entry not in sys.path:
             sys.path.insert(0, entry)
-    # The driver decides what happens to trials on Ctrl-C (a signal sent to the worker alone is ignored).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     serve(Connection(int(argv[1])))
 
 
