@@ -21,7 +21,7 @@ from typing import Any
 import cloudpickle
 
 from rung.executors import _procs
-from rung.session import Job, Outcome, run_trial
+from rung.session import Job, Outcome, failure, run_trial
 from rung.types import Config, Decision
 
 
@@ -78,7 +78,9 @@ def serve(conn: Connection) -> None:
         if message[0] == "load":
             # Unpickling imports the objective's modules: done once, before the first trial.
             pickled[message[1]] = message[2]
-            with contextlib.suppress(Exception):  # a failure shows at the first trial
+            # A failure (an import error; a module that parses sys.argv at import and exits) shows at
+            # the first trial, which loads it again.
+            with contextlib.suppress(BaseException):
                 functions[message[1]] = cloudpickle.loads(message[2])
             continue
         _, job, fn_key, fn_bytes = message
@@ -94,8 +96,8 @@ def serve(conn: Connection) -> None:
                         # Kept as bytes until it loads, so a failed load fails each trial alike.
                         functions[fn_key] = cloudpickle.loads(pickled[fn_key])
                     outcome = run_trial(functions[fn_key], job, channel)
-                except Exception:
-                    outcome = Outcome("error", traceback.format_exc())
+                except BaseException as exc:  # loading it failed, or exited
+                    outcome = Outcome("error", failure(exc, job.trial_id))
         except Exception:  # the trial's log could not be opened or written (no space, no permission)
             outcome = Outcome("error", traceback.format_exc())
         # What the trial started ends with it, before the driver hears of its end.

@@ -88,7 +88,13 @@ class ProcessExecutor(Executor):
 
     def _spawn(self, slot: int) -> _Worker:
         ours, theirs = socket.socketpair()
-        env = {**os.environ, **self._envs[slot], "RUNG_SYS_PATH": json.dumps(sys.path)}
+        # RUNG_DRIVER_PID: a trial's parent process is its worker's supervisor (Linux), not the driver.
+        env = {
+            **os.environ,
+            **self._envs[slot],
+            "RUNG_SYS_PATH": json.dumps(sys.path),
+            "RUNG_DRIVER_PID": str(os.getpid()),
+        }
         popen = subprocess.Popen(
             [sys.executable, "-m", "rung.executors._worker", str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
