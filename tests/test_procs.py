@@ -20,7 +20,7 @@ import pytest
 
 import rung
 from rung.executors import _procs
-from rung.executors.base import Ended, Reported
+from rung.executors.base import Ended, Executor, Reported
 from rung.executors.process import ProcessExecutor
 from rung.session import Job
 from rung.testing.executors import collect
@@ -76,15 +76,15 @@ def running(processes: list[Process]) -> list[Process]:
     return alive
 
 
-def wait_ended(processes: list[Process]) -> None:
-    deadline = time.monotonic() + DEADLINE_S
+def wait_ended(processes: list[Process], within_s: float = DEADLINE_S) -> None:
+    deadline = time.monotonic() + within_s
     while running(processes) and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert running(processes) == [], f"still running {DEADLINE_S}s later: {running(processes)}"
+    assert running(processes) == [], f"still running {within_s}s later: {running(processes)}"
 
 
-def started_by_first_report(executor: ProcessExecutor, config: dict[str, Any]) -> list[Process]:
-    executor.submit(Job(1, config))
+def started_by_first_report(executor: Executor, config: dict[str, Any], trial_id: int = 1) -> list[Process]:
+    executor.submit(Job(trial_id, config))
     events = executor.poll(DEADLINE_S)
     assert len(events) == 1 and isinstance(events[0], Reported), events
     return identify(events[0].result["pids"][:2])
@@ -163,10 +163,11 @@ DRIVER = textwrap.dedent(
     sys.path.insert(0, sys.argv[3])
     from test_procs import start_processes
 
-    PIDS = sys.argv[1]  # a global of __main__: sent to the workers with the objective
+    PIDS, EXECUTOR = sys.argv[1], sys.argv[2]  # globals of __main__: sent to the workers with the objective
 
     def trial(config):
-        pids = [*start_processes(), os.getpid(), os.getppid()]
+        # The worker, and on the process executor its supervisor (a Ray actor's parent is Ray's).
+        pids = [*start_processes(), os.getpid(), *([os.getppid()] if EXECUTOR == "process" else [])]
         with open(PIDS + ".tmp", "w") as f:
             f.write(" ".join(map(str, pids)))
         os.rename(PIDS + ".tmp", PIDS)
@@ -221,3 +222,51 @@ def test_descendants_and_kill_tree_follow_a_tree_of_processes() -> None:
     finally:
         shell.kill()
         shell.wait()
+
+
+GUARDED = textwrap.dedent(
+    """
+    import os, subprocess, sys, time
+    from rung.executors import _procs
+    sys.path.insert(0, sys.argv[2])
+    from test_procs import start_processes
+
+    assert _procs.guard()
+    unmarked = subprocess.Popen(["sleep", "1000"], env={"PATH": os.environ["PATH"]})  # found by its group
+    pids = [*start_processes(), unmarked.pid, int(os.environ["RUNG_TEST_PID"])]
+    with open(sys.argv[1] + ".tmp", "w") as f:
+        f.write(" ".join(map(str, pids)))
+    os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+    time.sleep(1000)
+    """
+)
+
+
+def test_a_guarded_process_killed_by_sigkill_takes_what_it_started(tmp_path: Path) -> None:
+    # As a Ray actor is guarded: Ray starts it and may SIGKILL it; what it started must end too:
+    # a child, a daemon (found by the mark in its environment) and a child without the mark (by its group).
+    script = tmp_path / "guarded.py"
+    script.write_text(GUARDED)
+    pid_file = tmp_path / "pids"
+    root = str(Path(__file__).resolve().parents[1])
+    bystander = subprocess.Popen(["sleep", "1000"])  # not started by the guarded process
+    owner = subprocess.Popen(
+        [sys.executable, str(script), str(pid_file), str(Path(__file__).parent)],
+        env={**os.environ, "PYTHONPATH": root, "RUNG_TEST_PID": str(bystander.pid)},
+    )
+    try:
+        deadline = time.monotonic() + DEADLINE_S
+        while not pid_file.exists():
+            assert owner.poll() is None and time.monotonic() < deadline, "the guarded process did not start"
+            time.sleep(0.02)
+        *started, other = [int(pid) for pid in pid_file.read_text().split()]
+        processes = identify(started)
+        owner.kill()
+        owner.wait()
+        wait_ended(processes)
+        assert running(identify([other])), "a process the guarded one did not start was killed"
+    finally:
+        owner.kill()
+        owner.wait()
+        bystander.kill()
+        bystander.wait()

@@ -20,7 +20,18 @@ import signal
 import sys
 from typing import NoReturn
 
-__all__ = ["children", "descendants", "die_with_parent", "kill_tree", "parent", "split_worker", "stat", "subreaper"]
+__all__ = [
+    "MARK",
+    "children",
+    "descendants",
+    "die_with_parent",
+    "guard",
+    "kill_tree",
+    "parent",
+    "split_worker",
+    "stat",
+    "subreaper",
+]
 
 LINUX = sys.platform.startswith("linux")
 _PR_SET_PDEATHSIG = 1
@@ -191,3 +202,89 @@ def _exit_as(status: int) -> NoReturn:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
         os.kill(os.getpid(), signum)
     os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
+
+
+MARK = "RUNG_PROCESS_OWNER"
+"""The environment variable that marks every process a guarded process starts (see `guard`)."""
+
+
+def guard() -> bool:
+    """Linux: have what this process starts killed when it dies, however it dies; False elsewhere.
+
+    For a process whose parent rung does not control (a Ray actor: Ray starts it and may SIGKILL it).
+    It becomes the leader of a new process group, which the processes it starts join; marks them
+    with a random token in the environment variable `MARK`, which they inherit (a daemon that left
+    the group too); and starts a guardian: a process that is neither its child nor in its group
+    (nothing that ends this process's children or group ends it), which waits for this process to
+    die, then kills every process of that group or with that mark. Then it becomes a subreaper, so
+    that `kill_tree` finds the daemons its trials leave while it lives.
+    """
+    if not LINUX:
+        return False
+    import secrets
+    import subprocess
+
+    me = os.getpid()
+    with contextlib.suppress(OSError):  # a session leader leads its group already
+        if os.getpgid(0) != me:
+            os.setpgid(0, 0)
+    token = secrets.token_hex(16)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {k: v for k, v in os.environ.items() if k != MARK}
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    started = subprocess.run(
+        [sys.executable, "-m", "rung.executors._procs", str(me), token],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+        check=False,
+    )
+    os.environ[MARK] = token
+    subreaper()  # after the guardian left: it is not ours to adopt
+    return started.returncode == 0
+
+
+def _guardian(owner: int, token: str) -> None:
+    """The guardian's body: daemonise, wait for `owner` to die, kill its group and what it marked."""
+    if os.fork():
+        os._exit(0)  # the guardian is the orphan: `guard()` waited for this process only
+    try:
+        import select
+
+        with os.fdopen(os.pidfd_open(owner)) as pidfd:  # readable once the owner has exited
+            select.select([pidfd], [], [])
+    except (AttributeError, OSError):  # no pidfd (Linux < 5.3), or the owner is gone already
+        while _running(owner):
+            import time
+
+            time.sleep(0.5)
+    me = os.getpid()
+    needle = f"{MARK}={token}".encode()
+    for _ in range(_KILL_ROUNDS):
+        found = [pid for pid in _all_pids() if pid != me and _running(pid) and _owned(pid, owner, needle)]
+        if not found:
+            return
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    fields = stat(pid)
+    return fields is not None and fields[0] not in ("Z", "X")
+
+
+def _owned(pid: int, owner: int, needle: bytes) -> bool:
+    fields = stat(pid)
+    if fields is not None and int(fields[2]) == owner:  # in the owner's process group
+        return True
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return needle in f.read().split(b"\0")
+    except OSError:  # gone, or another user's
+        return False
+
+
+if __name__ == "__main__":
+    _guardian(int(sys.argv[1]), sys.argv[2])
