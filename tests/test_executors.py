@@ -207,3 +207,10 @@ def test_the_time_budget_ends_a_run_whose_thread_trial_hangs(
     assert cli.main(["show", "hang", "--storage", str(storage)]) == 0
     shown = " ".join(capsys.readouterr().out.split())  # as wide as the terminal: lines may wrap
     assert "ERROR" in shown and "trial 1 failed" in shown and "abandoned: trial 1 did not end within 1 s" in shown
+
+
+@pytest.mark.parametrize("value", [-1, float("nan"), "1", True, None])
+def test_thread_executor_refuses_a_bad_abandon_after_s(value: object) -> None:
+    with pytest.raises(ValueError) as raised:
+        ThreadExecutor(1, abandon_after_s=value)  # type: ignore[arg-type]
+    assert str(raised.value) == f"abandon_after_s must be a number of seconds >= 0; got {value!r}"
