@@ -29,6 +29,7 @@ from rung.types import Decision
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process trees are read from /proc")
 
 DEADLINE_S = 30.0
+FIRST_REPORT_S = 90.0  # a Ray actor may take a while to be placed on a loaded machine
 
 # Started by the trial: prints the pid of a `sleep 1000` in a new session, then exits at once.
 DAEMON = (
@@ -85,7 +86,7 @@ def wait_ended(processes: list[Process], within_s: float = DEADLINE_S) -> None:
 
 def started_by_first_report(executor: Executor, config: dict[str, Any], trial_id: int = 1) -> list[Process]:
     executor.submit(Job(trial_id, config))
-    events = executor.poll(DEADLINE_S)
+    events = executor.poll(FIRST_REPORT_S)
     assert len(events) == 1 and isinstance(events[0], Reported), events
     return identify(events[0].result["pids"][:2])
 
