@@ -439,6 +439,13 @@ class Tuner:
         slot, trial.slot = trial.slot, None
         if slot is not None:
             self._slots &= ~(1 << slot)
+        if event.kind == "abandoned":
+            # Told to end, it did not, and its executor cannot end it (a thread): it fails, is never
+            # retried (its code still runs), and the store says why.
+            trial.error = event.error
+            self._finish(trial, Status.ERROR, event.error, slot)
+            log.warning("trial %d: %s", trial.id, event.error)
+            return None
         if event.kind == "error":
             trial.num_failures += 1
             self.store.set_failures(trial.id, trial.num_failures)

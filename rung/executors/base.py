@@ -30,7 +30,8 @@ class Reported:
 
 @dataclass(frozen=True)
 class Ended:
-    """A trial's run ended: kind is "completed", "interrupted" (paused/stopped) or "error"."""
+    """A trial's run ended: kind is "completed", "interrupted" (paused/stopped), "error", or
+    "abandoned": stopped, it did not end, and the executor cannot end it (a thread); `error` says so."""
 
     trial_id: int
     kind: str

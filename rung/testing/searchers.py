@@ -252,8 +252,8 @@ DRIVER = textwrap.dedent(
             loss = (config["x"] - 0.3) ** 2 + {"a": 0.0, "b": 0.1, "c": 0.2}[config["k"]] + 0.01 * config["n"]
             rung.report({"loss": loss + 1 / (step + 1)}, checkpoint=step)
             if rung.get_trial_id() == kill_trial and step == kill_step:
-                # The driver: this process (thread executor) or the worker's parent (process executor).
-                os.kill(os.getpid() if executor == "thread" else os.getppid(), signal.SIGKILL)
+                # The driver: this process (thread executor) or the one that started the worker.
+                os.kill(os.getpid() if executor == "thread" else int(os.environ["RUNG_DRIVER_PID"]), signal.SIGKILL)
 
     space = {"x": rung.uniform(0, 1), "k": rung.choice(["a", "b", "c"]), "n": rung.randint(1, 5)}
     points = [{"x": 0.31, "k": "a"}, {"k": "c"}, {"x": 0.9, "k": "b", "n": 2}]  # run first, then learnt from
