@@ -119,7 +119,7 @@ def _setup(
     except Exception:  # an unpicklable part: `rung resume` from the CLI will say so
         setup = None
     if setup is not None and len(setup) > STORED_SETUP_WARN_BYTES:
-        warn_large(kept, len(setup), stacklevel=4)  # names the caller of rung.run
+        warn_large(kept, len(setup), stacklevel=5)  # names the caller of rung.run (past its spelling check)
     return setup
 
 

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import cloudpickle
+
 from rung._checks import Interval, Options, check
 from rung.errors import ResumeMismatchError
 from rung.executors.base import Executor
@@ -24,7 +26,7 @@ from rung.search import Searcher
 from rung.space import Space
 from rung.types import StopFn
 
-__all__ = ["MODES", "RunSpec", "check_resume", "space_changes"]
+__all__ = ["MODES", "RunSpec", "check_resume", "space_changes", "stored_arguments"]
 
 MODES = ("min", "max")
 _MODE_SPELLINGS = {"minimize": "min", "maximize": "max", "minimise": "min", "maximise": "max"}
@@ -115,17 +117,26 @@ class RunSpec:
         """The record of these settings, each checked (see `rung.run` for what they mean)."""
         if metric is not None and not isinstance(metric, str):
             raise TypeError(f"metric must be a str naming a reported key; got {metric!r}")
-        if not isinstance(executor, Executor):
-            check(None, "executor", executor, Options(EXECUTORS))
-        elif resources is not None:
+        if not isinstance(executor, Executor) and executor not in EXECUTORS:
+            known = ", ".join(repr(k) for k in EXECUTORS)
+            raise ValueError(f"executor must be one of {known} or an Executor object; got {executor!r}")
+        if isinstance(executor, Executor) and resources is not None:
             raise ValueError(
                 "resources is for executors given by name; an executor object has its own (e.g."
                 f" RayExecutor(resources=...)); got executor={type(executor).__name__} and resources={resources!r}"
             )
         if not (executor == "ray" or isinstance(executor, Executor)):
             Resources.parse(resources)  # checked now (Ray checks its own: it knows custom resources)
+        compiled = Space.of(space)
+        try:  # every value of the space must be storable with the trials and sendable to workers
+            cloudpickle.dumps(compiled)
+        except Exception as exc:
+            raise TypeError(
+                f"space holds a value that cannot be stored with the trials ({type(exc).__name__}: {exc}); keep"
+                " picklable values in the space and make such objects inside the objective"
+            ) from exc
         return cls(
-            space=Space.of(space),
+            space=compiled,
             metric=metric,
             mode=_mode(mode),
             num_samples=int(check(None, "num_samples", num_samples, Interval(int, 1, None))),
@@ -166,6 +177,29 @@ class RunSpec:
             "max_failures": self.max_failures,
             "seed": self.seed,
         }
+
+
+def stored_arguments(experiment: Mapping[str, Any], setup: Mapping[str, Any]) -> dict[str, Any]:
+    """`rung.run`'s arguments that define a stored experiment, read back from its settings (JSON) and
+    its setup (the unpickled objects: the space as given, the search and scheduler objects, the first
+    points); the inverse of `RunSpec.to_json` for `rung resume`. A callable `stop` is the caller's
+    to add (it is in the setup only when it could be pickled)."""
+    settings = experiment["settings"]
+    return {
+        "space": setup["space"],
+        "metric": experiment["metric"],
+        "mode": experiment["mode"],
+        "num_samples": settings["num_samples"],
+        "search": setup["search"],
+        "scheduler": setup["scheduler"],
+        "max_concurrent": settings["max_concurrent"],
+        "resources": settings["resources"],
+        "executor": settings["executor"],
+        "time_budget_s": settings["time_budget_s"],
+        "max_failures": settings["max_failures"],
+        "seed": settings["seed"],
+        "points_to_evaluate": setup.get("points"),
+    }
 
 
 def check_resume(name: str, stored: Mapping[str, Any], spec: RunSpec, built: Mapping[str, Any]) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 import rung
-from rung.api import _searcher
 from rung.executors.simulated import Curve, SimulatedExecutor
+from rung.parts import _searcher
 from rung.search._tpe_level import DONE, STOPPED, WORST
 from rung.search.random import Random
 from rung.search.tpe import TPE

@@ -535,7 +535,7 @@ def test_gpus_are_assigned_per_slot(
     visible: str, resources: dict[str, float], expected: set[str], storage: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
-    monkeypatch.setattr("rung.api.machine_cpus", lambda: 2)
+    monkeypatch.setattr("rung.parts.machine_cpus", lambda: 2)
     result = rung.run(
         report_devices,
         {"i": rung.grid(list(range(8)))},
