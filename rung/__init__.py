@@ -80,6 +80,7 @@ _EXPORTS: dict[str, str] = {
     "SpaceError": "rung.errors",
     "SampleFromError": "rung.errors",
     "ResourceError": "rung.errors",
+    "ResumeMismatchError": "rung.errors",
     "SessionError": "rung.errors",
     "MetricNotReportedError": "rung.errors",
     "ExperimentBusyError": "rung.errors",
@@ -132,6 +133,7 @@ if TYPE_CHECKING:
         MetricNotReportedError as MetricNotReportedError,
     )
     from rung.errors import ResourceError as ResourceError
+    from rung.errors import ResumeMismatchError as ResumeMismatchError
     from rung.errors import RungError as RungError
     from rung.errors import SampleFromError as SampleFromError
     from rung.errors import SessionError as SessionError

@@ -586,7 +586,8 @@ def test_trial_logs_are_captured(storage: Path) -> None:
 def test_resume_with_other_metric_is_an_error(storage: Path) -> None:
     rung.run(quadratic, {"x": 0.5, "n": 1}, metric="loss", executor="thread", name="mm", storage=storage, verbose=0)
     with pytest.raises(
-        ValueError, match="^experiment 'mm' was stored with metric='loss', mode='min'; got metric='acc', mode='max'$"
+        rung.ResumeMismatchError,
+        match="^experiment 'mm' was stored with metric='loss', mode='min'; got metric='acc', mode='max'$",
     ):
         rung.run(
             quadratic,
