@@ -19,6 +19,7 @@ from typing import Any
 import cloudpickle
 import numpy as np
 
+from rung import known as known_results
 from rung._parameters import WithParameters, warn_large
 from rung._text import LogGuard
 from rung.errors import ExperimentExistsError, ExperimentNotFoundError, RungError
@@ -159,6 +160,7 @@ def run(
     verbose: int = 1,
     callbacks: Sequence[Any] = (),
     points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
+    known: Sequence[Mapping[str, Any]] | None = None,
 ) -> ExperimentResult:
     """Tune `fn` over `space` and return every trial, stored under `<storage>/<name>/`.
 
@@ -195,6 +197,11 @@ def run(
         points_to_evaluate: configurations to run first, in order, in addition to `num_samples` (and
             to the grid): known good settings, or last run's best. Each may give some keys only; the
             rest are drawn at random. The searcher learns from them as from its own proposals.
+        known: results known without running them (Ray Tune's `evaluated_rewards`, Optuna's
+            `add_trial`): `[{"config": {...}, "result": {"loss": 0.3}}, ...]`, each config giving every
+            hyperparameter. Each is stored as a TERMINATED trial (origin "known") that the searcher
+            learns from and that can be best; it is not run, and the scheduler is not told of it.
+            `rung.interop.from_optuna(study)` gives an Optuna study's trials in this form.
 
     Example:
         >>> def train(config):
@@ -288,6 +295,9 @@ def run(
     points = _points(points_to_evaluate, compiled, searcher, int(seed))
     if points:
         settings["points_to_evaluate"] = len(points)
+    given = known_results.check(known, compiled, searcher, metric, int(seed))
+    if given:
+        settings["known"] = len(given)
 
     # Worker processes start now and load the objective while the store is opened.
     exe.start(fn)
@@ -314,6 +324,7 @@ def run(
         callbacks=callbacks,
         max_concurrent=max_concurrent,
         points=points,
+        known=given,
     )
     try:
         if store.trials():
