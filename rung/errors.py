@@ -11,11 +11,14 @@ __all__ = [
     "ResourceError",
     "RungError",
     "SampleFromError",
+    "SearchExhaustedError",
     "SessionError",
     "SpaceError",
     "StoreDamagedError",
     "StoreFullError",
     "StoreWriteError",
+    "TrialEndedError",
+    "TrialNotFoundError",
     "UntrustedStoreError",
 ]
 
@@ -77,3 +80,15 @@ class UntrustedStoreError(RungError, PermissionError):
 class LargeObjectiveWarning(UserWarning):
     """What `rung.run` stores for `rung resume` (the objective with what its closure holds, the space,
     the searcher and scheduler) is large; `rung.with_parameters` passes large objects without storing them."""
+
+
+class TrialNotFoundError(RungError, LookupError):
+    """An ask/tell call (`rung.Study`) named a trial id the study does not have."""
+
+
+class TrialEndedError(RungError, ValueError):
+    """An ask/tell call (`rung.Study`) reported or told a trial that has already been told its end."""
+
+
+class SearchExhaustedError(RungError, RuntimeError):
+    """`rung.Study.ask()` found the searcher done: it has proposed every configuration it will (a grid)."""
