@@ -308,7 +308,7 @@ def run(
     except BaseException:
         exe.shutdown()
         raise
-    progress = _progress(verbose, name, None if searcher.total is None else searcher.total + len(points))
+    progress = _progress(verbose, name, None if searcher.total is None else searcher.total + len(points) + len(given))
     tuner = Tuner(
         fn=fn,
         searcher=searcher,
