@@ -19,7 +19,7 @@ from rung._numbers import better, finite, is_number
 from rung.errors import ExperimentNotFoundError, TrialEndedError, TrialNotFoundError
 from rung.search.base import Searcher
 from rung.store.sqlite import Store
-from rung.types import Config
+from rung.types import Config, Status
 
 __all__ = ["LOCK_NAME", "Entry", "State", "locked"]
 
@@ -37,6 +37,7 @@ class Entry:
     last: dict[str, Any] = field(default_factory=dict)
     best: float | None = None
     has_metric: bool = False
+    slot: int | None = None  # its lane in the worker timeline: the lowest not held when it was asked
 
 
 class State:
@@ -64,7 +65,7 @@ class State:
         if store.last_seq == self.seq:
             return searcher
         configs: dict[int, Config] | None = None
-        for kind, trial_id, data, at, _slot in store.timed_history(self.seq):
+        for kind, trial_id, data, at, slot in store.timed_history(self.seq):
             if kind == "result":
                 searcher.observe(trial_id, data)
                 entry = self.open.get(trial_id)
@@ -82,11 +83,18 @@ class State:
                     searcher.on_given(trial_id, configs[trial_id])
                 started = time.time() if at is None else float(at)
                 self.open[trial_id] = Entry(started=started, last_time=started)
+            elif status is Status.RUNNING and trial_id in self.open:
+                self.open[trial_id].slot = slot
             elif status.finished:
                 ended = self.open.pop(trial_id, None)
                 searcher.on_complete(trial_id, status, (ended.last if ended else None) or None)
         self.seq = store.last_seq
         return searcher
+
+    def free_slot(self) -> int:
+        """The lowest timeline lane no open trial holds (the dashboard draws asked trials as on workers)."""
+        held = {entry.slot for entry in self.open.values()}
+        return next(i for i in range(len(held) + 1) if i not in held)
 
     def track(self, entry: Entry, result: dict[str, Any]) -> bool:
         """Note a trial's result in its entry; True if it holds the trial's best value of the metric."""

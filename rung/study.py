@@ -246,11 +246,11 @@ class Study:
                     f"ask: the searcher of study {self.name!r} has proposed every configuration it will"
                     f" ({trial_id - 1} trials); create the study with a larger num_samples to go on"
                 )
-            now = time.time()
+            now, slot = time.time(), self._state.free_slot()
             store.add_trial(trial_id, config, "ask", at=now)
-            store.set_status(trial_id, Status.RUNNING, at=now)
+            store.set_status(trial_id, Status.RUNNING, at=now, slot=slot)
             self._state.next_id += 1
-            self._state.open[trial_id] = Entry(started=now, last_time=now)
+            self._state.open[trial_id] = Entry(started=now, last_time=now, slot=slot)
         return AskedTrial(trial_id, config)
 
     def report(self, trial_id: int, result: Mapping[str, Any]) -> None:
@@ -313,7 +313,7 @@ class Study:
                 self._add_result(store, searcher, entry, trial_id, checked)
             self._touched = True
             searcher.on_complete(trial_id, status, entry.last or None)
-            store.set_status(trial_id, status, error=error, at=time.time())
+            store.set_status(trial_id, status, error=error, at=time.time(), slot=entry.slot)
             del self._state.open[trial_id]
 
     def result(self) -> ExperimentResult:

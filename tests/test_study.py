@@ -24,6 +24,7 @@ from rung.errors import (
 )
 from rung.store import driver
 from rung.store.sqlite import Store
+from rung.store.views import experiment_view
 
 SPACE = {"x": rung.uniform(0, 1), "opt": rung.choice(["sgd", "adam"]), "epochs": 3}
 
@@ -263,3 +264,13 @@ def test_known_results_start_the_study(storage: Path) -> None:
     reference = _study(storage, "b", known=known)
     reference.ask()
     assert rung.Study.load("s", storage=storage).ask().config == reference.ask().config
+
+
+def test_asked_trials_take_lanes_of_the_worker_timeline(storage: Path) -> None:
+    study = _study(storage)
+    first, second = study.ask(), study.ask()
+    study.tell(first.id, {"loss": 0.1})
+    third = rung.Study.load("s", storage=storage).ask()  # another handle: it takes the lane the first left
+    study.tell(second.id, state="failed")
+    lanes = {span["trial"]: (span["slot"], span["ended"]) for span in experiment_view(storage, "s")["timeline"]}
+    assert lanes == {first.id: (0, "TERMINATED"), second.id: (1, "ERROR"), third.id: (0, "RUNNING")}
