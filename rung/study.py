@@ -37,10 +37,7 @@ import cloudpickle
 from rung import known as known_results
 from rung._numbers import is_number
 from rung._study_state import Entry, State, locked
-from rung.errors import (
-    ExperimentExistsError,
-    SearchExhaustedError,
-)
+from rung.errors import ExperimentExistsError, SearchExhaustedError
 from rung.result import ExperimentResult
 from rung.search import SEARCHERS, Searcher
 from rung.search import make as make_searcher
@@ -109,6 +106,7 @@ class Study:
     _state: State
     _touched: bool
     _keeper: Store | None
+    _pid: int
 
     def __init__(
         self,
@@ -187,6 +185,7 @@ class Study:
         # A reader kept open between calls: closing the writer's connection then does not checkpoint and
         # remove the WAL (the last connection to close does), which cost ~15 ms a call (BENCHMARKS.md).
         self._keeper = None
+        self._pid = os.getpid()  # a forked child opens its own reader (SQLite connections do not cross a fork)
 
     @classmethod
     def load(cls, name: str, storage: str | Path = "rung-runs") -> Study:
@@ -359,8 +358,8 @@ class Study:
         with locked(Path(self.storage) / self.name):
             store = Store.open(self.storage, self.name)
             try:
-                if self._keeper is None:
-                    self._keeper = Store.read(self.storage, self.name)
+                if self._keeper is None or self._pid != os.getpid():
+                    self._keeper, self._pid = Store.read(self.storage, self.name), os.getpid()
                     weakref.finalize(self, self._keeper.close)
                 self._touched = True
                 searcher = self._state.catch_up(store)
