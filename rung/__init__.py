@@ -74,6 +74,7 @@ _EXPORTS: dict[str, str] = {
     # plain data and errors
     "Status": "rung.types",
     "Decision": "rung.types",
+    "Pause": "rung.types",
     "Start": "rung.types",
     "Resume": "rung.types",
     "Stop": "rung.types",
@@ -82,6 +83,7 @@ _EXPORTS: dict[str, str] = {
     "SpaceError": "rung.errors",
     "SampleFromError": "rung.errors",
     "ResourceError": "rung.errors",
+    "ResumeMismatchError": "rung.errors",
     "SessionError": "rung.errors",
     "MetricNotReportedError": "rung.errors",
     "ExperimentBusyError": "rung.errors",
@@ -138,6 +140,7 @@ if TYPE_CHECKING:
         MetricNotReportedError as MetricNotReportedError,
     )
     from rung.errors import ResourceError as ResourceError
+    from rung.errors import ResumeMismatchError as ResumeMismatchError
     from rung.errors import RungError as RungError
     from rung.errors import SampleFromError as SampleFromError
     from rung.errors import SearchExhaustedError as SearchExhaustedError
@@ -195,6 +198,7 @@ if TYPE_CHECKING:
     from rung.study import AskedTrial as AskedTrial
     from rung.study import Study as Study
     from rung.types import Decision as Decision
+    from rung.types import Pause as Pause
     from rung.types import Resume as Resume
     from rung.types import Start as Start
     from rung.types import Status as Status

@@ -183,6 +183,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     import rung
+    from rung.spec import stored_arguments
     from rung.store.sqlite import Store
 
     store = Store.read(args.storage, args.name)
@@ -247,28 +248,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
             f"warning: the callbacks of experiment {args.name!r} ({', '.join(setup['callbacks_lost'])}) could not"
             " be stored and are not run; pass them to rung.run(..., resume=True) from Python to keep them"
         )
+    stored = stored_arguments(experiment, setup)
+    stored["executor"] = _executor_for_resume(settings["executor"])
     rung.run(
-        fn,
-        setup["space"],
-        metric=experiment["metric"],
-        mode=experiment["mode"],
-        num_samples=settings["num_samples"],
-        search=setup["search"],
-        scheduler=setup["scheduler"],
-        max_concurrent=settings["max_concurrent"],
-        resources=settings["resources"],
-        executor=_executor_for_resume(settings["executor"]),
-        name=args.name,
-        storage=args.storage,
-        resume=True,
-        stop=stop,
-        time_budget_s=settings["time_budget_s"],
-        max_failures=settings["max_failures"],
-        seed=settings["seed"],
-        verbose=args.verbose,
+        fn, **stored, stop=stop, name=args.name, storage=args.storage, resume=True, verbose=args.verbose,
         callbacks=setup.get("callbacks", ()),
-        points_to_evaluate=setup.get("points"),
-    )
+    )  # fmt: skip
     return cmd_show(args)
 
 

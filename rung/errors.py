@@ -9,6 +9,7 @@ __all__ = [
     "LargeObjectiveWarning",
     "MetricNotReportedError",
     "ResourceError",
+    "ResumeMismatchError",
     "RungError",
     "SampleFromError",
     "SearchExhaustedError",
@@ -80,6 +81,11 @@ class UntrustedStoreError(RungError, PermissionError):
 class LargeObjectiveWarning(UserWarning):
     """What `rung.run` stores for `rung resume` (the objective with what its closure holds, the space,
     the searcher and scheduler) is large; `rung.with_parameters` passes large objects without storing them."""
+
+
+class ResumeMismatchError(RungError, ValueError):
+    """`resume=True` named a stored experiment that this run is not: another metric, mode, seed,
+    search, scheduler or space (the message names what changed)."""
 
 
 class TrialNotFoundError(RungError, LookupError):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import rung
-from rung import api
+from rung import opening
 
 
 def quick(config: dict[str, Any]) -> float:
@@ -30,14 +30,14 @@ def test_default_names_are_unique_within_a_second_and_sort_by_time(
         def now(cls, tz: Any = None) -> Frozen:
             return cls(2024, 5, 6, 7, 8, 9)
 
-    monkeypatch.setattr(api, "datetime", types.SimpleNamespace(datetime=Frozen))
+    monkeypatch.setattr(opening, "datetime", types.SimpleNamespace(datetime=Frozen))
     names = [
         rung.run(quick, {"x": 0.5}, metric="loss", executor="thread", storage=storage, verbose=0).name for _ in range(3)
     ]
     assert len(set(names)) == 3 and all(re.fullmatch(r"quick-20240506-070809-[0-9a-f]{4}", n) for n in names)
     # A suffix whose folder exists is drawn again.
     drawn = iter(["beef", "beef", "cafe", "d00d"])
-    monkeypatch.setattr(api, "secrets", types.SimpleNamespace(token_hex=lambda n: next(drawn)))
+    monkeypatch.setattr(opening, "secrets", types.SimpleNamespace(token_hex=lambda n: next(drawn)))
     first = rung.run(quick, {"x": 0.5}, metric="loss", executor="thread", storage=storage, verbose=0)
     second = rung.run(quick, {"x": 0.5}, metric="loss", executor="thread", storage=storage, verbose=0)
     assert (first.name, second.name) == ("quick-20240506-070809-beef", "quick-20240506-070809-cafe")

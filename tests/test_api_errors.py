@@ -34,7 +34,7 @@ SPACE = {"x": rung.uniform(0, 1)}
             "scheduler must be None, one of 'fifo', 'median', 'sha', 'hyperband', 'asha', 'pbt', 'pb2'"
             " or a Scheduler object; got 'ashaa'",
         ),
-        ({"mode": "maximize"}, ValueError, "mode must be 'min' or 'max'; got 'maximize'"),
+        ({"mode": "up"}, ValueError, "mode must be 'min' or 'max'; got 'up'"),
         ({"num_samples": 0}, ValueError, "num_samples must be an integer >= 1; got 0"),
         ({"max_failures": -1}, ValueError, "max_failures must be an integer >= 0; got -1"),
         ({"max_concurrent": 0}, ValueError, "max_concurrent must be an integer >= 1; got 0"),
@@ -44,7 +44,7 @@ SPACE = {"x": rung.uniform(0, 1)}
             ValueError,
             "executor must be one of 'process', 'thread', 'simulated', 'ray' or an Executor object; got 'dask'",
         ),
-        ({"time_budget_s": 0}, ValueError, "time_budget_s must be a number > 0 or None; got 0"),
+        ({"time_budget_s": 0}, ValueError, "time_budget_s must be a finite number > 0 or None; got 0"),
         (
             {"executor": ThreadExecutor(2), "resources": {"cpu": 2}},
             ValueError,
@@ -69,7 +69,7 @@ def test_bad_arguments(
     storage: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("rung.api.machine_cpus", lambda: 2)
+    monkeypatch.setattr("rung.parts.machine_cpus", lambda: 2)
     with pytest.raises(error, match="^" + re.escape(message)):
         rung.run(ok, SPACE, metric="loss", **{"storage": storage, "name": "bad", "verbose": 0, **kwargs})
     assert not (storage / "bad").exists()
@@ -204,3 +204,34 @@ def test_max_concurrent_caps_an_executor_object(tmp_path: Path) -> None:
             most = max(most, len(running))
     store.close()
     assert most == 1  # the object's capacity is 4: the run's max_concurrent=1 still holds
+
+
+@pytest.mark.parametrize(
+    ("key", "spelled"),
+    [
+        ("n_trials", "num_samples= (the experiment's total)"),
+        ("num_trials", "num_samples= (the experiment's total)"),
+        ("config", "the space, the second argument: rung.run(fn, space, ...)"),
+        ("param_space", "the space, the second argument: rung.run(fn, space, ...)"),
+        ("direction", 'mode= ("min" or "max")'),
+        ("search_alg", "search="),
+        ("max_concurrent_trials", "max_concurrent="),
+        ("n_jobs", "max_concurrent="),
+        ("resources_per_trial", "resources="),
+        ("storage_path", "storage= (a folder)"),
+        ("local_dir", "storage= (a folder)"),
+        ("timeout", "time_budget_s="),
+        ("study_name", "name="),
+        ("load_if_exists", "resume="),
+    ],
+)
+def test_ray_tune_and_optuna_spellings_are_answered_with_rungs(key: str, spelled: str, storage: Path) -> None:
+    with pytest.raises(TypeError, match="^" + re.escape(f"run() has no argument {key}=; rung spells it {spelled}")):
+        rung.run(ok, SPACE, metric="loss", storage=storage, name="sp", verbose=0, **{key: 1})
+    assert not (storage / "sp").exists()
+
+
+def test_optunas_direction_words_are_taken_as_modes(storage: Path) -> None:
+    high = rung.run(ok, SPACE, metric="loss", mode="maximize", executor="thread", storage=storage, name="hi", verbose=0)
+    low = rung.run(ok, SPACE, metric="loss", mode="minimize", executor="thread", storage=storage, name="lo", verbose=0)
+    assert (high.mode, low.mode) == ("max", "min")

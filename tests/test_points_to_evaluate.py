@@ -205,3 +205,12 @@ def test_a_searcher_that_cannot_learn_them_says_so(storage: Path) -> None:
     message = "search=_Proposer cannot take known results: it does not implement on_given"
     with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
         _run(storage, None, _Proposer(), name="own", known=KNOWN)
+
+
+def test_ray_tunes_evaluated_rewards_is_answered_with_rungs_spelling(storage: Path) -> None:
+    message = (
+        'run() has no argument evaluated_rewards=; rung spells it known=[{"config": point, "result": {metric:'
+        " reward}}, ...] (stored, learnt from, not run)"
+    )
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+        rung.run(_spy([]), {"x": rung.uniform(0, 1)}, metric="loss", storage=storage, evaluated_rewards=[0.1])  # type: ignore[call-arg]

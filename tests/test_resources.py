@@ -73,7 +73,7 @@ def _device(config: dict[str, object]) -> dict[str, float]:
 
 def test_trials_get_their_share_of_faked_gpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
-    monkeypatch.setattr("rung.api.machine_cpus", lambda: 2)
+    monkeypatch.setattr("rung.parts.machine_cpus", lambda: 2)
     result = rung.run(
         _device, {"x": rung.grid([1, 2, 3, 4])}, metric="loss", resources={"cpu": 0.25, "gpu": 0.4},
         storage=tmp_path, name="gpus", verbose=0,
