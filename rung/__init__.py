@@ -25,6 +25,9 @@ _EXPORTS: dict[str, str] = {
     "ExperimentResult": "rung.result",
     "Trial": "rung.result",
     "ScheduleEntry": "rung.result",
+    # your own loop: ask and tell
+    "Study": "rung.study",
+    "AskedTrial": "rung.study",
     # the trial side
     "report": "rung.session",
     "get_checkpoint": "rung.session",
@@ -91,8 +94,11 @@ _EXPORTS: dict[str, str] = {
     "StoreFullError": "rung.errors",
     "StoreWriteError": "rung.errors",
     "UntrustedStoreError": "rung.errors",
+    "TrialNotFoundError": "rung.errors",
+    "TrialEndedError": "rung.errors",
+    "SearchExhaustedError": "rung.errors",
 }
-_SUBMODULES = ("hp", "callbacks", "plots", "dashboard")
+_SUBMODULES = ("hp", "callbacks", "plots", "dashboard", "interop")
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
 
@@ -114,6 +120,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from rung import hp as hp
+    from rung import interop as interop
     from rung._parameters import with_parameters as with_parameters
     from rung.api import load as load
     from rung.api import run as run
@@ -136,11 +143,14 @@ if TYPE_CHECKING:
     from rung.errors import ResumeMismatchError as ResumeMismatchError
     from rung.errors import RungError as RungError
     from rung.errors import SampleFromError as SampleFromError
+    from rung.errors import SearchExhaustedError as SearchExhaustedError
     from rung.errors import SessionError as SessionError
     from rung.errors import SpaceError as SpaceError
     from rung.errors import StoreDamagedError as StoreDamagedError
     from rung.errors import StoreFullError as StoreFullError
     from rung.errors import StoreWriteError as StoreWriteError
+    from rung.errors import TrialEndedError as TrialEndedError
+    from rung.errors import TrialNotFoundError as TrialNotFoundError
     from rung.errors import UntrustedStoreError as UntrustedStoreError
     from rung.executors.base import Executor as Executor
     from rung.executors.process import ProcessExecutor as ProcessExecutor
@@ -185,6 +195,8 @@ if TYPE_CHECKING:
     from rung.session import report as report
     from rung.space import Domain as Domain
     from rung.space import Space as Space
+    from rung.study import AskedTrial as AskedTrial
+    from rung.study import Study as Study
     from rung.types import Decision as Decision
     from rung.types import Pause as Pause
     from rung.types import Resume as Resume

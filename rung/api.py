@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+from rung import known as known_results
 from rung._text import LogGuard
 from rung.callbacks import Callback
 from rung.executors.base import Executor
@@ -53,6 +54,7 @@ SPELLINGS = {
     "timeout": "time_budget_s=",
     "study_name": "name=",
     "load_if_exists": "resume=",
+    "evaluated_rewards": 'known=[{"config": point, "result": {metric: reward}}, ...] (stored, learnt from, not run)',
 }
 """Ray Tune's and Optuna's names of `run`'s arguments, and how rung spells them."""
 
@@ -93,6 +95,7 @@ def run(
     verbose: int = 1,
     callbacks: Sequence[Callback] = (),
     points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
+    known: Sequence[Mapping[str, Any]] | None = None,
 ) -> ExperimentResult:
     """Tune `fn` over `space` and return every trial, stored under `<storage>/<name>/`.
 
@@ -130,6 +133,11 @@ def run(
         points_to_evaluate: configurations to run first, in order, in addition to `num_samples` (and
             to the grid): known good settings, or last run's best. Each may give some keys only; the
             rest are drawn at random. The searcher learns from them as from its own proposals.
+        known: results known without running them (Ray Tune's `evaluated_rewards`, Optuna's
+            `add_trial`): `[{"config": {...}, "result": {"loss": 0.3}}, ...]`, each config giving every
+            hyperparameter. Each is stored as a TERMINATED trial (origin "known") that the searcher
+            learns from and that can be best; it is not run, and the scheduler is not told of it.
+            `rung.interop.from_optuna(study)` gives an Optuna study's trials in this form.
 
     Example:
         >>> def train(config):
@@ -147,7 +155,10 @@ def run(
     callbacks = _callbacks(callbacks)
     name = _name(name, fn, storage)
     parts = build(spec)
+    given = known_results.check(known, spec.space, parts.searcher, spec.metric, spec.seed)
     settings = parts.settings(spec, fn)
+    if given:
+        settings["known"] = len(given)
     parts.executor.start(fn)  # worker processes start now and load the objective while the store opens
     try:
         store = open_experiment(fn, space, spec, parts, settings, storage, name, resume, callbacks)
@@ -155,7 +166,7 @@ def run(
         parts.executor.shutdown()
         raise
     progress = _progress(verbose, name, parts)
-    tuner = _tuner(fn, spec, parts, store, progress, callbacks)
+    tuner = _tuner(fn, spec, parts, store, progress, callbacks, given)
     try:
         if store.trials():
             tuner.replay()
@@ -175,6 +186,7 @@ def _tuner(
     store: Store,
     progress: Progress,
     callbacks: list[Callback],
+    known: list[known_results.Known],
 ) -> Tuner:
     return Tuner(
         fn=fn,
@@ -191,6 +203,7 @@ def _tuner(
         callbacks=callbacks,
         max_concurrent=spec.max_concurrent,
         points=parts.points,
+        known=known,
     )
 
 

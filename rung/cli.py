@@ -1,4 +1,4 @@
-"""The command line: `rung demo | ls | show NAME | resume NAME | dashboard`."""
+"""The command line: `rung demo | ls | show NAME | resume NAME | dashboard | export`."""
 
 from __future__ import annotations
 
@@ -191,6 +191,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
         experiment = store.experiment()
     finally:
         store.close()
+    if experiment["settings"].get("ask_tell"):
+        _err(
+            f"experiment {args.name!r} is an ask/tell study, driven by your own loop: continue it from Python with"
+            f" rung.Study.load({args.name!r}, storage={args.storage!r})"
+        )
+        return 2
     given = experiment["settings"].get("with_parameters")
     if given:
         objects = ", ".join(f"{name}=..." for name in given)
@@ -283,6 +289,33 @@ def _stored_run(experiment: dict[str, Any], objective: str | None = None) -> tup
     return setup, fn
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    import rung
+    from rung.interop import to_optuna
+
+    try:
+        import optuna
+    except ImportError:
+        _err("rung export --optuna needs optuna: pip install 'rung[optuna]'")
+        return 2
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    result = rung.load(args.name, storage=args.storage)
+    try:
+        study = to_optuna(result, args.optuna, args.study, replace=args.replace)
+    except ValueError as exc:
+        _err(f"error: {exc}")
+        return 2
+    counts: dict[str, int] = {}
+    for trial in study.get_trials(deepcopy=False):
+        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+    states = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no trials"
+    left = len(result.trials) - sum(counts.values())
+    note = f"; {left} trials not ended were left out" if left else ""
+    print(visible(f"exported {args.name!r} to Optuna study {study.study_name!r} in {args.optuna}: {states}{note}"))
+    print(visible(f"see it with: optuna-dashboard {args.optuna}"))
+    return 0
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from rung.dashboard.server import serve
 
@@ -347,12 +380,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     dash = sub.add_parser("dashboard", help="live read-only web view of the experiments")
     dash.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
     dash.add_argument("--port", type=_int_from(0, 65535), default=8765)
-    for p in (demo, show, resume, dash, sub.choices["ls"]):
+    export = sub.add_parser("export", help="write an experiment into another tool's storage (Optuna)")
+    export.add_argument("name")
+    export.add_argument(
+        "--optuna", metavar="URL", required=True, help="an Optuna storage URL, e.g. sqlite:///exp.db (made if missing)"
+    )
+    export.add_argument("--study", help="the Optuna study's name (default: the experiment's)")
+    export.add_argument("--replace", action="store_true", help="replace an Optuna study of that name")
+    for p in (demo, show, resume, dash, export, sub.choices["ls"]):
         p.add_argument("--storage", default=argparse.SUPPRESS, help="folder of experiments")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     LogGuard.install(logging.getLogger("rung"))
-    commands = {"demo": cmd_demo, "ls": cmd_ls, "show": cmd_show, "resume": cmd_resume, "dashboard": cmd_dashboard}
+    commands = {
+        "demo": cmd_demo,
+        "ls": cmd_ls,
+        "show": cmd_show,
+        "resume": cmd_resume,
+        "dashboard": cmd_dashboard,
+        "export": cmd_export,
+    }
     from rung.errors import RungError
 
     try:

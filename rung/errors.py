@@ -12,11 +12,14 @@ __all__ = [
     "ResumeMismatchError",
     "RungError",
     "SampleFromError",
+    "SearchExhaustedError",
     "SessionError",
     "SpaceError",
     "StoreDamagedError",
     "StoreFullError",
     "StoreWriteError",
+    "TrialEndedError",
+    "TrialNotFoundError",
     "UntrustedStoreError",
 ]
 
@@ -83,3 +86,15 @@ class LargeObjectiveWarning(UserWarning):
 class ResumeMismatchError(RungError, ValueError):
     """`resume=True` named a stored experiment that this run is not: another metric, mode, seed,
     search, scheduler or space (the message names what changed)."""
+
+
+class TrialNotFoundError(RungError, LookupError):
+    """An ask/tell call (`rung.Study`) named a trial id the study does not have."""
+
+
+class TrialEndedError(RungError, ValueError):
+    """An ask/tell call (`rung.Study`) reported or told a trial that has already been told its end."""
+
+
+class SearchExhaustedError(RungError, RuntimeError):
+    """`rung.Study.ask()` found the searcher done: it has proposed every configuration it will (a grid)."""

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rung import known as known_results
 from rung._changes import Changes
 from rung._numbers import better, finite
 from rung.callbacks import Callback, CallbackList
@@ -87,9 +88,12 @@ class Tuner:
         callbacks: Sequence[Callback] = (),
         max_concurrent: int | None = None,
         points: Sequence[Config] = (),
+        known: Sequence[known_results.Known] = (),
     ) -> None:
         self.fn = fn
         self.points = list(points)  # configs to run first (points_to_evaluate), before the searcher's
+        self.known = list(known)  # results given, not run: stored as ended trials first (see rung.known)
+        self._untold: set[int] = set()  # known trials being replayed: the scheduler never hears of them
         self.max_concurrent = max_concurrent  # a cap below the executor's capacity (an executor object's)
         self.searcher = searcher
         self.scheduler = scheduler
@@ -138,6 +142,12 @@ class Tuner:
             last_at = last_at if at is None else max(last_at, at)
             if kind == "result":
                 trial = self.trials[trial_id]
+                if trial_id in self._untold:  # a known result: learnt, not scheduled, no proof of reporting
+                    seen = self.metric_seen
+                    self._record(trial, data)
+                    self.metric_seen = seen
+                    self.searcher.observe(trial_id, data)
+                    continue
                 self._record(trial, data)
                 self.searcher.observe(trial_id, data)
                 # The decision is kept: if the driver stopped after answering it but before the
@@ -181,19 +191,23 @@ class Tuner:
 
     def _replay_add(self, trial_id: int, info: Mapping[str, Any]) -> None:
         config = {}
-        if info["origin"] == "searcher":
+        if info["origin"] in ("searcher", "ask"):  # "ask": proposed through rung.Study's ask()
             # Same seed and same events: the searcher proposes what it proposed before. The stored
             # config is the truth; the call only moves the searcher's state forward.
             config = self.searcher.suggest(trial_id) or {}
-        elif info["origin"] == "point":
-            if self.points:
-                self.points.pop(0)  # started before the stop: not again
+        elif info["origin"] in ("point", "known"):
+            given: list[Any] = self.points if info["origin"] == "point" else self.known
+            if given:
+                given.pop(0)  # started (or stored) before the stop: not again
             config = self._stored_config(trial_id)
             self.searcher.on_given(trial_id, config)
         trial = _Trial(id=trial_id, config=config, parent_id=info.get("parent_id"))
         self.trials[trial_id] = trial
         self.next_id = max(self.next_id, trial_id + 1)
-        self.scheduler.on_trial_add(trial)
+        if info["origin"] == "known":
+            self._untold.add(trial_id)
+        else:
+            self.scheduler.on_trial_add(trial)
 
     def _stored_config(self, trial_id: int) -> Config:
         """A stored trial's config as run (its objects too: the event's copy holds their text)."""
@@ -214,6 +228,7 @@ class Tuner:
         """Run until no trial can start and none is running, the time budget ends, or Ctrl-C."""
         self.executor.start(self.fn)
         self.store.set_experiment("RUNNING")
+        self._add_known()
         self.store.commit()
         self._setup_callbacks()
         try:
@@ -276,6 +291,19 @@ class Tuner:
             self._check_budget()
             if self.progress.wants_update():
                 self.progress.update(self.status(self.progress.max_running))
+
+    def _add_known(self) -> None:
+        """Store the known results not stored yet, as ended trials the searcher learns from."""
+        seen = self.metric_seen  # a known value is no proof that the objective reports the metric
+        while self.known:
+            trial = _Trial(id=self.next_id, config=self.known[0].config, status=Status.TERMINATED)
+            self.next_id += 1
+            result = known_results.record(
+                self.store, self.searcher, trial.id, self.known.pop(0), self.metric, self._now()
+            )
+            self._record(trial, result)  # it may be the best so far
+            self.ended[Status.TERMINATED] += 1
+        self.metric_seen = seen
 
     def _poll_timeout(self) -> float:
         timeout = 0.25
@@ -512,7 +540,10 @@ class Tuner:
         """Tell the searcher and the scheduler a trial has ended (in a run and in a replay alike),
         then let go of it: it is counted, and `self.best` keeps its row if it is the best."""
         self.searcher.on_complete(trial.id, status, trial.last_result or None)
-        self.scheduler.on_complete(trial, status)
+        if trial.id in self._untold:
+            self._untold.discard(trial.id)
+        else:
+            self.scheduler.on_complete(trial, status)
         self.changes.forget(trial.id)
         if self.best is not None and self.best.id == trial.id:
             self.best = TrialRow(trial.id, status, trial.iteration, trial.config, self.best.result)

@@ -80,8 +80,10 @@ def take_lock(folder: Path, name: str) -> int:
             f"experiment {name!r} in {str(folder.parent)!r} is busy: {who} runs it. Wait for it to end, or stop"
             " it (it stays resumable) and then resume; or choose another name"
         ) from None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())
+    mine = f"pid {os.getpid()} on {socket.gethostname()}".encode()
+    if os.pread(fd, len(mine) + 1, 0) != mine:  # unchanged when this process held it last (ask/tell calls)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, mine, 0)
     return fd
 
 

@@ -247,6 +247,11 @@ class Store:
                 driver.release_lock(self._lock)
                 self._lock = None
 
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the newest event, result or checkpoint (written or waiting to be)."""
+        return self._seq
+
     # Writing (the driver only). Changes become durable at commit().
     def _begin(self) -> None:
         self._conn.execute("BEGIN")
@@ -545,14 +550,17 @@ class Store:
         for kind, trial_id, data, _at, _slot in self.timed_history():
             yield kind, trial_id, data
 
-    def timed_history(self) -> Iterator[tuple[str, int, Any, float | None, int | None]]:
-        """`history()` with each status event's clock time and slot (None for results, and in old stores)."""
+    def timed_history(self, since: int = 0) -> Iterator[tuple[str, int, Any, float | None, int | None]]:
+        """`history()` with each status event's clock time and slot (None for results, and in old stores);
+        only what came after sequence number `since` (see `last_seq`) when given."""
         self._write_pending()
         extra = "time, slot" if self._timed else "NULL, NULL"
         with failures.reading(self.path / DB_NAME):  # the rows are read as they are iterated
             rows = self._conn.execute(
-                f"SELECT seq, 'status', trial_id, status, data, {extra} FROM events"
-                " UNION ALL SELECT seq, 'result', trial_id, NULL, data, NULL, NULL FROM results ORDER BY 1"
+                f"SELECT seq, 'status', trial_id, status, data, {extra} FROM events WHERE seq > ?1"
+                " UNION ALL SELECT seq, 'result', trial_id, NULL, data, NULL, NULL FROM results WHERE seq > ?1"
+                " ORDER BY 1",
+                (since,),
             )
             for _seq, kind, trial_id, status, data, at, slot in rows:
                 if kind == "result":
