@@ -20,6 +20,7 @@ from rung.testing import crash
 from rung.testing._crash_compare import leftovers, orphans
 from rung.testing._crash_probe import PROCS, descendants
 from rung.testing.crash import KillPoint
+from rung.types import Decision, Resume, Start
 
 # (method, kills, seed): 20 kills in all.
 SPREAD = [
@@ -50,6 +51,36 @@ def test_killed_and_resumed_runs_end_as_uninterrupted_ones(method: str, kills: i
 def test_the_spread_makes_twenty_kills_over_every_method() -> None:
     assert sum(kills for _, kills, _ in SPREAD) == 20
     assert {method for method, _, _ in SPREAD} == set(crash.METHODS)
+
+
+# A regression the harness found: a resume must hand the scheduler its paused trials in the order they
+# paused (as an uninterrupted run does), not by trial id.
+
+
+class TakeTurns(rung.Scheduler):
+    """Pauses each trial after its first two results; resumes the trial that has waited longest."""
+
+    def on_result(self, trial: rung.TrialInfo, result: dict[str, Any]) -> Decision:
+        return Decision.PAUSE if result["training_iteration"] < 3 else Decision.CONTINUE
+
+    def next_trial(self, *, new_allowed: bool, paused: Any) -> Start | Resume | None:
+        if new_allowed:
+            return Start()
+        return Resume(paused[0].id) if paused else None
+
+
+def take_turns(seed: int) -> dict[str, Any]:
+    space = {"x": rung.uniform(0, 1), "lr": rung.uniform(0.1, 0.5), "steps": 4}
+    return {"fn": crash.objective, "space": space, "metric": "loss", "num_samples": 3, "scheduler": TakeTurns()}
+
+
+def test_paused_trials_wait_in_the_order_they_paused_after_a_resume(tmp_path: Path) -> None:
+    # Trials 1, 2, 3 each report once and pause; trial 1 resumes and pauses at 2, so trial 2 has waited
+    # longest. Killed right after that report, the resumed driver must resume trial 2 next, not trial 1.
+    setup = f"{__name__}:take_turns"
+    report = crash.check(setup, tmp_path / "crash", plan=[KillPoint("report", 1, 2)])
+    assert report.kills == [KillPoint("report", 1, 2)], report.describe()
+    assert report.ok, report.describe()
 
 
 # The harness itself finds what it is meant to find.
