@@ -5,11 +5,12 @@ each kill, and compare every experiment with an uninterrupted run of the same se
     python -m bench crash --kills 60 --methods pbt pb2   # some methods only
     python -m bench crash --kills 500 --children         # each trial also starts a child process
 
-Experiments go round the methods, seeds 0, 1, 2, ...; each aims at `--per-experiment` kills drawn by
-`rung.testing.crash.check` (a seeded generator: kill points after a returned report, after or before
-a commit, inside a checkpoint file's write, at a random moment). The report (markdown, and the raw
-reports as JSON) goes to `--out`: kills and resumes by method and kind of kill, every mismatch with
-the kill points that reproduce it (`check(..., plan=[...])`), wall time and the machine.
+Experiments go round the methods, seeds 0, 1, 2, ...; each plans `--per-experiment` kills drawn by
+`rung.testing.crash.check` from a seeded generator: after a returned report, after or before a
+commit, inside a checkpoint file's write, after a resume's first commit, at a random moment. The
+report (markdown, and the raw reports as JSON) goes to `--out`: kills and resumes by method and kind
+of kill, every mismatch with the kill points that reproduce it (`check(..., plan=[...])`), wall time
+and the machine.
 """
 
 from __future__ import annotations
@@ -56,6 +57,12 @@ def run(kills: int, methods: list[str], per: int, children: bool, work: Path) ->
     return reports
 
 
+def _spelled(point: crash.KillPoint) -> str:
+    if point.kind == "time":
+        return f'KillPoint("time", seconds={point.seconds:g})'
+    return f'KillPoint("{point.kind}", {point.trial}, {point.iteration})'
+
+
 def markdown(reports: list[crash.CrashReport], command: str, seconds: float) -> str:
     methods = list(dict.fromkeys(r.setup for r in reports))
     lines = [
@@ -80,14 +87,9 @@ def markdown(reports: list[crash.CrashReport], command: str, seconds: float) -> 
     failed = [r for r in reports if not r.ok]
     lines += ["", f"Experiments with mismatches: {len(failed)}."]
     for report in failed:
-        plan = ", ".join(f'KillPoint("{k.kind}", {k.at:g})' for k in report.kills)
-        lines += [
-            "",
-            "```",
-            report.describe(),
-            f"replay: crash.check({report.setup!r}, folder, seed={report.seed}, plan=[{plan}])",
-            "```",
-        ]
+        plan = ", ".join(_spelled(k) for k in report.kills)
+        replay = f"crash.check({report.setup!r}, folder, seed={report.seed}, plan=[{plan}])"
+        lines += ["", "```", report.describe(), f"replay: {replay}", "```"]
     return "\n".join(lines) + "\n"
 
 

@@ -31,9 +31,10 @@ TIMING = ("time_this_iter_s", "time_total_s", "timestamp")
 
 # Names a writer gives a file while it is being made: `write_atomic`'s temporaries and the database
 # built beside its final name (rung.store.checkpoints, rung.store.sqlite).
-_TEMPORARY = re.compile(r".*\.(tmp|new)-\d+")
-# What an experiment's folder holds besides its checkpoint files (the WAL files come and go).
-_KNOWN = {DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", "driver.lock"}
+_TEMPORARY = re.compile(r".*\.(tmp|new)-\d+(-journal|-wal|-shm)?")
+_CHECKPOINT = re.compile(r"checkpoint-.*\.pkl")
+# The database's own files (the WAL files come and go).
+_KNOWN = {DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm"}
 
 
 def _metrics(result: Mapping[str, Any]) -> dict[str, Any]:
@@ -54,6 +55,7 @@ class Experiment:
         schedules: `ExperimentResult.schedule` of every trial.
         best: (trial id, metrics) of the best result by the run's metric, or None.
         checkpoint_files: the checkpoint files the store's rows name, relative to its folder.
+        times: per (trial id, iteration): the result's `timestamp` (epoch seconds of its report).
     """
 
     status: str
@@ -63,6 +65,7 @@ class Experiment:
     schedules: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     best: tuple[int, dict[str, Any]] | None = None
     checkpoint_files: set[str] = field(default_factory=set)
+    times: dict[tuple[int, int], float] = field(default_factory=dict)
 
     @classmethod
     def read(cls, storage: Path, name: str) -> Experiment:
@@ -85,6 +88,7 @@ class Experiment:
                 if kind == "result":
                     iteration = int(data["training_iteration"])
                     out.results[(trial_id, iteration)] = _metrics(data)
+                    out.times[(trial_id, iteration)] = float(data.get("timestamp", 0.0))
                     out.events.append(("result", trial_id, iteration))
                     continue
                 status, info = data
@@ -223,8 +227,10 @@ def _cmdline(pid: int) -> str:
 
 
 def leftovers(folder: Path, referenced: set[str]) -> list[str]:
-    """Files an experiment's folder should not hold once a run has finished: temporaries of writes cut
-    short, and files under `trials/` that are neither a trial's log nor a checkpoint a stored row names."""
+    """Files of rung's that an experiment's folder should not hold once a run has finished: temporaries
+    of writes cut short (with their SQLite journals), other files named like the database, and
+    checkpoint files no stored row names. Files rung does not name (a callback's, the user's) are not
+    looked at."""
     out: list[str] = []
     for root, _dirs, names in os.walk(folder):
         for name in names:
@@ -232,9 +238,8 @@ def leftovers(folder: Path, referenced: set[str]) -> list[str]:
             parts = Path(rel).parts
             if _TEMPORARY.fullmatch(name):
                 out.append(f"temporary file left: {rel}")
-            elif parts[0] == "trials" and len(parts) == 3:
-                if name != "log.txt" and str(Path(rel)) not in referenced:
-                    out.append(f"file no stored checkpoint names: {rel}")
-            elif rel not in _KNOWN:
+            elif len(parts) == 1 and name.startswith(DB_NAME) and name not in _KNOWN:
                 out.append(f"unexpected file: {rel}")
+            elif parts[0] == "trials" and _CHECKPOINT.fullmatch(name) and str(Path(rel)) not in referenced:
+                out.append(f"file no stored checkpoint names: {rel}")
     return sorted(out)

@@ -186,15 +186,18 @@ def draw(
     rng: np.random.Generator,
     kills: int,
     kinds: Sequence[str],
-    results: Sequence[tuple[int, int]],
+    results: Sequence[tuple[int, int, float]],
     writes: set[tuple[int, int]],
     seconds: float,
 ) -> list[KillPoint]:
-    """Plan `kills` kill points over an experiment whose uninterrupted run stored `results` (trial,
-    iteration) in this order, wrote the checkpoint files of `writes`, and took `seconds`.
+    """Plan `kills` kill points over an experiment whose uninterrupted run took `seconds`, stored
+    `results` (trial, iteration, seconds since its driver started) in this order and wrote the
+    checkpoint files of `writes`.
 
-    Kills at results get distinct results in their order; "start" and "time" kills fall between them.
-    A "time" kill comes first (the run it kills has most of its way to go) at 5-80% of `seconds`.
+    Kills at results get distinct results, in their order; "start" kills fall between them. "time"
+    kills come first, each before the time the uninterrupted run took to its first kill at a result
+    (so that they pass none of those): in the first run's start-up, creation of the store and first
+    results, then in the resumes' start-up and replay.
     """
     weights = np.array([KINDS[k] for k in kinds])
     chosen = [str(k) for k in rng.choice(list(kinds), size=kills, p=weights / weights.sum())]
@@ -204,7 +207,11 @@ def draw(
     for kind in sorted(chosen, key=lambda k: k != "checkpoint-write"):
         if kind not in _AT_RESULT:
             continue
-        free = [i for i, key in enumerate(results) if i not in taken and (kind != "checkpoint-write" or key in writes)]
+        free = [
+            i
+            for i, (t, it, _) in enumerate(results)
+            if i not in taken and (kind != "checkpoint-write" or (t, it) in writes)
+        ]
         if not free:
             free = [i for i in range(len(results)) if i not in taken]
             kind = "commit"
@@ -212,10 +219,12 @@ def draw(
             index = int(rng.choice(free))
             taken.add(index)
             placed.append((index, kind))
-    points = [KillPoint(kind, *results[index]) for index, kind in sorted(placed)]
+    placed.sort()
+    points = [KillPoint(kind, *results[index][:2]) for index, kind in placed]
+    before = results[placed[0][0]][2] if placed else 0.8 * seconds
     for kind in chosen:
         if kind == "time":
-            points.insert(0, KillPoint("time", seconds=round(float(rng.uniform(0.05, 0.8)) * seconds, 3)))
+            points.insert(0, KillPoint("time", seconds=round(float(rng.uniform(0.05, 1.0)) * before, 3)))
         elif kind == "start":
             points.insert(int(rng.integers(0, len(points) + 1)), KillPoint("start"))
     return points
@@ -273,22 +282,20 @@ def _check(
     storage, records = root / "killed", root / "killed-records"
     for path in (clean_records, records):
         path.mkdir(parents=True)
-    started = time.monotonic()
+    started, epoch = time.monotonic(), time.time()
     code, err = _run(spec, clean_storage, report.seed, clean_records, None, timeout)
     report.clean_seconds = time.monotonic() - started
     if code != 0:
         report.mismatches.append(f"the uninterrupted run failed (exit {code}):\n{err[-3000:]}")
         return
     clean = checks.Experiment.read(clean_storage, _NAME)
-    order = [(e[1], e[2]) for e in clean.events if e[0] == "result"]
-    todo = (
-        list(plan)
-        if plan is not None
-        else draw(rng, kills, kinds, order, _read_writes(clean_records), report.clean_seconds)
-    )
+    order = [(e[1], e[2], clean.times[(e[1], e[2])] - epoch) for e in clean.events if e[0] == "result"]
+    writes = _read_writes(clean_records)
+    todo = list(plan) if plan is not None else draw(rng, kills, kinds, order, writes, report.clean_seconds)
 
     started = time.monotonic()
     stored: set[tuple[int, int]] = set()
+    killed: KillPoint | None = None
     while True:
         point = None
         while todo and point is None:
@@ -296,18 +303,24 @@ def _check(
             if point.kind in _AT_RESULT and (point.trial, point.iteration) in stored:
                 report.missed.append(point)  # already passed (a "time" kill went further)
                 point = None
+        # The resume starts at once, while the killed driver's workers may still be ending (a lock
+        # they held would stall it); they are checked once it has run.
         code, err = _run(spec, storage, report.seed, records, point, timeout)
+        if killed is not None:
+            found = checks.orphans(records, time.monotonic() + grace)
+            report.mismatches += [f"after the kill at {killed} and a resume: {m}" for m in found]
+            killed = None
         if point is not None and code == -signal.SIGKILL:
             report.kills.append(point)
             report.resumes += 1
+            killed = point
             acks = checks.read_acks(records)
             if (storage / _NAME / "rung.db").exists():
                 now = checks.Experiment.read(storage, _NAME)
                 stored = set(now.results)
-                report.mismatches += [f"after kill {point}: {m}" for m in checks.lost(acks, now)]
+                report.mismatches += [f"after the kill at {point}: {m}" for m in checks.lost(acks, now)]
             elif acks:
-                report.mismatches.append(f"after kill {point}: no store, yet {len(acks)} results acknowledged")
-            report.mismatches += [f"after kill {point}: {m}" for m in checks.orphans(records, time.monotonic() + grace)]
+                report.mismatches.append(f"after the kill at {point}: no store, yet {len(acks)} results acknowledged")
             continue
         if code == 0:
             report.missed += ([point] if point is not None else []) + todo
