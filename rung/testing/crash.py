@@ -260,6 +260,22 @@ def _run(
     return proc.returncode, err
 
 
+def _next_unstored(
+    point: KillPoint,
+    order: list[tuple[int, int]],
+    stored: set[tuple[int, int]],
+    writes: set[tuple[int, int]],
+    todo: list[KillPoint],
+) -> KillPoint | None:
+    """`point` moved to the first result in `order` not yet stored, nor planned for a later kill (that
+    wrote a checkpoint file, for a "checkpoint-write" kill); None if there is none."""
+    planned = {(p.trial, p.iteration) for p in todo}
+    for key in order:
+        if key not in stored and key not in planned and (point.kind != "checkpoint-write" or key in writes):
+            return KillPoint(point.kind, *key)
+    return None
+
+
 def _read_writes(records: Path) -> set[tuple[int, int]]:
     path = records / WRITES
     if not path.exists():
@@ -299,10 +315,13 @@ def _check(
     while True:
         point = None
         while todo and point is None:
-            point = todo.pop(0)
-            if point.kind in _AT_RESULT and (point.trial, point.iteration) in stored:
-                report.missed.append(point)  # already passed (a "time" kill went further)
-                point = None
+            planned = todo.pop(0)
+            point = planned
+            if planned.kind in _AT_RESULT and (planned.trial, planned.iteration) in stored:
+                # A "time" kill went past it: the next result of its kind the run has not stored.
+                point = _next_unstored(planned, [(t, i) for t, i, _ in order], stored, writes, todo)
+                if point is None:
+                    report.missed.append(planned)
         # The resume starts at once, while the killed driver's workers may still be ending (a lock
         # they held would stall it); they are checked once it has run.
         code, err = _run(spec, storage, report.seed, records, point, timeout)
