@@ -71,6 +71,7 @@ _EXPORTS: dict[str, str] = {
     # plain data and errors
     "Status": "rung.types",
     "Decision": "rung.types",
+    "Pause": "rung.types",
     "Start": "rung.types",
     "Resume": "rung.types",
     "Stop": "rung.types",
@@ -183,6 +184,7 @@ if TYPE_CHECKING:
     from rung.space import Domain as Domain
     from rung.space import Space as Space
     from rung.types import Decision as Decision
+    from rung.types import Pause as Pause
     from rung.types import Resume as Resume
     from rung.types import Start as Start
     from rung.types import Status as Status

@@ -6,8 +6,6 @@ import datetime
 import importlib
 import json
 import logging
-import math
-import numbers
 import os
 import re
 import secrets
@@ -19,8 +17,11 @@ from typing import Any
 import cloudpickle
 import numpy as np
 
+from rung._checks import Interval, Options, check
+from rung._numbers import is_number
 from rung._parameters import WithParameters, warn_large
 from rung._text import LogGuard
+from rung.callbacks import Callback
 from rung.errors import ExperimentExistsError, ExperimentNotFoundError, RungError
 from rung.executors.base import Executor
 from rung.progress import interrupted_line
@@ -77,7 +78,7 @@ def _stopper(stop: Mapping[str, float] | StopFn | None) -> StopFn | None:
         raise TypeError(f"stop must be a dict {{metric: threshold}} or a callable(trial_id, result); got {stop!r}")
     limits: dict[str, float] = {}
     for key, value in stop.items():
-        if not isinstance(key, str) or isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if not isinstance(key, str) or not is_number(value):
             raise ValueError(f"stop needs str keys and number thresholds; got {key!r}: {value!r}")
         limits[key] = float(value)
 
@@ -85,12 +86,6 @@ def _stopper(stop: Mapping[str, float] | StopFn | None) -> StopFn | None:
         return any(k in result and result[k] >= v for k, v in limits.items())
 
     return reached
-
-
-def _int_at_least(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
-    return int(value)
 
 
 def _objective_path(fn: Callable[..., Any]) -> str | None:
@@ -157,7 +152,7 @@ def run(
     max_failures: int = 0,
     seed: int = 0,
     verbose: int = 1,
-    callbacks: Sequence[Any] = (),
+    callbacks: Sequence[Callback] = (),
     points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
 ) -> ExperimentResult:
     """Tune `fn` over `space` and return every trial, stored under `<storage>/<name>/`.
@@ -206,26 +201,24 @@ def run(
         raise TypeError(f"fn (the objective) must be callable; got {fn!r} of type {type(fn).__name__}")
     if metric is not None and not isinstance(metric, str):
         raise TypeError(f"metric must be a str naming a reported key; got {metric!r}")
-    if mode not in ("min", "max"):
-        raise ValueError(f"mode must be 'min' or 'max'; got {mode!r}")
-    num_samples = _int_at_least("num_samples", num_samples, 1)
-    max_failures = _int_at_least("max_failures", max_failures, 0)
+    check(None, "mode", mode, Options(("min", "max")))
+    num_samples = int(check(None, "num_samples", num_samples, Interval(int, 1, None)))
+    max_failures = int(check(None, "max_failures", max_failures, Interval(int, 0, None)))
     if max_concurrent is not None:
-        max_concurrent = _int_at_least("max_concurrent", max_concurrent, 1)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an int; got {seed!r}")
-    seed = _int_at_least("seed", seed, 0)
+        max_concurrent = int(check(None, "max_concurrent", max_concurrent, Interval(int, 1, None)))
+    seed = int(check(None, "seed", seed, Interval(int, 0, None)))
     if not isinstance(storage, (str, os.PathLike)):
         raise TypeError(f"storage must be a folder path (a str or Path); got {storage!r}")
     if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Iterable):
         raise TypeError(f"callbacks must be a list of rung.callbacks objects; got {callbacks!r}")
-    if time_budget_s is not None and (
-        isinstance(time_budget_s, bool)
-        or not isinstance(time_budget_s, numbers.Real)
-        or not time_budget_s > 0
-        or math.isinf(time_budget_s)
-    ):
-        raise ValueError(f"time_budget_s must be a number > 0 or None; got {time_budget_s!r}")
+    callbacks = list(callbacks)  # read once: stored for `rung resume` and given to the tuner
+    for i, callback in enumerate(callbacks):
+        if not isinstance(callback, Callback):
+            raise TypeError(
+                f"callbacks[{i}] must be a rung.callbacks.Callback object (subclass it and override the hooks"
+                f" you need); got {callback!r} of type {type(callback).__name__}"
+            )
+    check(None, "time_budget_s", time_budget_s, Interval(float, 0, None, closed="neither"), None)
     compiled = Space.of(space)
     searcher = _searcher(search, compiled, metric)
     paired = getattr(searcher, "paired_scheduler", None)
@@ -281,9 +274,9 @@ def run(
         # A multi-fidelity scheduler: the searcher may learn from results at common budgets (BOHB).
         searcher.set_fidelity(*fidelity)
         settings["fidelity"] = {"time_attr": fidelity[0], "milestones": fidelity[1]}
-    elif isinstance(getattr(sched, "time_attr", None), str):
+    elif isinstance(time_attr := getattr(sched, "time_attr", None), str):
         # PBT, PB2, median stopping: the views draw curves against it (they read no pickle to learn it).
-        settings["fidelity"] = {"time_attr": sched.time_attr, "milestones": []}
+        settings["fidelity"] = {"time_attr": time_attr, "milestones": []}
 
     points = _points(points_to_evaluate, compiled, searcher, int(seed))
     if points:
@@ -384,7 +377,7 @@ def _open_store(
     settings: dict[str, Any],
     compiled: Space,
     stop: Any,
-    callbacks: Sequence[Any],
+    callbacks: Sequence[Callback],
     points: list[Config],
 ) -> Store:
     if resume:

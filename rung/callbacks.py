@@ -19,13 +19,14 @@ import csv
 import json
 import logging
 import numbers
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from rung.store.encoding import dumps
 from rung.types import Config, Status, flatten
 
-__all__ = ["CSV", "JSONL", "Callback", "MLflow", "TensorBoard", "export"]
+__all__ = ["CSV", "JSONL", "Callback", "CallbackList", "MLflow", "TensorBoard", "export"]
 
 log = logging.getLogger("rung")
 
@@ -61,6 +62,49 @@ class Callback:
     def clear(self) -> None:
         """Drop what earlier runs or exports wrote (after `setup`): `export` calls it, so that what it
         writes holds each stored result once."""
+
+
+class CallbackList(Callback):
+    """Several callbacks as one, as the tuner tells them: each in turn, and one that raises is logged
+    and switched off (the run goes on). `export` calls its callbacks itself: there, an error is raised.
+
+    Example:
+        >>> both = CallbackList([CSV(), JSONL()])
+        >>> bool(both), bool(CallbackList([]))
+        (True, False)
+    """
+
+    def __init__(self, callbacks: Iterable[Callback]) -> None:
+        self.callbacks = list(callbacks)
+
+    def __bool__(self) -> bool:
+        return bool(self.callbacks)
+
+    def _each(self, hook: str, call: Callable[[Callback], None]) -> None:
+        for callback in list(self.callbacks):
+            try:
+                call(callback)
+            except Exception:
+                log.exception("callback %s failed in %s; it is switched off", type(callback).__name__, hook)
+                self.callbacks.remove(callback)
+
+    def setup(self, name: str, path: Path, metric: str | None, mode: str) -> None:
+        self._each("setup", lambda c: c.setup(name, path, metric, mode))
+
+    def on_trial_start(self, trial_id: int, config: Config) -> None:
+        self._each("on_trial_start", lambda c: c.on_trial_start(trial_id, config))
+
+    def on_result(self, trial_id: int, config: Config, result: dict[str, Any]) -> None:
+        self._each("on_result", lambda c: c.on_result(trial_id, config, result))
+
+    def on_trial_end(self, trial_id: int, status: Status, error: str | None) -> None:
+        self._each("on_trial_end", lambda c: c.on_trial_end(trial_id, status, error))
+
+    def on_experiment_end(self) -> None:
+        self._each("on_experiment_end", lambda c: c.on_experiment_end())
+
+    def clear(self) -> None:
+        self._each("clear", lambda c: c.clear())
 
 
 class JSONL(Callback):

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rung._text import safe, visible
-from rung.tuner import Progress, Tuner
+from rung.status import TuningStatus
+from rung.tuner import Progress
 from rung.types import Status, flatten
 
 if TYPE_CHECKING:
@@ -27,7 +28,8 @@ def _fmt(value: Any) -> str:
 
 
 class RichProgress(Progress):
-    """Counts by status, best so far and the running trials, redrawn at most 4 times a second."""
+    """Counts by status, best so far and the running trials (the first `max_running`), redrawn at most
+    4 times a second, on a terminal only."""
 
     def __init__(self, name: str, total: int | None, console: Console | None = None) -> None:
         from rich.console import Console
@@ -39,61 +41,63 @@ class RichProgress(Progress):
         self._live: Live | None = None
         self._last = 0.0
 
-    def _render(self, tuner: Tuner) -> Any:
+    def _render(self, status: TuningStatus) -> Any:
         from rich.table import Table
 
-        counts = tuner.status_counts()
-        parts = [f"{counts[s]} {s.value.lower()}" for s in Status if counts[s]]
+        counts = status.counts
+        parts = [f"{counts[s]} {s.value.lower()}" for s in Status if counts.get(s)]
         total = f"/{self.total}" if self.total else ""
-        title = f"rung · {self.name} · {counts.total()}{total} trials: " + ", ".join(parts)
+        title = f"rung · {self.name} · {status.total}{total} trials: " + ", ".join(parts)
         table = Table(title=safe(title), title_justify="left", expand=False)
         table.add_column("trial", justify="right")
         table.add_column("status")
         table.add_column("iter", justify="right")
-        table.add_column(safe(tuner.metric or "metric"), justify="right")
+        table.add_column(safe(status.metric or "metric"), justify="right")
         table.add_column("config")
-        shown = sorted(tuner.running)[:8]
-        best = tuner.best
-        if best is not None and best.id not in shown:
-            shown = [best.id, *shown]
-        for trial_id in shown:
-            trial = best if best is not None and trial_id == best.id else tuner.trials[trial_id]
-            # The best trial's row shows the result that made it best (what the summary reports).
-            shown_result = trial.best if trial is best and trial.best else trial.last_result
-            value = shown_result.get(tuner.metric or "", "")
-            label = "best " + trial.status.value.lower() if trial is best else trial.status.value.lower()
+        best = status.best
+        # The best trial's row (first unless it runs among those shown) shows the result that made it
+        # best (what the summary reports).
+        shown = list(status.running)
+        if best is not None and all(row.id != best.id for row in shown):
+            shown = [best, *shown]
+        for row in shown:
+            if best is not None and row.id == best.id:
+                row, label = best, "best " + best.status.value.lower()
+            else:
+                label = row.status.value.lower()
+            value = row.result.get(status.metric or "", "")
             # Made visible before it is cut, so the 80 characters are the ones shown.
-            config = visible(", ".join(f"{k}={_fmt(v)}" for k, v in flatten(trial.config, "/").items()))
+            config = visible(", ".join(f"{k}={_fmt(v)}" for k, v in flatten(row.config, "/").items()))
             if len(config) > 80:
                 cut = config.rfind(", ", 0, 80)
                 config = config[:cut] + ", …" if cut > 0 else config[:79] + "…"
-            table.add_row(str(trial.id), label, str(trial.iteration), safe(_fmt(value)), safe(config))
+            table.add_row(str(row.id), label, str(row.iteration), safe(_fmt(value)), safe(config))
         return table
 
-    def update(self, tuner: Tuner) -> None:
-        now = time.monotonic()
-        if now - self._last < 0.25 or not self.console.is_terminal:
-            return
-        self._last = now
+    def wants_update(self) -> bool:
+        return time.monotonic() - self._last >= 0.25 and self.console.is_terminal
+
+    def update(self, status: TuningStatus) -> None:
+        self._last = time.monotonic()
         if self._live is None:
             from rich.live import Live
 
             self._live = Live(console=self.console, auto_refresh=False, transient=False)
             self._live.start()
-        self._live.update(self._render(tuner), refresh=True)
+        self._live.update(self._render(status), refresh=True)
 
     def note(self, line: str) -> None:
         """Print one line after the view (the command that resumes an interrupted run), unwrapped so
         that it can be copied whole."""
         self.console.print(safe(line), soft_wrap=True)
 
-    def close(self, tuner: Tuner) -> None:
+    def close(self, status: TuningStatus) -> None:
         if self._live is not None:
-            self._live.update(self._render(tuner), refresh=True)
+            self._live.update(self._render(status), refresh=True)
             self._live.stop()
             self._live = None
         else:
-            self.console.print(self._render(tuner))
+            self.console.print(self._render(status))
 
 
 def interrupted_line(store: Store, name: str, storage: str | Path) -> str:

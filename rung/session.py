@@ -22,7 +22,7 @@ from rung._numbers import is_number
 from rung.errors import SessionError
 from rung.types import Config, Decision
 
-__all__ = ["Channel", "Job", "TrialInterrupt", "get_checkpoint", "get_trial_id", "report", "run_trial"]
+__all__ = ["Channel", "Job", "TrialInterrupt", "failure", "get_checkpoint", "get_trial_id", "report", "run_trial"]
 
 AUTO_KEYS = ("training_iteration", "time_this_iter_s", "time_total_s", "timestamp")
 
@@ -183,7 +183,25 @@ def run_trial(fn: Callable[[Config], Any], job: Job, channel: Channel) -> Outcom
         return Outcome("completed")
     except TrialInterrupt:
         return Outcome("interrupted")
-    except Exception:
-        return Outcome("error", traceback.format_exc())
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt too: they end the trial, not its worker
+        return Outcome("error", failure(exc, job.trial_id))
     finally:
         _current.reset(token)
+
+
+def failure(exc: BaseException, trial_id: int) -> str:
+    """The traceback of `exc`, which ended trial `trial_id`; for an exception that usually ends a
+    program (SystemExit, KeyboardInterrupt), a last line says it ended only the trial."""
+    text = "".join(traceback.format_exception(exc))
+    if isinstance(exc, SystemExit):
+        code = exc.code
+        return text + (
+            f"rung: trial {trial_id} called sys.exit({code!r}) (argparse does on bad arguments): the trial failed;"
+            " an objective ends by returning (or raising an exception), and reads its settings from its config"
+        )
+    if isinstance(exc, KeyboardInterrupt):
+        return text + (
+            f"rung: KeyboardInterrupt was raised inside trial {trial_id}: the trial failed; Ctrl-C stops the whole"
+            " run (the driver handles it, and the run can be resumed)"
+        )
+    return text

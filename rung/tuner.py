@@ -8,6 +8,8 @@ the store records with every status change, with the time: the dashboard's worke
 
 from __future__ import annotations
 
+import dataclasses
+import heapq
 import logging
 import time
 from collections import Counter
@@ -15,16 +17,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rung import _changes as changes
+from rung._changes import Changes
 from rung._numbers import better, finite
-from rung.clock import Clock, RealClock
+from rung.callbacks import Callback, CallbackList
+from rung.clock import RealClock
 from rung.errors import MetricNotReportedError, StoreWriteError
 from rung.executors.base import Ended, Executor, Reported
 from rung.schedulers.base import Scheduler
 from rung.search.base import Searcher
 from rung.session import AUTO_KEYS, Job
+from rung.status import TrialRow, TuningStatus
 from rung.store.sqlite import Store
-from rung.types import Config, Decision, Resume, Start, Status, Stop, TrialInfo
+from rung.types import Config, Decision, Pause, Resume, Start, Status, Stop, TrialInfo
 
 __all__ = ["Progress", "Tuner"]
 
@@ -42,20 +46,26 @@ class _Trial(TrialInfo):
     ending: Status | None = None
     error: str | None = None
     slot: int | None = None
-    weights_from: int | None = None  # the donor whose checkpoint was copied in when it paused
-    # Its config and own newest checkpoint before a scheduler changed them (PBT's exploit), until it
-    # reports with the change: if it ends first (exploited at its last step), they are put back.
-    before_change: tuple[Config, tuple[int, bytes] | None] | None = None
-    changed: bool = False
 
 
 class Progress:
-    """Receives the tuner's state a few times a second (the rich view implements it)."""
+    """A live view of the run (the rich view implements it): it gets a `TuningStatus`, not the tuner.
 
-    def update(self, tuner: Tuner) -> None:
-        """Called after each turn of the loop."""
+    The tuner asks `wants_update()` after every turn and builds a status only when it says yes, so a
+    view that redraws a few times a second costs the loop nothing in between.
+    """
 
-    def close(self, tuner: Tuner) -> None:
+    max_running = 8
+    """The running trials a status holds at most (the lowest ids): what the view shows."""
+
+    def wants_update(self) -> bool:
+        """Whether `update` would redraw now (this one never does)."""
+        return False
+
+    def update(self, status: TuningStatus) -> None:
+        """Called after a turn of the loop, when `wants_update()` said yes."""
+
+    def close(self, status: TuningStatus) -> None:
         """Called once when the run ends."""
 
 
@@ -75,9 +85,8 @@ class Tuner:
         stop: StopFn | None = None,
         time_budget_s: float | None = None,
         max_failures: int = 0,
-        clock: Clock | None = None,
         progress: Progress | None = None,
-        callbacks: Sequence[Any] = (),
+        callbacks: Sequence[Callback] = (),
         max_concurrent: int | None = None,
         points: Sequence[Config] = (),
     ) -> None:
@@ -93,13 +102,14 @@ class Tuner:
         self.stop = stop
         self.time_budget_s = time_budget_s
         self.max_failures = max_failures
-        self.clock = clock or executor.clock
+        self.clock = executor.clock
+        self.changes = Changes(store)  # a scheduler's changes to trials' configs and weights (PBT)
         self.progress = progress or Progress()
-        self.callbacks = list(callbacks)  # rung.callbacks.Callback objects (CSV, TensorBoard, ...)
+        self.callbacks = CallbackList(callbacks)  # one that raises is logged and switched off
         self._callbacks_set_up = False
         # Trials not yet ended (pending, running, paused). An ended trial is dropped (the store holds
-        # it; `self.best` keeps the best one), so the driver's memory does not grow with ended trials:
-        # only their count by status is kept.
+        # it; `self.best` keeps the best one's row), so the driver's memory does not grow with ended
+        # trials: only their count by status is kept.
         self.trials: dict[int, _Trial] = {}
         self.ended: Counter[Status] = Counter()
         self.running: set[int] = set()
@@ -111,7 +121,9 @@ class Tuner:
         self.metric_seen = False
         self.warned_no_checkpoint = False
         self.turns = 0
-        self.best: _Trial | None = None
+        # The best result so far and its trial, for the live view: while the trial runs, `status()`
+        # reads its status, iteration and config from `self.trials`; when it ends, they are set here.
+        self.best: TrialRow | None = None
         self.started = self.clock.now()
         # Event times: wall time (epoch seconds) for a real clock, so they line up with the results'
         # `timestamp` and across resumes; a simulated clock's own time (shifted on resume, see replay).
@@ -159,7 +171,7 @@ class Tuner:
             live = self.trials.get(row["id"])
             if live is None:  # ended
                 if self.best is not None and self.best.id == row["id"]:
-                    self.best.config = row["config"]
+                    self.best = dataclasses.replace(self.best, config=row["config"])
                 continue
             trial = live
             trial.config, trial.num_failures, trial.error = row["config"], row["num_failures"], row["error"]
@@ -205,19 +217,10 @@ class Tuner:
         """The time stored with status events (see `_epoch`)."""
         return self.clock.now() + self._epoch
 
-    def _emit(self, hook: str, *args: Any) -> None:
-        """Call `hook` on every callback; one that raises is logged and switched off."""
-        for callback in list(self.callbacks):
-            try:
-                getattr(callback, hook)(*args)
-            except Exception:
-                log.exception("callback %s failed in %s; it is switched off", type(callback).__name__, hook)
-                self.callbacks.remove(callback)
-
     def _setup_callbacks(self) -> None:
         if self.callbacks and not self._callbacks_set_up:
             self._callbacks_set_up = True
-            self._emit("setup", self.store.path.name, self.store.path, self.metric, self.mode)
+            self.callbacks.setup(self.store.path.name, self.store.path, self.metric, self.mode)
 
     def run(self) -> None:
         """Run until no trial can start and none is running, the time budget ends, or Ctrl-C."""
@@ -244,9 +247,9 @@ class Tuner:
             raise
         finally:
             self.executor.shutdown()
-            self.progress.close(self)
+            self.progress.close(self.status(self.progress.max_running))
             if self.callbacks:
-                self._emit("on_experiment_end")
+                self.callbacks.on_experiment_end()
         self.store.set_experiment("FINISHED")
         self.store.commit()
 
@@ -283,7 +286,8 @@ class Tuner:
             if error is not None:
                 raise error
             self._check_budget()
-            self.progress.update(self)
+            if self.progress.wants_update():
+                self.progress.update(self.status(self.progress.max_running))
 
     def _poll_timeout(self) -> float:
         timeout = 0.25
@@ -350,12 +354,12 @@ class Tuner:
                 self.store.save_checkpoint(trial_id, donor[0], donor[1])
         self.scheduler.on_trial_add(trial)
         if self.callbacks:
-            self._emit("on_trial_start", trial_id, config)
+            self.callbacks.on_trial_start(trial_id, config)
         self._launch(trial)
 
     def _resume(self, suggestion: Resume) -> None:
         trial = self.trials[suggestion.trial_id]
-        self._launch(trial, changes.apply(self.store, trial, suggestion))
+        self._launch(trial, self.changes.apply(trial, suggestion))
 
     def _launch(self, trial: _Trial, change: dict[str, Any] | None = None) -> None:
         checkpoint = self.store.latest_checkpoint(trial.id)
@@ -395,10 +399,8 @@ class Tuner:
             return False
         if trial.best is None or self._better(value, trial.best[self.metric]):
             trial.best = result
-            if self.best is None or self.best.best is None or self._better(value, self.best.best[self.metric]):
-                former, self.best = self.best, trial
-                if former is not None and former.status.finished:
-                    self._forget_results(former)
+            if self.best is None or self._better(value, self.best.result[self.metric]):
+                self.best = TrialRow(trial.id, trial.status, trial.iteration, trial.config, result)
             return True
         return False
 
@@ -414,26 +416,27 @@ class Tuner:
             self.executor.stop(trial.id)
             return Decision.STOP
         result = event.result
-        trial.before_change, trial.changed = None, False  # it trains with any change made
+        self.changes.reported(trial.id)
         if event.checkpoint is not None:
             self.store.save_checkpoint(trial.id, int(result["training_iteration"]), event.checkpoint)
         improved = self._record(trial, result)
         self.store.add_result(trial.id, result, trial.best if improved else None)
         if self.callbacks:
-            self._emit("on_result", trial.id, trial.config, result)
+            self.callbacks.on_result(trial.id, trial.config, result)
         self.searcher.observe(trial.id, result)
-        decision = self._decide(trial, result, self.scheduler.on_result(trial, result))
-        donor = self.scheduler.weights_from(trial.id) if decision is Decision.PAUSE else None
-        if donor is not None:
-            changes.copy_at_pause(self.store, trial, donor)  # its weights as they are at the decision
+        answer = self.scheduler.on_result(trial, result)
+        decision = self._decide(trial, result, answer)
+        if decision is Decision.PAUSE and isinstance(answer, Pause):
+            self.changes.copy_at_pause(trial, answer.copy_weights_from)  # the donor's weights at the decision
         return decision
 
-    def _decide(self, trial: _Trial, result: dict[str, Any], decision: Decision) -> Decision:
+    def _decide(self, trial: _Trial, result: dict[str, Any], answer: Decision | Pause) -> Decision:
         """Apply `stop=` to the scheduler's decision; note how the trial ends if it does.
 
         `stop` wins over a pause too (as Ray Tune checks its stopper before the scheduler): a trial
         that reached it is done, not resumed later (nor, under PBT, continued from another's weights).
         """
+        decision = Decision.PAUSE if isinstance(answer, Pause) else answer
         if decision is Decision.COMPLETE or (
             decision in (Decision.CONTINUE, Decision.PAUSE) and self.stop is not None and self.stop(trial.id, result)
         ):
@@ -448,6 +451,13 @@ class Tuner:
         slot, trial.slot = trial.slot, None
         if slot is not None:
             self._slots &= ~(1 << slot)
+        if event.kind == "abandoned":
+            # Told to end, it did not, and its executor cannot end it (a thread): it fails, is never
+            # retried (its code still runs), and the store says why.
+            trial.error = event.error
+            self._finish(trial, Status.ERROR, event.error, slot)
+            log.warning("trial %d: %s", trial.id, event.error)
+            return None
         if event.kind == "error":
             trial.num_failures += 1
             self.store.set_failures(trial.id, trial.num_failures)
@@ -482,7 +492,7 @@ class Tuner:
             self.paused[trial.id] = trial
             self.store.set_status(trial.id, status, at=self._now(), slot=slot)
             return None
-        reverted = changes.undo_unused(self.store, trial)  # exploited at its last step: nothing came of it
+        reverted = self.changes.undo_unused(trial)  # exploited at its last step: nothing came of it
         error: Exception | None = None
         # Only an objective that returned on its own is judged: one stopped by `stop=` or the time
         # budget may not have reached its first report of the metric yet.
@@ -507,15 +517,19 @@ class Tuner:
         trial.status = status
         self.store.set_status(trial.id, status, error=error, at=self._now(), slot=slot, **info)
         if self.callbacks:
-            self._emit("on_trial_end", trial.id, status, error)
+            self.callbacks.on_trial_end(trial.id, status, error)
         self._ended(trial, status)
 
     def _ended(self, trial: _Trial, status: Status) -> None:
         """Tell the searcher and the scheduler a trial has ended (in a run and in a replay alike),
-        then let go of it: it is counted, and only `self.best` may still hold it."""
+        then let go of it: it is counted, and `self.best` keeps its row if it is the best."""
         self.searcher.on_complete(trial.id, status, trial.last_result or None)
         self.scheduler.on_complete(trial, status)
-        self._forget_results(trial)
+        self.changes.forget(trial.id)
+        if self.best is not None and self.best.id == trial.id:
+            self.best = TrialRow(trial.id, status, trial.iteration, trial.config, self.best.result)
+        # Its result dicts are in the store; a scheduler may still hold the trial (PBT's population).
+        trial.last_result, trial.best = {}, None
         del self.trials[trial.id]
         self.ended[status] += 1
 
@@ -523,8 +537,16 @@ class Tuner:
         """How many trials are in each status, ended ones included."""
         return self.ended + Counter(trial.status for trial in self.trials.values())
 
-    def _forget_results(self, trial: _Trial) -> None:
-        """Drop an ended trial's result dicts: they are in the store, and only the best trial's are read
-        again (by the progress view). A scheduler may still hold the trial (PBT's population)."""
-        if trial is not self.best:
-            trial.last_result, trial.best = {}, None
+    def status(self, running: int = Progress.max_running) -> TuningStatus:
+        """The run now, as a live view sees it: counts, the `running` running trials with the lowest
+        ids, and the best trial (its status, iteration and config as they are now)."""
+        rows = []
+        for trial_id in heapq.nsmallest(running, self.running):
+            trial = self.trials[trial_id]
+            rows.append(TrialRow(trial.id, trial.status, trial.iteration, trial.config, trial.last_result))
+        best = self.best
+        live = None if best is None else self.trials.get(best.id)
+        if best is not None and live is not None:
+            best = TrialRow(best.id, live.status, live.iteration, live.config, best.result)
+        counts = dict(self.status_counts())
+        return TuningStatus(self.metric, self.mode, counts, self.clock.now() - self.started, tuple(rows), best)

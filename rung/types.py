@@ -1,4 +1,4 @@
-"""Plain data shared by every part: trial status, scheduler decisions and suggestions."""
+"""Plain data shared by every part: configs, trial status, scheduler decisions and suggestions."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 __all__ = [
     "Config",
     "Decision",
+    "Pause",
     "Resume",
     "Start",
     "Status",
@@ -20,6 +21,7 @@ __all__ = [
 ]
 
 Config = dict[str, Any]
+"""A resolved configuration: nested dicts of plain values."""
 
 
 def flatten(config: Mapping[str, Any], sep: str = ".", prefix: str = "") -> dict[str, Any]:
@@ -31,9 +33,6 @@ def flatten(config: Mapping[str, Any], sep: str = ".", prefix: str = "") -> dict
         else:
             out[f"{prefix}{key}"] = value
     return out
-
-
-"""A resolved configuration: nested dicts of plain values."""
 
 
 class Status(str, enum.Enum):
@@ -65,13 +64,30 @@ class Decision(str, enum.Enum):
 
     CONTINUE lets the trial go on; PAUSE frees its slot (checkpoint kept, it may be resumed); STOP
     ends it early (STOPPED); COMPLETE ends it because it trained as far as the scheduler trains any
-    trial (TERMINATED, as if it had returned). Executors see STOP for both.
+    trial (TERMINATED, as if it had returned). Executors see STOP for both. A scheduler may answer
+    `Pause(copy_weights_from=k)` instead of PAUSE: the same, with another trial's weights to go on from.
     """
 
     CONTINUE = "CONTINUE"
     PAUSE = "PAUSE"
     STOP = "STOP"
     COMPLETE = "COMPLETE"
+
+
+@dataclass(frozen=True)
+class Pause:
+    """PAUSE, to continue later from a copy of another trial's weights (PBT's exploit).
+
+    The tuner copies the newest checkpoint of trial `copy_weights_from` into the paused trial at
+    once, so that what that trial trains while this one waits does not leak in; the
+    `Resume(trial_id, config=..., from_trial=copy_weights_from)` that follows keeps the copy (a
+    `Resume` naming another trial, or none, puts the trial's own checkpoint back first).
+
+    Attributes:
+        copy_weights_from: the trial whose newest checkpoint the paused trial continues from.
+    """
+
+    copy_weights_from: int
 
 
 @dataclass(frozen=True)

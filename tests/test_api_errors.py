@@ -44,7 +44,7 @@ SPACE = {"x": rung.uniform(0, 1)}
             ValueError,
             "executor must be one of 'process', 'thread', 'simulated', 'ray' or an Executor object; got 'dask'",
         ),
-        ({"time_budget_s": 0}, ValueError, "time_budget_s must be a number > 0 or None; got 0"),
+        ({"time_budget_s": 0}, ValueError, "time_budget_s must be a finite number > 0 or None; got 0"),
         (
             {"executor": ThreadExecutor(2), "resources": {"cpu": 2}},
             ValueError,

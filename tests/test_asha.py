@@ -150,11 +150,11 @@ def test_time_attr_never_reported_is_named() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"reduction_factor": 1}, "ASHA needs reduction_factor >= 2; got reduction_factor=1"),
+        ({"reduction_factor": 1}, "ASHA needs reduction_factor to be a finite number >= 2; got reduction_factor=1"),
         ({"grace_period": 10, "max_t": 5}, "ASHA needs grace_period <= max_t; got grace_period=10, max_t=5"),
-        ({"grace_period": 0}, "ASHA needs grace_period > 0; got grace_period=0"),
-        ({"max_t": "100"}, "ASHA needs max_t to be a finite number; got max_t='100'"),
-        ({"brackets": 0}, "ASHA needs brackets >= 1; got brackets=0"),
+        ({"grace_period": 0}, "ASHA needs grace_period to be a finite number > 0; got grace_period=0"),
+        ({"max_t": "100"}, "ASHA needs max_t to be a finite number > 0; got max_t='100'"),
+        ({"brackets": 0}, "ASHA needs brackets to be an integer >= 1; got brackets=0"),
         ({"variant": "pause"}, "ASHA needs variant to be 'stop' or 'promote'; got variant='pause'"),
     ],
 )

@@ -70,7 +70,7 @@ def test_model_at_the_budget_compares_only_the_trials_with_a_value_there() -> No
     _trial(tpe, 9, [0.5], Status.ERROR)
     assert tpe._budget == 3.0
     level = tpe._root
-    good, bad = level._fit(tpe, level.finished)
+    good, bad = level._fit(tpe._settings(), tpe._budget, level.finished)
     rows = {trial_id: trial_id - 1 for trial_id in range(1, 10)}  # one row per trial, in the order suggested
     # The good group: the best of the 4 compared at 3 (gamma(4) = 1), not one of those stopped at 1.
     assert good.mu[0, :-1].tolist() == [level.x[rows[1], 0]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import sqlite3
 import struct
 import sys
@@ -203,6 +204,41 @@ def test_callbacks_follow_a_run_and_a_broken_one_is_switched_off(
     rows = [json.loads(line) for line in (result.path / "results.jsonl").read_text().splitlines()]
     assert [(r["trial_id"], r["loss"]) for r in rows] == [(1, 1.0), (1, 2.0), (2, 2.0), (2, 3.0)]
     assert "callback _Broken failed in on_result; it is switched off" in caplog.text
+
+
+class _DuckTyped:
+    """Every hook of a Callback, without being one."""
+
+    def setup(self, name: str, path: Path, metric: str | None, mode: str) -> None: ...
+    def on_trial_start(self, trial_id: int, config: dict[str, Any]) -> None: ...
+    def on_result(self, trial_id: int, config: dict[str, Any], result: dict[str, Any]) -> None: ...
+    def on_trial_end(self, trial_id: int, status: Status, error: str | None) -> None: ...
+    def on_experiment_end(self) -> None: ...
+
+
+@pytest.mark.parametrize("given", [_DuckTyped(), JSONL, "csv"])
+def test_callbacks_must_be_callback_objects(tmp_path: Path, given: Any) -> None:
+    # An object that is not a Callback (or the class, not an object of it) is refused before the run
+    # starts, with the base class named; it was taken, and one lacking a hook was switched off later.
+    message = (
+        "callbacks[1] must be a rung.callbacks.Callback object (subclass it and override the hooks you need);"
+        f" got {given!r} of type {type(given).__name__}"
+    )
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+        rung.run(_two_steps, {"x": 1.0}, metric="loss", executor="thread", name="duck", storage=tmp_path,
+                 verbose=0, callbacks=[JSONL(), given])  # fmt: skip
+    assert not (tmp_path / "duck").exists()
+
+
+def test_callbacks_given_as_an_iterator_are_told_of_the_run(tmp_path: Path) -> None:
+    # An iterator was read once to store the callbacks for `rung resume`: the run got none of them.
+    recorder = _Recorder()
+    rung.run(_two_steps, {"x": 1.0}, metric="loss", executor="thread", name="it", storage=tmp_path, verbose=0,
+             callbacks=iter([recorder]))  # fmt: skip
+    assert recorder.calls == [
+        ("setup", "it", "loss", "min"), ("start", 1), ("result", 1, 1), ("result", 1, 2), ("end", 1, Status.TERMINATED),
+        ("end of experiment",),
+    ]  # fmt: skip
 
 
 def test_one_callback_object_serves_two_experiments_and_export_writes_each_result_once(tmp_path: Path) -> None:

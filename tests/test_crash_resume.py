@@ -32,7 +32,7 @@ SCRIPT = textwrap.dedent(
             with open(acks, "a") as f:
                 f.write(f"{rung.get_trial_id()} {step + 1}\\n")
             if kill_at and rung.get_trial_id() == 3 and step + 1 == kill_at:
-                os.kill(os.getppid(), signal.SIGKILL)  # the worker's parent is the driver
+                os.kill(int(os.environ["RUNG_DRIVER_PID"]), signal.SIGKILL)
 
     # Random search: its proposals do not depend on the order in which parallel results arrive
     # (the searcher contract suite checks model-based searchers' replay).
@@ -135,7 +135,7 @@ OBJECTIVE_MODULE = textwrap.dedent(
         for step in range(0 if checkpoint is None else checkpoint + 1, 30):
             rung.report({"loss": config["x"] + 1 / (step + 1)}, checkpoint=step)
             if os.environ.get("KILL") == "1" and rung.get_trial_id() == 2 and step == 2:
-                os.kill(os.getppid(), signal.SIGKILL)
+                os.kill(int(os.environ["RUNG_DRIVER_PID"]), signal.SIGKILL)
 
     def enough(trial_id, result):
         return result["training_iteration"] >= 5
@@ -199,7 +199,7 @@ CTRL_C = textwrap.dedent(
         for step in range(0 if checkpoint is None else checkpoint + 1, 6):
             rung.report({"loss": config["x"] + step}, checkpoint=step)
             if interrupt and rung.get_trial_id() == 2 and step == 2:
-                os.kill(os.getppid(), signal.SIGINT)  # Ctrl-C reaches the driver
+                os.kill(int(os.environ["RUNG_DRIVER_PID"]), signal.SIGINT)  # Ctrl-C reaches the driver
 
     rung.run(train, {"x": rung.uniform(0, 1)}, metric="loss", num_samples=4, max_concurrent=2,
              name="ctrlc", storage=storage, resume=True, verbose=0)
@@ -254,7 +254,8 @@ DECIDED = textwrap.dedent(
                 with open(acks, "a") as f:
                     f.write(f"{rung.get_trial_id()} interrupted\\n")
                 if rung.get_trial_id() == kill:
-                    os.kill(os.getppid(), signal.SIGKILL)  # the answer arrived; the driver dies now
+                    # The answer arrived: the driver dies now.
+                    os.kill(int(os.environ["RUNG_DRIVER_PID"]), signal.SIGKILL)
                 raise
             with open(acks, "a") as f:
                 f.write(f"{rung.get_trial_id()} {step + 1}\\n")

@@ -105,7 +105,7 @@ def test_time_varying_kernel_forgets_old_data() -> None:
 
 
 def test_bad_input_is_named() -> None:
-    with pytest.raises(ValueError, match=r"^GaussianProcess needs n_dims >= 1; got n_dims=0$"):
+    with pytest.raises(ValueError, match=r"^GaussianProcess needs n_dims to be an integer >= 1; got n_dims=0$"):
         GaussianProcess(0)
     with pytest.raises(ValueError, match=r"^GaussianProcess needs 0 <= time_dim < n_dims=2; got time_dim=2$"):
         GaussianProcess(2, time_dim=2)
@@ -114,7 +114,9 @@ def test_bad_input_is_named() -> None:
         gp.fit(np.zeros((3, 2)), np.zeros(2))
     with pytest.raises(ValueError, match=r"^GaussianProcess.fit needs finite X and y$"):
         gp.fit(np.zeros((2, 2)), np.array([0.0, math.nan]))
-    with pytest.raises(ValueError, match=r"^GaussianProcess.fit needs maxfun >= 1 or None; got maxfun=0$"):
+    with pytest.raises(
+        ValueError, match=r"^GaussianProcess.fit needs maxfun to be an integer >= 1 or None; got maxfun=0$"
+    ):
         gp.fit(np.zeros((2, 2)), np.zeros(2), maxfun=0)
     with pytest.raises(
         ValueError, match=r"^GaussianProcess.append needs as many rows in X as values in y; got 1 and 2$"

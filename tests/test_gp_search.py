@@ -313,7 +313,7 @@ def test_bad_arguments_are_named(storage: Path) -> None:
         GP("lcb")
     with pytest.raises(ValueError, match=r"^GP needs n_startup to be an integer >= 1 or None; got n_startup=0$"):
         GP(n_startup=0)
-    with pytest.raises(ValueError, match=r"^GP needs seed to be an int or None; got seed='1'$"):
+    with pytest.raises(ValueError, match=r"^GP needs seed to be an integer or None; got seed='1'$"):
         GP(seed="1")  # type: ignore[arg-type]
     with pytest.raises(
         ValueError, match=r"^GP needs a metric to model; pass metric= to rung.run \(or use search='random'\)$"

@@ -141,7 +141,7 @@ def test_qlognormal_rounds_after_exp() -> None:
     values = [domain.sample(rng) for _ in range(500)]
     assert all(v % 8 == 0 and v >= 0 for v in values) and domain.contains(0.0) and not domain.contains(12.0)
     assert np.median(values) == pytest.approx(math.exp(3.0), abs=8)
-    with pytest.raises(SpaceError, match=r"^qlognormal needs q > 0; got q=0$"):
+    with pytest.raises(SpaceError, match=r"^qlognormal needs q to be a finite number > 0; got q=0$"):
         hp.qlognormal("units", 3.0, 1.0, 0)
-    with pytest.raises(SpaceError, match=r"^lognormal needs sigma > 0; got sigma=0$"):
+    with pytest.raises(SpaceError, match=r"^lognormal needs sigma to be a finite number > 0; got sigma=0$"):
         hp.lognormal("scale", 0.0, 0)

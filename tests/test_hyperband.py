@@ -194,9 +194,9 @@ def test_time_attr_never_reported_is_named(storage: Path) -> None:
             "SuccessiveHalving needs reduction_factor to be an integer >= 2; got reduction_factor=2.5",
         ),
         (lambda: SuccessiveHalving(min_t=10, max_t=5), "SuccessiveHalving needs min_t <= max_t; got min_t=10, max_t=5"),
-        (lambda: SuccessiveHalving(min_t=0), "SuccessiveHalving needs min_t > 0; got min_t=0"),
-        (lambda: HyperBand(max_t=0.5), "HyperBand needs max_t >= 1; got max_t=0.5"),
-        (lambda: HyperBand(max_t=float("inf")), "HyperBand needs max_t to be a finite number; got max_t=inf"),
+        (lambda: SuccessiveHalving(min_t=0), "SuccessiveHalving needs min_t to be a finite number > 0; got min_t=0"),
+        (lambda: HyperBand(max_t=0.5), "HyperBand needs max_t to be a finite number >= 1; got max_t=0.5"),
+        (lambda: HyperBand(max_t=float("inf")), "HyperBand needs max_t to be a finite number >= 1; got max_t=inf"),
         (
             lambda: HyperBand(time_attr=""),
             "HyperBand needs time_attr to be the name of a reported key; got time_attr=''",

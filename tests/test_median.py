@@ -129,8 +129,8 @@ def test_time_attr_never_reported_is_named() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"grace_period": -1}, "MedianStopping needs grace_period >= 0; got grace_period=-1"),
-        ({"min_samples": 0}, "MedianStopping needs min_samples >= 1; got min_samples=0"),
+        ({"grace_period": -1}, "MedianStopping needs grace_period to be a finite number >= 0; got grace_period=-1"),
+        ({"min_samples": 0}, "MedianStopping needs min_samples to be an integer >= 1; got min_samples=0"),
         ({"min_samples": 2.5}, "MedianStopping needs min_samples to be an integer >= 1; got min_samples=2.5"),
         ({"hard_stop": "yes"}, "MedianStopping needs hard_stop to be True or False; got hard_stop='yes'"),
     ],

@@ -16,7 +16,7 @@ from rung.schedulers import SCHEDULERS
 from rung.schedulers.pb2 import PB2
 from rung.schedulers.pbt import PBT
 from rung.testing.schedulers import SCHEDULER_CHECKS
-from rung.types import Decision, Resume, TrialInfo
+from rung.types import Decision, Pause, Resume, TrialInfo
 
 Rate = Callable[[dict[str, Any]], float]
 
@@ -47,7 +47,8 @@ class Sim:
                 self.weights[trial.id] += self.rate(trial.config)
                 result = {"training_iteration": trial.iteration, "score": self.weights[trial.id]}
                 self.log.append(("result", trial.id, result))
-                if self.pb2.on_result(trial, result) is Decision.PAUSE:
+                decision = self.pb2.on_result(trial, result)
+                if decision is Decision.PAUSE or isinstance(decision, Pause):
                     running.remove(trial)
                     paused.append(trial)
         return paused
@@ -184,7 +185,7 @@ def test_nan_scores_do_not_break_it() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ((0, {"lr": [0, 1]}), "PB2 needs perturbation_interval to be a number > 0; got perturbation_interval=0"),
+        ((0, {"lr": [0, 1]}), "PB2 needs perturbation_interval to be a finite number > 0; got perturbation_interval=0"),
         ((2, {"lr": [0, 1]}, 0.6), "PB2 needs quantile_fraction to be a number in (0, 0.5]; got quantile_fraction=0.6"),
         ((2, {}), "PB2 needs hyperparam_bounds to be a non-empty dict of {key: [low, high]}; got {}"),
         ((2, [0, 1]), "PB2 needs hyperparam_bounds to be a non-empty dict of {key: [low, high]}; got [0, 1]"),

@@ -24,7 +24,7 @@ from rung.result import ScheduleEntry
 from rung.schedulers._explore import explore
 from rung.schedulers.pbt import PBT
 from rung.store.sqlite import INLINE_MAX, Store
-from rung.types import Decision, Resume, Start, Status, TrialInfo
+from rung.types import Decision, Pause, Resume, Start, Status, TrialInfo
 
 # Unit tests: the explore step.
 
@@ -136,7 +136,7 @@ def test_async_bottom_trial_exploits_a_top_trial() -> None:
     for trial in (t1, t2, t3, t4):
         assert pbt.on_result(trial, _result(1, trial.id)) is Decision.CONTINUE
     # Trial 1 is the worst at its point: with 4 trials each quantile holds 1, so its donor is trial 4.
-    assert pbt.on_result(t1, _result(2, 1.5)) is Decision.PAUSE
+    assert pbt.on_result(t1, _result(2, 1.5)) == Pause(copy_weights_from=4)
     # Trial 4's config, explored: lr 0.4 doubled, opt "a" to its only neighbour. An exploit goes
     # before new trials, so that the donor's checkpoint is copied right after the decision.
     t4.config["lr"] = 0.4
@@ -163,7 +163,7 @@ def test_async_exploit_takes_the_donor_config_at_the_decision() -> None:
     t1, t2, t3, t4 = _population(pbt, 4)
     for trial in (t1, t2, t3, t4):
         pbt.on_result(trial, _result(1, trial.id))
-    assert pbt.on_result(t1, _result(2, 0.5)) is Decision.PAUSE
+    assert pbt.on_result(t1, _result(2, 0.5)) == Pause(copy_weights_from=4)
     t4.config = {"lr": 0.9, "opt": "c"}  # changes after the decision
     assert pbt.next_trial(new_allowed=False, paused=[t1]) == Resume(1, config={"lr": 0.8, "opt": "b"}, from_trial=4)
 
@@ -173,9 +173,10 @@ def test_async_names_the_donor_at_the_pause_and_never_a_diverged_one() -> None:
     t1, t2, t3, t4 = _population(pbt, 4)
     for trial in (t1, t2, t3, t4):
         pbt.on_result(trial, _result(1, trial.id))
-    assert pbt.on_result(t1, _result(2, 0.5)) is Decision.PAUSE
-    # The tuner copies the donor's checkpoint at once; the exploit stands even if the donor then fails.
-    assert pbt.weights_from(1) == 4 and pbt.weights_from(2) is None
+    assert pbt.on_result(t1, _result(2, 0.5)) == Pause(copy_weights_from=4)
+    # The pause names the donor, whose checkpoint the tuner copies at once; a trial that only takes
+    # its turn names none. The exploit stands even if the donor then fails.
+    assert pbt.on_result(t2, _result(2, 2)) is Decision.PAUSE  # its turn ends, for trial 1 waits
     pbt.on_complete(t4, Status.ERROR)
     assert pbt.next_trial(new_allowed=False, paused=[t1]) == Resume(1, config={"lr": 0.8, "opt": "b"}, from_trial=4)
     # With every other score NaN, there is no donor: the bottom trial is not sent to copy NaN weights.
@@ -193,7 +194,7 @@ def test_async_min_mode_and_nan_rank_last() -> None:
     for trial, loss in zip((t1, t2, t3, t4), (0.1, 0.2, math.nan, 0.05), strict=True):
         pbt.on_result(trial, _result(1, loss))
     # Trial 3's NaN ranks below every finite loss; trial 4 has the lowest loss.
-    assert pbt.on_result(t3, _result(2, math.nan)) is Decision.PAUSE
+    assert pbt.on_result(t3, _result(2, math.nan)) == Pause(copy_weights_from=4)
     assert pbt.next_trial(new_allowed=False, paused=[t3]) == Resume(3, config={"lr": 0.8, "opt": "b"}, from_trial=4)
     # A trial that is not last keeps its weights (and, with nobody waiting for a slot, runs on).
     assert pbt.on_result(t1, _result(2, 0.1)) is Decision.CONTINUE
@@ -568,7 +569,11 @@ def test_resume_after_sigkill_decides_as_an_uninterrupted_run(tmp_path: Path, sy
 
 
 BAD_ARGUMENTS: list[tuple[dict[str, Any], type[Exception], str]] = [
-    ({"perturbation_interval": 0}, ValueError, "perturbation_interval to be a number > 0; got perturbation_interval=0"),
+    (
+        {"perturbation_interval": 0},
+        ValueError,
+        "perturbation_interval to be a finite number > 0; got perturbation_interval=0",
+    ),
     ({"quantile_fraction": 0.6}, ValueError, "quantile_fraction to be a number in (0, 0.5]; got quantile_fraction=0.6"),
     ({"quantile_fraction": 0}, ValueError, "quantile_fraction to be a number in (0, 0.5]; got quantile_fraction=0"),
     (
@@ -579,14 +584,14 @@ BAD_ARGUMENTS: list[tuple[dict[str, Any], type[Exception], str]] = [
     (
         {"perturbation_factors": ()},
         ValueError,
-        "perturbation_factors to be a non-empty list of numbers > 0; got perturbation_factors=()",
+        "perturbation_factors to be a non-empty list of finite numbers > 0; got perturbation_factors=()",
     ),
     (
         {"perturbation_factors": (1.2, -1)},
         ValueError,
-        "perturbation_factors to be a non-empty list of numbers > 0; got perturbation_factors=(1.2, -1)",
+        "perturbation_factors to be a non-empty list of finite numbers > 0; got perturbation_factors=(1.2, -1)",
     ),
-    ({"burn_in_period": -1}, ValueError, "burn_in_period to be a number >= 0; got burn_in_period=-1"),
+    ({"burn_in_period": -1}, ValueError, "burn_in_period to be a finite number >= 0; got burn_in_period=-1"),
     ({"synch": "yes"}, TypeError, "synch to be True or False; got synch='yes'"),
     (
         {"custom_explore": 3},
@@ -594,8 +599,8 @@ BAD_ARGUMENTS: list[tuple[dict[str, Any], type[Exception], str]] = [
         "custom_explore to be None or a callable(config) -> config; got custom_explore=3",
     ),
     ({"custom_explore": lambda: {}}, TypeError, "custom_explore to accept (config) or (config, rng); got a callable()"),
-    ({"time_attr": None}, TypeError, "time_attr to be a str naming a reported key; got time_attr=None"),
-    ({"seed": 1.5}, TypeError, "seed to be an int or None; got seed=1.5"),
+    ({"time_attr": None}, TypeError, "time_attr to be the name of a reported key; got time_attr=None"),
+    ({"seed": 1.5}, TypeError, "seed to be an integer or None; got seed=1.5"),
     ({"hyperparam_mutations": [1]}, TypeError, "hyperparam_mutations to be a dict of {key: mutation}; got [1]"),
     (
         {"hyperparam_mutations": {}},
@@ -642,7 +647,10 @@ def test_bad_input_found_in_the_run(storage: Path) -> None:
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         rung.run(steps, space, metric="score", scheduler=missing, name="missing", **common)
     epochs = PBT(2, {"lr": rung.uniform(0, 1)}, time_attr="epoch")
-    message = "PBT time_attr 'epoch' is not in trial 1's results; it reported: score, lr, training_iteration, time_this_iter_s, time_total_s, timestamp"  # noqa: E501
+    message = (
+        "PBT needs time_attr='epoch' in every result (a reported key that increases); trial 1 reported:"
+        " lr, score, time_this_iter_s, time_total_s, timestamp, training_iteration"
+    )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         rung.run(steps, space, metric="score", scheduler=epochs, name="epoch", **common)
     message = (
@@ -728,15 +736,12 @@ class _CopyAtPause(rung.Scheduler):
     def on_trial_add(self, trial: TrialInfo) -> None:
         self.trials[trial.id] = trial
 
-    def on_result(self, trial: TrialInfo, result: dict[str, Any]) -> Decision:
+    def on_result(self, trial: TrialInfo, result: dict[str, Any]) -> Decision | Pause:
         if trial.id == 2 and result["training_iteration"] == 2:
             self.donor_step_at_decision = self.trials[1].last_result["step"]
             self.paused.set()
-            return Decision.PAUSE
+            return Pause(copy_weights_from=1)
         return Decision.CONTINUE
-
-    def weights_from(self, trial_id: int) -> int | None:
-        return 1 if trial_id == 2 else None
 
     def next_trial(self, *, new_allowed: bool, paused: Any) -> Any:
         if new_allowed:
@@ -774,11 +779,8 @@ def test_the_tuner_copies_the_donor_weights_when_the_trial_pauses(storage: Path)
 class _ExploitAtTheEnd(rung.Scheduler):
     """Pauses trial 2 at its last step to continue from trial 1's (finished) weights with x=99."""
 
-    def on_result(self, trial: TrialInfo, result: dict[str, Any]) -> Decision:
-        return Decision.PAUSE if trial.id == 2 and result["training_iteration"] == 5 else Decision.CONTINUE
-
-    def weights_from(self, trial_id: int) -> int | None:
-        return 1 if trial_id == 2 else None
+    def on_result(self, trial: TrialInfo, result: dict[str, Any]) -> Decision | Pause:
+        return Pause(copy_weights_from=1) if trial.id == 2 and result["training_iteration"] == 5 else Decision.CONTINUE
 
     def next_trial(self, *, new_allowed: bool, paused: Any) -> Any:
         if new_allowed:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,8 @@ from rung.schedulers.hyperband import HyperBand, SuccessiveHalving
 from rung.schedulers.median import MedianStopping
 from rung.schedulers.pb2 import PB2
 from rung.schedulers.pbt import PBT
-from rung.testing.schedulers import N_STEPS, SCHEDULER_CHECKS
+from rung.testing.schedulers import N_STEPS, SCHEDULER_CHECKS, check_legal_decisions, run_recorded
+from rung.types import Decision, Pause, Resume, Start, Suggestion, TrialInfo
 
 SCHEDULERS: dict[str, Callable[[], Scheduler]] = {
     "fifo": FIFO,
@@ -36,3 +38,28 @@ SCHEDULERS: dict[str, Callable[[], Scheduler]] = {
 @pytest.mark.parametrize("executor", ["thread", "process"])
 def test_contract(check: Callable[..., None], name: str, executor: str, tmp_path: Path) -> None:
     check(SCHEDULERS[name], executor, tmp_path)
+
+
+def test_the_log_names_each_exploit_donor(tmp_path: Path) -> None:
+    recorder, _ = run_recorded(PBT(2, {"x": rung.uniform(0, 1)}), "thread", tmp_path, "donors", max_concurrent=2)
+    exploits = [e for e in recorder.log if e[0] == "result" and len(e) == 5]
+    assert exploits and all(e[3] == "PAUSE" and e[4] != e[1] for e in exploits), recorder.log
+
+
+class _OwnDonor(Scheduler):
+    """Pauses trial 2 at its second step to go on from its own weights: a Pause that names no other trial."""
+
+    def on_result(self, trial: TrialInfo, result: dict[str, Any]) -> Decision | Pause:
+        if trial.id == 2 and result["training_iteration"] == 2:
+            return Pause(copy_weights_from=2)
+        return Decision.CONTINUE
+
+    def next_trial(self, *, new_allowed: bool, paused: Sequence[TrialInfo]) -> Suggestion | None:
+        if paused:
+            return Resume(paused[0].id)
+        return Start() if new_allowed else None
+
+
+def test_the_suite_refuses_a_pause_that_names_no_other_trial(tmp_path: Path) -> None:
+    with pytest.raises(AssertionError, match=r"returned Pause\(copy_weights_from=2\): no such other trial"):
+        check_legal_decisions(_OwnDonor, "thread", tmp_path)

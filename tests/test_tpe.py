@@ -47,8 +47,8 @@ def once(loss: Callable[[Config], float]) -> Callable[[int, Config], Outcome]:
             {"gamma": "a lot"},
             "TPE needs gamma to be a share in (0, 1], a callable(n) -> int or None; got gamma='a lot'",
         ),
-        ({"gamma": lambda n: n / 4}, "TPE needs gamma(n) to return an int; got gamma(1)=0.25"),
-        ({"seed": "7"}, "TPE needs seed to be an int or None; got seed='7'"),
+        ({"gamma": lambda n: n / 4}, "TPE needs gamma(1) to be an integer; got gamma(1)=0.25"),
+        ({"seed": "7"}, "TPE needs seed to be an integer or None; got seed='7'"),
         ({"explore_choices": 1.5}, "TPE needs explore_choices to be a share in [0, 1]; got explore_choices=1.5"),
         ({"explore_choices": True}, "TPE needs explore_choices to be a share in [0, 1]; got explore_choices=True"),
     ],
@@ -401,6 +401,21 @@ def test_the_sorted_index_merged_lazily_matches_a_full_stable_sort() -> None:
     for j in range(level.first_choice):
         assert rows[j].tolist() == np.argsort(x[:, j], kind="stable").tolist()
     assert level.first_choice == 2  # a number and an ordinal column (quantised to 5 values)
+
+
+def test_settings_changed_after_setup_apply_to_the_next_proposal() -> None:
+    # bench/searchers.py fills a long history at random (n_startup above it), then lowers n_startup
+    # to time model-based proposals: the model must see the setting as it is at each proposal.
+    tpe = TPE(seed=3, n_startup=50)
+    tpe.setup(Space(XY), metric="loss", mode="min", num_samples=40, seed=3)
+    for trial_id in range(1, 21):
+        config = tpe.suggest(trial_id)
+        assert config is not None
+        tpe.on_complete(trial_id, Status.TERMINATED, {"loss": bowl(config)})
+    assert tpe._root._fitted is None  # random so far
+    tpe.n_startup = 10
+    tpe.suggest(21)
+    assert tpe._root._fitted is not None and tpe._root._fitted[0] == 20
 
 
 def test_a_long_history_refits_the_densities_only_as_it_grows() -> None:

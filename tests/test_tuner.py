@@ -700,28 +700,38 @@ def test_live_view_shows_the_best_trials_best_value(storage: Path) -> None:
 
 def test_ended_trials_leave_the_driver_for_the_store(storage: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The driver's memory does not grow with ended trials: it lets go of them (counting them by
-    # status) and keeps only the best trial and its results (the live view shows them); every
+    # status) and keeps only the best trial's row and best result (the live view shows them); every
     # trial and result is still in the store, and a resume reads them back.
     from rung import api
+    from rung.status import TrialRow, TuningStatus
     from rung.tuner import Progress, Tuner
 
-    seen: list[Tuner] = []
+    tuners: list[Tuner] = []
+    closed: list[TuningStatus] = []
+
+    class Kept(Tuner):
+        def run(self) -> None:
+            tuners.append(self)
+            super().run()
 
     class Keep(Progress):
-        def close(self, tuner: Tuner) -> None:
-            seen.append(tuner)
+        def close(self, status: TuningStatus) -> None:
+            closed.append(status)
 
+    monkeypatch.setattr(api, "Tuner", Kept)
     monkeypatch.setattr(api, "_progress", lambda *args: Keep())
     space = {"x": rung.uniform(0, 1), "n": 3}
     kwargs: dict[str, Any] = {"metric": "loss", "executor": "thread", "name": "m", "storage": storage, "seed": 3}
     first = rung.run(quadratic, space, num_samples=8, **kwargs)
     resumed = rung.run(quadratic, space, num_samples=12, resume=True, **kwargs)
-    for tuner, result in zip(seen, (first, resumed), strict=True):
-        assert tuner.best is not None and result.best is not None and tuner.best.id == result.best.id
-        assert tuner.best.best is not None and tuner.best.best["loss"] == result.best.best_metrics["loss"]
-        assert tuner.best.config == result.best.config and tuner.best.last_result["i"] == 2
+    for tuner, status, result in zip(tuners, closed, (first, resumed), strict=True):
+        assert result.best is not None and result.best.best_metrics is not None
+        expected = TrialRow(result.best.id, Status.TERMINATED, 3, result.best.config, result.best.best_metrics)
+        assert tuner.best == status.best == expected
+        assert status.best.result["i"] == 2  # type: ignore[union-attr]
         assert tuner.trials == {}  # every trial ended
-        assert tuner.status_counts() == {Status.TERMINATED: len(result.trials)}
+        assert tuner.status_counts() == status.counts == {Status.TERMINATED: len(result.trials)}
+        assert status.running == () and status.total == len(result.trials)
         assert all(len(result.history(t.id)) == 3 and t.metrics["i"] == 2 for t in result.trials)
     assert len(resumed.trials) == 12
 

@@ -1,6 +1,7 @@
 """What every domain shares: the `Domain` base, argument checks, and the walk over plain values.
 
-`fmt`, `check_real` and `check_int` make the errors that name the argument, the rule and the value;
+`check_real` and `check_int` (`rung._checks` rules raising `SpaceError`) and `fmt` make the errors
+that name the argument, the rule and the value;
 `copy_tree`, `has_domain`, `matches` and `json_value` walk nested dicts, lists and tuples that may
 hold domains (choice options, grid values, whole specs).
 """
@@ -8,41 +9,31 @@ hold domains (choice options, grid values, whole specs).
 from __future__ import annotations
 
 import abc
-import math
-import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from rung._checks import INTEGER, NUMBER, check
+from rung._checks import fmt as fmt
 from rung.errors import SpaceError
 
 PENDING: Any = object()
 """Placeholder for a `sample_from` value that `Space.sample` resolves after everything else."""
 
 
-def fmt(value: Any) -> str:
-    """`repr` for error messages, with numpy scalars shown as the Python values they hold."""
-    return repr(value.item() if isinstance(value, np.generic) else value)
-
-
 def check_real(fn: str, arg: str, value: Any) -> float:
     """`value` as a finite float; bools and non-numbers raise a `SpaceError` naming `fn` and `arg`."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise SpaceError(f"{fn} needs {arg} to be a finite number; got {arg}={fmt(value)}")
-    return float(value)
+    return float(check(fn, arg, value, NUMBER, error=SpaceError))
 
 
 def check_int(fn: str, arg: str, value: Any) -> int:
     """`value` as an int; floats (even 2.0), bools and non-numbers raise a `SpaceError`."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise SpaceError(f"{fn} needs {arg} to be an integer; got {arg}={fmt(value)}")
-    return int(value)
+    return int(check(fn, arg, value, INTEGER, error=SpaceError))
 
 
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
+_is_real = NUMBER.accepts
 
 
 def _unit(u: float) -> float:

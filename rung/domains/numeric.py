@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -12,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from rung._checks import INTEGER, Boolean, Interval, check
 from rung.domains.base import Domain, _is_real, _unit, check_int, check_real, fmt
 from rung.errors import SpaceError
 
@@ -25,13 +25,11 @@ def _bounds(kind: str, check: Callable[[str, str, Any], Any], low: Any, high: An
     return checked
 
 
+POSITIVE = Interval(float, 0, None, closed="neither")
+
+
 def _q(kind: str, q: Any) -> float | None:
-    if q is None:
-        return None
-    checked = check_real(kind, "q", q)
-    if checked <= 0:
-        raise SpaceError(f"{kind} needs q > 0; got q={fmt(q)}")
-    return checked
+    return None if q is None else float(check(kind, "q", q, POSITIVE, error=SpaceError))
 
 
 def _set(domain: Domain, fields: dict[str, Any], q: float | None) -> None:
@@ -138,7 +136,7 @@ class Integer(Domain):
 
     def __post_init__(self) -> None:
         fields = _bounds(self.kind, check_int, self.low, self.high, self.log)
-        q = int(_q(self.kind, check_int(self.kind, "q", self.q)) or 1)
+        q = int(check(self.kind, "q", self.q, Interval(int, 0, None, closed="neither"), error=SpaceError))
         _set(self, fields, q=int(_q_fits(self.kind, fields, q, (self.low, self.high, self.q)) or 1))
 
     def _finish(self, x: int) -> int:
@@ -156,7 +154,7 @@ class Integer(Domain):
         return self._finish(int(rng.integers(self.low, self.high + 1)))
 
     def contains(self, value: Any) -> bool:
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        if not INTEGER.accepts(value):
             return False
         x = int(value)
         return self.low <= x <= self.high and (x % self.q == 0 or x in (self.low, self.high))
@@ -199,11 +197,9 @@ class Normal(Domain):
         return ("q" if self.q is not None else "") + ("lognormal" if self.log else "normal")
 
     def __post_init__(self) -> None:
-        mu, sigma = check_real(self.kind, "mu", self.mu), check_real(self.kind, "sigma", self.sigma)
-        if sigma <= 0:
-            raise SpaceError(f"{self.kind} needs sigma > 0; got sigma={fmt(self.sigma)}")
-        if not isinstance(self.log, bool):
-            raise SpaceError(f"Normal needs log to be True or False; got log={self.log!r}")
+        mu = check_real(self.kind, "mu", self.mu)
+        sigma = float(check(self.kind, "sigma", self.sigma, POSITIVE, error=SpaceError))
+        check("Normal", "log", self.log, Boolean(), error=SpaceError)
         _set(self, {"mu": mu, "sigma": sigma}, q=_q(self.kind, self.q))
 
     def _finish(self, x: float) -> float:

@@ -5,6 +5,11 @@ waits on, then blocks until the driver's answer comes with the next call. One ca
 `begin(job)` returns the trial's first event, `answer(decision)` delivers the decision and returns
 the next event. The trial's output is captured here and travels with its events, so the driver
 writes the trial's log, whichever node (and whether over Ray Client or not) the trial ran on.
+
+Processes a trial starts end with it (Linux): the actor is a subreaper and kills what the trial
+started (daemons too) before it reports the trial's end. When the actor itself dies (the driver
+stops a computing trial with `ray.kill`, the driver dies and Ray ends its actors, a crash), a
+guardian process kills them (`_procs.guard`).
 """
 
 from __future__ import annotations
@@ -15,13 +20,13 @@ import queue
 import sys
 import tempfile
 import threading
-import traceback
 from collections.abc import Callable
 from typing import Any
 
 import cloudpickle
 
-from rung.session import Job, Outcome, run_trial
+from rung.executors import _procs
+from rung.session import Job, Outcome, failure, run_trial
 from rung.types import Config, Decision
 
 __all__ = ["TrialHost"]
@@ -85,6 +90,7 @@ class TrialHost:
         self._events: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._answers: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._tap = _OutputTap()
+        _procs.guard()
 
     def where(self) -> tuple[str, int]:
         """This actor's node id and process id."""
@@ -95,7 +101,7 @@ class TrialHost:
     def load(self, fn_key: str, fn_bytes: bytes) -> None:
         """Keep the objective; unpickling imports its modules now, before the first trial."""
         self._pickled[fn_key] = fn_bytes
-        with contextlib.suppress(Exception):  # a failure shows at the first trial (loaded again there)
+        with contextlib.suppress(BaseException):  # a failure shows at the first trial (loaded again there)
             self._functions[fn_key] = cloudpickle.loads(fn_bytes)
 
     def begin(self, job: Job, fn_key: str, fn_bytes: bytes | None) -> tuple[Any, ...]:
@@ -121,11 +127,13 @@ class TrialHost:
 
     def _run(self, job: Job, fn_key: str) -> None:
         os.environ["RUNG_TRIAL_ID"] = str(job.trial_id)
-        with self._tap:
-            try:
+        before = frozenset(_procs.children(os.getpid()))  # the actor's own, if any
+        try:
+            with self._tap:
                 if fn_key not in self._functions:
                     self._functions[fn_key] = cloudpickle.loads(self._pickled[fn_key])
                 outcome = run_trial(self._functions[fn_key], job, self)
-            except Exception:
-                outcome = Outcome("error", traceback.format_exc())
+        except BaseException as exc:  # loading it failed, or exited: the driver hears of it all the same
+            outcome = Outcome("error", failure(exc, job.trial_id))
+        _procs.kill_tree(spare=before)  # what the trial started ends with it
         self._events.put(("ended", outcome.kind, outcome.error))

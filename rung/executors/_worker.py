@@ -20,7 +20,8 @@ from typing import Any
 
 import cloudpickle
 
-from rung.session import Job, Outcome, run_trial
+from rung.executors import _procs
+from rung.session import Job, Outcome, failure, run_trial
 from rung.types import Config, Decision
 
 
@@ -77,7 +78,9 @@ def serve(conn: Connection) -> None:
         if message[0] == "load":
             # Unpickling imports the objective's modules: done once, before the first trial.
             pickled[message[1]] = message[2]
-            with contextlib.suppress(Exception):  # a failure shows at the first trial
+            # A failure (an import error; a module that parses sys.argv at import and exits) shows at
+            # the first trial, which loads it again.
+            with contextlib.suppress(BaseException):
                 functions[message[1]] = cloudpickle.loads(message[2])
             continue
         _, job, fn_key, fn_bytes = message
@@ -85,6 +88,7 @@ def serve(conn: Connection) -> None:
         if fn_bytes is not None:
             pickled[fn_key] = fn_bytes
         os.environ["RUNG_TRIAL_ID"] = str(job.trial_id)
+        before = frozenset(_procs.children(os.getpid()))  # started while loading: the worker's own
         try:
             with _Capture(job.log_path):
                 try:
@@ -92,35 +96,24 @@ def serve(conn: Connection) -> None:
                         # Kept as bytes until it loads, so a failed load fails each trial alike.
                         functions[fn_key] = cloudpickle.loads(pickled[fn_key])
                     outcome = run_trial(functions[fn_key], job, channel)
-                except Exception:
-                    outcome = Outcome("error", traceback.format_exc())
+                except BaseException as exc:  # loading it failed, or exited
+                    outcome = Outcome("error", failure(exc, job.trial_id))
         except Exception:  # the trial's log could not be opened or written (no space, no permission)
             outcome = Outcome("error", traceback.format_exc())
+        # What the trial started ends with it, before the driver hears of its end.
+        _procs.kill_tree(spare=before)
         conn.send(("ended", job.trial_id, outcome.kind, outcome.error))
 
 
-def _die_with_parent() -> None:
-    """On Linux, have the kernel end this worker when the driver dies (even by SIGKILL)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
-
-
 def main(argv: list[str]) -> None:
-    _die_with_parent()
+    # The driver decides what happens to trials on Ctrl-C (a signal sent to the worker alone is ignored).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # On Linux a supervisor process stays behind here (it never returns): see `_procs.split_worker`.
+    _procs.split_worker(int(argv[1]))
     # The driver's import path, so functions pickled by reference (module.name) import here too.
     for entry in reversed(json.loads(os.environ.pop("RUNG_SYS_PATH", "[]"))):
         if entry not in sys.path:
             sys.path.insert(0, entry)
-    # The driver decides what happens to trials on Ctrl-C (a signal sent to the worker alone is ignored).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     serve(Connection(int(argv[1])))
 
 

@@ -30,7 +30,8 @@ class Reported:
 
 @dataclass(frozen=True)
 class Ended:
-    """A trial's run ended: kind is "completed", "interrupted" (paused/stopped) or "error"."""
+    """A trial's run ended: kind is "completed", "interrupted" (paused/stopped), "error", or
+    "abandoned": stopped, it did not end, and the executor cannot end it (a thread); `error` says so."""
 
     trial_id: int
     kind: str
@@ -41,7 +42,7 @@ Event = Reported | Ended
 
 
 class Executor(abc.ABC):
-    """Runs trials. Subclasses: ThreadExecutor, ProcessExecutor (default), SimulatedExecutor."""
+    """Runs trials. Subclasses: ProcessExecutor (default), ThreadExecutor, RayExecutor, SimulatedExecutor."""
 
     capacity: int
     clock: Clock = RealClock()

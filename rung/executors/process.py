@@ -22,11 +22,14 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from rung import _pickle
+from rung.executors import _procs
 from rung.executors.base import Ended, Event, Executor, Reported
 from rung.session import Job
 from rung.types import Config, Decision
 
 __all__ = ["ProcessExecutor"]
+
+REAP_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -85,15 +88,21 @@ class ProcessExecutor(Executor):
 
     def _spawn(self, slot: int) -> _Worker:
         ours, theirs = socket.socketpair()
-        env = {**os.environ, **self._envs[slot], "RUNG_SYS_PATH": json.dumps(sys.path)}
+        # RUNG_DRIVER_PID: a trial's parent process is its worker's supervisor (Linux), not the driver.
+        env = {
+            **os.environ,
+            **self._envs[slot],
+            "RUNG_SYS_PATH": json.dumps(sys.path),
+            "RUNG_DRIVER_PID": str(os.getpid()),
+        }
         popen = subprocess.Popen(
             [sys.executable, "-m", "rung.executors._worker", str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            # Its own process group: killing a trial kills what it started too (data loaders,
-            # training binaries), and Ctrl-C in a terminal reaches only the driver, which decides.
+            # Its own session: Ctrl-C in a terminal reaches only the driver, which decides; and
+            # where workers are not supervised (not Linux), killing its group kills what it started.
             start_new_session=True,
         )
         theirs.close()
@@ -156,7 +165,7 @@ class ProcessExecutor(Executor):
         return events
 
     def _died(self, worker: _Worker, trial_id: int) -> Ended:
-        code = worker.popen.wait()
+        code = _reap(worker.popen)
         worker.conn.close()
         self._workers[self._workers.index(worker)] = None
         if worker.stopping:
@@ -186,13 +195,34 @@ class ProcessExecutor(Executor):
                 _kill(worker.popen)
         for worker in self._workers:
             if worker is not None:
-                worker.popen.wait()
+                _reap(worker.popen)
                 worker.conn.close()
         self._workers = [None] * self.capacity
 
 
 def _kill(popen: subprocess.Popen[bytes]) -> None:
-    """End a worker and every process of its group (what its trial started)."""
+    """End a worker and every process its trial started.
+
+    On Linux, SIGTERM to its supervisor, which kills the runner, its process group and every process
+    left below it (daemons too), then exits (`_procs.split_worker`). Elsewhere, SIGKILL to the
+    worker's process group: what left the group (setsid, daemons) is not reached.
+    """
+    if _procs.LINUX:
+        with contextlib.suppress(ProcessLookupError):
+            popen.send_signal(signal.SIGTERM)
+        return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(popen.pid, signal.SIGKILL)
     popen.kill()
+
+
+def _reap(popen: subprocess.Popen[bytes]) -> int:
+    """Wait for a worker that is ending; its exit code (negative: the signal that ended it)."""
+    try:
+        # A supervisor exits once the processes it kills have died: at once, unless one is stuck in
+        # the kernel (uninterruptible I/O); then its group is killed and left to the kernel.
+        return popen.wait(timeout=REAP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(popen.pid, signal.SIGKILL)
+        return popen.wait()

@@ -22,6 +22,7 @@ from scipy.linalg.lapack import dpotrf, dpotri
 from scipy.optimize import minimize
 
 from rung._blas import single_threaded
+from rung._checks import Interval, check
 from rung.models._acquisition import ACQUISITIONS, acquisition, maximize_acquisition
 from rung.models._budget import Budgeted, Exhausted
 
@@ -77,8 +78,7 @@ class GaussianProcess:
     def __init__(
         self, n_dims: int, *, time_dim: int | None = None, lengthscale_prior: tuple[float, float] | None = None
     ) -> None:
-        if n_dims < 1:
-            raise ValueError(f"GaussianProcess needs n_dims >= 1; got n_dims={n_dims}")
+        check("GaussianProcess", "n_dims", n_dims, Interval(int, 1, None))
         if time_dim is not None and not 0 <= time_dim < n_dims:
             raise ValueError(f"GaussianProcess needs 0 <= time_dim < n_dims={n_dims}; got time_dim={time_dim}")
         self.n_dims = n_dims
@@ -209,8 +209,7 @@ class GaussianProcess:
             raise ValueError(f"GaussianProcess.fit needs as many rows in X as values in y; got {len(X)} and {len(y)}")
         if not (np.isfinite(X).all() and np.isfinite(y).all()):
             raise ValueError("GaussianProcess.fit needs finite X and y")
-        if maxfun is not None and maxfun < 1:
-            raise ValueError(f"GaussianProcess.fit needs maxfun >= 1 or None; got maxfun={maxfun}")
+        check("GaussianProcess.fit", "maxfun", maxfun, Interval(int, 1, None), None)
         self.X, self.y = X, y
         factor = self._optimize(rng, restarts, maxiter, maxfun) if optimize and len(y) >= 2 else None
         if factor is None:

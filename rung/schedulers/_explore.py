@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import copy
 import inspect
-import math
 import numbers
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeAlias
 
 import numpy as np
 
+from rung._numbers import finite
 from rung.domains import Categorical, Domain, Float, GridValues, Integer, Normal, SampleFrom, fmt, has_domain, matches
 from rung.types import Config
 
@@ -91,7 +91,7 @@ def non_numbers(mutations: Mapping[str, Mutation], config: Mapping[str, Any], pr
         if isinstance(mutation, Mapping) and not isinstance(mutation, Domain):
             if isinstance(value, Mapping):
                 yield from non_numbers(mutation, value, f"{prefix}{key}.")
-        elif isinstance(mutation, (Float, Integer, Normal)) and not _is_number(value):
+        elif isinstance(mutation, (Float, Integer, Normal)) and not finite(value):
             yield prefix + key
 
 
@@ -161,14 +161,6 @@ def _explore_into(
         config[key] = _mutate(config[key], mutation, rng, resample, factors)
 
 
-def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, (bool, np.bool_))
-        and math.isfinite(value)  # a NaN or inf hyperparameter cannot be scaled back to sense
-    )
-
-
 def _mutate(
     value: Any, mutation: Mutation, rng: np.random.Generator, resample: bool, factors: tuple[float, ...]
 ) -> Any:
@@ -178,7 +170,7 @@ def _mutate(
             return mutation.sample(rng)
         return _neighbour(value, options, rng, lambda: mutation.sample(rng))
     if isinstance(mutation, Domain):
-        if resample or not _is_number(value):
+        if resample or not finite(value):  # a NaN or inf value cannot be scaled back to sense
             return mutation.sample(rng)
         scaled = value * factors[int(rng.integers(len(factors)))]
         moved = _into(mutation, scaled)
@@ -196,7 +188,7 @@ def _mutate(
         return _neighbour(value, items, rng, lambda: _resolve(items[int(rng.integers(len(items)))], rng))
     if not callable(mutation):
         raise TypeError(f"PBT cannot explore with the mutation {fmt(mutation)}")
-    if resample or not _is_number(value):
+    if resample or not finite(value):
         return mutation()
     scaled = value * factors[int(rng.integers(len(factors)))]
     if not isinstance(value, numbers.Integral):

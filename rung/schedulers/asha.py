@@ -11,16 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from rung.schedulers._brackets import (
-    RankKey,
-    ResultReader,
-    check_int,
-    check_real,
-    check_time_attr,
-    is_number,
-    needs_metric,
-    rank_key,
-)
+from rung._checks import KEY, Interval, Options, check, check_order, plain
+from rung.schedulers._brackets import RankKey, ResultReader, is_number, needs_metric, rank_key
 from rung.schedulers.base import Scheduler
 from rung.types import Decision, Resume, Start, Status, Suggestion, TrialInfo
 
@@ -151,19 +143,17 @@ class ASHA(Scheduler):
         variant: str = "stop",
         time_attr: str = "training_iteration",
     ) -> None:
-        self.max_t = check_real("ASHA", "max_t", max_t, low=0, strict=True)
-        self.grace_period = check_real("ASHA", "grace_period", grace_period, low=0, strict=True)
-        if self.grace_period > self.max_t:
-            raise ValueError(f"ASHA needs grace_period <= max_t; got grace_period={grace_period!r}, max_t={max_t!r}")
-        self.reduction_factor = check_real("ASHA", "reduction_factor", reduction_factor, low=2, strict=False)
-        self.brackets = check_int("ASHA", "brackets", brackets, low=1)
-        if variant not in VARIANTS:
-            raise ValueError(f"ASHA needs variant to be 'stop' or 'promote'; got variant={variant!r}")
-        self.variant = variant
+        positive = Interval(float, 0, None, closed="neither")
+        self.max_t = plain(check("ASHA", "max_t", max_t, positive))
+        self.grace_period = plain(check("ASHA", "grace_period", grace_period, positive))
+        check_order("ASHA", "grace_period", grace_period, "max_t", max_t)
+        self.reduction_factor = plain(check("ASHA", "reduction_factor", reduction_factor, Interval(float, 2, None)))
+        self.brackets = int(check("ASHA", "brackets", brackets, Interval(int, 1, None)))
+        self.variant = check("ASHA", "variant", variant, Options(VARIANTS))
         # Promotion may end a run with trials still paused (never good enough): the contract suite
         # (rung.testing.schedulers) reads this.
         self.leaves_paused = variant == "promote"
-        self.time_attr = check_time_attr("ASHA", time_attr)
+        self.time_attr = check("ASHA", "time_attr", time_attr, KEY)
 
     def setup(self, *, metric: str | None, mode: str, seed: int) -> None:
         super().setup(metric=metric, mode=mode, seed=seed)

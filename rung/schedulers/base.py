@@ -6,7 +6,7 @@ import abc
 from collections.abc import Sequence
 from typing import Any
 
-from rung.types import Decision, Start, Status, Suggestion, TrialInfo
+from rung.types import Decision, Pause, Start, Status, Suggestion, TrialInfo
 
 __all__ = ["FIFO", "Scheduler"]
 
@@ -38,8 +38,12 @@ class Scheduler(abc.ABC):
         """A trial was created."""
 
     @abc.abstractmethod
-    def on_result(self, trial: TrialInfo, result: dict[str, Any]) -> Decision:
-        """CONTINUE, PAUSE (checkpoint kept, slot freed), STOP (early: STOPPED) or COMPLETE (TERMINATED)."""
+    def on_result(self, trial: TrialInfo, result: dict[str, Any]) -> Decision | Pause:
+        """CONTINUE, PAUSE (checkpoint kept, slot freed), STOP (early: STOPPED) or COMPLETE (TERMINATED).
+
+        `Pause(copy_weights_from=k)` pauses too, and has the tuner copy trial k's newest checkpoint
+        into this trial at once (PBT's exploit; the `Resume(..., from_trial=k)` that follows keeps it).
+        """
 
     def next_trial(self, *, new_allowed: bool, paused: Sequence[TrialInfo]) -> Suggestion | None:
         """What a free slot should run; `new_allowed` is False once the searcher is done."""
@@ -47,13 +51,6 @@ class Scheduler(abc.ABC):
 
     def on_complete(self, trial: TrialInfo, status: Status) -> None:  # noqa: B027 (optional hook)
         """The trial ended with `status` (TERMINATED, STOPPED or ERROR)."""
-
-    def weights_from(self, trial_id: int) -> int | None:
-        """Asked when `on_result` has just paused `trial_id`: the trial whose newest checkpoint it will
-        continue from (PBT's exploit), or None. The tuner copies that checkpoint at once, so that the
-        donor's later training does not leak in while the trial waits; the `Resume(trial_id,
-        from_trial=donor)` that follows then keeps the copy."""
-        return None
 
     def fidelity(self) -> tuple[str, list[float]] | None:
         """For multi-fidelity schedulers: the reported key that measures training, and its milestones.

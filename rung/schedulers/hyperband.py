@@ -26,18 +26,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rung.schedulers._brackets import (
-    RankKey,
-    ResultReader,
-    check_real,
-    check_time_attr,
-    needs_metric,
-    rank_key,
-)
+from rung._checks import KEY, Interval, check, check_order, plain
+from rung.schedulers._brackets import RankKey, ResultReader, needs_metric, rank_key
 from rung.schedulers.base import Scheduler
 from rung.types import Decision, Resume, Start, Status, Stop, Suggestion, TrialInfo
 
 __all__ = ["BracketPlan", "HyperBand", "SuccessiveHalving"]
+
+ETA = Interval(int, 2, None)  # reduction_factor: a whole number of trials keep going per rung
 
 
 @dataclass(frozen=True)
@@ -257,12 +253,12 @@ class SuccessiveHalving(_Synchronous):
         time_attr: str = "training_iteration",
     ) -> None:
         name = "SuccessiveHalving"
-        self.min_t = check_real(name, "min_t", min_t, low=0, strict=True)
-        self.max_t = check_real(name, "max_t", max_t, low=0, strict=True)
-        if self.min_t > self.max_t:
-            raise ValueError(f"{name} needs min_t <= max_t; got min_t={min_t!r}, max_t={max_t!r}")
-        self.reduction_factor = _eta(name, reduction_factor)
-        self.time_attr = check_time_attr(name, time_attr)
+        positive = Interval(float, 0, None, closed="neither")
+        self.min_t = plain(check(name, "min_t", min_t, positive))
+        self.max_t = plain(check(name, "max_t", max_t, positive))
+        check_order(name, "min_t", min_t, "max_t", max_t)
+        self.reduction_factor = int(check(name, "reduction_factor", reduction_factor, ETA))
+        self.time_attr = check(name, "time_attr", time_attr, KEY)
         eta = self.reduction_factor
         s = _power_steps(self.min_t, self.max_t, eta)
         milestones = (*(self.min_t * eta**i for i in range(s)), self.max_t)
@@ -290,9 +286,9 @@ class HyperBand(_Synchronous):
     name = "HyperBand"
 
     def __init__(self, max_t: float = 81, reduction_factor: int = 3, time_attr: str = "training_iteration") -> None:
-        self.max_t = check_real("HyperBand", "max_t", max_t, low=1, strict=False)
-        self.reduction_factor = _eta("HyperBand", reduction_factor)
-        self.time_attr = check_time_attr("HyperBand", time_attr)
+        self.max_t = plain(check("HyperBand", "max_t", max_t, Interval(float, 1, None)))
+        self.reduction_factor = int(check("HyperBand", "reduction_factor", reduction_factor, ETA))
+        self.time_attr = check("HyperBand", "time_attr", time_attr, KEY)
         eta, top = self.reduction_factor, self.max_t
         s_max = _power_steps(1, top, eta)
         self.plans = []
@@ -307,9 +303,3 @@ def _scaled(top: float, eta: int, i: int, s: int) -> float:
     if isinstance(top, int):
         return int(-(-top * eta**i // eta**s))
     return float(top * eta**i / eta**s)
-
-
-def _eta(owner: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-        raise ValueError(f"{owner} needs reduction_factor to be an integer >= 2; got reduction_factor={value!r}")
-    return value

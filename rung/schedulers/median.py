@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rung.schedulers._brackets import ResultReader, check_int, check_real, check_time_attr, needs_metric
+from rung._checks import KEY, Boolean, Interval, check, plain
+from rung.schedulers._brackets import ResultReader, needs_metric
 from rung.schedulers.base import Scheduler
 from rung.types import Decision, Resume, Start, Status, Suggestion, TrialInfo
 
@@ -60,12 +61,11 @@ class MedianStopping(Scheduler):
         hard_stop: bool = True,
         time_attr: str = "training_iteration",
     ) -> None:
-        self.grace_period = check_real("MedianStopping", "grace_period", grace_period, low=0, strict=False)
-        self.min_samples = check_int("MedianStopping", "min_samples", min_samples, low=1)
-        if not isinstance(hard_stop, bool):
-            raise ValueError(f"MedianStopping needs hard_stop to be True or False; got hard_stop={hard_stop!r}")
-        self.hard_stop = hard_stop
-        self.time_attr = check_time_attr("MedianStopping", time_attr)
+        owner = "MedianStopping"
+        self.grace_period = plain(check(owner, "grace_period", grace_period, Interval(float, 0, None)))
+        self.min_samples = int(check(owner, "min_samples", min_samples, Interval(int, 1, None)))
+        self.hard_stop = check(owner, "hard_stop", hard_stop, Boolean())
+        self.time_attr = check(owner, "time_attr", time_attr, KEY)
 
     def setup(self, *, metric: str | None, mode: str, seed: int) -> None:
         super().setup(metric=metric, mode=mode, seed=seed)

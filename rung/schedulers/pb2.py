@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import numbers
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,13 +37,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from rung._checks import INTEGER, Interval, check
+from rung._numbers import finite
 from rung.domains import copy_tree, fmt
 from rung.models.gp import GaussianProcess, maximize_acquisition, single_threaded
 from rung.sampling import uniform
 from rung.schedulers._explore import config_keys
 from rung.schedulers.base import Scheduler
-from rung.schedulers.pbt import PBT
-from rung.types import Config, Decision, Resume, TrialInfo
+from rung.schedulers.pbt import FRACTION, PBT
+from rung.types import Config, Decision, Pause, Resume, TrialInfo
 
 __all__ = ["PB2"]
 
@@ -64,10 +65,6 @@ class _Point:
     values: tuple[float, ...]  # the hyperparameters it trained with up to here
 
 
-def _real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _flatten(bounds: Any, path: Key = ()) -> Iterator[tuple[Key, tuple[float, float]]]:
     where = "hyperparam_bounds" + "".join(f"[{k!r}]" for k in path)
     if not isinstance(bounds, Mapping) or not bounds:
@@ -79,7 +76,7 @@ def _flatten(bounds: Any, path: Key = ()) -> Iterator[tuple[Key, tuple[float, fl
             yield from _flatten(value, (*path, key))
             continue
         at = f"{where}[{key!r}]"
-        if not isinstance(value, (list, tuple)) or len(value) != 2 or not all(_real(v) for v in value):
+        if not isinstance(value, (list, tuple)) or len(value) != 2 or not all(finite(v) for v in value):
             raise ValueError(f"PB2 needs {at} to be [low, high], two finite numbers; got {fmt(value)}")
         if not value[0] < value[1]:
             raise ValueError(f"PB2 needs {at} to be [low, high] with low < high; got {fmt(value)}")
@@ -133,16 +130,9 @@ class PB2(PBT):
         time_attr: str = "training_iteration",
         seed: int | None = None,
     ) -> None:
-        if not _real(perturbation_interval) or not perturbation_interval > 0:
-            raise ValueError(
-                "PB2 needs perturbation_interval to be a number > 0;"
-                f" got perturbation_interval={fmt(perturbation_interval)}"
-            )
-        if not _real(quantile_fraction) or not 0 < quantile_fraction <= 0.5:
-            raise ValueError(
-                "PB2 needs quantile_fraction to be a number in (0, 0.5];"
-                f" got quantile_fraction={fmt(quantile_fraction)}"
-            )
+        # Checked here too, so that the messages name PB2 (PBT checks the rest).
+        check("PB2", "perturbation_interval", perturbation_interval, Interval(float, 0, None, closed="neither"))
+        check("PB2", "quantile_fraction", quantile_fraction, FRACTION)
         self.hyperparam_bounds = dict(_flatten(hyperparam_bounds))
         mutations: dict[str, Any] = {}
         for key, (low, high) in self.hyperparam_bounds.items():
@@ -180,20 +170,20 @@ class PB2(PBT):
                         f"PB2 hyperparam_bounds has {dotted!r}, which is not in the search space;"
                         f" trial {trial.id}'s config has: {', '.join(config_keys(trial.config)) or 'nothing'}"
                     )
-                if not _real(value):
+                if not finite(value):
                     raise ValueError(
                         f"PB2 needs a number at hyperparam_bounds key {dotted!r}; trial {trial.id} has"
                         f" {dotted}={fmt(value)}"
                     )
         super().on_trial_add(trial)
 
-    def on_result(self, trial: TrialInfo, result: dict[str, Any]) -> Decision:
+    def on_result(self, trial: TrialInfo, result: dict[str, Any]) -> Decision | Pause:
         exploit = self._exploiting.pop(trial.id, None)
         decision = super().on_result(trial, result)  # checks time_attr
         time = float(result[self.time_attr])
         value = result.get(self.metric) if self.metric is not None else None
         if value is not None:
-            signed = (float(value) if self.mode == "max" else -float(value)) if _real(value) else -math.inf
+            signed = (float(value) if self.mode == "max" else -float(value)) if finite(value) else -math.inf
             self._latest[trial.id] = (time, signed)
         if exploit is not None:
             # Its first result since it continued from the donor's newest checkpoint. The interval
@@ -208,8 +198,8 @@ class PB2(PBT):
             # A perturbation point.
             point = _Point(time, self._latest[trial.id][1], self._values(trial.config))
             self._points.setdefault(trial.id, []).append(point)
-            if trial.id in self._pending:  # PBT decided that it continues from a donor's weights
-                self._exploiting[trial.id] = (self._pending[trial.id][0], time)
+            if isinstance(decision, Pause):  # PBT decided that it continues from a donor's weights
+                self._exploiting[trial.id] = (decision.copy_weights_from, time)
         return decision
 
     # The explore step.
@@ -230,7 +220,7 @@ class PB2(PBT):
             for (key_path, (low, high)), x in zip(self.hyperparam_bounds.items(), chosen, strict=True):
                 old = _get(trial.config, key_path)[1]
                 value: float | int = float(x)
-                if isinstance(old, numbers.Integral) and not isinstance(old, bool):
+                if INTEGER.accepts(old):
                     value = int(min(max(round(x), math.ceil(low)), math.floor(high)))
                 node = config
                 for part in key_path[:-1]:

@@ -1,11 +1,15 @@
-"""Population Based Training (Jaderberg et al. 2017) and the reader of each trial's hyperparameter schedule.
+"""Population Based Training (Jaderberg et al. 2017): `rung.PBT`; its explore step is in `_explore.py`.
 
-How PBT drives the engine: at a perturbation point `on_result` answers PAUSE for a trial that
-exploits a better one, and for any trial whose turn it is when others wait for a slot; `next_trial`
-then answers `Resume(trial_id, config=new, from_trial=donor)` for the exploiting trial, before
-anything else (the tuner copies the donor's newest checkpoint into the trial's own file when the
-trial pauses, asking `weights_from`, and records the change at the resume), or a plain
-`Resume(trial_id)` for a trial whose turn it is.
+How PBT drives the engine. Asynchronous: at a perturbation point `on_result` answers
+`Pause(copy_weights_from=donor)` for a trial in the bottom quantile (the tuner copies the donor's
+newest checkpoint into the trial's own file at once), and PAUSE for any other trial whose turn it
+is when others wait for a slot; `next_trial` then answers `Resume(trial_id, config=new,
+from_trial=donor)` for the exploiting trial, before anything else (the tuner keeps the copy and
+records the change), or a plain `Resume(trial_id)` for a trial whose turn it is. Synchronous: every
+trial answers PAUSE at the barrier; once the population is there, `next_trial` hands out the
+exploiting trials' `Resume(..., from_trial=donor)` first (the tuner copies the donor's checkpoint
+then: a donor stays paused until every trial copying it has resumed), then the plain ones. Each
+trial's schedule (the configs it ran with) is read back by `ExperimentResult.schedule`.
 
 Every random choice is made in a call the tuner replays on resume (`on_result`) or from a generator
 derived from the seed and the decision itself (the trial and iteration, or the barrier number), never
@@ -17,14 +21,16 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from rung._checks import INTEGER, KEY, Boolean, Function, Interval, ListOf, check
+from rung._numbers import finite
 from rung.domains import copy_tree, fmt
+from rung.schedulers._brackets import ResultReader
 from rung.schedulers._explore import (
     Mutation,
     check_mutations,
@@ -35,7 +41,7 @@ from rung.schedulers._explore import (
     takes_rng,
 )
 from rung.schedulers.base import Scheduler
-from rung.types import Config, Decision, Resume, Start, Status, Suggestion, TrialInfo
+from rung.types import Config, Decision, Pause, Resume, Start, Status, Suggestion, TrialInfo
 
 __all__ = ["PBT"]
 
@@ -44,14 +50,7 @@ log = logging.getLogger("rung")
 ExploreFn = Callable[..., Mapping[str, Any]]
 
 
-def _real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _require(ok: bool, name: str, value: Any, rule: str, error: type[Exception] = ValueError) -> None:
-    """Raise `error` naming the argument, the rule it breaks and the value it got."""
-    if not ok:
-        raise error(f"PBT needs {name} to be {rule}; got {name}={fmt(value)}")
+FRACTION = Interval(float, 0, 0.5, closed="right")  # quantile_fraction: top and bottom never overlap
 
 
 @dataclass
@@ -88,8 +87,8 @@ class PBT(Scheduler):
 
     Trials whose metric is NaN or infinite rank below every finite score (they get replaced, and are
     never donors). Ties rank the lower trial id lower. In asynchronous mode the tuner copies the
-    donor's newest checkpoint at the decision (`weights_from`), so what the donor trains meanwhile
-    does not leak in.
+    donor's newest checkpoint at the decision (`Pause(copy_weights_from=donor)`), so what the donor
+    trains meanwhile does not leak in.
 
     PBT does not know where a trial's training ends: a trial exploited at its last step resumes and
     ends at once, with no result from the new config and weights. The tuner then puts back its own
@@ -136,35 +135,17 @@ class PBT(Scheduler):
         time_attr: str = "training_iteration",
         seed: int | None = None,
     ) -> None:
-        interval, fraction, resample = perturbation_interval, quantile_fraction, resample_probability
-        _require(_real(interval) and interval > 0, "perturbation_interval", interval, "a number > 0")
-        _require(_real(fraction) and 0 < fraction <= 0.5, "quantile_fraction", fraction, "a number in (0, 0.5]")
-        _require(_real(resample) and 0 <= resample <= 1, "resample_probability", resample, "a number in [0, 1]")
-        factors = perturbation_factors
-        _require(
-            isinstance(factors, (list, tuple)) and len(factors) > 0 and all(_real(f) and f > 0 for f in factors),
-            "perturbation_factors",
-            factors,
-            "a non-empty list of numbers > 0",
+        check("PBT", "perturbation_interval", perturbation_interval, Interval(float, 0, None, closed="neither"))
+        check("PBT", "quantile_fraction", quantile_fraction, FRACTION)
+        check("PBT", "resample_probability", resample_probability, Interval(float, 0, 1))
+        factors = check(
+            "PBT", "perturbation_factors", perturbation_factors, ListOf(Interval(float, 0, None, closed="neither"))
         )
-        _require(_real(burn_in_period) and burn_in_period >= 0, "burn_in_period", burn_in_period, "a number >= 0")
-        _require(isinstance(synch, bool), "synch", synch, "True or False", TypeError)
-        _require(
-            custom_explore is None or callable(custom_explore),
-            "custom_explore",
-            custom_explore,
-            "None or a callable(config) -> config",
-            TypeError,
-        )
-        _require(
-            isinstance(time_attr, str) and time_attr != "",
-            "time_attr",
-            time_attr,
-            "a str naming a reported key",
-            TypeError,
-        )
-        seed_ok = seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool))
-        _require(seed_ok, "seed", seed, "an int or None", TypeError)
+        check("PBT", "burn_in_period", burn_in_period, Interval(float, 0, None))
+        check("PBT", "synch", synch, Boolean())
+        check("PBT", "custom_explore", custom_explore, None, Function("a callable(config) -> config"))
+        check("PBT", "time_attr", time_attr, KEY)
+        check("PBT", "seed", seed, INTEGER, None)
         mutations = check_mutations(hyperparam_mutations)
         if not mutations and custom_explore is None:
             raise ValueError(
@@ -175,7 +156,7 @@ class PBT(Scheduler):
         self.hyperparam_mutations = mutations
         self.quantile_fraction = float(quantile_fraction)
         self.resample_probability = float(resample_probability)
-        self.perturbation_factors = tuple(float(f) for f in perturbation_factors)
+        self.perturbation_factors = tuple(float(f) for f in factors)
         self.burn_in_period = float(burn_in_period)
         self.synch = synch
         self.custom_explore = custom_explore
@@ -210,6 +191,7 @@ class PBT(Scheduler):
             raise ValueError("PBT needs a metric to rank trials; got metric=None (pass metric= to rung.run)")
         super().setup(metric=metric, mode=mode, seed=seed)
         self.seed = seed if self._seed is None else self._seed
+        self._reader = ResultReader("PBT", self.time_attr, metric)
         self._reset()
 
     def on_trial_add(self, trial: TrialInfo) -> None:
@@ -233,8 +215,8 @@ class PBT(Scheduler):
         self._members.setdefault(trial.id, _Member())
         self._trials[trial.id] = trial
 
-    def on_result(self, trial: TrialInfo, result: dict[str, Any]) -> Decision:
-        time = self._time(trial, result)
+    def on_result(self, trial: TrialInfo, result: dict[str, Any]) -> Decision | Pause:
+        time = self._reader.exact_time(trial, result)
         self._trials.setdefault(trial.id, trial)
         member = self._members.setdefault(trial.id, _Member())
         iteration = int(result.get("training_iteration", member.iteration + 1))
@@ -265,10 +247,6 @@ class PBT(Scheduler):
         behind = min(paused, key=lambda t: (self._members[t.id].time if t.id in self._members else 0.0, t.id))
         return Resume(behind.id)
 
-    def weights_from(self, trial_id: int) -> int | None:
-        pending = None if self.synch else self._pending.get(trial_id)
-        return None if pending is None else pending[0]
-
     def on_complete(self, trial: TrialInfo, status: Status) -> None:
         self._finished.add(trial.id)
         self._pending.pop(trial.id, None)
@@ -276,7 +254,7 @@ class PBT(Scheduler):
         self._plan = [r for r in self._plan if r.trial_id != trial.id]
 
     # Asynchronous mode.
-    def _on_result_async(self, trial: TrialInfo, member: _Member) -> Decision:
+    def _on_result_async(self, trial: TrialInfo, member: _Member) -> Decision | Pause:
         self._pending.pop(trial.id, None)  # it runs, so any exploit decided for it has happened
         self._at_point = False
         if member.time < self.burn_in_period or member.time - member.last_point < self.perturbation_interval:
@@ -290,6 +268,8 @@ class PBT(Scheduler):
             # The donor's config as it is at the decision (its checkpoint is copied right after).
             config = self._explore(self._trials[donor].config, self._rng(2, trial.id, member.iteration))
             self._pending[trial.id] = (donor, config)
+            member.paused_at = member.iteration
+            return Pause(copy_weights_from=donor)  # the tuner copies its weights now, as they are
         elif not self._may_start and not any(
             other.status in (Status.PAUSED, Status.PENDING) and i != trial.id and i not in self._finished
             for i, other in self._trials.items()
@@ -361,25 +341,11 @@ class PBT(Scheduler):
         self._released += 1
 
     # Shared steps.
-    def _time(self, trial: TrialInfo, result: Mapping[str, Any]) -> float:
-        if self.time_attr not in result:
-            raise ValueError(
-                f"PBT time_attr {self.time_attr!r} is not in trial {trial.id}'s results;"
-                f" it reported: {', '.join(map(str, result)) or 'nothing'}"
-            )
-        value = result[self.time_attr]
-        if not _real(value):
-            raise ValueError(
-                f"PBT needs time_attr {self.time_attr!r} to be a finite number;"
-                f" trial {trial.id} reported {self.time_attr}={fmt(value)}"
-            )
-        return float(value)
-
     def _score(self, result: Mapping[str, Any]) -> float | None:
         if self.metric is None or self.metric not in result:
             return None
         value = result[self.metric]
-        if not _real(value):
+        if not finite(value):
             return -math.inf
         return float(value) if self.mode == "max" else -float(value)
 
@@ -398,8 +364,7 @@ class PBT(Scheduler):
 
     def _rng(self, *keys: int) -> np.random.Generator:
         """A generator for one decision: from the seed and what identifies the decision."""
-        seed = 0 if self.seed is None else int(self.seed)
-        return np.random.default_rng([seed & (2**64 - 1), *keys])
+        return np.random.default_rng([int(self.seed) & (2**64 - 1), *keys])
 
     def _explore(self, config: Config, rng: np.random.Generator) -> Config:
         new = explore(

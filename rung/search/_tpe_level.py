@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -12,10 +13,7 @@ from rung._blas import single_threaded
 from rung.domains import Categorical, Domain, Float, GridValues, Integer, Normal, SampleFrom, matches
 from rung.search._parzen import Parzen, cells_of, old_decay_weights, snapper
 
-if TYPE_CHECKING:
-    from rung.search.tpe import TPE
-
-__all__ = ["DONE", "RUNNING", "STOPPED", "WORST", "Level"]
+__all__ = ["DONE", "RUNNING", "STOPPED", "WORST", "Level", "Settings"]
 
 Array = NDArray[np.float64]
 Path = tuple[str, ...]
@@ -30,6 +28,24 @@ REUSE_SHARE since the last fit (or the fidelity they are read at changed); see `
 REUSE_SHARE = 0.01
 REUSE_BATCH = 16
 """While densities are reused, proposals are chosen this many at a time (see `Level._model`)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a level's model reads of its searcher's settings (see `rung.TPE` for each), fixed at setup.
+
+    As Optuna's `_ParzenEstimatorParameters`: the model gets these values, not the searcher.
+    """
+
+    n_startup: int
+    n_candidates: int
+    multivariate: bool
+    constant_liar: bool
+    n_below: Callable[[int], int]  # the size of the good group among n compared trials (gamma)
+    explore_choices: float
+    reuse_from: int = REUSE_FROM
+    reuse_share: float = REUSE_SHARE
+    reuse_batch: int = REUSE_BATCH
 
 
 def _get(config: Mapping[str, Any], path: Path) -> Any:
@@ -142,14 +158,22 @@ class Level:
         return [rank[rows[member[rows]]] for rows in self._sorted_rows()]
 
     def propose(
-        self, tpe: TPE, rng: np.random.Generator, point: Mapping[Path, Any], rows: list[tuple[Level, int]]
+        self,
+        settings: Settings,
+        budget: float | None,
+        rng: np.random.Generator,
+        point: Mapping[Path, Any],
+        rows: list[tuple[Level, int]],
     ) -> dict[Path, Any]:
-        """Choose this level's values (and those of the chosen options' levels); record them as running."""
+        """Choose this level's values (and those of the chosen options' levels); record them as running.
+
+        `budget`: the milestone the model compares trials at (BOHB-style), or None.
+        """
         first_grid = self.first_choice + len(self.choices)
         fixed = {
             first_grid + g: int(dom.to_unit(point[path]) * len(dom.values)) for g, (path, dom) in enumerate(self.grids)
         }
-        row = self._model(tpe, rng, fixed)
+        row = self._model(settings, budget, rng, fixed)
         if row is None:  # too few finished trials: a draw from the prior
             row = self._prior_row(rng, fixed)
         values: dict[Path, Any] = {}
@@ -166,7 +190,7 @@ class Level:
         rows.append((self, self._append(row)))
         for key in chosen:
             if key in self.branches:
-                values.update(self.branches[key].propose(tpe, rng, {}, rows))
+                values.update(self.branches[key].propose(settings, budget, rng, {}, rows))
         return values
 
     def record(self, config: Mapping[str, Any], rows: list[tuple[Level, int]]) -> None:
@@ -206,17 +230,19 @@ class Level:
             row[j] = index
         return row
 
-    def _model(self, tpe: TPE, rng: np.random.Generator, fixed: dict[int, int]) -> Array | None:
-        """The best of `tpe.n_candidates` draws from the good density by the ratio good / bad.
+    def _model(
+        self, settings: Settings, budget: float | None, rng: np.random.Generator, fixed: dict[int, int]
+    ) -> Array | None:
+        """The best of `settings.n_candidates` draws from the good density by the ratio good / bad.
 
         While the densities are reused (long histories, see `_reusable`), proposals are chosen
-        `tpe.reuse_batch` at a time, in one draw and one scoring (the cost of a proposal is then
+        `settings.reuse_batch` at a time, in one draw and one scoring (the cost of a proposal is then
         mostly numpy's per-call overhead), and handed out one by one until the next fit.
         """
         finished = self.finished
-        if finished < tpe.n_startup:
+        if finished < settings.n_startup:
             return None
-        reused = self._reusable(tpe, finished)
+        reused = self._reusable(settings, budget, finished)
         key = tuple(sorted(fixed.items()))
         queue = self._queued.get(key) if reused is not None else None
         if queue:
@@ -224,22 +250,23 @@ class Level:
         # The densities' products are small and thin: BLAS threads only add wake-ups, which on a
         # busy machine cost many times the product itself.
         with single_threaded():
-            good, bad = reused if reused is not None else self._fit(tpe, finished)
-            if finished < tpe.reuse_from:
-                one: Array = self._choose(tpe, rng, good, bad, fixed, 1)[0]
+            good, bad = reused if reused is not None else self._fit(settings, budget, finished)
+            if finished < settings.reuse_from:
+                one: Array = self._choose(settings, rng, good, bad, fixed, 1)[0]
                 return one
-            queue = self._queued[key] = list(self._choose(tpe, rng, good, bad, fixed, tpe.reuse_batch))[::-1]
+            batch = self._choose(settings, rng, good, bad, fixed, settings.reuse_batch)
+            queue = self._queued[key] = list(batch)[::-1]
         return queue.pop()
 
     def _choose(
-        self, tpe: TPE, rng: np.random.Generator, good: Parzen, bad: Parzen, fixed: dict[int, int], count: int
+        self, settings: Settings, rng: np.random.Generator, good: Parzen, bad: Parzen, fixed: dict[int, int], count: int
     ) -> Array:
-        """`count` proposals (rows), each the best of its own `tpe.n_candidates` draws."""
-        m = tpe.n_candidates
-        candidates = good.sample(rng, m * count, fixed, independent=not tpe.multivariate)
-        if self.choices and tpe.explore_choices:
+        """`count` proposals (rows), each the best of its own `settings.n_candidates` draws."""
+        m = settings.n_candidates
+        candidates = good.sample(rng, m * count, fixed, independent=not settings.multivariate)
+        if self.choices and settings.explore_choices:
             for group in range(count):
-                if rng.random() < tpe.explore_choices:
+                if rng.random() < settings.explore_choices:
                     # Every candidate of the group takes the same options, drawn uniformly, with the
                     # numbers it drew, and the ratio picks among them: the good group can lock onto
                     # options whose numbers were tuned first while others are better with other
@@ -252,7 +279,7 @@ class Level:
             if snap is not None:
                 scored[:, j] = snap(scored[:, j])
         groups = candidates.reshape(count, m, -1)
-        if tpe.multivariate:
+        if settings.multivariate:
             ratio = (good.log_pdf(scored) - bad.log_pdf(scored)).reshape(count, m)
             chosen: Array = groups[np.arange(count), np.argmax(ratio, axis=1)]
             return chosen
@@ -261,7 +288,7 @@ class Level:
         per_column: Array = np.take_along_axis(groups, best[:, None, :], axis=1)[:, 0, :]
         return per_column
 
-    def _reusable(self, tpe: TPE, finished: int) -> tuple[Parzen, Parzen] | None:
+    def _reusable(self, settings: Settings, budget: float | None, finished: int) -> tuple[Parzen, Parzen] | None:
         """The good and the bad density last fitted, if they may serve this proposal too.
 
         Up to REUSE_FROM finished trials every proposal fits both densities afresh. Beyond, one more
@@ -271,29 +298,28 @@ class Level:
         Proposals in between come from the same densities; trials started meanwhile join the bad
         group (constant liar) at the next fit. Deterministic: same calls, same fits.
         """
-        if self._fitted is None or finished < tpe.reuse_from:
+        if self._fitted is None or finished < settings.reuse_from:
             return None
         at, fitted_budget, good, bad = self._fitted
-        if fitted_budget == getattr(tpe, "_budget", None) and at <= finished < at * (1 + tpe.reuse_share):
+        if fitted_budget == budget and at <= finished < at * (1 + settings.reuse_share):
             return good, bad
         return None
 
-    def _fit(self, tpe: TPE, finished: int) -> tuple[Parzen, Parzen]:
+    def _fit(self, settings: Settings, budget: float | None, finished: int) -> tuple[Parzen, Parzen]:
         """The good and the bad density, fitted on the history now."""
-        budget: float | None = getattr(tpe, "_budget", None)
         n = self.n
         # At a fidelity (BOHB-style), as in Falkner et al. 2018: the model compares only the trials
         # with a value there, the best gamma of them against the rest; trials stopped below it are
         # left out (they would otherwise fill the bad group and make "good" mean "survived the
         # early rungs"). Failed trials stay in the bad group. Measured on bench/: BENCHMARKS.md.
-        at_budget = budget is not None and self.done >= tpe.n_startup
+        at_budget = budget is not None and self.done >= settings.n_startup
         compared = self.done if at_budget else finished
-        below = self._below(min(max(1, tpe._n_below(compared)), compared))
+        below = self._below(min(max(1, settings.n_below(compared)), compared))
         above = np.ones(n, dtype=bool)
         above[below] = False
         if at_budget:
             above &= self.state[:n] != STOPPED
-        if not tpe.constant_liar:
+        if not settings.constant_liar:
             above &= self.state[:n] != RUNNING
         x = self.x[:n]
         choices = self.sizes

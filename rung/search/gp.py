@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from rung._checks import INTEGER, Interval, Options, check
+from rung._numbers import is_number
 from rung.domains import Categorical, Domain, Float, GridValues, Integer, Normal, has_domain
 from rung.models.gp import ACQUISITIONS, GaussianProcess, maximize_acquisition, single_threaded
 from rung.search.base import Searcher
@@ -100,15 +101,9 @@ class GP(Searcher):
     """
 
     def __init__(self, acquisition: str = "ei", seed: int | None = None, n_startup: int | None = None) -> None:
-        if acquisition not in ACQUISITIONS:
-            known = ", ".join(repr(k) for k in ACQUISITIONS)
-            raise ValueError(f"GP needs acquisition to be one of {known}; got acquisition={acquisition!r}")
-        if n_startup is not None and (
-            isinstance(n_startup, bool) or not isinstance(n_startup, numbers.Integral) or n_startup < 1
-        ):
-            raise ValueError(f"GP needs n_startup to be an integer >= 1 or None; got n_startup={n_startup!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise ValueError(f"GP needs seed to be an int or None; got seed={seed!r}")
+        check("GP", "acquisition", acquisition, Options(ACQUISITIONS))
+        check("GP", "n_startup", n_startup, Interval(int, 1, None), None)
+        check("GP", "seed", seed, INTEGER, None)
         super().__init__(seed)
         self.acquisition = acquisition
         self.n_startup = n_startup
@@ -164,7 +159,7 @@ class GP(Searcher):
     # Events.
     def observe(self, trial_id: int, result: dict[str, Any]) -> None:
         value = result.get(self.metric) if self.metric is not None else None
-        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        if is_number(value):
             self._last[trial_id] = float(value)
 
     def on_complete(self, trial_id: int, status: Status, result: dict[str, Any] | None) -> None:

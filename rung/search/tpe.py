@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import bisect
 import math
-import numbers
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from rung._checks import INTEGER, Boolean, Function, Interval, check
 from rung._numbers import is_number
-from rung.search._tpe_level import DONE, REUSE_BATCH, REUSE_FROM, REUSE_SHARE, STOPPED, WORST, Level
+from rung.search._tpe_level import DONE, REUSE_BATCH, REUSE_FROM, REUSE_SHARE, STOPPED, WORST, Level, Settings
 from rung.search.base import Searcher
 from rung.space import Space
 from rung.types import Config, Status
@@ -23,30 +23,18 @@ def _default_gamma(n: int) -> int:
     return min(math.ceil(0.2 * n), 25)
 
 
-def _check_count(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"TPE needs {name} to be an integer >= {low}; got {name}={value!r}")
-    return int(value)
-
-
 def _gamma(gamma: float | Callable[[int], int] | None) -> Callable[[int], int]:
     """How many of n finished trials form the good group, as a checked function."""
+    share = Interval(float, 0, 1, closed="right", noun="a share")
+    check("TPE", "gamma", gamma, share, Function("a callable(n) -> int"), None)
     if gamma is None:
         return _default_gamma
-    if isinstance(gamma, numbers.Real) and not isinstance(gamma, bool):
-        share = float(gamma)
-        if not 0 < share <= 1:
-            raise ValueError(
-                f"TPE needs gamma to be a share in (0, 1], a callable(n) -> int or None; got gamma={gamma!r}"
-            )
-        return lambda n: math.ceil(share * n)
-    if callable(gamma):
-        for n in (1, 10, 1000):
-            got = gamma(n)
-            if isinstance(got, bool) or not isinstance(got, numbers.Integral):
-                raise ValueError(f"TPE needs gamma(n) to return an int; got gamma({n})={got!r}")
-        return gamma
-    raise ValueError(f"TPE needs gamma to be a share in (0, 1], a callable(n) -> int or None; got gamma={gamma!r}")
+    if not callable(gamma):
+        fraction = float(gamma)
+        return lambda n: math.ceil(fraction * n)
+    for n in (1, 10, 1000):
+        check("TPE", f"gamma({n})", gamma(n), INTEGER)
+    return gamma
 
 
 class TPE(Searcher):
@@ -107,24 +95,13 @@ class TPE(Searcher):
         explore_choices: float = 0.3,
         seed: int | None = None,
     ) -> None:
-        self.n_startup = _check_count("n_startup", n_startup, 1)
-        self.n_candidates = _check_count("n_candidates", n_candidates, 1)
-        for name, flag in (("multivariate", multivariate), ("constant_liar", constant_liar)):
-            if not isinstance(flag, bool):
-                raise ValueError(f"TPE needs {name} to be True or False; got {name}={flag!r}")
-        if (
-            isinstance(explore_choices, bool)
-            or not isinstance(explore_choices, numbers.Real)
-            or not 0 <= explore_choices <= 1
-        ):
-            raise ValueError(
-                f"TPE needs explore_choices to be a share in [0, 1]; got explore_choices={explore_choices!r}"
-            )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise ValueError(f"TPE needs seed to be an int or None; got seed={seed!r}")
+        self.n_startup = int(check("TPE", "n_startup", n_startup, Interval(int, 1, None)))
+        self.n_candidates = int(check("TPE", "n_candidates", n_candidates, Interval(int, 1, None)))
+        self.multivariate: bool = check("TPE", "multivariate", multivariate, Boolean())
+        self.constant_liar: bool = check("TPE", "constant_liar", constant_liar, Boolean())
+        check("TPE", "explore_choices", explore_choices, Interval(float, 0, 1, noun="a share"))
+        check("TPE", "seed", seed, INTEGER, None)
         super().__init__(seed)
-        self.multivariate: bool = multivariate
-        self.constant_liar: bool = constant_liar
         self.gamma = gamma
         self._n_below: Callable[[int], int] = _gamma(gamma)
         self.explore_choices: float = float(explore_choices)
@@ -145,9 +122,24 @@ class TPE(Searcher):
             )
         self._start_grid()
         self._rng = np.random.default_rng(self.seed)
+        self._budget: float | None = None  # the milestone the model compares trials at (BOHB), if any
         self._rows: dict[int, list[tuple[Level, int]]] = {}  # where each running trial sits in the history
         self._last: dict[int, tuple[float, float]] = {}  # trial id -> (last metric value, its iteration)
         self._fidelity: tuple[str, list[float]] | None = None
+
+    def _settings(self) -> Settings:
+        """The model's settings as they are now (benchmarks and tests change them after `setup`)."""
+        return Settings(
+            self.n_startup,
+            self.n_candidates,
+            self.multivariate,
+            self.constant_liar,
+            self._n_below,
+            self.explore_choices,
+            self.reuse_from,
+            self.reuse_share,
+            self.reuse_batch,
+        )
 
     def set_fidelity(self, time_attr: str, milestones: list[float]) -> None:
         """Learn BOHB-style (Falkner et al. 2018) under a multi-fidelity scheduler.
@@ -168,14 +160,14 @@ class TPE(Searcher):
         self._at: dict[int, tuple[float, ...]] = {}
         self._ended: dict[int, tuple[list[tuple[Level, int]], Status]] = {}
         self._reached: dict[float, int] = dict.fromkeys(self._fidelity[1], 0)  # ended trials with a value there
-        self._budget: float | None = None
+        self._budget = None
 
     def suggest(self, trial_id: int) -> Config | None:
         point = self._next_point()
         if point is None:
             return None
         rows: list[tuple[Level, int]] = []
-        values = self._root.propose(self, self._rng, point, rows)
+        values = self._root.propose(self._settings(), self._budget, self._rng, point, rows)
         self._rows[trial_id] = rows
         return self.space.sample(self._rng, fixed={**point, **values})
 

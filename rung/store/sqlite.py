@@ -117,7 +117,7 @@ class Store:
         self._event_rows: list[tuple[Any, ...]] = []  # rows of `events`
         self._status_rows: list[tuple[str, str | None, float, int]] = []  # (status, error, updated, trial)
         self._result_rows: list[tuple[int, int, int, str]] = []  # (seq, trial, iteration, data)
-        # keep=1 checkpoints replacing a stored row: trial -> (seq, iteration, path, size, data, row's seq)
+        # Checkpoints replacing a stored row: trial -> (seq, iteration, path, size, data, row's seq)
         self._checkpoint_rows: dict[int, tuple[int, int, str | None, int, bytes | None, int]] = {}
         # Each trial's stored checkpoints (seq, path), oldest first, so saving needs no query; an ended
         # trial's list is dropped (it saves no more), and its id kept in `_ended_with_checkpoints`.
@@ -395,10 +395,10 @@ class Store:
         best_data = dumps(best) if best is not None else (previous[3] if previous is not None else None)
         self._trial_rows[trial_id] = (iteration, float(result.get("time_total_s", 0.0)), data, best_data, time.time())
 
-    def save_checkpoint(self, trial_id: int, iteration: int, data: bytes, keep: int = 1) -> None:
+    def save_checkpoint(self, trial_id: int, iteration: int, data: bytes) -> None:
         """Record a checkpoint (in the database if small, else in a file written atomically).
 
-        Older ones beyond `keep` are dropped; their files go after the commit that replaces them. A file
+        It replaces the trial's older one; its file goes after the commit that replaces it. A file
         that cannot be written (a full disk) fails the transaction at the commit: `StoreFullError`.
         """
         path: str | None = None
@@ -411,8 +411,8 @@ class Store:
         kept = self._checkpoints.get(trial_id)
         if kept is None:
             kept = self._checkpoints[trial_id] = self._stored_checkpoints(trial_id)
-        if keep == 1 and len(kept) == 1:
-            # The common case (keep the latest only): the stored row is replaced at commit, in one
+        if len(kept) == 1:
+            # The common case: the stored row is replaced at commit, in one
             # statement for all trials (only the newest of several saves in between is written).
             old_seq, old_path = kept[0]
             waiting = self._checkpoint_rows.get(trial_id)
@@ -426,7 +426,7 @@ class Store:
             self._execute(_UPDATE_CHECKPOINT, waiting)
         self._execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)", (seq, trial_id, *row))
         kept.append((seq, path))
-        while len(kept) > keep:
+        while len(kept) > 1:
             old_seq, old_path = kept.pop(0)
             self._execute("DELETE FROM checkpoints WHERE seq = ?", (old_seq,))
             if old_path is not None and old_path != path:

@@ -5,11 +5,13 @@ Use from a test: `for check in SCHEDULER_CHECKS: check(make_scheduler, executor,
 `storage` an empty folder. Each check runs `rung.run` on a small deterministic problem (10 trials,
 9 steps, loss curves that cross) and raises AssertionError with what went wrong:
 
-- `check_legal_decisions`: only legal answers (a Decision per result; Start only while the searcher
-  has configs; Resume and Stop only for paused trials); every trial ends; no trial it paused is left
+- `check_legal_decisions`: only legal answers (a Decision, or a `Pause(copy_weights_from=k)` naming
+  another trial the scheduler was told of, per result; Start only while the searcher has configs;
+  Resume and Stop only for paused trials); every trial ends; no trial it paused is left
   waiting until the run ends, unless the scheduler says it may be (`leaves_paused = True`, as
   ASHA's promotion variant does: trials not good enough to promote stay paused).
-- `check_same_decisions`: the same seed and the same results give the same decisions (on this
+- `check_same_decisions`: the same seed and the same results give the same decisions, donors
+  included (on this
   executor with one slot, and with three simulated workers, where the order of results is fixed).
 - `check_error_mid_bracket`: trials that fail mid-way stall nothing: no paused trial is left waiting
   (as above) and others reach the last step.
@@ -38,7 +40,7 @@ from rung.errors import ExperimentNotFoundError
 from rung.executors.simulated import Curve, SimulatedExecutor
 from rung.schedulers.base import Scheduler
 from rung.store.sqlite import Store
-from rung.types import Decision, Resume, Start, Status, Stop, Suggestion, TrialInfo
+from rung.types import Decision, Pause, Resume, Start, Status, Stop, Suggestion, TrialInfo
 
 __all__ = [
     "NUM_SAMPLES",
@@ -93,7 +95,8 @@ class Recorder(Scheduler):
     """Wraps a scheduler: checks and logs every answer it gives (optionally to a file, a JSON line each).
 
     On resume, the tuner first replays the store: `replayed` says how many calls of each kind ("add",
-    "result", "end") that makes (see `replay_counts`); those are passed on but not logged.
+    "result", "end") that makes (see `replay_counts`); those are passed on but not logged. A result's
+    entry is `["result", trial, iteration, decision]`, with the donor after "PAUSE" for a `Pause`.
     """
 
     def __init__(self, inner: Scheduler, path: str | None = None, replayed: dict[str, int] | None = None) -> None:
@@ -102,6 +105,7 @@ class Recorder(Scheduler):
         self.log: list[list[Any]] = []
         self.violations: list[str] = []
         self.replayed = dict(replayed or {})
+        self.added: set[int] = set()  # every trial the scheduler was told of (replayed ones too)
 
     def _write(self, kind: str, *entry: Any) -> None:
         if self.replayed.get(kind, 0) > 0:
@@ -118,13 +122,19 @@ class Recorder(Scheduler):
 
     def on_trial_add(self, trial: TrialInfo) -> None:
         self.inner.on_trial_add(trial)
+        self.added.add(trial.id)
         self._write("add", trial.id)
 
-    def on_result(self, trial: TrialInfo, result: dict[str, Any]) -> Decision:
+    def on_result(self, trial: TrialInfo, result: dict[str, Any]) -> Decision | Pause:
         decision = self.inner.on_result(trial, result)
-        if not isinstance(decision, Decision):
-            self.violations.append(f"on_result for trial {trial.id} returned {decision!r}, not a Decision")
-        self._write("result", trial.id, result["training_iteration"], str(getattr(decision, "value", decision)))
+        said: list[Any] = [str(getattr(decision, "value", decision))]
+        if isinstance(decision, Pause):
+            said = ["PAUSE", decision.copy_weights_from]
+            if decision.copy_weights_from == trial.id or decision.copy_weights_from not in self.added:
+                self.violations.append(f"on_result for trial {trial.id} returned {decision!r}: no such other trial")
+        elif not isinstance(decision, Decision):
+            self.violations.append(f"on_result for trial {trial.id} returned {decision!r}, not a Decision or Pause")
+        self._write("result", trial.id, result["training_iteration"], *said)
         return decision
 
     def next_trial(self, *, new_allowed: bool, paused: Sequence[TrialInfo]) -> Suggestion | None:
@@ -203,8 +213,8 @@ def _trials(result: rung.ExperimentResult) -> list[tuple[int, Any, Status, list[
     return [(t.id, t.config, t.status, [r["training_iteration"] for r in result.history(t.id)]) for t in result.trials]
 
 
-def _decisions(log: list[list[Any]]) -> dict[tuple[int, int], str]:
-    return {(e[1], e[2]): e[3] for e in log if e[0] == "result"}
+def _decisions(log: list[list[Any]]) -> dict[tuple[int, int], tuple[Any, ...]]:
+    return {(e[1], e[2]): tuple(e[3:]) for e in log if e[0] == "result"}
 
 
 def _describe(make: MakeScheduler) -> str:

@@ -13,7 +13,6 @@ oldest running trial reports its results (`observe`) and ends (`on_complete`).
 from __future__ import annotations
 
 import math
-import numbers
 import os
 import signal
 import subprocess
@@ -29,6 +28,7 @@ import numpy as np
 
 import rung
 from rung import hp
+from rung._numbers import is_number
 from rung.domains import Categorical, Float, GridValues, Integer, Normal
 from rung.search.base import Searcher
 from rung.space import Space
@@ -128,7 +128,7 @@ def _numbers(config: Mapping[str, Any]) -> float:
     for value in config.values():
         if isinstance(value, Mapping):
             total += _numbers(value)
-        elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        elif is_number(value):
             total += math.tanh(float(value) / 10.0) ** 2
     return total
 
@@ -252,8 +252,8 @@ DRIVER = textwrap.dedent(
             loss = (config["x"] - 0.3) ** 2 + {"a": 0.0, "b": 0.1, "c": 0.2}[config["k"]] + 0.01 * config["n"]
             rung.report({"loss": loss + 1 / (step + 1)}, checkpoint=step)
             if rung.get_trial_id() == kill_trial and step == kill_step:
-                # The driver: this process (thread executor) or the worker's parent (process executor).
-                os.kill(os.getpid() if executor == "thread" else os.getppid(), signal.SIGKILL)
+                # The driver: this process (thread executor) or the one that started the worker.
+                os.kill(os.getpid() if executor == "thread" else int(os.environ["RUNG_DRIVER_PID"]), signal.SIGKILL)
 
     space = {"x": rung.uniform(0, 1), "k": rung.choice(["a", "b", "c"]), "n": rung.randint(1, 5)}
     points = [{"x": 0.31, "k": "a"}, {"k": "c"}, {"x": 0.9, "k": "b", "n": 2}]  # run first, then learnt from
