@@ -4,7 +4,6 @@ uninterrupted run. 20 kills over FIFO+TPE, ASHA (stop, promote), HyperBand, PBT 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import signal
@@ -43,7 +42,8 @@ KINDS = [kind for kind in crash.KINDS if kind != "time"]
 @pytest.mark.parametrize(("method", "kills", "seed"), SPREAD)
 def test_killed_and_resumed_runs_end_as_uninterrupted_ones(method: str, kills: int, seed: int, tmp_path: Path) -> None:
     rng = np.random.default_rng(100 + seed)
-    report = crash.check(method, tmp_path / "crash", kills=kills, seed=seed, rng=rng, kinds=KINDS)
+    # Each trial starts a child process (as a data loader would): it must end with a killed driver too.
+    report = crash.check(method, tmp_path / "crash", kills=kills, seed=seed, rng=rng, kinds=KINDS, children=True)
     assert report.ok, report.describe()
     assert len(report.kills) == kills and not report.missed, report.describe()  # each kill hit a run mid-way
     assert report.resumes == kills
@@ -52,21 +52,6 @@ def test_killed_and_resumed_runs_end_as_uninterrupted_ones(method: str, kills: i
 def test_the_spread_makes_twenty_kills_over_every_method() -> None:
     assert sum(kills for _, kills, _ in SPREAD) == 20
     assert {method for method, _, _ in SPREAD} == set(crash.METHODS)
-
-
-# Issue 17.3 (processes a trial starts outlive a killed driver) is fixed on the `procs` branch, in
-# rung/executors/_procs.py: this runs once that is merged. On main before it, the harness finds the
-# trials' child processes alive after each kill.
-@pytest.mark.slow
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process records read /proc")
-@pytest.mark.skipif(
-    importlib.util.find_spec("rung.executors._procs") is None, reason="issue 17.3's fix (branch procs) is not merged"
-)
-def test_processes_that_trials_start_end_with_a_killed_driver(tmp_path: Path) -> None:
-    plan = [KillPoint("report", 1, 3), KillPoint("commit", 2, 5), KillPoint("before-commit", 4, 1)]
-    report = crash.check("asha-stop", tmp_path / "crash", seed=1, plan=plan, children=True)
-    assert report.ok, report.describe()
-    assert report.kills == plan
 
 
 # A regression the harness found: a resume must hand the scheduler its paused trials in the order they

@@ -39,9 +39,10 @@ from rung.types import Config, Decision
 __all__ = ["DIR_ENV", "DRIVER_ENV", "KILL_ENV", "Probed", "descendants", "identity", "load_setup", "main"]
 
 DIR_ENV = "RUNG_CRASH_DIR"
-"""The folder of the records: `acks` (one "trial iteration" line per returned report) and `procs`."""
+"""The folder of the records: `acks` (a "trial iteration" line per returned report), `procs` (a "pid
+start-time" line per process seen) and `writes` (a "trial iteration" line per checkpoint file written)."""
 KILL_ENV = "RUNG_CRASH_KILL"
-"""Where to kill this run's driver (`where:at`, see the module docstring); unset: no kill."""
+"""Where to kill this run's driver (`kind:trial:iteration` or `start`, see the module docstring); unset: no kill."""
 DRIVER_ENV = "RUNG_CRASH_DRIVER"
 """The driver's pid, set by the driver for the trials (the thread executor's trials run inside it)."""
 
