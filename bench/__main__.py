@@ -3,6 +3,7 @@
     python -m bench compare ...    # rung beside Ray Tune and Optuna on the recorded tables (bench/compare/)
     python -m bench overhead ...   # engine overhead and latency, rung and the peers in one run
     python -m bench simulate ...   # rung's methods of `compare` on the simulated clock, many seeds fast
+    python -m bench crash ...      # kill -9 the driver hundreds of times, resume, compare (bench/crash.py)
 
 `python -m bench <command> --help` lists each command's options.
 """
@@ -14,6 +15,7 @@ import sys
 
 COMMANDS = {
     "compare": "bench.compare.cli",
+    "crash": "bench.crash",
     "overhead": "bench.suite",
     "simulate": "bench.compare.simulate",
 }

@@ -138,6 +138,8 @@ class Tuner:
         """Rebuild searcher, scheduler and trial state from the store (resume after a stop or crash)."""
         self._setup_callbacks()  # replay may end trials whose end was decided but not stored
         last_at = 0.0
+        # Paused trials wait in the order they paused (a scheduler may resume the longest waiting).
+        pause_order: dict[int, None] = {}
         for kind, trial_id, data, at, _slot in self.store.timed_history():
             last_at = last_at if at is None else max(last_at, at)
             if kind == "result":
@@ -153,6 +155,9 @@ class Tuner:
                 # The decision is kept: if the driver stopped after answering it but before the
                 # trial ended, the trial still pauses or stops as it was told.
                 self._decide(trial, data, self.scheduler.on_result(trial, data))
+                pause_order.pop(trial_id, None)
+                if trial.ending is Status.PAUSED:
+                    pause_order[trial_id] = None
                 continue
             status, info = data
             if "origin" in info:  # the trial's creation
@@ -160,6 +165,9 @@ class Tuner:
                 continue
             trial = self.trials[trial_id]
             trial.status, trial.ending = status, None
+            pause_order.pop(trial_id, None)
+            if status is Status.PAUSED:
+                pause_order[trial_id] = None
             if "config" in info:
                 trial.config = info["config"]
             if status.finished:
@@ -187,6 +195,8 @@ class Tuner:
                     self.restarts.append(trial.id)
             if trial.status is Status.PAUSED:
                 self.paused[trial.id] = trial
+        rank = {trial_id: i for i, trial_id in enumerate(pause_order)}
+        self.paused = dict(sorted(self.paused.items(), key=lambda item: rank.get(item[0], len(rank))))
         self.restarts.sort()
 
     def _replay_add(self, trial_id: int, info: Mapping[str, Any]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -152,7 +153,8 @@ class Store:
             freed = files.remove_leftovers(self.path, lambda i: i in open_ids or i > last, referenced)
             # A creator killed before naming its database (creators hold the lock this writer holds).
             for building in self.path.glob(f"{DB_NAME}.new-*"):
-                if building.name.rpartition("-")[2].isdigit():
+                # With its SQLite journal files, which a kill during the building leaves too.
+                if re.fullmatch(rf"{re.escape(DB_NAME)}\.new-\d+(-journal|-wal|-shm)?", building.name):
                     freed += building.stat().st_size
                     files.remove(building)
         except OSError as exc:  # the run can go on with them: they only take room
