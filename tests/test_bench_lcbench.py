@@ -212,3 +212,26 @@ def test_smoke_run_writes_the_report_and_regret_falls_with_budget(tmp_path: Path
     before = (tmp_path / "runs.jsonl").read_text()
     assert cli.main([*args, "--methods", "rung-asha", "rung-random", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "runs.jsonl").read_text() == before
+
+
+PEERS = ["optuna-hyperband", "ray-asha"]
+
+
+@needs_data
+@pytest.mark.parametrize("method", PEERS)
+def test_peer_runs_on_the_simulated_clock(method: str) -> None:
+    from bench.lcbench import reference
+    from bench.lcbench.runner import METHODS, missing, run_one
+
+    if method not in METHODS:
+        pytest.skip(f"{method} is not in this checkout's catalogue")
+    why = missing(method)
+    if why is not None:
+        pytest.skip(f"{method} cannot run here: {why}")
+    ref = reference.load()["34539"]
+    line = run_one(method, "34539", 0, 1.0, ref["equivalent_s"], 4)
+    assert line["jobs"] >= 4 and line["epochs"] >= 4
+    assert line["t"] == sorted(line["t"]) and 0 < line["t"][0] and line["t"][-1] <= 1.0
+    assert line["best"] == sorted(line["best"]) and len(set(line["best"])) == len(line["best"])
+    assert ref["median"] - 3 * ref["spread"] < line["best"][-1] <= ref["best"]
+    assert run_one(method, "34539", 0, 1.0, ref["equivalent_s"], 4)["best"] == line["best"]  # seeded

@@ -18,4 +18,7 @@ METHODS: dict[str, dict[str, str]] = {
         "optuna-hyperband": "Optuna: TPESampler + HyperbandPruner(min_resource=1, max_resource=52, η=3)",
         "optuna-median": "Optuna: TPESampler + MedianPruner (its defaults)",
     },
+    "ray": {
+        "ray-asha": "Ray Tune: random search + AsyncHyperBandScheduler (grace 1, η=4, max_t=52)",
+    },
 }
