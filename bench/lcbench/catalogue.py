@@ -21,4 +21,12 @@ METHODS: dict[str, dict[str, str]] = {
     "ray": {
         "ray-asha": "Ray Tune: random search + AsyncHyperBandScheduler (grace 1, η=4, max_t=52)",
     },
+    "syne": {
+        "syne-asha": "Syne Tune: ASHA (random search, stopping, grace 1, η=3, max_t=52)",
+        "syne-bohb": "Syne Tune: BOHB (KDE searcher + stopping ASHA, grace 1, η=3, max_t=52)",
+        "syne-median": "Syne Tune: random search + MedianStoppingRule (its defaults)",
+        "syne-random": "Syne Tune: RandomSearch, every trial to 52 epochs",
+        "syne-tpe": "Syne Tune: TPE (KDE), every trial to 52 epochs",
+        "syne-rea": "Syne Tune: REA (regularized evolution), every trial to 52 epochs",
+    },
 }
