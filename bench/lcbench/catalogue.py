@@ -29,4 +29,7 @@ METHODS: dict[str, dict[str, str]] = {
         "syne-tpe": "Syne Tune: TPE (KDE), every trial to 52 epochs",
         "syne-rea": "Syne Tune: REA (regularized evolution), every trial to 52 epochs",
     },
+    "dehb": {
+        "dehb": "DEHB 0.1: ask/tell, n_workers=1, η=3, fidelities 2..52 epochs, each job from scratch (own venv)",
+    },
 }
