@@ -214,7 +214,7 @@ def test_smoke_run_writes_the_report_and_regret_falls_with_budget(tmp_path: Path
     assert (tmp_path / "runs.jsonl").read_text() == before
 
 
-PEERS = ["optuna-hyperband", "ray-asha", "syne-asha", "syne-bohb", "syne-median", "dehb"]
+PEERS = ["optuna-hyperband", "ray-asha", "syne-asha", "syne-bohb", "syne-median", "dehb", "smac-mf"]
 
 
 @needs_data

@@ -32,4 +32,7 @@ METHODS: dict[str, dict[str, str]] = {
     "dehb": {
         "dehb": "DEHB 0.1: ask/tell, n_workers=1, η=3, fidelities 2..52 epochs, each job from scratch (own venv)",
     },
+    "smac": {
+        "smac-mf": "SMAC3 2.4: MultiFidelityFacade (RF + Hyperband, η=3, budgets 2..52), from scratch (own venv)",
+    },
 }
