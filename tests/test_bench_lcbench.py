@@ -93,6 +93,17 @@ def test_curves_are_one_query_per_config_with_clipped_seconds() -> None:
 
 
 @needs_data
+def test_the_34_tasks_are_the_spaces_instances_and_have_references() -> None:
+    from bench.lcbench import reference
+    from bench.lcbench.surrogate import Surrogate
+
+    tasks = Surrogate().tasks
+    # encoding.json also codes 167083, which is not one of LCBench's instances.
+    assert len(tasks) == 34 and "167083" not in tasks
+    assert sorted(reference.load(), key=int) == tasks
+
+
+@needs_data
 def test_unknown_task_is_named() -> None:
     from bench.lcbench.surrogate import Surrogate
 

@@ -151,7 +151,10 @@ class Surrogate:
 
         root = (folder or data_dir()) / "lcbench"
         codes = json.loads((root / "encoding.json").read_text())["OpenML_task_id"]
-        self.tasks: list[str] = sorted((k for k in codes if k != "#na#"), key=int)
+        # The instances are the task choices of the space (34); the encoding also codes 167083, not one of them.
+        space = json.loads((root / "config_space.json").read_text())["hyperparameters"]
+        choices = next(h["choices"] for h in space if h["name"] == "OpenML_task_id")
+        self.tasks: list[str] = sorted(choices, key=int)
         self._codes: dict[str, int] = codes
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
