@@ -246,3 +246,18 @@ def test_peer_runs_on_the_simulated_clock(method: str) -> None:
     assert line["best"] == sorted(line["best"]) and len(set(line["best"])) == len(line["best"])
     assert ref["median"] - 3 * ref["spread"] < line["best"][-1] <= ref["best"]
     assert run_one(method, "34539", 0, 1.0, ref["equivalent_s"], 4)["best"] == line["best"]  # seeded
+
+
+@needs_data
+def test_a_failed_run_is_reported_and_the_others_are_kept(tmp_path: Path) -> None:
+    import io
+
+    from bench.lcbench.runner import run_many
+
+    log = io.StringIO()
+    out = tmp_path / "runs.jsonl"
+    runs = [("no-such-method", "34539", 0), ("rung-random", "34539", 0)]
+    failed = run_many(runs, budget=0.2, workers=4, equivalents={"34539": 140.568}, out=out, jobs=1, log=log)
+    assert failed == 1
+    assert "[1/2] no-such-method task 34539 seed 0 FAILED: 'no-such-method'" in log.getvalue()
+    assert [line["method"] for line in report.load_runs(out)] == ["rung-random"]

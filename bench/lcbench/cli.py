@@ -82,10 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     budget = max(args.budgets)
     out: Path = args.out
     runs_path = out / "runs.jsonl"
+    failed = 0
     if not args.report_only:
         runs = [(m, t, s) for t in tasks for s in range(args.seeds) for m in methods]
         equivalents = {t: reference[t]["equivalent_s"] for t in tasks}
-        run_many(
+        failed = run_many(
             runs,
             budget=budget,
             workers=args.workers,
@@ -111,4 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = report.write(lines, reference, sorted(args.budgets), methods, baseline, out, command)
     print((out / "report.md").read_text())
     print(f"{len(summary['tasks'])} tasks; wrote {out / 'report.md'}, {out / 'summary.json'}, {out / 'regret.png'}")
+    if failed:
+        print(f"{failed} runs failed (see above); run the command again to retry them", file=sys.stderr)
+        return 1
     return 0

@@ -156,7 +156,10 @@ def run_many(
     jobs: int,
     log: Any = None,
 ) -> int:
-    """Run each (method, task, seed) not already in `out` (runs.jsonl), appending its line; returns the count run."""
+    """Run each (method, task, seed) not already in `out` (runs.jsonl), appending its line; returns the failures.
+
+    A run that fails is reported on `log` and left out of `out` (the next call tries it again); the others go on.
+    """
     done: set[tuple[str, str, int, float, int]] = set()
     if out.exists():
         done = {_key(json.loads(line)) for line in out.read_text().splitlines() if line.strip()}
@@ -164,8 +167,15 @@ def run_many(
     out.parent.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(jobs) as pool, out.open("a") as fh:
         futures = [pool.submit(run_one, m, t, s, budget, equivalents[t], workers) for m, t, s in todo]
-        for count, future in enumerate(futures, start=1):
-            line = future.result()
+        failed = 0
+        for count, ((method, task, seed), future) in enumerate(zip(todo, futures, strict=True), start=1):
+            try:
+                line = future.result()
+            except Exception as exc:  # one failed run (an engine's bug, a missing venv) is no reason to stop the rest
+                failed += 1
+                if log is not None:
+                    print(f"[{count}/{len(todo)}] {method} task {task} seed {seed} FAILED: {exc}", file=log, flush=True)
+                continue
             fh.write(json.dumps(line) + "\n")
             fh.flush()
             if log is not None:
@@ -176,4 +186,4 @@ def run_many(
                     file=log,
                     flush=True,
                 )
-    return len(todo)
+    return failed
