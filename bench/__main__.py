@@ -4,6 +4,7 @@
     python -m bench overhead ...   # engine overhead and latency, rung and the peers in one run
     python -m bench simulate ...   # rung's methods of `compare` on the simulated clock, many seeds fast
     python -m bench crash ...      # kill -9 the driver hundreds of times, resume, compare (bench/crash.py)
+    python -m bench lcbench ...    # rung and the peers on LCBench's 34 tasks, one simulated clock (bench/lcbench/)
 
 `python -m bench <command> --help` lists each command's options.
 """
@@ -18,6 +19,7 @@ COMMANDS = {
     "crash": "bench.crash",
     "overhead": "bench.suite",
     "simulate": "bench.compare.simulate",
+    "lcbench": "bench.lcbench.cli",
 }
 
 
