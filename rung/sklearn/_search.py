@@ -99,8 +99,10 @@ class RungSearchCV(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
         cv_results_: `GridSearchCV`'s dict (one row per trial, in the order they started), plus
             `trial_id` and, with early stopping, `n_rounds`: trials that trained more rounds rank
             first (as `HalvingGridSearchCV` ranks its last iteration first).
-        best_index_, best_params_, best_score_, best_estimator_, refit_time_, scorer_, n_splits_,
-        multimetric_: as `GridSearchCV` sets them.
+        best_index_: the row of the best trial (unless `refit=False` with several scorers).
+        best_params_: its params; `best_score_`: its mean test score (not with a callable `refit`).
+        best_estimator_: the estimator refitted on all of X with `best_params_` (with `refit`).
+        refit_time_: seconds the refit took; `scorer_`, `n_splits_`, `multimetric_`: as `GridSearchCV` sets them.
         result_: the stored experiment (`rung.ExperimentResult`) when `storage` is given, else None.
 
     Example:

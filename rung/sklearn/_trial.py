@@ -112,14 +112,16 @@ class _Fold:
 
 
 def _split(job: Job, k: int) -> _Fold:
-    from sklearn.utils import _safe_indexing
+    from sklearn.utils import _safe_indexing, get_tags
 
     train, test = job.splits[k]
     n = _num_samples(job.x)
     fit_params = {key: _rows(v, train) if _per_sample(v, n) else v for key, v in job.fit_params.items()}
-    fold = _Fold(
-        _safe_indexing(job.x, train), _rows(job.y, train), fit_params, _safe_indexing(job.x, test), _rows(job.y, test)
-    )
+    x_train, x_test = _safe_indexing(job.x, train), _safe_indexing(job.x, test)
+    if get_tags(job.estimator).input_tags.pairwise:
+        # A precomputed kernel or distance matrix: its columns are the training samples too.
+        x_train, x_test = _safe_indexing(x_train, train, axis=1), _safe_indexing(x_test, train, axis=1)
+    fold = _Fold(x_train, _rows(job.y, train), fit_params, x_test, _rows(job.y, test))
     weight = job.fit_params.get("sample_weight")
     fold.weight_test = _rows(weight, test) if _per_sample(weight, n) else None
     return fold
