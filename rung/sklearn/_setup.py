@@ -103,11 +103,11 @@ def rounds_of(estimator: Any, rounds: Any, y: Any) -> Rounds:
 
 def early_stopping_scheduler(early_stopping: Any, rounds: Any) -> Scheduler | str:
     """The scheduler that stops trials: ASHA for True, a name with `max_t=rounds`, or a copy of one given."""
+    from rung._checks import Interval, check
     from rung.schedulers.asha import ASHA
     from rung.schedulers.hyperband import HyperBand, SuccessiveHalving
 
-    if not isinstance(rounds, numbers.Integral) or isinstance(rounds, bool) or rounds < 1:
-        raise ValueError(f"RungSearchCV needs rounds to be an integer >= 1; got rounds={rounds!r}")
+    rounds = int(check("RungSearchCV", "rounds", rounds, Interval(int, 1, None)))
 
     if early_stopping is True or early_stopping == "asha":
         return ASHA(max_t=rounds, grace_period=1, reduction_factor=3)
