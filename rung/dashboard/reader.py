@@ -51,7 +51,7 @@ class Reader:
                 try:
                     with snap.snapshot(self.storage, child.name) as store:
                         summary = views.clean(views.summary(store))
-                        driver_of = store.experiment()["settings"].get("driver")
+                        driver_of = store.experiment(setup=False)["settings"].get("driver")
                 except Exception as exc:  # damaged, or unreadable here: listed as such, the others still shown
                     summary = {"name": child.name, "status": "UNREADABLE", "error": str(exc)}
                 hit = (stamp, summary, driver_of)

@@ -72,7 +72,7 @@ def schedules(records: Any) -> dict[int, list[dict[str, Any]]]:
 
 def summary(store: Store) -> dict[str, Any]:
     """An experiment in one line: status, trials by status, the best value of its metric."""
-    return _summary(store.path.name, store.experiment(), store.trials())
+    return _summary(store.path.name, store.experiment(setup=False), store.trials())
 
 
 def _summary(name: str, exp: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -119,7 +119,7 @@ def list_view(storage: str | Path) -> list[dict[str, Any]]:
 def experiment_view(storage: str | Path, name: str) -> dict[str, Any]:
     """Everything the experiment page draws, as plain JSON-ready data."""
     with snapshot(storage, name) as store:
-        exp = store.experiment()
+        exp = store.experiment(setup=False)
         rows = store.trials()
         records = list(store.timed_history())
     results = [{**data, "trial_id": trial_id} for kind, trial_id, data, _at, _slot in records if kind == "result"]
