@@ -3,6 +3,7 @@
     python -m bench compare ...    # rung beside Ray Tune and Optuna on the recorded tables (bench/compare/)
     python -m bench overhead ...   # engine overhead and latency, rung and the peers in one run
     python -m bench simulate ...   # rung's methods of `compare` on the simulated clock, many seeds fast
+    python -m bench lcbench ...    # rung and the peers on LCBench's 34 tasks, one simulated clock (bench/lcbench/)
 
 `python -m bench <command> --help` lists each command's options.
 """
@@ -16,6 +17,7 @@ COMMANDS = {
     "compare": "bench.compare.cli",
     "overhead": "bench.suite",
     "simulate": "bench.compare.simulate",
+    "lcbench": "bench.lcbench.cli",
 }
 
 
