@@ -62,6 +62,7 @@ _EXPORTS: dict[str, str] = {
     "SuccessiveHalving": "rung.schedulers.hyperband",
     "HyperBand": "rung.schedulers.hyperband",
     "ASHA": "rung.schedulers.asha",
+    "AutoScheduler": "rung.schedulers.auto",
     "Executor": "rung.executors.base",
     "ProcessExecutor": "rung.executors.process",
     "ThreadExecutor": "rung.executors.thread",
@@ -165,6 +166,7 @@ if TYPE_CHECKING:
     from rung.sampling import sample_from as sample_from
     from rung.sampling import uniform as uniform
     from rung.schedulers.asha import ASHA as ASHA
+    from rung.schedulers.auto import AutoScheduler as AutoScheduler
     from rung.schedulers.base import FIFO as FIFO
     from rung.schedulers.base import Scheduler as Scheduler
     from rung.schedulers.hyperband import HyperBand as HyperBand

@@ -29,7 +29,7 @@ def _run(storage: Path, name: str, **kwargs: Any) -> rung.ExperimentResult:
 
 
 def test_trials_report_at_simulated_times(storage: Path) -> None:
-    result = _run(storage, "sim", executor=SimulatedExecutor(workers=3, decision_seconds=0.0))
+    result = _run(storage, "sim", executor=SimulatedExecutor(workers=3, decision_seconds=0.0), scheduler="fifo")
     assert len(result.trials) == 12 and all(t.status is Status.TERMINATED and t.iteration == 9 for t in result.trials)
     ends = []
     for trial in result.trials:

@@ -61,7 +61,8 @@ class TPE(Searcher):
 
     The space: numbers (uniform, log, integer, quantised, normal) are modelled in the unit cube
     through their domains' `to_unit`/`from_unit`; those with at most 64 values by the mass of each
-    value's cell, the others by densities. Choices are modelled by categorical kernels. A choice
+    value's cell, the others by densities. A choice of three or more numbers is an ordinal too (by
+    rank: `ordered_choices`); other choices are modelled by categorical kernels. A choice
     between dicts holding domains is modelled by its option, and each such option's domains by a
     model fitted on the trials that took that option (so nested choices nest models). Domains
     inside lists within options are sampled at random; `sample_from` values are derived as usual.
@@ -78,6 +79,9 @@ class TPE(Searcher):
         explore_choices: Share of model-based proposals whose candidates all take options drawn
             uniformly for every choice of the space (or of a nested option), keeping the numbers
             drawn from the good density; the ratio then picks among them. 0 turns it off.
+        ordered_choices: Model a choice of three or more numbers (`choice([32, 64, 128])`) as
+            ordered, by rank, as a few-valued integer is (64 lies between 32 and 128); False: as
+            categories. Choices of anything else are categories either way.
         seed: Seeds this searcher's generator (default: the run's seed).
 
     Example:
@@ -93,6 +97,7 @@ class TPE(Searcher):
         constant_liar: bool = True,
         gamma: float | Callable[[int], int] | None = None,
         explore_choices: float = 0.3,
+        ordered_choices: bool = True,
         seed: int | None = None,
     ) -> None:
         self.n_startup = int(check("TPE", "n_startup", n_startup, Interval(int, 1, None)))
@@ -100,6 +105,7 @@ class TPE(Searcher):
         self.multivariate: bool = check("TPE", "multivariate", multivariate, Boolean())
         self.constant_liar: bool = check("TPE", "constant_liar", constant_liar, Boolean())
         check("TPE", "explore_choices", explore_choices, Interval(float, 0, 1, noun="a share"))
+        self.ordered_choices: bool = check("TPE", "ordered_choices", ordered_choices, Boolean())
         check("TPE", "seed", seed, INTEGER, None)
         super().__init__(seed)
         self.gamma = gamma
@@ -114,7 +120,7 @@ class TPE(Searcher):
         super().setup(space, metric=metric, mode=mode, num_samples=num_samples, seed=seed)
         if metric is None:
             raise ValueError("TPE needs a metric to model; pass metric= to rung.run (or use search='random')")
-        self._root = Level(space.paths, space.grid_dims)
+        self._root = Level(space.paths, space.grid_dims, self.ordered_choices)
         if not self._root.models:
             kind = "grid dimensions" if space.grid_dims else "constants and derived values"
             raise ValueError(
