@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 import rung
+from rung.search.auto import AutoSearch
 from rung.search.base import Searcher
 from rung.search.gp import GP
 from rung.search.random import Random
@@ -159,6 +160,7 @@ SEARCHERS: dict[str, Callable[[str, int, int], float]] = {
     "optuna TPESampler": run_optuna,
     "rung.Random": lambda problem, trials, seed: run_rung(Random(seed=seed), problem, trials, seed),
     "rung.GP": lambda problem, trials, seed: run_rung(GP(seed=seed), problem, trials, seed),
+    "rung default (AutoSearch)": lambda problem, trials, seed: run_rung(AutoSearch(seed=seed), problem, trials, seed),
     "rung.TPE ordered_choices=False": lambda problem, trials, seed: run_rung(
         TPE(seed=seed, ordered_choices=False), problem, trials, seed
     ),

@@ -545,4 +545,10 @@ class Tuner:
         if best is not None and live is not None:
             best = TrialRow(best.id, live.status, live.iteration, live.config, best.result)
         counts = dict(self.status_counts())
-        return TuningStatus(self.metric, self.mode, counts, self.clock.now() - self.started, tuple(rows), best)
+        elapsed = self.clock.now() - self.started
+        return TuningStatus(self.metric, self.mode, counts, elapsed, tuple(rows), best, self.plan())
+
+    def plan(self) -> tuple[str, ...]:
+        """What the searcher and scheduler say they do (those that say: a `describe()` method)."""
+        said = (getattr(part, "describe", None) for part in (self.searcher, self.scheduler))
+        return tuple(describe() for describe in said if callable(describe))

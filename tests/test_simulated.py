@@ -58,6 +58,7 @@ def test_time_budget_is_simulated_seconds(storage: Path) -> None:
         executor=SimulatedExecutor(workers=2, decision_seconds=0.0),
         num_samples=100,
         time_budget_s=3600.0,
+        scheduler="fifo",
     )
     # 2 workers for one simulated hour: at most 2 * 3600 / 60 = 120 steps in all, far fewer than 100 trials x 9.
     steps = sum(t.iteration for t in result.trials)

@@ -3,9 +3,9 @@ and the space, paired with `AutoScheduler`.
 
 - Trials that report learning curves: TPE, learning BOHB-style at the scheduler's milestones (its
   model compares trials at the highest milestone enough of them reached).
-- Trials that report once: a Gaussian process (`rung.GP`) when every dimension is a number (or a
-  choice of numbers, modelled by rank) or a small choice, there are at most `GP_MAX_DIMS` of them,
-  no choice holds a nested space and there are no grid dimensions; else TPE. After `GP_MAX_TRIALS`
+- Trials that report once: a Gaussian process (`rung.GP`) when the space has at most `GP_MAX_DIMS`
+  hyperparameters, each a number, a choice of numbers (modelled by rank) or a choice of at most
+  `GP_MAX_OPTIONS` options, no choice holds a nested space and there are no grid dimensions; else TPE. After `GP_MAX_TRIALS`
   ended trials the GP's cost per proposal (cubic in the trials) is no longer worth it: TPE, which
   learnt from every trial all along, takes over. Why: BENCHMARKS.md, "What the default does".
 
@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 __all__ = ["GP_MAX_DIMS", "GP_MAX_TRIALS", "AutoSearch", "gp_fits"]
 
 GP_MAX_DIMS = 10
-"""The most dimensions (counting a choice of strings as one per option) the GP models."""
+"""The most hyperparameters the GP models."""
+GP_MAX_OPTIONS = 8
+"""The most options of a choice (not of numbers) the GP models (one input per option)."""
 GP_MAX_TRIALS = 200
 """Ended trials after which TPE proposes instead of the GP (cost: see BENCHMARKS.md, GP search cost)."""
 GP_STARTUP = 10
@@ -40,19 +42,15 @@ GP_STARTUP = 10
 
 def gp_fits(space: Space) -> bool:
     """Whether the GP suits this space (see the module's docstring)."""
-    if space.grid_dims:
+    if space.grid_dims or not 0 < len(space.paths) <= GP_MAX_DIMS:
         return False
-    width = 0
     for _, domain in space.paths:
-        if isinstance(domain, (Float, Integer, Normal)):
-            width += 1
-        elif isinstance(domain, Categorical):
-            if has_domain(domain.options):
+        if isinstance(domain, Categorical) and domain.ordered() is None:
+            if has_domain(domain.options) or len(domain.options) > GP_MAX_OPTIONS:
                 return False
-            width += 1 if domain.ordered() is not None else len(domain.options)
-        else:  # pragma: no cover - every sampled domain kind is listed above
+        elif not isinstance(domain, (Float, Integer, Normal, Categorical)):  # pragma: no cover
             return False
-    return 0 < width <= GP_MAX_DIMS
+    return True
 
 
 class AutoSearch(Searcher):
@@ -66,6 +64,9 @@ class AutoSearch(Searcher):
     Example:
         >>> rung.run(train, space, metric="loss", num_samples=100, search=rung.AutoSearch())  # doctest: +SKIP
     """
+
+    count_running = True
+    """TPE counts a trial at a milestone once it reports there (see `TPE.set_fidelity`)."""
 
     def __init__(self, seed: int | None = None) -> None:
         super().__init__(seed)
@@ -96,19 +97,21 @@ class AutoSearch(Searcher):
         return self._tpe.total
 
     def set_fidelity(self, time_attr: str, milestones: list[float]) -> None:
-        self._tpe.set_fidelity(time_attr, milestones)
+        self._tpe.set_fidelity(time_attr, milestones, count_running=self.count_running)
 
     def describe(self) -> str:
         """Which model proposes, and why."""
         if self.model == "gp":
-            return "GP (each trial reports once; a low-dimensional space of numbers)"
+            return "search: GP (each trial reports once; a low-dimensional space of numbers)"
         if self.kind == "curves":
-            return "TPE learning at the milestones (trials report learning curves)"
+            return "search: TPE learning at the milestones (trials report learning curves)"
         if self.kind == "once" and self._gp is None:
-            return "TPE (each trial reports once; the space is not for a GP: choices, nesting or many dimensions)"
+            return (
+                "search: TPE (each trial reports once; the space is not for a GP: choices, nesting or many dimensions)"
+            )
         if self.kind == "once":
-            return f"TPE (each trial reports once; past {GP_MAX_TRIALS} trials, a GP costs too much)"
-        return "TPE (random proposals until trials end)"
+            return f"search: TPE (each trial reports once; past {GP_MAX_TRIALS} trials, a GP costs too much)"
+        return "search: TPE (random proposals until trials end)"
 
     def _use_gp(self) -> bool:
         return self._gp is not None and self.kind == "once" and GP_STARTUP <= self._ended < GP_MAX_TRIALS
