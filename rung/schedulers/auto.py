@@ -14,6 +14,11 @@ What it learns from the first results, and what it does then:
   of the trials recorded there before it, else it STOPS (Ray Tune's stopping rule), since a paused
   trial without a checkpoint would train again from its start.
 
+As HyperBand hedges against low milestones that rank trials badly (Li et al., JMLR 2018), each new
+trial joins one of `brackets` brackets at random: bracket s judges its trials from milestone s on
+(they pass the lower ones, where their results still count for the others), in HyperBand's
+proportions (with 4 brackets and η=3: 55%, 24%, 12%, 8% of the trials).
+
 The ladder has no top: a trial promoted past the last milestone trains to its own end. The longest
 training (`max_t`) is `stop={time_attr: N}` when given (milestones stop below it), else what the
 trials show: the longest that ended on their own. Until the first trial has reported twice, a trial
@@ -25,12 +30,10 @@ from __future__ import annotations
 import bisect
 import logging
 import math
-from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from rung._checks import KEY, Interval, check, plain
 from rung.schedulers._brackets import RankKey, ResultReader, is_number, needs_metric, rank_key
@@ -46,49 +49,16 @@ OPEN_LADDER = 9
 that train longer have further milestones all the same."""
 
 
-MIN_PAIRS = 10
-"""Unbiased pairs a milestone needs before its ranking is checked (until then it judges)."""
-RHO_MIN = 0.5
-"""A milestone judges trials while the rank correlation of its rewards with the next milestone's is
-at least this (see `AutoScheduler`)."""
-PAIRS_KEPT = 200
-"""The newest pairs kept per milestone (a window: the check follows the search's moves)."""
-
-
-def _spearman(pairs: NDArray[np.float64]) -> float:
-    """Spearman's rank correlation of the two columns (ties broken by order; 0 if a column is constant)."""
-    ranks = np.argsort(np.argsort(pairs, axis=0, kind="stable"), axis=0).astype(np.float64)
-    ranks -= ranks.mean(axis=0)
-    norm = math.sqrt(float((ranks[:, 0] ** 2).sum() * (ranks[:, 1] ** 2).sum()))
-    if norm == 0 or np.ptp(pairs[:, 0]) == 0 or np.ptp(pairs[:, 1]) == 0:
-        return 0.0
-    return float((ranks[:, 0] * ranks[:, 1]).sum() / norm)
-
-
 class _Rung:
     """One milestone: the rewards recorded there (higher is better) and the trials paused there."""
 
-    __slots__ = ("keys", "milestone", "pairs", "rho", "values", "waiting")
+    __slots__ = ("keys", "milestone", "values", "waiting")
 
     def __init__(self, milestone: float) -> None:
         self.milestone = milestone
         self.keys: list[RankKey] = []  # every entry's rank key, best first
         self.values: list[float] = []  # the non-NaN rewards, ascending (the stopping rule's quantile)
         self.waiting: list[RankKey] = []  # the entries paused here, best first
-        # (reward here, reward at the next milestone) of trials that passed here without being
-        # judged: an unbiased sample of how well this milestone's ranking predicts the next one's.
-        self.pairs: deque[tuple[float, float]] = deque(maxlen=PAIRS_KEPT)
-        self.rho: float | None = None
-
-    def pair(self, here: float, next_: float) -> None:
-        self.pairs.append((here, next_))
-        if len(self.pairs) >= MIN_PAIRS:
-            self.rho = _spearman(np.array(self.pairs))
-
-    def judges(self) -> bool:
-        """Whether trials are judged here: yes, unless the unbiased pairs show that the ranking here
-        hardly predicts the next milestone's (Spearman's rho below RHO_MIN)."""
-        return self.rho is None or self.rho >= RHO_MIN
 
     def record(self, key: RankKey) -> None:
         bisect.insort(self.keys, key)
@@ -132,6 +102,7 @@ class AutoScheduler(Scheduler):
         max_t: the longest a trial trains (units of `time_attr`); None: learnt from the trials (or
             from `stop=`, which `rung.run` passes on).
         time_attr: the reported key that measures training.
+        brackets: how many brackets (1: every trial is judged from the first milestone on).
 
     Attributes:
         kind: "unknown" until a trial ends or reports twice, then "curves" (trials report a learning
@@ -143,8 +114,6 @@ class AutoScheduler(Scheduler):
     """
 
     leaves_paused = True  # trials never good enough stay paused; the tuner stops them at the end
-    check_milestones = True
-    """Skip judging at a milestone whose ranking shows it predicts the next one's poorly (see `_Rung.judges`)."""
 
     def __init__(
         self,
@@ -152,7 +121,7 @@ class AutoScheduler(Scheduler):
         grace_period: float = 1,
         max_t: float | None = None,
         time_attr: str = "training_iteration",
-        brackets: int = 1,
+        brackets: int = 4,
     ) -> None:
         positive = Interval(float, 0, None, closed="neither")
         self.reduction_factor = plain(
@@ -163,8 +132,8 @@ class AutoScheduler(Scheduler):
         self.max_t_from: str | None = None if max_t is None else "argument"
         self.time_attr = check("AutoScheduler", "time_attr", time_attr, KEY)
         self.brackets = int(check("AutoScheduler", "brackets", brackets, Interval(int, 1, None)))
-        # HyperBand's mix of brackets (Li et al. 2018, for s_max = brackets - 1): bracket s first
-        # judges its trials at milestone s, and gets n_s ~ (s_max + 1) / (s_max + 1 - s) * eta^(s_max - s) of them.
+        # HyperBand's mix of brackets (Li et al. 2018, s_max = brackets - 1): bracket s first judges
+        # its trials at milestone s and gets n_s ~ (s_max + 1) / (s_max + 1 - s) * eta^(s_max - s).
         top = self.brackets - 1
         weights = [(top + 1) / (top + 1 - b) * self.reduction_factor ** (top - b) for b in range(self.brackets)]
         self.bracket_probabilities = [w / sum(weights) for w in weights]
@@ -185,7 +154,6 @@ class AutoScheduler(Scheduler):
         self._trials: dict[int, TrialInfo] = {}
         self._stopped: set[int] = set()
         self._bracket: dict[int, int] = {}
-        self._free: dict[int, dict[int, float]] = {}  # trial id -> {rung: reward} where it was not judged
         self.paused_any = False  # whether a trial was ever paused (promotion) rather than stopped
         self.stopped_any = False
 
@@ -214,13 +182,10 @@ class AutoScheduler(Scheduler):
         if not self.paused_any and self.stopped_any:
             how = "stopping (trials save no checkpoint: the worst stopped at milestones)"
         top = "not known yet" if self.max_t is None else f"{self.max_t:g} (from {self.max_t_from})"
-        shown = []
-        for k, m in enumerate(self.milestones()[:6]):
-            skipped = k < len(self._rungs) and self.check_milestones and not self._rungs[k].judges()
-            shown.append(f"{m:g}" + (" (not judged: its ranking predicts the next one's poorly)" if skipped else ""))
+        ladder = ", ".join(f"{m:g}" for m in self.milestones()[:6])
         return (
-            f"schedule: successive halving by {how}; {self.time_attr} milestones {', '.join(shown)};"
-            f" longest training {top}"
+            f"schedule: successive halving by {how}, {self.brackets} brackets; {self.time_attr} milestones"
+            f" {ladder}; longest training {top}"
         )
 
     def _rung(self, k: int) -> _Rung:
@@ -264,18 +229,10 @@ class AutoScheduler(Scheduler):
         for k in range(before, reached):
             self._rung(k).record(key)
         self._passed[trial.id] = reached
-        reward = self._op * value
-        free = self._free.setdefault(trial.id, {})
-        if before - 1 in free and not math.isnan(reward) and not math.isnan(free[before - 1]):
-            self._rungs[before - 1].pair(free[before - 1], reward)
-        for k in range(before, reached - 1):
-            free[k] = reward  # passed within this one report: not judged there
         top = self._rungs[reached - 1]
-        judges = top.judges() or not self.check_milestones
-        if reached - 1 < self._bracket.get(trial.id, 0) or self.kind != "curves" or not judges:
-            # Not judged here: its bracket starts later, the kind is not known yet (a second report
-            # may never come), or this milestone's ranking has shown it predicts little.
-            free[reached - 1] = reward
+        if reached - 1 < self._bracket.get(trial.id, 0) or self.kind != "curves":
+            # Not judged here: its bracket starts later, or the kind is not known yet (a second
+            # report may never come).
             return Decision.CONTINUE
         if top.in_top(key, self.reduction_factor):
             return Decision.CONTINUE
@@ -312,7 +269,6 @@ class AutoScheduler(Scheduler):
         self._stopped.discard(trial.id)
         self._passed.pop(trial.id, None)
         self._bracket.pop(trial.id, None)
-        self._free.pop(trial.id, None)
         if status is not Status.TERMINATED:
             return
         if self.kind == "unknown" and trial.iteration <= 1:

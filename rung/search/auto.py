@@ -5,9 +5,10 @@ and the space, paired with `AutoScheduler`.
   model compares trials at the highest milestone enough of them reached).
 - Trials that report once: a Gaussian process (`rung.GP`) when the space has at most `GP_MAX_DIMS`
   hyperparameters, each a number, a choice of numbers (modelled by rank) or a choice of at most
-  `GP_MAX_OPTIONS` options, no choice holds a nested space and there are no grid dimensions; else TPE. After `GP_MAX_TRIALS`
-  ended trials the GP's cost per proposal (cubic in the trials) is no longer worth it: TPE, which
-  learnt from every trial all along, takes over. Why: BENCHMARKS.md, "What the default does".
+  `GP_MAX_OPTIONS` options, no choice holds a nested space and there are no grid dimensions; else
+  TPE. After `GP_MAX_TRIALS` ended trials the GP's cost per proposal (cubic in the trials) is no
+  longer worth it: TPE, which learnt from every trial all along, takes over. Why: BENCHMARKS.md,
+  "What the default does".
 
 Both models see every trial from the start (each records the other's proposals as given), so the
 one that proposes always learns from the whole history; the first proposals are TPE's random ones.
@@ -65,8 +66,9 @@ class AutoSearch(Searcher):
         >>> rung.run(train, space, metric="loss", num_samples=100, search=rung.AutoSearch())  # doctest: +SKIP
     """
 
-    count_running = True
-    """TPE counts a trial at a milestone once it reports there (see `TPE.set_fidelity`)."""
+    count_running = False
+    """Whether TPE counts a trial at a milestone once it reports there, rather than once it ends
+    (see `TPE.set_fidelity`; measured worse on LCBench's design tasks: BENCHMARKS.md)."""
 
     def __init__(self, seed: int | None = None) -> None:
         super().__init__(seed)
