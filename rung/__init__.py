@@ -57,6 +57,7 @@ _EXPORTS: dict[str, str] = {
     "GP": "rung.search.gp",
     "TPE": "rung.search.tpe",
     "BOHB": "rung.search.bohb",
+    "AutoSearch": "rung.search.auto",
     "OptunaSearch": "rung.search.optuna",
     "MedianStopping": "rung.schedulers.median",
     "SuccessiveHalving": "rung.schedulers.hyperband",
@@ -175,6 +176,7 @@ if TYPE_CHECKING:
     from rung.schedulers.pb2 import PB2 as PB2
     from rung.schedulers.pbt import PBT as PBT
     from rung.search.base import Searcher as Searcher
+    from rung.search.auto import AutoSearch as AutoSearch
     from rung.search.bohb import BOHB as BOHB
     from rung.search.gp import GP as GP
     from rung.search.optuna import OptunaSearch as OptunaSearch

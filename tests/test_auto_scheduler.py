@@ -186,3 +186,34 @@ def test_the_default_is_the_auto_scheduler_with_tpe_learning_at_its_milestones(t
     )
     assert fifo.settings["built"]["scheduler"] == "FIFO"
     assert {t.status for t in fifo.trials} == {Status.TERMINATED}
+
+
+def test_brackets_follow_hyperband_and_spare_their_trials_the_lower_milestones() -> None:
+    scheduler = AutoScheduler(brackets=4)
+    assert [round(p, 3) for p in scheduler.bracket_probabilities] == [0.551, 0.245, 0.122, 0.082]
+    scheduler.setup(metric="loss", mode="min", seed=0)
+    warm = TrialInfo(id=0, config={}, checkpoint_iteration=1)
+    scheduler.on_trial_add(warm)
+    scheduler.on_result(warm, {"loss": 0.0, "training_iteration": 1})
+    scheduler.on_result(warm, {"loss": 0.0, "training_iteration": 2})  # curves: milestones judge now
+    trials = [TrialInfo(id=i, config={}, checkpoint_iteration=1) for i in range(1, 401)]
+    first = {}
+    for trial in trials:
+        scheduler.on_trial_add(trial)
+        # Every trial is worse than trial 0 at milestone 1: only those of later brackets go on.
+        first[trial.id] = scheduler.on_result(trial, {"loss": 1.0 + trial.id, "training_iteration": 1})
+    going_on = {i for i, d in first.items() if d is Decision.CONTINUE}
+    assert first.keys() - going_on and all(first[i] is Decision.PAUSE for i in first.keys() - going_on)
+    assert going_on == {i for i in first if scheduler._bracket.get(i, 0) >= 1}
+    share = len(going_on) / len(first)
+    assert 0.35 < share < 0.55  # 1 - 0.551, drawn per trial
+
+
+def test_a_stored_default_run_resumes(tmp_path: Path) -> None:
+    common: dict[str, Any] = {"metric": "loss", "storage": tmp_path, "name": "resumed", "verbose": 0, "seed": 2}
+    simulated = SimulatedExecutor(4, decision_seconds=0.0)
+    rung.run(curve, {"x": rung.uniform(0, 1)}, num_samples=20, executor=simulated, **common)
+    again = SimulatedExecutor(4, decision_seconds=0.0)
+    result = rung.run(curve, {"x": rung.uniform(0, 1)}, num_samples=30, resume=True, executor=again, **common)
+    assert len(result.trials) == 30 and all(t.status.finished for t in result.trials)
+    assert result.settings["built"] == {"seed": 2, "search": "AutoSearch", "scheduler": "AutoScheduler"}
