@@ -175,8 +175,8 @@ if TYPE_CHECKING:
     from rung.schedulers.median import MedianStopping as MedianStopping
     from rung.schedulers.pb2 import PB2 as PB2
     from rung.schedulers.pbt import PBT as PBT
-    from rung.search.base import Searcher as Searcher
     from rung.search.auto import AutoSearch as AutoSearch
+    from rung.search.base import Searcher as Searcher
     from rung.search.bohb import BOHB as BOHB
     from rung.search.gp import GP as GP
     from rung.search.optuna import OptunaSearch as OptunaSearch
