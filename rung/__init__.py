@@ -60,11 +60,13 @@ _EXPORTS: dict[str, str] = {
     "GP": "rung.search.gp",
     "TPE": "rung.search.tpe",
     "BOHB": "rung.search.bohb",
+    "AutoSearch": "rung.search.auto",
     "OptunaSearch": "rung.search.optuna",
     "MedianStopping": "rung.schedulers.median",
     "SuccessiveHalving": "rung.schedulers.hyperband",
     "HyperBand": "rung.schedulers.hyperband",
     "ASHA": "rung.schedulers.asha",
+    "AutoScheduler": "rung.schedulers.auto",
     "Executor": "rung.executors.base",
     "ProcessExecutor": "rung.executors.process",
     "ThreadExecutor": "rung.executors.thread",
@@ -175,6 +177,7 @@ if TYPE_CHECKING:
     from rung.sampling import sample_from as sample_from
     from rung.sampling import uniform as uniform
     from rung.schedulers.asha import ASHA as ASHA
+    from rung.schedulers.auto import AutoScheduler as AutoScheduler
     from rung.schedulers.base import FIFO as FIFO
     from rung.schedulers.base import Scheduler as Scheduler
     from rung.schedulers.hyperband import HyperBand as HyperBand
@@ -182,6 +185,7 @@ if TYPE_CHECKING:
     from rung.schedulers.median import MedianStopping as MedianStopping
     from rung.schedulers.pb2 import PB2 as PB2
     from rung.schedulers.pbt import PBT as PBT
+    from rung.search.auto import AutoSearch as AutoSearch
     from rung.search.base import Searcher as Searcher
     from rung.search.bohb import BOHB as BOHB
     from rung.search.gp import GP as GP

@@ -171,6 +171,9 @@ def run(
         if store.trials():
             tuner.replay()
         tuner.run()
+        if tuner.plan():  # what the default picked, as it learnt it (`rung show` and the dashboard read settings)
+            store.set_experiment("FINISHED", settings={**settings, "picked": list(tuner.plan())})
+            store.commit()
     except KeyboardInterrupt:
         _say_interrupted(interrupted_line(store, name, storage), progress)
         raise

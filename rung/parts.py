@@ -17,6 +17,7 @@ from rung.executors.base import Executor
 from rung.resources import Resources, gpu_slots, machine_cpus, machine_gpus
 from rung.schedulers import SCHEDULERS, Scheduler
 from rung.schedulers import make as make_scheduler
+from rung.schedulers.auto import AutoScheduler
 from rung.search import SEARCHERS, Searcher
 from rung.search import make as make_searcher
 from rung.space import Space
@@ -59,9 +60,17 @@ class Parts:
 
 def build(spec: RunSpec) -> Parts:
     """The searcher, scheduler and executor the spec asks for, the searcher and scheduler set up."""
-    searcher = _searcher(spec.search, spec.space, spec.metric)
+    if spec.search == "auto" and spec.scheduler is None and spec.metric is not None and spec.space.paths:
+        # The default: see README, "What the default does".
+        from rung.search.auto import AutoSearch  # imports the GP's scipy.optimize: only when used
+
+        searcher: Searcher = AutoSearch()
+    else:
+        searcher = _searcher(spec.search, spec.space, spec.metric)
     paired = getattr(searcher, "paired_scheduler", None)
     scheduler = paired() if spec.scheduler is None and callable(paired) else _scheduler(spec.scheduler)
+    if isinstance(scheduler, AutoScheduler) and isinstance(spec.stop, Mapping) and scheduler.time_attr in spec.stop:
+        scheduler.limit(spec.stop[scheduler.time_attr], "stop")
     stop = _stopper(spec.stop)
     # Resolve one config now, so a failing sample_from shows before anything is stored or started.
     spec.space.sample(np.random.default_rng(spec.seed))

@@ -72,7 +72,11 @@ class RichProgress(Progress):
                 cut = config.rfind(", ", 0, 80)
                 config = config[:cut] + ", …" if cut > 0 else config[:79] + "…"
             table.add_row(str(row.id), label, str(row.iteration), safe(_fmt(value)), safe(config))
-        return table
+        if not status.plan:
+            return table
+        from rich.console import Group
+
+        return Group(table, *(safe(line) for line in status.plan))  # what the default picked, under the table
 
     def wants_update(self) -> bool:
         return time.monotonic() - self._last >= 0.25 and self.console.is_terminal

@@ -42,6 +42,8 @@ class TuningStatus:
         elapsed_s: seconds since this run of the tuner started, on its clock.
         running: the running trials with the lowest ids, at most as many as the view asked for.
         best: the trial with the best value of `metric` so far (None: no value yet).
+        plan: what the searcher and scheduler say they do, when they say (the default's `describe()`:
+            which model proposes, pausing or stopping at which milestones); empty otherwise.
 
     Example:
         >>> status = TuningStatus("loss", "min", {Status.TERMINATED: 3, Status.RUNNING: 1}, 2.5, (), None)
@@ -55,6 +57,7 @@ class TuningStatus:
     elapsed_s: float
     running: tuple[TrialRow, ...]
     best: TrialRow | None
+    plan: tuple[str, ...] = ()
 
     @property
     def total(self) -> int:

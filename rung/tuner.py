@@ -140,6 +140,9 @@ class Tuner:
         last_at = 0.0
         # Paused trials wait in the order they paused (a scheduler may resume the longest waiting).
         pause_order: dict[int, None] = {}
+        # Only each trial's newest checkpoint is stored: a replayed result has one at its own
+        # iteration or the newest (exact for objectives that save at every report).
+        checkpoints = self.store.checkpoint_iterations()
         for kind, trial_id, data, at, _slot in self.store.timed_history():
             last_at = last_at if at is None else max(last_at, at)
             if kind == "result":
@@ -151,6 +154,8 @@ class Tuner:
                     self.searcher.observe(trial_id, data)
                     continue
                 self._record(trial, data)
+                newest = checkpoints.get(trial_id)
+                trial.checkpoint_iteration = None if newest is None else min(newest, trial.iteration)
                 self.searcher.observe(trial_id, data)
                 # The decision is kept: if the driver stopped after answering it but before the
                 # trial ended, the trial still pauses or stops as it was told.
@@ -390,8 +395,10 @@ class Tuner:
     def _launch(self, trial: _Trial, change: dict[str, Any] | None = None) -> None:
         checkpoint = self.store.latest_checkpoint(trial.id)
         iteration, time_total, data = 0, 0.0, None
+        trial.checkpoint_iteration = None
         if checkpoint is not None:
             iteration, data = checkpoint
+            trial.checkpoint_iteration = iteration
             at = self.store.result_at(trial.id, iteration)
             time_total = float(at.get("time_total_s", 0.0)) if at else 0.0
         elif trial.iteration and not self.warned_no_checkpoint:
@@ -445,6 +452,7 @@ class Tuner:
         self.changes.reported(trial.id)
         if event.checkpoint is not None:
             self.store.save_checkpoint(trial.id, int(result["training_iteration"]), event.checkpoint)
+            trial.checkpoint_iteration = int(result["training_iteration"])
         improved = self._record(trial, result)
         self.store.add_result(trial.id, result, trial.best if improved else None)
         if self.callbacks:
@@ -578,4 +586,10 @@ class Tuner:
         if best is not None and live is not None:
             best = TrialRow(best.id, live.status, live.iteration, live.config, best.result)
         counts = dict(self.status_counts())
-        return TuningStatus(self.metric, self.mode, counts, self.clock.now() - self.started, tuple(rows), best)
+        elapsed = self.clock.now() - self.started
+        return TuningStatus(self.metric, self.mode, counts, elapsed, tuple(rows), best, self.plan())
+
+    def plan(self) -> tuple[str, ...]:
+        """What the searcher and scheduler say they do (those that say: a `describe()` method)."""
+        said = (getattr(part, "describe", None) for part in (self.searcher, self.scheduler))
+        return tuple(describe() for describe in said if callable(describe))

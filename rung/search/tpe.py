@@ -11,7 +11,17 @@ import numpy as np
 
 from rung._checks import INTEGER, Boolean, Function, Interval, check
 from rung._numbers import is_number
-from rung.search._tpe_level import DONE, REUSE_BATCH, REUSE_FROM, REUSE_SHARE, STOPPED, WORST, Level, Settings
+from rung.search._tpe_level import (
+    DONE,
+    REUSE_BATCH,
+    REUSE_FROM,
+    REUSE_SHARE,
+    RUNNING,
+    STOPPED,
+    WORST,
+    Level,
+    Settings,
+)
 from rung.search.base import Searcher
 from rung.space import Space
 from rung.types import Config, Status
@@ -61,7 +71,8 @@ class TPE(Searcher):
 
     The space: numbers (uniform, log, integer, quantised, normal) are modelled in the unit cube
     through their domains' `to_unit`/`from_unit`; those with at most 64 values by the mass of each
-    value's cell, the others by densities. Choices are modelled by categorical kernels. A choice
+    value's cell, the others by densities. A choice of three or more numbers is an ordinal too (by
+    rank: `ordered_choices`); other choices are modelled by categorical kernels. A choice
     between dicts holding domains is modelled by its option, and each such option's domains by a
     model fitted on the trials that took that option (so nested choices nest models). Domains
     inside lists within options are sampled at random; `sample_from` values are derived as usual.
@@ -78,6 +89,9 @@ class TPE(Searcher):
         explore_choices: Share of model-based proposals whose candidates all take options drawn
             uniformly for every choice of the space (or of a nested option), keeping the numbers
             drawn from the good density; the ratio then picks among them. 0 turns it off.
+        ordered_choices: Model a choice of three or more numbers (`choice([32, 64, 128])`) as
+            ordered, by rank, as a few-valued integer is (64 lies between 32 and 128); False: as
+            categories. Choices of anything else are categories either way.
         seed: Seeds this searcher's generator (default: the run's seed).
 
     Example:
@@ -93,6 +107,7 @@ class TPE(Searcher):
         constant_liar: bool = True,
         gamma: float | Callable[[int], int] | None = None,
         explore_choices: float = 0.3,
+        ordered_choices: bool = True,
         seed: int | None = None,
     ) -> None:
         self.n_startup = int(check("TPE", "n_startup", n_startup, Interval(int, 1, None)))
@@ -100,6 +115,7 @@ class TPE(Searcher):
         self.multivariate: bool = check("TPE", "multivariate", multivariate, Boolean())
         self.constant_liar: bool = check("TPE", "constant_liar", constant_liar, Boolean())
         check("TPE", "explore_choices", explore_choices, Interval(float, 0, 1, noun="a share"))
+        self.ordered_choices: bool = check("TPE", "ordered_choices", ordered_choices, Boolean())
         check("TPE", "seed", seed, INTEGER, None)
         super().__init__(seed)
         self.gamma = gamma
@@ -114,7 +130,7 @@ class TPE(Searcher):
         super().setup(space, metric=metric, mode=mode, num_samples=num_samples, seed=seed)
         if metric is None:
             raise ValueError("TPE needs a metric to model; pass metric= to rung.run (or use search='random')")
-        self._root = Level(space.paths, space.grid_dims)
+        self._root = Level(space.paths, space.grid_dims, self.ordered_choices)
         if not self._root.models:
             kind = "grid dimensions" if space.grid_dims else "constants and derived values"
             raise ValueError(
@@ -141,7 +157,7 @@ class TPE(Searcher):
             self.reuse_batch,
         )
 
-    def set_fidelity(self, time_attr: str, milestones: list[float]) -> None:
+    def set_fidelity(self, time_attr: str, milestones: list[float], *, count_running: bool = False) -> None:
         """Learn BOHB-style (Falkner et al. 2018) under a multi-fidelity scheduler.
 
         Each trial's value is read at every milestone it passes. The model is fitted at the highest
@@ -152,6 +168,11 @@ class TPE(Searcher):
         its trials stopped below rank after them, by how far they got, then by their value at their
         highest milestone. Trials count once they end: a paused trial (HyperBand's rungs, promotion
         ASHA) is running for the model until then (see `rung.BOHB` for why).
+
+        `count_running=True` (the default's `AutoSearch`): a trial counts at a milestone as soon as
+        it reports its value there, running or paused, as the paper's BOHB counts every evaluation
+        of a budget; the running trials without a value at the model's milestone stay in the bad
+        group (constant liar).
         """
         self._fidelity = (time_attr, sorted(float(m) for m in milestones))
         # Trial id -> its value at each milestone it passed (the first ones, in order); a tuple, as
@@ -161,6 +182,7 @@ class TPE(Searcher):
         self._ended: dict[int, tuple[list[tuple[Level, int]], Status]] = {}
         self._reached: dict[float, int] = dict.fromkeys(self._fidelity[1], 0)  # ended trials with a value there
         self._budget = None
+        self._count_running = count_running
 
     def suggest(self, trial_id: int) -> Config | None:
         point = self._next_point()
@@ -192,6 +214,10 @@ class TPE(Searcher):
                 if reached > len(passed):
                     # The first result at or past a milestone is the trial's value there.
                     self._at[trial_id] = passed + (float(value) if number else math.nan,) * (reached - len(passed))
+                    if self._count_running:
+                        for milestone in self._fidelity[1][len(passed) : reached]:
+                            self._reached[milestone] += number and math.isfinite(value)
+                        self._moved(trial_id)
 
     def on_complete(self, trial_id: int, status: Status, result: dict[str, Any] | None) -> None:
         if result is not None:
@@ -203,15 +229,10 @@ class TPE(Searcher):
             milestones = self._fidelity[1]
             self._last.pop(trial_id, None)
             self._ended[trial_id] = (rows, status)
-            if status is not Status.ERROR:
+            if status is not Status.ERROR and not self._count_running:
                 for milestone, value in zip(milestones, self._at.get(trial_id, ()), strict=False):
                     self._reached[milestone] += math.isfinite(value)
-            budget = self._highest_budget()
-            if budget != self._budget:
-                self._budget = budget
-                for ended in list(self._ended):  # the common budget moved up: the ended trials are re-read
-                    self._finish_at_budget(ended, milestones)
-            else:
+            if not self._moved(None):
                 self._finish_at_budget(trial_id, milestones)
             return
         value, reach = self._last.pop(trial_id, (math.nan, 0.0))
@@ -221,6 +242,37 @@ class TPE(Searcher):
         loss = -value if self.mode == "max" else value
         for level, row in rows:
             level.finish(row, state, loss, reach)
+
+    def _moved(self, running: int | None) -> bool:
+        """Move the model's milestone up if more trials now have a value there (re-reading every
+        trial), else re-read the `running` trial that reported; True if it moved."""
+        assert self._fidelity is not None
+        milestones = self._fidelity[1]
+        budget = self._highest_budget()
+        if budget != self._budget:
+            self._budget = budget
+            for ended in list(self._ended):  # the common budget moved up: the ended trials are re-read
+                self._finish_at_budget(ended, milestones)
+            if self._count_running:
+                for trial_id in self._rows:
+                    self._running_at_budget(trial_id, milestones)
+            return True
+        if running is not None:
+            self._running_at_budget(running, milestones)
+        return False
+
+    def _running_at_budget(self, trial_id: int, milestones: list[float]) -> None:
+        """A running (or paused) trial with a value at the model's milestone counts with it; else it
+        stays a liar."""
+        values = self._at.get(trial_id, ())
+        index = bisect.bisect_left(milestones, self._budget) if self._budget is not None else len(values)
+        if index < len(values) and math.isfinite(values[index]):
+            loss = -values[index] if self.mode == "max" else values[index]
+            for level, row in self._rows[trial_id]:
+                level.finish(row, DONE, loss, milestones[index])
+        else:
+            for level, row in self._rows[trial_id]:
+                level.finish(row, RUNNING, math.nan, 0.0)
 
     def _highest_budget(self) -> float | None:
         """The highest milestone that at least `n_startup` ended trials reached with a finite value."""

@@ -496,6 +496,15 @@ class Store:
             newest[trial_id] = path
         return {trial_id: self.path / path for trial_id, path in newest.items() if path is not None}
 
+    @_reads
+    def checkpoint_iterations(self) -> dict[int, int]:
+        """The iteration of every trial's newest checkpoint, in one query (a replay reads it)."""
+        self._write_pending()
+        newest: dict[int, int] = {}
+        for trial_id, iteration in self._conn.execute("SELECT trial_id, iteration FROM checkpoints ORDER BY seq"):
+            newest[trial_id] = int(iteration)
+        return newest
+
     def log_file(self, trial_id: int) -> str:
         """The trial's log file as a string (cheaper than a Path on the tuner's hot path)."""
         return files.log_file(self._root, trial_id)
