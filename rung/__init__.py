@@ -86,6 +86,7 @@ _EXPORTS: dict[str, str] = {
     "ResumeMismatchError": "rung.errors",
     "SessionError": "rung.errors",
     "MetricNotReportedError": "rung.errors",
+    "MultiObjectiveError": "rung.errors",
     "ExperimentBusyError": "rung.errors",
     "ExperimentExistsError": "rung.errors",
     "ExperimentNotFoundError": "rung.errors",
@@ -139,6 +140,7 @@ if TYPE_CHECKING:
     from rung.errors import (
         MetricNotReportedError as MetricNotReportedError,
     )
+    from rung.errors import MultiObjectiveError as MultiObjectiveError
     from rung.errors import ResourceError as ResourceError
     from rung.errors import ResumeMismatchError as ResumeMismatchError
     from rung.errors import RungError as RungError
