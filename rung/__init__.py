@@ -65,6 +65,7 @@ _EXPORTS: dict[str, str] = {
     "SuccessiveHalving": "rung.schedulers.hyperband",
     "HyperBand": "rung.schedulers.hyperband",
     "ASHA": "rung.schedulers.asha",
+    "MOASHA": "rung.schedulers.moasha",
     "Executor": "rung.executors.base",
     "ProcessExecutor": "rung.executors.process",
     "ThreadExecutor": "rung.executors.thread",
@@ -182,6 +183,7 @@ if TYPE_CHECKING:
     from rung.schedulers.hyperband import HyperBand as HyperBand
     from rung.schedulers.hyperband import SuccessiveHalving as SuccessiveHalving
     from rung.schedulers.median import MedianStopping as MedianStopping
+    from rung.schedulers.moasha import MOASHA as MOASHA
     from rung.schedulers.pb2 import PB2 as PB2
     from rung.schedulers.pbt import PBT as PBT
     from rung.search.base import Searcher as Searcher

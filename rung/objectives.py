@@ -34,6 +34,7 @@ __all__ = [
     "Constraint",
     "Objectives",
     "epsilon_net_order",
+    "front_of",
     "hypervolume",
     "pareto_ranks",
 ]
@@ -337,15 +338,7 @@ def pareto_ranks(losses: Array, until: int | None = None) -> NDArray[np.intp]:
     left = np.arange(n)
     rank, ranked = 0, 0
     while len(left):
-        points = losses[left]
-        if points.shape[1] == 2:
-            dominated = _dominated_2d(points)
-        else:
-            dominated = np.zeros(len(points), dtype=bool)
-            for i in range(len(points)):
-                le = np.all(points <= points[i], axis=1)
-                lt = np.any(points < points[i], axis=1)
-                dominated[i] = bool(np.any(le & lt))
+        dominated = _dominated(losses[left])
         ranks[left[~dominated]] = rank
         ranked += int((~dominated).sum())
         left = left[dominated]
@@ -354,6 +347,32 @@ def pareto_ranks(losses: Array, until: int | None = None) -> NDArray[np.intp]:
             break
     ranks[left] = rank
     return ranks
+
+
+def front_of(losses: Array, row: int) -> tuple[int, NDArray[np.intp]]:
+    """How many rows rank before `row`'s non-domination rank, and the rows of that rank (peeling
+    fronts only until `row`'s is reached: what one decision of MO-ASHA needs)."""
+    left = np.arange(len(losses))
+    before = 0
+    while True:
+        dominated = _dominated(losses[left])
+        front = left[~dominated]
+        if row in front:
+            return before, front
+        before += len(front)
+        left = left[dominated]
+
+
+def _dominated(points: Array) -> NDArray[np.bool_]:
+    """Which rows some other row dominates."""
+    if points.shape[1] == 2:
+        return _dominated_2d(points)
+    dominated = np.zeros(len(points), dtype=bool)
+    for i in range(len(points)):
+        le = np.all(points <= points[i], axis=1)
+        lt = np.any(points < points[i], axis=1)
+        dominated[i] = bool(np.any(le & lt))
+    return dominated
 
 
 def _dominated_2d(points: Array) -> NDArray[np.bool_]:

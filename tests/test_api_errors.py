@@ -31,7 +31,7 @@ SPACE = {"x": rung.uniform(0, 1)}
         (
             {"scheduler": "ashaa"},
             ValueError,
-            "scheduler must be None, one of 'fifo', 'median', 'sha', 'hyperband', 'asha', 'pbt', 'pb2'"
+            "scheduler must be None, one of 'fifo', 'median', 'sha', 'hyperband', 'asha', 'moasha', 'pbt', 'pb2'"
             " or a Scheduler object; got 'ashaa'",
         ),
         ({"mode": "up"}, ValueError, "mode must be 'min' or 'max'; got 'up'"),
