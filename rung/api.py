@@ -112,8 +112,9 @@ def run(
             then judged by its last result that reports them all, and the answer is a Pareto front
             (`result.pareto_front()`); see docs/objectives.md.
         num_samples: trials to run (times the size of the grid, if the space has `rung.grid` dimensions).
-        search: "auto" (TPE, learning BOHB-style under HyperBand/ASHA; random search when there is no
-            metric or nothing but grids to search), "random", "grid", "tpe", "gp", or a Searcher object
+        search: "auto" (TPE, learning BOHB-style under HyperBand/ASHA, MOTPE with several objectives;
+            random search when there is no metric or nothing but grids to search), "random", "grid",
+            "tpe", "gp", or a Searcher object
             (rung.TPE, rung.GP, rung.BOHB, rung.OptunaSearch, ...).
         scheduler: None (FIFO), a name, or a Scheduler object.
         max_concurrent: at most this many trials at once (default: as many as `resources` allow).

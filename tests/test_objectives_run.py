@@ -278,3 +278,43 @@ def test_fronts_and_feasibility_are_exact_across_a_kill_9(tmp_path: Path) -> Non
         experiment_view(tmp_path / "runs", "mo")["pareto_front"]
         == experiment_view(tmp_path / "clean", "mo")["pareto_front"]
     )
+
+
+def test_rung_resume_reads_the_objectives_back_and_to_optuna_names_its_limit(storage: Path) -> None:
+    from rung.spec import stored_arguments
+    from rung.store.sqlite import Store
+
+    run(storage, num_samples=3, constraints={"mb": ("<=", 60, "monotone")}, scalarize={"f1": 1.0, "f2": 0.5})
+    store = Store.read(storage, "mo")
+    try:
+        experiment = store.experiment()
+    finally:
+        store.close()
+    assert (experiment["metric"], experiment["settings"]["objectives"]["modes"]) == (None, ["min", "min"])
+    stored = stored_arguments(experiment, {"space": SPACE, "search": "random", "scheduler": None})
+    assert (stored["metric"], stored["mode"]) == (["f1", "f2"], ["min", "min"])
+    assert stored["constraints"] == {"mb": ("<=", 60.0, "monotone")}
+    assert stored["scalarize"] == {"f1": 1.0, "f2": 0.5}
+    pytest.importorskip("optuna")
+    with pytest.raises(ValueError, match=re.escape("to_optuna exports experiments of one objective; 'mo' has 2")):
+        rung.interop.to_optuna(rung.load("mo", storage=storage), f"sqlite:///{storage}/o.db")
+
+
+def test_plot_pareto_draws_the_front_and_needs_several_objectives(storage: Path) -> None:
+    pytest.importorskip("matplotlib")
+    result = run(storage, constraints={"mb": ("<=", 60)})
+    fig = result.plot_pareto(path=storage / "front.png")
+    (ax,) = fig.axes
+    sizes = {c.get_label(): len(c.get_offsets()) for c in ax.collections}
+    front = len(result.pareto_front())
+    infeasible = sum(t.feasible is False for t in result.trials)
+    assert sizes == {"trials": len(result.trials) - front - infeasible, "infeasible": infeasible,
+                     f"pareto front ({front})": front}  # fmt: skip
+    assert (storage / "front.png").stat().st_size > 0
+    three = rung.run(lambda c: {"a": c["x"], "b": 1 - c["x"], "c": c["x"] ** 2}, {"x": rung.uniform(0, 1)},
+                     metric=["a", "b", "c"], num_samples=5, executor="thread", verbose=0, storage=storage,
+                     name="three")  # fmt: skip
+    assert len(three.plot_pareto().axes) == 3  # one scatter per pair
+    single = run(storage, name="one", metric="f1")
+    with pytest.raises(ValueError, match=re.escape("plot_pareto needs an experiment with several objectives")):
+        single.plot_pareto()
