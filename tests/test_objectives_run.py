@@ -31,11 +31,12 @@ def zdt1(config: dict[str, Any]) -> None:
 
 
 def run(storage: Path, name: str = "mo", **kwargs: Any) -> rung.ExperimentResult:
+    fn = kwargs.pop("fn", zdt1)
     settings: dict[str, Any] = {
         "metric": ["f1", "f2"], "mode": "min", "num_samples": 24, "executor": "thread", "verbose": 0,
         "search": "random", "seed": 3, "storage": storage, "name": name, **kwargs,
     }  # fmt: skip
-    return rung.run(kwargs.pop("fn", zdt1), SPACE, **settings)
+    return rung.run(fn, SPACE, **settings)
 
 
 def _front_brute(result: rung.ExperimentResult) -> set[int]:
@@ -318,3 +319,28 @@ def test_plot_pareto_draws_the_front_and_needs_several_objectives(storage: Path)
     single = run(storage, name="one", metric="f1")
     with pytest.raises(ValueError, match=re.escape("plot_pareto needs an experiment with several objectives")):
         single.plot_pareto()
+
+
+def test_the_live_view_shows_every_objective_and_the_weighted_best(
+    storage: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from rung.progress import RichProgress
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=200)
+    view = RichProgress("mo", 24, console=console)
+    monkeypatch.setattr("rung.api._progress", lambda verbose, name, total: view)
+    result = run(storage, verbose=1, scalarize={"f1": 1.0, "f2": 1.0})
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "f1" in text and "f2" in text and "mb" not in text.split("config")[0]
+    best = result.best
+    assert best is not None and f"{best.id} │ best terminated" in text.replace("┃", "│")
+
+
+def test_several_objectives_never_reported_together_is_an_error(storage: Path) -> None:
+    with pytest.raises(rung.MetricNotReportedError) as error:
+        run(storage, fn=lambda c: {"f1": c["x"]}, num_samples=1)
+    assert str(error.value) == "metrics ['f1', 'f2'] were (all in one result) never reported; trial 1 reported: f1"
