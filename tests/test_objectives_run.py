@@ -344,3 +344,14 @@ def test_several_objectives_never_reported_together_is_an_error(storage: Path) -
     with pytest.raises(rung.MetricNotReportedError) as error:
         run(storage, fn=lambda c: {"f1": c["x"]}, num_samples=1)
     assert str(error.value) == "metrics ['f1', 'f2'] were (all in one result) never reported; trial 1 reported: f1"
+
+
+def test_one_plain_metric_is_stored_as_before(storage: Path) -> None:
+    """Stores of one metric without constraints keep the layout older rung wrote and reads: the metric
+    and mode columns, no `objectives` in the settings (so old stores read and resume as they did)."""
+    result = run(storage, metric="f1", mode="min", num_samples=2)
+    assert "objectives" not in result.settings
+    assert (result.metric, result.mode, result.metrics) == ("f1", "min", ("f1",))
+    assert result.objectives == Objectives(("f1",), ("min",))
+    resumed = run(storage, metric="f1", mode="min", num_samples=3, resume=True)
+    assert len(resumed.trials) == 3 and resumed.best is not None
