@@ -67,6 +67,7 @@ _EXPORTS: dict[str, str] = {
     "HyperBand": "rung.schedulers.hyperband",
     "ASHA": "rung.schedulers.asha",
     "AutoScheduler": "rung.schedulers.auto",
+    "MOASHA": "rung.schedulers.moasha",
     "Executor": "rung.executors.base",
     "ProcessExecutor": "rung.executors.process",
     "ThreadExecutor": "rung.executors.thread",
@@ -88,6 +89,7 @@ _EXPORTS: dict[str, str] = {
     "ResumeMismatchError": "rung.errors",
     "SessionError": "rung.errors",
     "MetricNotReportedError": "rung.errors",
+    "MultiObjectiveError": "rung.errors",
     "ExperimentBusyError": "rung.errors",
     "ExperimentExistsError": "rung.errors",
     "ExperimentNotFoundError": "rung.errors",
@@ -141,6 +143,7 @@ if TYPE_CHECKING:
     from rung.errors import (
         MetricNotReportedError as MetricNotReportedError,
     )
+    from rung.errors import MultiObjectiveError as MultiObjectiveError
     from rung.errors import ResourceError as ResourceError
     from rung.errors import ResumeMismatchError as ResumeMismatchError
     from rung.errors import RungError as RungError
@@ -183,6 +186,7 @@ if TYPE_CHECKING:
     from rung.schedulers.hyperband import HyperBand as HyperBand
     from rung.schedulers.hyperband import SuccessiveHalving as SuccessiveHalving
     from rung.schedulers.median import MedianStopping as MedianStopping
+    from rung.schedulers.moasha import MOASHA as MOASHA
     from rung.schedulers.pb2 import PB2 as PB2
     from rung.schedulers.pbt import PBT as PBT
     from rung.search.auto import AutoSearch as AutoSearch

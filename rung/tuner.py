@@ -24,6 +24,7 @@ from rung.callbacks import Callback, CallbackList
 from rung.clock import RealClock
 from rung.errors import MetricNotReportedError, StoreWriteError
 from rung.executors.base import Ended, Executor, Reported
+from rung.objectives import Objectives
 from rung.schedulers.base import Scheduler
 from rung.search.base import Searcher
 from rung.session import AUTO_KEYS, Job
@@ -81,6 +82,7 @@ class Tuner:
         store: Store,
         metric: str | None,
         mode: str,
+        objectives: Objectives | None = None,
         stop: StopFn | None = None,
         time_budget_s: float | None = None,
         max_failures: int = 0,
@@ -101,6 +103,10 @@ class Tuner:
         self.store = store
         self.metric = metric
         self.mode = mode
+        # Several objectives or constraints: trials are judged by `objectives` (see rung.objectives);
+        # one plain metric keeps the fast path of `_record`.
+        self.objectives = None if objectives is None or objectives.plain else objectives
+        self._best_score = 0.0  # with `objectives`: the best trial's score (lower is better)
         self.stop = stop
         self.time_budget_s = time_budget_s
         self.max_failures = max_failures
@@ -314,7 +320,7 @@ class Tuner:
             trial = _Trial(id=self.next_id, config=self.known[0].config, status=Status.TERMINATED)
             self.next_id += 1
             result = known_results.record(
-                self.store, self.searcher, trial.id, self.known.pop(0), self.metric, self._now()
+                self.store, self.searcher, trial.id, self.known.pop(0), self.metric, self._now(), self.objectives
             )
             self._record(trial, result)  # it may be the best so far
             self.ended[Status.TERMINATED] += 1
@@ -424,6 +430,8 @@ class Tuner:
         """Update the trial's last and best result; True if the best changed."""
         trial.iteration = int(result["training_iteration"])
         trial.last_result = result
+        if self.objectives is not None:
+            return self._judge(trial, result, self.objectives)
         if self.metric is None or self.metric not in result:
             return False
         self.metric_seen = True
@@ -436,6 +444,22 @@ class Tuner:
                 self.best = TrialRow(trial.id, trial.status, trial.iteration, trial.config, result)
             return True
         return False
+
+    def _judge(self, trial: _Trial, result: dict[str, Any], objectives: Objectives) -> bool:
+        """`_record` with several objectives or constraints: the trial's judged result (its best
+        feasible one, or with several objectives its last that reports them all) and the best trial
+        (by `objectives.score`: none with several objectives unless weighted)."""
+        if not all(m in result for m in objectives.metrics):
+            return False
+        self.metric_seen = True
+        if not objectives.judge(trial.best, result):
+            return False
+        trial.best = result
+        score = objectives.score(result)
+        if score is not None and (self.best is None or score < self._best_score):
+            self.best = TrialRow(trial.id, trial.status, trial.iteration, trial.config, result)
+            self._best_score = score
+        return True
 
     def _better(self, a: float, b: float) -> bool:
         return better(a, b, self.mode)
@@ -471,6 +495,14 @@ class Tuner:
         that reached it is done, not resumed later (nor, under PBT, continued from another's weights).
         """
         decision = Decision.PAUSE if isinstance(answer, Pause) else answer
+        if (
+            decision in (Decision.CONTINUE, Decision.PAUSE)
+            and self.objectives is not None
+            and self.objectives.broken_monotone(result) is not None
+        ):
+            # A monotone constraint broken now stays broken: training on cannot make the trial feasible.
+            trial.ending = Status.STOPPED
+            return Decision.STOP
         if decision is Decision.COMPLETE or (
             decision in (Decision.CONTINUE, Decision.PAUSE) and self.stop is not None and self.stop(trial.id, result)
         ):
@@ -533,13 +565,17 @@ class Tuner:
         if (
             event.kind == "completed"
             and status is Status.TERMINATED
-            and self.metric is not None
+            and (self.metric is not None or self.objectives is not None)
             and not self.metric_seen
         ):
             keys = [k for k in trial.last_result if k not in AUTO_KEYS]
+            said = (
+                f"metric {self.metric!r} was"
+                if self.objectives is None or not self.objectives.multi
+                else (f"metrics {list(self.objectives.metrics)!r} were (all in one result)")
+            )
             error = MetricNotReportedError(
-                f"metric {self.metric!r} was never reported; trial {trial.id} reported: "
-                f"{', '.join(keys) if keys else 'nothing'}"
+                f"{said} never reported; trial {trial.id} reported: {', '.join(keys) if keys else 'nothing'}"
             )
         self._finish(trial, status, slot=slot, **reverted)
         return error
@@ -587,7 +623,8 @@ class Tuner:
             best = TrialRow(best.id, live.status, live.iteration, live.config, best.result)
         counts = dict(self.status_counts())
         elapsed = self.clock.now() - self.started
-        return TuningStatus(self.metric, self.mode, counts, elapsed, tuple(rows), best, self.plan())
+        objectives = () if self.objectives is None else self.objectives.metrics
+        return TuningStatus(self.metric, self.mode, counts, elapsed, tuple(rows), best, self.plan(), objectives)
 
     def plan(self) -> tuple[str, ...]:
         """What the searcher and scheduler say they do (those that say: a `describe()` method)."""

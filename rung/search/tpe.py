@@ -11,6 +11,7 @@ import numpy as np
 
 from rung._checks import INTEGER, Boolean, Function, Interval, check
 from rung._numbers import is_number
+from rung.objectives import Objectives
 from rung.search._tpe_level import (
     DONE,
     REUSE_BATCH,
@@ -22,6 +23,7 @@ from rung.search._tpe_level import (
     Level,
     Settings,
 )
+from rung.search._tpe_objectives import motpe_losses
 from rung.search.base import Searcher
 from rung.space import Space
 from rung.types import Config, Status
@@ -68,6 +70,15 @@ class TPE(Searcher):
     joins the bad group, so regions that crash or diverge are avoided. While trials run, their
     configurations join the bad group too (`constant_liar`), so parallel slots do not get
     near-duplicates of running trials. Trials created by a scheduler (PBT clones) are not learnt from.
+
+    Several objectives (`metric=[...]`): MOTPE, as Optuna's `TPESampler` does it. A trial counts by
+    its last result that reports every objective; the good group is the first non-dominated fronts,
+    the front where it ends cut by greedy hypervolume subset selection (see
+    `rung.search._tpe_objectives`). Constraints (`constraints=`): as Optuna's TPE with constraints
+    (c-TPE's rule): a trial whose last result breaks one ranks after every feasible trial (and after
+    those stopped early), by how far it breaks them, so the good group is feasible while it can be.
+    Under a multi-fidelity scheduler, constraints are not learnt (BOHB's values at milestones are),
+    and several objectives are learnt from the trials' last results as without one.
 
     The space: numbers (uniform, log, integer, quantised, normal) are modelled in the unit cube
     through their domains' `to_unit`/`from_unit`; those with at most 64 values by the mass of each
@@ -142,6 +153,19 @@ class TPE(Searcher):
         self._rows: dict[int, list[tuple[Level, int]]] = {}  # where each running trial sits in the history
         self._last: dict[int, tuple[float, float]] = {}  # trial id -> (last metric value, its iteration)
         self._fidelity: tuple[str, list[float]] | None = None
+        self._objectives: Objectives | None = None  # several, or constraints (set_objectives)
+
+    multi_objective = True
+
+    def set_objectives(self, objectives: Objectives) -> None:
+        super().set_objectives(objectives)
+        self._objectives = objectives
+        self._judged: dict[int, dict[str, Any]] = {}  # running trial -> its last result with the objectives
+        # Several objectives: ended trials whose rank moves as others end (id -> rows, status, judged
+        # result), ranked again before the next proposal; how many trials ended infeasible (ranked once).
+        self._moving: dict[int, tuple[list[tuple[Level, int]], Status, dict[str, Any]]] = {}
+        self._infeasible = 0
+        self._stale = False
 
     def _settings(self) -> Settings:
         """The model's settings as they are now (benchmarks and tests change them after `setup`)."""
@@ -189,6 +213,8 @@ class TPE(Searcher):
         if point is None:
             return None
         rows: list[tuple[Level, int]] = []
+        if self._objectives is not None and self._stale:
+            self._rank_objectives(self._objectives)
         values = self._root.propose(self._settings(), self._budget, self._rng, point, rows)
         self._rows[trial_id] = rows
         return self.space.sample(self._rng, fixed={**point, **values})
@@ -199,6 +225,13 @@ class TPE(Searcher):
         self._rows[trial_id] = rows
 
     def observe(self, trial_id: int, result: dict[str, Any]) -> None:
+        objectives = self._objectives
+        if (
+            objectives is not None
+            and trial_id in self._rows
+            and (objectives.reports(result) if objectives.multi else self.metric in result)
+        ):
+            self._judged[trial_id] = result
         if trial_id not in self._rows or self.metric not in result:
             return
         value = result[self.metric]
@@ -225,6 +258,11 @@ class TPE(Searcher):
         rows = self._rows.pop(trial_id, None)
         if rows is None:
             return
+        judged = None if self._objectives is None else self._judged.pop(trial_id, None)
+        if self._objectives is not None and self._objectives.multi:
+            self._last.pop(trial_id, None)
+            self._end_objectives(trial_id, rows, status, judged, self._objectives)
+            return
         if self._fidelity is not None:
             milestones = self._fidelity[1]
             self._last.pop(trial_id, None)
@@ -240,6 +278,9 @@ class TPE(Searcher):
         if status is Status.ERROR or not math.isfinite(value):
             state = WORST
         loss = -value if self.mode == "max" else value
+        if self._objectives is not None and state != WORST and not self._objectives.feasible(judged):
+            # After every feasible trial and those stopped early (reach >= 0), least broken first.
+            state, reach = STOPPED, -self._objectives.violation(judged)
         for level, row in rows:
             level.finish(row, state, loss, reach)
 
@@ -273,6 +314,46 @@ class TPE(Searcher):
         else:
             for level, row in self._rows[trial_id]:
                 level.finish(row, RUNNING, math.nan, 0.0)
+
+    def _end_objectives(
+        self,
+        trial_id: int,
+        rows: list[tuple[Level, int]],
+        status: Status,
+        judged: dict[str, Any] | None,
+        objectives: Objectives,
+    ) -> None:
+        """A trial ended under several objectives: failed, not finite or infeasible, it ranks once and for
+        all; else its rank depends on the others', and every such trial is ranked again before the next
+        proposal (`_rank_objectives`)."""
+        if status is Status.ERROR or judged is None or objectives.losses(judged) is None:
+            for level, row in rows:
+                level.finish(row, WORST, math.nan, 0.0)
+        elif not objectives.feasible(judged):
+            self._infeasible += 1
+            for level, row in rows:
+                level.finish(row, STOPPED, 0.0, -objectives.violation(judged))
+        else:
+            self._moving[trial_id] = (rows, status, judged)
+            self._stale = True
+
+    def _rank_objectives(self, objectives: Objectives) -> None:
+        """Give every feasible ended trial its MOTPE loss: trials that ran to their end by their rank among
+        themselves; those a scheduler stopped early after them (by how far they got, then their rank)."""
+        self._stale = False
+        ended = sorted(self._moving.items())
+        done = [(rows, judged) for _, (rows, status, judged) in ended if status is Status.TERMINATED]
+        stopped = [(rows, judged) for _, (rows, status, judged) in ended if status is not Status.TERMINATED]
+        n_good = self._n_below(len(done) + len(stopped) + self._infeasible)
+        for group, state in ((done, DONE), (stopped, STOPPED)):
+            if not group:
+                continue
+            losses = np.array([objectives.losses(judged) for _, judged in group], dtype=float)
+            for (rows, judged), loss in zip(group, motpe_losses(losses, n_good), strict=True):
+                iteration = judged.get("training_iteration", 0)
+                reach = float(iteration) if is_number(iteration) else 0.0
+                for level, row in rows:
+                    level.finish(row, state, float(loss), reach)
 
     def _highest_budget(self) -> float | None:
         """The highest milestone that at least `n_startup` ended trials reached with a finite value."""
