@@ -68,9 +68,10 @@ def _get(url: str) -> tuple[int, Any]:
 
 
 def _overview(storage: Path, name: str) -> dict[str, Any]:
+    """The overview, with the worker timeline (asked apart by the page) in it."""
     copy = Snapshot(storage, name)
     try:
-        return overview.overview(copy, name)
+        return {**overview.overview(copy, name), **overview.worker_timeline(copy)}
     finally:
         copy.close()
 
@@ -98,7 +99,8 @@ def test_the_overview_of_a_small_experiment_shows_what_the_full_view_does(storag
     _simulated(storage, "small", 40)
     full = views.experiment_view(storage, "small")
     view = _overview(storage, "small")
-    for key in ("summary", "settings", "time_attr", "milestones", "curves", "best_so_far", "timeline", "importance"):
+    keys = ("summary", "settings", "time_attr", "milestones", "curves", "best_so_far", "timeline", "timeline_legend")
+    for key in (*keys, "importance"):
         assert view[key] == full[key], key
     assert view["band"] is None and view["timeline_bins"] is None and view["schedules"] == {}
     assert view["curves_of"] == {"shown": 40, "with_results": 40}
@@ -258,6 +260,9 @@ def test_the_reader_keeps_few_copies_and_removes_them_when_closed(
         reader.experiment("a")
     server, url = start_background(storage)
     assert _get(f"{url}/api/experiments/b/trials")[0] == 200 and len(list(copies.iterdir())) == 1
+    code, found = _get(f"{url}/api/experiments/b/timeline")
+    assert code == 200 and [s["trial"] for s in found["timeline"]] == [1, 2] and found["status"] == "FINISHED"
+    assert _get(f"{url}/api/experiments/nope/timeline") == (404, {"error": "no experiment 'nope'"})
     server.shutdown()
     server.server_close()
     assert list(copies.iterdir()) == []
