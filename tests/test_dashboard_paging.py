@@ -272,3 +272,37 @@ def test_timeline_module_and_arrays_agree_on_the_legend(large: Path) -> None:
     view = _overview(large, "big")
     assert len(view["timeline_legend"]["items"]) == len(timeline.legend("training_iteration", [1.0, 3.0, 9.0])["items"])
     assert max(run[3] for run in view["timeline_bins"]["runs"]) < len(view["timeline_legend"]["items"])
+
+
+def trainable(config: dict[str, Any]) -> None:
+    start = rung.get_checkpoint() or 0
+    for i in range(start, 6):
+        rung.report({"acc": config["lr"] * (i + 1)}, checkpoint=i + 1)
+
+
+def test_the_overview_of_pbt_and_of_a_run_without_metric(storage: Path) -> None:
+    rung.run(
+        trainable,
+        {"lr": rung.grid([0.1, 0.2, 0.3, 0.4])},
+        metric="acc",
+        mode="max",
+        scheduler=rung.PBT(perturbation_interval=2, hyperparam_mutations={"lr": rung.uniform(0.05, 0.5)}, seed=1),
+        max_concurrent=4,
+        executor="thread",
+        name="pbt",
+        storage=storage,
+        verbose=0,
+    )
+    full = views.experiment_view(storage, "pbt")
+    view = _overview(storage, "pbt")
+    assert view["schedules"] and view["schedules"] == full["schedules"]
+    assert view["schedule_iterations"] == {str(t["id"]): t["iteration"] for t in full["trials"]}
+    assert view["timeline"] == full["timeline"] and view["summary"] == full["summary"]
+
+    rung.run(lambda c: None, {"x": rung.uniform(0, 1)}, num_samples=3, executor="thread", name="none",
+             storage=storage, verbose=0)  # fmt: skip
+    full = views.experiment_view(storage, "none")
+    view = _overview(storage, "none")
+    assert view["summary"] == full["summary"] and view["summary"]["best"] is None
+    assert (view["curves"], view["best_so_far"], view["importance"], view["parallel"]) == ({}, [], {}, [])
+    assert view["trials_page"]["rows"] == full["trials"]
