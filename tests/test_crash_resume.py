@@ -149,7 +149,7 @@ MODULE_DRIVER = textwrap.dedent(
     from objmod import enough, train
 
     rung.run(train, {"x": rung.uniform(0, 1)}, metric="loss", num_samples=4, max_concurrent=2, stop=enough,
-             name="mod", storage=sys.argv[1], verbose=0, callbacks=[rung.callbacks.JSONL()])
+             scheduler="fifo", name="mod", storage=sys.argv[1], verbose=0, callbacks=[rung.callbacks.JSONL()])
     """
 )
 

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from rung._numbers import finite
+from rung.objectives import Objectives
 from rung.store import driver, jsonsql, paging, stretches, timeline, views
 from rung.store.importance import univariate_importance
 from rung.store.snapshot import Snapshot
@@ -111,7 +112,18 @@ def summary(snap: Snapshot, name: str, trials: _Trials | None = None) -> dict[st
         "trials": len(trials.ids),
         "by_status": counts,
         "best": float(trials.best[np.searchsorted(trials.ids, trials.ranked[0])]) if len(trials.ranked) else None,
+        **_objectives(snap, exp),
     }
+
+
+def _objectives(snap: Snapshot, exp: dict[str, Any]) -> dict[str, Any]:
+    """With several objectives or constraints, what `views.summary` adds (read from every trial's row)."""
+    objectives = Objectives.stored(exp["metric"], exp["mode"], exp["settings"])
+    if objectives is None or objectives.plain:
+        return {}
+    summary = views.summary(snap.store)
+    keys = ("objectives", "constraints", "infeasible", "front", "best")
+    return {key: summary[key] for key in keys if key in summary}
 
 
 def overview(snap: Snapshot, name: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rung.objectives import Objectives
 from rung.store import jsonsql
 from rung.types import flatten
 
@@ -126,6 +127,7 @@ def page(conn: sqlite3.Connection, experiment: Mapping[str, Any], query: PageQue
         }
         for trial_id, status, config, last, best, iteration, error, parent, failures in rows
     ]
+    _judge(conn, experiment, out)
     columns = sorted({key for row in out if isinstance(row["config"], dict) for key in flatten(row["config"], "/")})
     return {
         "rows": out,
@@ -161,3 +163,24 @@ def _filter(q: str, values: Mapping[str, tuple[str, list[Any]]]) -> tuple[str, l
     )
     params += [q, q]
     return "WHERE " + " OR ".join(f"COALESCE({p}, 0) > 0" for p in parts), params
+
+
+def _judge(conn: sqlite3.Connection, exp: Mapping[str, Any], rows: list[dict[str, Any]]) -> None:
+    """Each row's `feasible` and `pareto` flags, as `views.experiment_view` gives them: feasible unless a
+    constraint is broken by its judged result (None: no result yet); on the front of every trial's
+    judged result when there are several objectives."""
+    objectives = Objectives.stored(exp["metric"], exp["mode"], exp["settings"])
+    constrained = objectives is not None and bool(objectives.constraints)
+    front: set[int] = set()
+    if objectives is not None and objectives.multi:
+        judged = [
+            (trial_id, None if best is None else json.loads(best))
+            for trial_id, best in conn.execute("SELECT id, best_result FROM trials ORDER BY id")
+        ]
+        front = set(objectives.front(judged))
+    for row in rows:
+        if constrained and objectives is not None:
+            row["feasible"] = None if row["best"] is None else objectives.feasible(row["best"])
+        else:
+            row["feasible"] = True
+        row["pareto"] = row["id"] in front
