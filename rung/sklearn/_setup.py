@@ -108,13 +108,14 @@ def early_stopping_scheduler(early_stopping: Any, rounds: Any) -> Scheduler | st
 
     if not isinstance(rounds, numbers.Integral) or isinstance(rounds, bool) or rounds < 1:
         raise ValueError(f"RungSearchCV needs rounds to be an integer >= 1; got rounds={rounds!r}")
+    max_t = int(rounds)
 
     if early_stopping is True or early_stopping == "asha":
-        return ASHA(max_t=rounds, grace_period=1, reduction_factor=3)
+        return ASHA(max_t=max_t, grace_period=1, reduction_factor=3)
     if early_stopping == "hyperband":
-        return HyperBand(max_t=rounds, reduction_factor=3)
+        return HyperBand(max_t=max_t, reduction_factor=3)
     if early_stopping == "sha":
-        return SuccessiveHalving(min_t=1, max_t=rounds, reduction_factor=3)
+        return SuccessiveHalving(min_t=1, max_t=max_t, reduction_factor=3)
     if early_stopping == "median":
         return "median"
     if isinstance(early_stopping, Scheduler):
