@@ -9,12 +9,15 @@ The same 24 trials run twice, without and with ASHA, to compare boosting rounds,
 loss. Data: a synthetic binary classification (scikit-learn's `make_classification`, 20,000 rows),
 60% to train on, 20% to validate on (the metric), 20% held out for the best model's test AUC.
 
-Run: `python examples/lightgbm_early_stopping.py` (about 2 minutes on 2 cores), or with `--smoke`
-(tiny, a few seconds: what CI runs).
+Run: `python examples/lightgbm_early_stopping.py` (1 minute on 2 cores), or with `--smoke` (tiny,
+about 10 s: what CI runs).
 
 What it printed (full run, 2 cores):
 
-    (filled in below from a real run)
+    without ASHA: 24 trials in 39.2 s, 7500 boosting rounds, 0 stopped by ASHA;
+      best valid log-loss 0.2104 (trial 9, 143 rounds), held-out AUC 0.9690
+    with ASHA: 24 trials in 14.6 s, 1581 boosting rounds, 18 stopped by ASHA;
+      best valid log-loss 0.2146 (trial 20, 120 rounds), held-out AUC 0.9676
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ def train(config: dict[str, Any], data: dict[str, np.ndarray], max_rounds: int, 
 
 
 def held_out_auc(config: dict[str, Any], data: dict[str, np.ndarray], rounds: int) -> float:
-    params = {"objective": "binary", "verbosity": -1, "seed": 0, "num_threads": 2, "deterministic": True, **config}
+    params = {"objective": "binary", "verbosity": -1, "seed": 0, "num_threads": 1, "deterministic": True, **config}
     x = np.vstack([data["x_train"], data["x_valid"]])
     y = np.concatenate([data["y_train"], data["y_valid"]])
     booster = lgb.train(params, lgb.Dataset(x, y), num_boost_round=rounds)
@@ -108,11 +111,9 @@ def main(argv: list[str] | None = None) -> None:
             boosted = sum(int(t.metrics.get("boosting_rounds", 0)) for t in result.trials)
             stopped = sum(t.status is rung.Status.STOPPED for t in result.trials)
             rounds = int(best.metrics["boosting_rounds"])
-            print(
-                f"{label:>12}: {trials} trials in {took:5.1f} s, {boosted:5d} boosting rounds,"
-                f" {stopped:2d} stopped by ASHA; best valid log-loss {best.best_metrics['valid_binary_logloss']:.4f}"
-                f" (trial {best.id}, {rounds} rounds), test AUC {held_out_auc(best.config, data, rounds):.4f}"
-            )
+            loss, auc = best.best_metrics["valid_binary_logloss"], held_out_auc(best.config, data, rounds)
+            print(f"{label}: {trials} trials in {took:.1f} s, {boosted} boosting rounds, {stopped} stopped by ASHA;")
+            print(f"  best valid log-loss {loss:.4f} (trial {best.id}, {rounds} rounds), held-out AUC {auc:.4f}")
 
 
 if __name__ == "__main__":

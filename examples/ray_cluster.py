@@ -12,11 +12,13 @@ others; see docs/scaling-out.md):
     RAY_ADDRESS=HEAD:6379 python examples/ray_cluster.py          # or --address HEAD:6379
 
 Without RAY_ADDRESS (and without --address) it starts a local Ray for the run. `--smoke` runs a few
-short trials (CI runs it against its 2-node test cluster). About 1 minute on 2 nodes of 2 CPUs.
+short trials (CI runs it against its 2-node test cluster). The full run: 13 s on 2 nodes of 2 CPUs.
 
 What it printed (full run, RAY_ADDRESS set to a 2-node cluster on loopback, 2 CPUs per node):
 
-    (filled in below from a real run)
+    32 trials on 127.0.0.1:57887 in 11.5 s (156 epochs of 864 without ASHA)
+    trials per node: {'1ec275e7': 4, 'f428e624': 28}
+    best accuracy 0.967 (trial 8, {'alpha': 3.2e-05, 'eta0': 0.004906, 'penalty': 'l1'})
 """
 
 from __future__ import annotations

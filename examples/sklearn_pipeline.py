@@ -8,12 +8,18 @@ What it shows:
    trial one epoch per round, and ASHA stops the poor ones after 1 or 3 epochs instead of 27.
 The data: scikit-learn's digits (8x8 images of handwritten digits), 75% to search on, 25% held out.
 
-Run: `python examples/sklearn_pipeline.py` (about a minute on 2 cores), or with `--smoke` (tiny,
-a few seconds: what CI runs).
+Run: `python examples/sklearn_pipeline.py` (12 s on 2 cores), or with `--smoke` (tiny, about 5 s:
+what CI runs).
 
 What it printed (full run, 2 cores):
 
-    (filled in below from a real run)
+    grid of 6: GridSearchCV 2.4 s, RungSearchCV 2.5 s;
+      same mean_test_score for every params: True; best {'clf__alpha': 0.0001, 'clf__penalty': 'l1'}
+      (GridSearchCV's best: {'clf__alpha': 0.0001, 'clf__penalty': 'l1'})
+    TPE + ASHA, 40 trials x 3 folds in 5.3 s:
+      epochs trained per fold: 220 of 1080 without early stopping
+      best {'clf__alpha': 0.001722, 'clf__eta0': 0.028943, 'clf__penalty': 'elasticnet'}:
+      CV accuracy 0.967, held-out accuracy 0.967
 """
 
 from __future__ import annotations
@@ -85,7 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"TPE + ASHA, {n_iter} trials x {search.n_splits_} folds in {took:.1f} s:")
     print(f"  epochs trained per fold: {epochs} of {n_iter * rounds} without early stopping")
     best = {k: round(v, 6) if isinstance(v, float) else v for k, v in search.best_params_.items()}
-    print(f"  best {best}: CV accuracy {search.best_score_:.3f}, held-out accuracy {search.score(x_test, y_test):.3f}")
+    print(f"  best {best}:")
+    print(f"  CV accuracy {search.best_score_:.3f}, held-out accuracy {search.score(x_test, y_test):.3f}")
 
 
 if __name__ == "__main__":

@@ -207,6 +207,28 @@ def test_early_stopping_stops_partial_fit_trials_after_fewer_rounds(
     assert search.best_estimator_.named_steps["clf"].t_ == 1 + 9 * len(y)  # refit: 9 epochs on all rows
 
 
+def test_hyperband_pauses_trials_and_resumes_them_from_their_fold_models(
+    digits: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    x, y = digits
+    pipe = Pipeline([("scale", StandardScaler()), ("clf", SGDClassifier(learning_rate="constant", random_state=0))])
+    space = {"clf__alpha": stats.loguniform(1e-5, 1.0), "clf__eta0": stats.loguniform(1e-4, 1.0)}
+    search = RungSearchCV(
+        pipe, space, n_iter=9, cv=CV, early_stopping="hyperband", rounds=9, search="random", random_state=0,
+        storage=str(tmp_path), name="hb",
+    )  # fmt: skip
+    search.fit(x, y)
+    assert search.result_ is not None
+    n_train = len(next(CV.split(x, y))[0])
+    rounds = search.cv_results_["n_rounds"]
+    assert rounds.max() == 9 and sorted(set(rounds)) == [1, 3, 9]  # paused at 1 and 3, promoted to 9
+    for trial, done in zip(search.result_.trials, rounds, strict=True):
+        # One result per round, and each fold model took `done` epochs: a promoted trial went on
+        # from its checkpoint (a restart would report rounds again and train more epochs).
+        assert len(search.result_.history(trial.id)) == done
+        assert [model.named_steps["clf"].t_ for model, _, _ in trial.checkpoint["folds"]] == [1 + done * n_train] * 3
+
+
 def test_early_stopping_grows_a_warm_started_ensemble(digits: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
     x, y = digits
     est = GradientBoostingClassifier(n_estimators=8, max_depth=2, random_state=0)

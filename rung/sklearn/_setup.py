@@ -107,14 +107,14 @@ def early_stopping_scheduler(early_stopping: Any, rounds: Any) -> Scheduler | st
     from rung.schedulers.asha import ASHA
     from rung.schedulers.hyperband import HyperBand, SuccessiveHalving
 
-    rounds = int(check("RungSearchCV", "rounds", rounds, Interval(int, 1, None)))
+    max_t = int(check("RungSearchCV", "rounds", rounds, Interval(int, 1, None)))
 
     if early_stopping is True or early_stopping == "asha":
-        return ASHA(max_t=rounds, grace_period=1, reduction_factor=3)
+        return ASHA(max_t=max_t, grace_period=1, reduction_factor=3)
     if early_stopping == "hyperband":
-        return HyperBand(max_t=rounds, reduction_factor=3)
+        return HyperBand(max_t=max_t, reduction_factor=3)
     if early_stopping == "sha":
-        return SuccessiveHalving(min_t=1, max_t=rounds, reduction_factor=3)
+        return SuccessiveHalving(min_t=1, max_t=max_t, reduction_factor=3)
     if early_stopping == "median":
         return "median"
     if isinstance(early_stopping, Scheduler):
