@@ -78,7 +78,7 @@ DRIVER = """
 import sys, rung
 from v2_objective import train
 rung.run(train, {"x": rung.uniform(0, 1)}, metric="loss", num_samples=3, max_concurrent=1, executor="thread",
-         name="old", storage=sys.argv[1], seed=3, verbose=0)
+         scheduler="fifo", name="old", storage=sys.argv[1], seed=3, verbose=0)
 """
 
 

@@ -35,6 +35,8 @@ __all__ = ["Decoder", "build_space", "is_hidden"]
 SUBSPACE = "subspace"
 CANDIDATE = "candidate"
 _HIDDEN = ("quantile(", "seed(")
+_EDGE = 1e-9
+"""How close to 0 or 1 a drawn quantile may come (an unbounded distribution's ppf is infinite there)."""
 
 
 def _plain(value: Any) -> bool:
@@ -199,7 +201,10 @@ class _Quantile:
     hidden: str
 
     def __call__(self, config: Mapping[str, Any]) -> Any:
-        value = _scalar(np.asarray(self.dist.ppf(config[self.hidden]))[()])
+        # A model may propose the quantile's bounds themselves (a GP at the edge of the cube), where an
+        # unbounded distribution's ppf is infinite: keep the quantile inside (0, 1).
+        quantile = min(max(float(config[self.hidden]), _EDGE), 1.0 - _EDGE)
+        value = _scalar(np.asarray(self.dist.ppf(quantile))[()])
         return int(value) if _is_discrete(self.dist) and float(value).is_integer() else value
 
 
