@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from rung._checks import fmt
+from rung._checks import Interval, check, check_order, fmt, plain
 from rung._numbers import finite, is_number
 from rung.errors import MetricNotReportedError
 from rung.types import TrialInfo
 
 __all__ = [
     "ResultReader",
+    "check_ladder",
     "is_number",
     "needs_metric",
     "rank_key",
@@ -90,3 +91,16 @@ def rank_key(score: float, trial_id: int) -> RankKey:
     if math.isnan(score):
         return (1, 0.0, trial_id)
     return (0, -score, trial_id)
+
+
+def check_ladder(
+    owner: str, max_t: Any, grace_period: Any, reduction_factor: Any, brackets: Any
+) -> tuple[float, float, float, int]:
+    """An asynchronous halving ladder's settings, checked (ASHA, MOASHA): max_t and grace_period > 0 in
+    that order, reduction_factor >= 2, brackets >= 1."""
+    positive = Interval(float, 0, None, closed="neither")
+    max_t = plain(check(owner, "max_t", max_t, positive))
+    grace_period = plain(check(owner, "grace_period", grace_period, positive))
+    check_order(owner, "grace_period", grace_period, "max_t", max_t)
+    reduction_factor = plain(check(owner, "reduction_factor", reduction_factor, Interval(float, 2, None)))
+    return max_t, grace_period, reduction_factor, int(check(owner, "brackets", brackets, Interval(int, 1, None)))

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from rung._checks import KEY, Interval, Options, check, check_order, plain
-from rung.schedulers._brackets import RankKey, ResultReader, is_number, needs_metric, rank_key
+from rung._checks import KEY, Options, check
+from rung.schedulers._brackets import RankKey, ResultReader, check_ladder, is_number, needs_metric, rank_key
 from rung.schedulers.base import Scheduler
 from rung.types import Decision, Resume, Start, Status, Suggestion, TrialInfo
 
@@ -143,12 +143,9 @@ class ASHA(Scheduler):
         variant: str = "stop",
         time_attr: str = "training_iteration",
     ) -> None:
-        positive = Interval(float, 0, None, closed="neither")
-        self.max_t = plain(check("ASHA", "max_t", max_t, positive))
-        self.grace_period = plain(check("ASHA", "grace_period", grace_period, positive))
-        check_order("ASHA", "grace_period", grace_period, "max_t", max_t)
-        self.reduction_factor = plain(check("ASHA", "reduction_factor", reduction_factor, Interval(float, 2, None)))
-        self.brackets = int(check("ASHA", "brackets", brackets, Interval(int, 1, None)))
+        self.max_t, self.grace_period, self.reduction_factor, self.brackets = check_ladder(
+            "ASHA", max_t, grace_period, reduction_factor, brackets
+        )
         self.variant = check("ASHA", "variant", variant, Options(VARIANTS))
         # Promotion may end a run with trials still paused (never good enough): the contract suite
         # (rung.testing.schedulers) reads this.

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from rung._checks import KEY, Interval, check, check_order, plain
+from rung._checks import KEY, check
 from rung.objectives import Objectives, epsilon_net_order, front_of
-from rung.schedulers._brackets import ResultReader
+from rung.schedulers._brackets import ResultReader, check_ladder
 from rung.schedulers.base import Scheduler
 from rung.types import Decision, Status, TrialInfo
 
@@ -91,12 +91,9 @@ class MOASHA(Scheduler):
         brackets: int = 1,
         time_attr: str = "training_iteration",
     ) -> None:
-        positive = Interval(float, 0, None, closed="neither")
-        self.max_t = plain(check("MOASHA", "max_t", max_t, positive))
-        self.grace_period = plain(check("MOASHA", "grace_period", grace_period, positive))
-        check_order("MOASHA", "grace_period", grace_period, "max_t", max_t)
-        self.reduction_factor = plain(check("MOASHA", "reduction_factor", reduction_factor, Interval(float, 2, None)))
-        self.brackets = int(check("MOASHA", "brackets", brackets, Interval(int, 1, None)))
+        self.max_t, self.grace_period, self.reduction_factor, self.brackets = check_ladder(
+            "MOASHA", max_t, grace_period, reduction_factor, brackets
+        )
         self.time_attr = check("MOASHA", "time_attr", time_attr, KEY)
 
     def setup(self, *, metric: str | None, mode: str, seed: int) -> None:
