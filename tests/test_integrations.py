@@ -40,11 +40,15 @@ def test_metric_names_spell_every_form_as_a_renaming() -> None:
     assert metric_names("C", "val_loss") == {"val_loss": "val_loss"}
     assert metric_names("C", ("a", "b")) == {"a": "a", "b": "b"}
     assert metric_names("C", {"loss": "val_loss"}) == {"loss": "val_loss"}
-    with pytest.raises(TypeError, match=r"C needs metrics to be None, a logged name, .* \(non-empty str\); got metrics="):
+    with pytest.raises(
+        TypeError, match=r"C needs metrics to be None, a logged name, .* \(non-empty str\); got metrics="
+    ):
         metric_names("C", {"loss": 3})
     with pytest.raises(TypeError, match=r"; got metrics=\[''\]"):
         metric_names("C", [""])
-    with pytest.raises(ValueError, match=r"C needs metrics to name at least one value \(or None for all\); got metrics={}"):
+    with pytest.raises(
+        ValueError, match=r"C needs metrics to name at least one value \(or None for all\); got metrics={}"
+    ):
         metric_names("C", {})
 
 
@@ -70,3 +74,29 @@ def test_a_folder_goes_into_a_checkpoint_and_back(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"a checkpoint's file name must stay inside its folder; got '../escape'"):
         write_folder({"../escape": b""}, tmp_path / "other")
     assert not (tmp_path / "escape").exists()
+
+
+@pytest.mark.parametrize(
+    ("integration", "blocked"),
+    [
+        ("lightning", "lightning"),
+        ("xgboost", "xgboost"),
+        ("lightgbm", "lightgbm"),
+        ("keras", "keras"),
+        ("transformers", "transformers"),
+        ("wandb", "wandb"),
+    ],
+)
+def test_an_integration_without_its_framework_says_which_extra_to_install(integration: str, blocked: str) -> None:
+    # None in sys.modules makes `import <blocked>` raise ImportError, as if it were not installed
+    code = (
+        f"import sys; sys.modules[{blocked!r}] = None\n"
+        "try:\n"
+        f"    import rung.integrations.{integration}\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == (
+        f'rung.integrations.{integration} needs {blocked}, which is not installed; pip install "rung[{integration}]"'
+    )

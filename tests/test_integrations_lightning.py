@@ -264,6 +264,40 @@ def test_a_missing_metric_fails_the_trial_naming_what_was_logged(storage: Path) 
     )
 
 
+class Unvalidated(pl.LightningModule):  # type: ignore[misc]
+    """A module with no validation step, for a Trainer that does not validate."""
+
+    def __init__(self, lr: float) -> None:
+        super().__init__()
+        self.lr = lr
+        self.layer = torch.nn.Linear(3, 1)
+
+    def training_step(self, batch: Any, index: int) -> Any:
+        x, y = batch
+        loss = torch.nn.functional.mse_loss(self.layer(x), y)
+        self.log("train_loss", loss, on_step=False, on_epoch=True)
+        return loss
+
+    def configure_optimizers(self) -> Any:
+        return torch.optim.SGD(self.parameters(), lr=self.lr)
+
+
+def test_a_trainer_without_validation_reports_each_training_epoch(storage: Path) -> None:
+    def objective(config: dict[str, Any]) -> None:
+        train_data, _ = loaders()
+        fit = trainer(max_epochs=3, callbacks=[RungCallback("train_loss", on="train_epoch_end")])
+        with resume_path() as ckpt_path:
+            fit.fit(Unvalidated(config["lr"]), train_data, ckpt_path=ckpt_path)
+
+    result = rung.run(objective, {"lr": 0.01}, metric="train_loss", executor="thread", storage=storage, verbose=0)
+    (trial,) = result.trials
+    history = result.history(trial.id)
+    assert trial.status is Status.TERMINATED
+    assert [(r["epoch"], r["step"]) for r in history] == [(0, 4), (1, 8), (2, 12)]
+    assert all(r["train_loss"] > 0 for r in history)
+    assert trial.checkpoint["integration"] == "lightning"
+
+
 def test_callback_arguments_are_checked() -> None:
     with pytest.raises(
         ValueError, match=r"RungCallback needs on to be 'validation_end' or 'train_epoch_end'; got on='x'"

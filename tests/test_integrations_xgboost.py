@@ -66,7 +66,7 @@ def test_asha_stops_boosting_and_each_round_is_reported(storage: Path, tmp_path:
         {"eta": rung.grid(ETAS)},
         metric="logloss",
         scheduler=rung.ASHA(max_t=ROUNDS, grace_period=1, reduction_factor=3),
-        executor="thread",
+        executor="process",  # rung's default: XGBoost in a worker process, unwound there by the stop
         max_concurrent=1,
         name="xgb-stop",
         storage=storage,

@@ -17,13 +17,23 @@ from typing import Any
 import rung
 from rung._checks import ArgumentTypeError, fmt
 
-__all__ = ["MetricsArg", "choose", "folder_files", "metric_names", "trial_checkpoint", "write_folder"]
+__all__ = ["MetricsArg", "choose", "folder_files", "metric_names", "missing", "trial_checkpoint", "write_folder"]
 
 MetricsArg = str | Sequence[str] | Mapping[str, str] | None
 """Which logged values a callback reports: None (all numbers), a name, a list of names, or a dict
 {name to report: name as logged}."""
 
 _RULE = "None, a logged name, a list of logged names or a dict {reported name: logged name}"
+
+
+def missing(integration: str, package: str) -> str:
+    """The message of the ImportError an integration raises when its framework is not installed.
+
+    Example:
+        >>> missing("xgboost", "xgboost")
+        'rung.integrations.xgboost needs xgboost, which is not installed; pip install "rung[xgboost]"'
+    """
+    return f'rung.integrations.{integration} needs {package}, which is not installed; pip install "rung[{integration}]"'
 
 
 def metric_names(owner: str, metrics: Any) -> dict[str, str] | None:

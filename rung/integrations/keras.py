@@ -21,12 +21,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
 import numpy as np
 
 import rung
 from rung._checks import Boolean, check
-from rung.integrations._common import MetricsArg, choose, metric_names, trial_checkpoint
+from rung.integrations._common import MetricsArg, choose, metric_names, missing, trial_checkpoint
+
+try:
+    import keras
+except ImportError as exc:
+    raise ImportError(missing("keras", "keras")) from exc
 
 __all__ = ["RungCallback", "restore"]
 
@@ -51,6 +55,7 @@ class RungCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self.checkpoint = check("RungCallback", "checkpoint", checkpoint, Boolean())
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Keras' hook after each epoch (`epoch` 0-based): report its logs, with the checkpoint."""
         result: dict[str, Any] = choose("RungCallback", logs or {}, self.metrics, f"at the end of epoch {epoch + 1}")
         result["epoch"] = epoch + 1
         state = None

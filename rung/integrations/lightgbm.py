@@ -25,11 +25,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import lightgbm as lgb
-
 import rung
 from rung._checks import Interval, check
-from rung.integrations._common import MetricsArg, choose, metric_names, trial_checkpoint
+from rung.integrations._common import MetricsArg, choose, metric_names, missing, trial_checkpoint
+
+try:
+    import lightgbm as lgb
+except ImportError as exc:
+    raise ImportError(missing("lightgbm", "lightgbm")) from exc
 
 __all__ = ["RungCallback", "load_booster"]
 
@@ -60,6 +63,7 @@ class RungCallback:
         self.checkpoint_every = check("RungCallback", "checkpoint_every", checkpoint_every, Interval(int, 0, None))
 
     def __call__(self, env: lgb.callback.CallbackEnv) -> None:
+        """LightGBM's call after each round: report it (rung ends training by raising)."""
         logged = {f"{item[0]}-{item[1]}": item[2] for item in env.evaluation_result_list or []}
         rounds = env.iteration + 1  # counts the rounds of an init_model too
         result: dict[str, Any] = choose("RungCallback", logged, self.metrics, f"in round {rounds}")

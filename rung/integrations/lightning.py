@@ -28,11 +28,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
-
 import rung
 from rung._checks import Boolean, Options, check
-from rung.integrations._common import MetricsArg, choose, metric_names, trial_checkpoint
+from rung.integrations._common import MetricsArg, choose, metric_names, missing, trial_checkpoint
+
+try:
+    import lightning.pytorch as pl
+except ImportError as exc:
+    raise ImportError(missing("lightning", "lightning")) from exc
 
 __all__ = ["RungCallback", "resume_path"]
 
@@ -67,10 +70,12 @@ class RungCallback(pl.Callback):  # type: ignore[misc]
         self.on = check("RungCallback", "on", on, Options(WHEN))
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Report after a validation run of `trainer.fit` (with `on="validation_end"`)."""
         if self.on == "validation_end" and trainer.state.fn == "fit" and not trainer.sanity_checking:
             self._report(trainer, "after validation")
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Report after a training epoch (with `on="train_epoch_end"`)."""
         if self.on == "train_epoch_end":
             self._report(trainer, "at the end of the training epoch")
 

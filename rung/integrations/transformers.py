@@ -28,14 +28,25 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import transformers
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
-
 import rung
 from rung._checks import Boolean, Function, check
-from rung.integrations._common import MetricsArg, choose, folder_files, metric_names, trial_checkpoint, write_folder
+from rung.integrations._common import (
+    MetricsArg,
+    choose,
+    folder_files,
+    metric_names,
+    missing,
+    trial_checkpoint,
+    write_folder,
+)
 from rung.result import ExperimentResult
 from rung.types import Config
+
+try:
+    import transformers
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+except ImportError as exc:
+    raise ImportError(missing("transformers", "transformers")) from exc
 
 __all__ = ["RungCallback", "resume_dir", "tune", "unpack"]
 
@@ -65,11 +76,13 @@ class RungCallback(transformers.TrainerCallback):  # type: ignore[misc]
         self._pending: dict[str, Any] | None = None
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Training begins: evaluations from now on are reported."""
         self._training, self._pending = True, None
 
     def on_evaluate(
         self, args: Any, state: Any, control: Any, metrics: Mapping[str, Any] | None = None, **_: Any
     ) -> None:
+        """An evaluation during training: its result waits for the save that may follow."""
         if not self._training:
             return
         self._flush()  # an evaluation with no save after it
@@ -79,19 +92,27 @@ class RungCallback(transformers.TrainerCallback):  # type: ignore[misc]
         self._pending = result  # reported at the save that follows, or at the next step
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """The Trainer saved after an evaluation: report it, with the checkpoint's folder."""
         if self._pending is None:
             return
         result, self._pending = self._pending, None
         checkpoint = None
         if self.checkpoint:
             folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+            if not folder.is_dir():
+                raise FileNotFoundError(
+                    f"RungCallback found no checkpoint folder {str(folder)!r} after the Trainer saved; pass"
+                    " checkpoint=False to report without checkpoints"
+                )
             checkpoint = {"integration": "transformers", "files": folder_files(folder)}
         rung.report(result, checkpoint=checkpoint)  # raises to stop or pause: trainer.train unwinds
 
     def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """The next step begins: an evaluation not followed by a save is reported now."""
         self._flush()
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Training ended: report what waits; later evaluations are not reported."""
         self._training = False
         self._flush()
 

@@ -21,10 +21,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-import wandb
-
 from rung.callbacks import Callback
+from rung.integrations._common import missing
 from rung.types import Config, Status, flatten
+
+try:
+    import wandb
+except ImportError as exc:
+    raise ImportError(missing("wandb", "wandb")) from exc
 
 __all__ = ["WandbCallback"]
 

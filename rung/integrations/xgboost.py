@@ -23,11 +23,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import xgboost as xgb
-
 import rung
 from rung._checks import Interval, check
-from rung.integrations._common import MetricsArg, choose, metric_names, trial_checkpoint
+from rung.integrations._common import MetricsArg, choose, metric_names, missing, trial_checkpoint
+
+try:
+    import xgboost as xgb
+except ImportError as exc:
+    raise ImportError(missing("xgboost", "xgboost")) from exc
 
 __all__ = ["RungCallback", "load_booster"]
 
@@ -53,6 +56,7 @@ class RungCallback(xgb.callback.TrainingCallback):  # type: ignore[misc]
         self.checkpoint_every = check("RungCallback", "checkpoint_every", checkpoint_every, Interval(int, 0, None))
 
     def after_iteration(self, model: Any, epoch: int, evals_log: dict[str, dict[str, list[Any]]]) -> bool:
+        """XGBoost's hook after each round: report it. Returns False: rung ends training by raising."""
         logged = {}
         for data, results in evals_log.items():
             for name, values in results.items():
