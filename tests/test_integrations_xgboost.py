@@ -120,6 +120,23 @@ def test_a_paused_trial_resumes_boosting_from_its_checkpoint(storage: Path, tmp_
         np.testing.assert_allclose(booster.predict(dvalid), expected, rtol=1e-6)
 
 
+def test_run_stop_ends_boosting_at_the_round_it_names(storage: Path, tmp_path: Path) -> None:
+    result = rung.run(
+        rung.with_parameters(train, log=tmp_path / "starts.txt"),
+        {"eta": 0.3},
+        metric="logloss",
+        stop={"training_iteration": 4},
+        executor="thread",
+        storage=storage,
+        verbose=0,
+    )
+    (trial,) = result.trials
+    assert trial.status is Status.TERMINATED and trial.iteration == 4
+    booster = xgb.Booster()
+    booster.load_model(bytearray(trial.checkpoint["booster"]))
+    assert booster.num_boosted_rounds() == 4  # of the ROUNDS = 9 asked for: boosting ended at the stop
+
+
 def test_load_booster_refuses_a_checkpoint_of_another_kind(storage: Path) -> None:
     def objective(config: dict[str, Any]) -> None:
         if rung.get_checkpoint() is None:
