@@ -3,6 +3,10 @@
     python -m bench compare ...    # rung beside Ray Tune and Optuna on the recorded tables (bench/compare/)
     python -m bench overhead ...   # engine overhead and latency, rung and the peers in one run
     python -m bench simulate ...   # rung's methods of `compare` on the simulated clock, many seeds fast
+    python -m bench crash ...      # kill -9 the driver hundreds of times, resume, compare (bench/crash.py)
+    python -m bench lcbench ...    # rung and the peers on LCBench's 34 tasks, one simulated clock (bench/lcbench/)
+    python -m bench sleep-scale ...  # many sleeping trials on many slots (Ray Tune's release test by default)
+    python -m bench dashboard-scale ...  # the dashboard's first paint of an experiment of many trials
 
 `python -m bench <command> --help` lists each command's options.
 """
@@ -14,8 +18,12 @@ import sys
 
 COMMANDS = {
     "compare": "bench.compare.cli",
+    "crash": "bench.crash",
     "overhead": "bench.suite",
     "simulate": "bench.compare.simulate",
+    "lcbench": "bench.lcbench.cli",
+    "sleep-scale": "bench.sleep_scale",
+    "dashboard-scale": "bench.dashboard_scale",
 }
 
 

@@ -6,7 +6,8 @@ For each scheduler, `recorded` trials first report at the first milestone (time 
 rule, times 1 and 2 on a shared grid), untimed. Then `decisions` new trials each report there once,
 and each `on_result` call is timed alone (time.perf_counter_ns); every new trial adds to the rung,
 so the last decisions see `recorded + decisions` entries. "asha-promote" also times the free-slot
-question (`next_trial`) that follows each pause (trials told to pause are marked PAUSED, promoted
+question (`next_trial`) that follows each pause, and so does "auto" (`AutoScheduler`, whose first
+trial reports twice first, so that it knows trials report curves) (trials told to pause are marked PAUSED, promoted
 ones RUNNING, as the tuner does; its `paused` list is not built: the scheduler reads the status).
 Metric values are random (seeded); the mean, the median and the 99th percentile are printed, in
 microseconds. Other processes on the machine show up in the mean and p99: quote the median.
@@ -22,6 +23,7 @@ from collections.abc import Callable
 import numpy as np
 
 from rung.schedulers.asha import ASHA
+from rung.schedulers.auto import AutoScheduler
 from rung.schedulers.base import Scheduler
 from rung.schedulers.hyperband import HyperBand, SuccessiveHalving
 from rung.schedulers.median import MedianStopping
@@ -34,6 +36,7 @@ BUILD: dict[str, Callable[[], Scheduler]] = {
     "sha": lambda: SuccessiveHalving(min_t=1, max_t=3**9, reduction_factor=3),  # one bracket of 19,683
     "hyperband": lambda: HyperBand(max_t=3**9, reduction_factor=3),
     "median": lambda: MedianStopping(grace_period=1, min_samples=3),
+    "auto": lambda: AutoScheduler(),  # rung.run's default (4 brackets; trials that checkpoint)
 }
 
 
@@ -52,16 +55,21 @@ def measure(name: str, recorded: int, decisions: int, seed: int = 0) -> tuple[np
         return decision
 
     def add(trial_id: int) -> TrialInfo:
-        trial = trials[trial_id] = TrialInfo(id=trial_id, config={}, status=Status.RUNNING)
+        trial = trials[trial_id] = TrialInfo(id=trial_id, config={}, status=Status.RUNNING, checkpoint_iteration=1)
         scheduler.on_trial_add(trial)
         return trial
+
+    if name == "auto":  # a first trial reports twice: the scheduler learns that trials report curves
+        first = add(0)
+        report(first, 1)
+        report(first, 2)
 
     for trial_id in range(1, recorded + 1):
         trial = add(trial_id)
         for t in times:
             report(trial, t)
     cost = np.empty(decisions)
-    slot_cost = np.empty(decisions) if name == "asha-promote" else None
+    slot_cost = np.empty(decisions) if name in ("asha-promote", "auto") else None
     for k in range(decisions):
         trial = add(recorded + 1 + k)
         for t in times[:-1]:

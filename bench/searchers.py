@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 import rung
+from rung.search.auto import AutoSearch
 from rung.search.base import Searcher
 from rung.search.gp import GP
 from rung.search.random import Random
@@ -97,7 +98,18 @@ SPACES: dict[str, dict[str, Any]] = {
         "act": rung.choice(list(ACTIVATIONS)),
     },
 }
-PROBLEMS: dict[str, Objective] = {"branin": branin, "hartmann6": hartmann6, "mixed6": mixed6}
+# mixed6 over lists of values only (as `hp.choice` of numbers, or a table of recorded settings):
+# four choices of numbers and two of strings.
+CHOICES6 = {
+    "lr": [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0],
+    "batch": [8, 16, 32, 64, 128, 256, 512, 1024],
+    "layers": [1, 2, 3, 4, 5, 6, 7, 8],
+    "dropout": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+    "opt": list(OPTIMISERS),
+    "act": list(ACTIVATIONS),
+}
+SPACES["choices6"] = {key: rung.choice(values) for key, values in CHOICES6.items()}
+PROBLEMS: dict[str, Objective] = {"branin": branin, "hartmann6": hartmann6, "mixed6": mixed6, "choices6": mixed6}
 
 
 def optuna_params(trial: Any, problem: str) -> dict[str, Any]:
@@ -106,6 +118,8 @@ def optuna_params(trial: Any, problem: str) -> dict[str, Any]:
         return {"x1": trial.suggest_float("x1", -5, 10), "x2": trial.suggest_float("x2", 0, 15)}
     if problem == "hartmann6":
         return {f"x{i}": trial.suggest_float(f"x{i}", 0, 1) for i in range(6)}
+    if problem == "choices6":
+        return {key: trial.suggest_categorical(key, values) for key, values in CHOICES6.items()}
     return {
         "lr": trial.suggest_float("lr", 1e-5, 1.0, log=True),
         "batch": trial.suggest_int("batch", 8, 1024, log=True),
@@ -146,6 +160,13 @@ SEARCHERS: dict[str, Callable[[str, int, int], float]] = {
     "optuna TPESampler": run_optuna,
     "rung.Random": lambda problem, trials, seed: run_rung(Random(seed=seed), problem, trials, seed),
     "rung.GP": lambda problem, trials, seed: run_rung(GP(seed=seed), problem, trials, seed),
+    "rung default (AutoSearch)": lambda problem, trials, seed: run_rung(AutoSearch(seed=seed), problem, trials, seed),
+    "rung.TPE ordered_choices=False": lambda problem, trials, seed: run_rung(
+        TPE(seed=seed, ordered_choices=False), problem, trials, seed
+    ),
+    "rung.GP ordered_choices=False": lambda problem, trials, seed: run_rung(
+        GP(seed=seed, ordered_choices=False), problem, trials, seed
+    ),
 }
 
 

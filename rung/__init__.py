@@ -60,11 +60,14 @@ _EXPORTS: dict[str, str] = {
     "GP": "rung.search.gp",
     "TPE": "rung.search.tpe",
     "BOHB": "rung.search.bohb",
+    "AutoSearch": "rung.search.auto",
     "OptunaSearch": "rung.search.optuna",
     "MedianStopping": "rung.schedulers.median",
     "SuccessiveHalving": "rung.schedulers.hyperband",
     "HyperBand": "rung.schedulers.hyperband",
     "ASHA": "rung.schedulers.asha",
+    "AutoScheduler": "rung.schedulers.auto",
+    "MOASHA": "rung.schedulers.moasha",
     "Executor": "rung.executors.base",
     "ProcessExecutor": "rung.executors.process",
     "ThreadExecutor": "rung.executors.thread",
@@ -86,6 +89,7 @@ _EXPORTS: dict[str, str] = {
     "ResumeMismatchError": "rung.errors",
     "SessionError": "rung.errors",
     "MetricNotReportedError": "rung.errors",
+    "MultiObjectiveError": "rung.errors",
     "ExperimentBusyError": "rung.errors",
     "ExperimentExistsError": "rung.errors",
     "ExperimentNotFoundError": "rung.errors",
@@ -140,6 +144,7 @@ if TYPE_CHECKING:
     from rung.errors import (
         MetricNotReportedError as MetricNotReportedError,
     )
+    from rung.errors import MultiObjectiveError as MultiObjectiveError
     from rung.errors import ResourceError as ResourceError
     from rung.errors import ResumeMismatchError as ResumeMismatchError
     from rung.errors import RungError as RungError
@@ -176,13 +181,16 @@ if TYPE_CHECKING:
     from rung.sampling import sample_from as sample_from
     from rung.sampling import uniform as uniform
     from rung.schedulers.asha import ASHA as ASHA
+    from rung.schedulers.auto import AutoScheduler as AutoScheduler
     from rung.schedulers.base import FIFO as FIFO
     from rung.schedulers.base import Scheduler as Scheduler
     from rung.schedulers.hyperband import HyperBand as HyperBand
     from rung.schedulers.hyperband import SuccessiveHalving as SuccessiveHalving
     from rung.schedulers.median import MedianStopping as MedianStopping
+    from rung.schedulers.moasha import MOASHA as MOASHA
     from rung.schedulers.pb2 import PB2 as PB2
     from rung.schedulers.pbt import PBT as PBT
+    from rung.search.auto import AutoSearch as AutoSearch
     from rung.search.base import Searcher as Searcher
     from rung.search.bohb import BOHB as BOHB
     from rung.search.gp import GP as GP

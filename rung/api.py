@@ -77,8 +77,8 @@ def run(
     fn: Callable[[Config], Any],
     space: Mapping[str, Any] | Space,
     *,
-    metric: str | None = None,
-    mode: str = "min",
+    metric: str | Sequence[str] | None = None,
+    mode: str | Sequence[str] = "min",
     num_samples: int = 1,
     search: str | Searcher = "auto",
     scheduler: str | Scheduler | None = None,
@@ -96,6 +96,8 @@ def run(
     callbacks: Sequence[Callback] = (),
     points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
     known: Sequence[Mapping[str, Any]] | None = None,
+    constraints: Mapping[str, Any] | None = None,
+    scalarize: Mapping[str, float] | None = None,
 ) -> ExperimentResult:
     """Tune `fn` over `space` and return every trial, stored under `<storage>/<name>/`.
 
@@ -105,10 +107,14 @@ def run(
             all: pass large objects with `rung.with_parameters(fn, name=obj)` instead.
         space: nested dict of domains (`rung.uniform`, ...) and constants.
         metric: the reported key to optimise; `mode` is "min" or "max" (Optuna's "minimize" and
-            "maximize" are taken too).
+            "maximize" are taken too). Several objectives: a list of keys, e.g. `["val_acc",
+            "latency_ms"]`, and `mode` one mode for all or a list (`["max", "min"]`); each trial is
+            then judged by its last result that reports them all, and the answer is a Pareto front
+            (`result.pareto_front()`); see docs/objectives.md.
         num_samples: trials to run (times the size of the grid, if the space has `rung.grid` dimensions).
-        search: "auto" (TPE, learning BOHB-style under HyperBand/ASHA; random search when there is no
-            metric or nothing but grids to search), "random", "grid", "tpe", "gp", or a Searcher object
+        search: "auto" (TPE, learning BOHB-style under HyperBand/ASHA, MOTPE with several objectives;
+            random search when there is no metric or nothing but grids to search), "random", "grid",
+            "tpe", "gp", or a Searcher object
             (rung.TPE, rung.GP, rung.BOHB, rung.OptunaSearch, ...).
         scheduler: None (FIFO), a name, or a Scheduler object.
         max_concurrent: at most this many trials at once (default: as many as `resources` allow).
@@ -138,6 +144,14 @@ def run(
             hyperparameter. Each is stored as a TERMINATED trial (origin "known") that the searcher
             learns from and that can be best; it is not run, and the scheduler is not told of it.
             `rung.interop.from_optuna(study)` gives an Optuna study's trials in this form.
+        constraints: `{key: ("<=", bound)}` (or `">="`) on reported values, e.g. `{"model_mb": ("<=",
+            50)}`: a trial whose judged result breaks one (or does not report its key) is infeasible,
+            never best and never on the front. `("<=", 50, "monotone")`: the value only grows as the
+            trial trains, so the trial is stopped as soon as a result breaks it.
+        scalarize: with several objectives, weights > 0 that pick one best trial (`result.best`):
+            the smallest sum of weight x loss, where a maximised objective's loss is its negative,
+            e.g. `{"val_acc": 1.0, "latency_ms": 0.01}` (1 point of accuracy is worth 100 ms). The
+            search still learns every objective.
 
     Example:
         >>> def train(config):
@@ -151,11 +165,12 @@ def run(
         space, metric=metric, mode=mode, num_samples=num_samples, search=search, scheduler=scheduler,
         max_concurrent=max_concurrent, resources=resources, executor=executor, stop=stop,
         time_budget_s=time_budget_s, max_failures=max_failures, seed=seed, points_to_evaluate=points_to_evaluate,
+        constraints=constraints, scalarize=scalarize,
     )  # fmt: skip
     callbacks = _callbacks(callbacks)
     name = _name(name, fn, storage)
     parts = build(spec)
-    given = known_results.check(known, spec.space, parts.searcher, spec.metric, spec.seed)
+    given = known_results.check(known, spec.space, parts.searcher, spec.metrics, spec.seed)
     settings = parts.settings(spec, fn)
     if given:
         settings["known"] = len(given)
@@ -171,6 +186,9 @@ def run(
         if store.trials():
             tuner.replay()
         tuner.run()
+        if tuner.plan():  # what the default picked, as it learnt it (`rung show` and the dashboard read settings)
+            store.set_experiment("FINISHED", settings={**settings, "picked": list(tuner.plan())})
+            store.commit()
     except KeyboardInterrupt:
         _say_interrupted(interrupted_line(store, name, storage), progress)
         raise
@@ -196,6 +214,7 @@ def _tuner(
         store=store,
         metric=spec.metric,
         mode=spec.mode,
+        objectives=spec.objectives,
         stop=parts.stop,
         time_budget_s=spec.time_budget_s,
         max_failures=spec.max_failures,

@@ -120,25 +120,49 @@ def cmd_ls(args: argparse.Namespace) -> int:
         except Exception as exc:  # one broken store hides none of the others
             table.add_row(safe(name), "UNREADABLE", "", "", safe(f"{type(exc).__name__}: {exc}"))
             continue
-        best = result.best
-        value = "" if best is None or result.metric is None else _fmt(best.best_metrics[result.metric])  # type: ignore[index]
-        metric = "-" if result.metric is None else f"{result.metric} ({result.mode})"
+        metric, value = _aim(result)
         table.add_row(safe(name), safe(result.status), str(len(result.trials)), safe(metric), safe(value))
     _console().print(table)
     return 0
+
+
+def _aim(result: Any) -> tuple[str, str]:
+    """What `rung ls` says of an experiment's objectives and its best: "acc (max)" and its best value;
+    with several objectives, the size of the Pareto front (and the weighted best); with constraints,
+    how many trials break them."""
+    objectives = result.objectives
+    if objectives is None:
+        return "-", ""
+    if objectives.multi:
+        aim = ", ".join(f"{m} ({mode})" for m, mode in zip(objectives.metrics, objectives.modes, strict=True))
+        value = f"front: {len(result.pareto_front())} trials"
+        if objectives.weights is not None and (best := result.best) is not None:
+            value += f"; weighted best: trial {best.id}"
+    else:
+        aim = f"{result.metric} ({result.mode})"
+        best = result.best
+        value = "" if best is None else _fmt(best.best_metrics[result.metric])
+    if objectives.constraints:
+        infeasible = sum(1 for t in result.trials if t.feasible is False)
+        value += f"{'; ' if value else ''}{infeasible} infeasible"
+    return aim, value
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from rung.result import ExperimentResult
-    from rung.store import driver
 
     result = ExperimentResult(args.storage, args.name)
+    objectives = result.objectives
+    if objectives is not None and objectives.multi:
+        return _show_front(args, result, objectives)
     best = result.best
     metric = result.metric or ""
     console = _console()
     aim = f", {metric} ({result.mode})" if metric else ", no metric"
+    if objectives is not None and objectives.constraints:
+        aim += "; constraints " + ", ".join(str(c) for c in objectives.constraints)
     console.print(safe(f"{result.name}: {result.status}, {len(result.trials)} trials{aim}"))
     if best is not None:
         console.print(safe(f"best: trial {best.id}, {metric}={_fmt(best.best_metrics[metric])}"))  # type: ignore[index]
@@ -146,11 +170,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     if getattr(args, "sort", "id") == "best" and metric:
         sign = -1.0 if result.mode == "max" else 1.0
 
-        def rank(trial: Any) -> tuple[bool, float]:
+        def rank(trial: Any) -> tuple[bool, bool, float]:
             value = (trial.best_metrics or {}).get(metric)
             if isinstance(value, int | float) and math.isfinite(value):
-                return (False, sign * float(value))
-            return (True, 0.0)
+                return (trial.feasible is False, False, sign * float(value))
+            return (True, True, 0.0)
 
         trials.sort(key=rank)
     limit = getattr(args, "limit", 100)  # `rung resume` ends with this view too
@@ -166,9 +190,61 @@ def cmd_show(args: argparse.Namespace) -> int:
         last = trial.metrics.get(metric, "")
         top = (trial.best_metrics or {}).get(metric, "")
         config = ", ".join(f"{k}={_fmt(v)}" for k, v in flatten(trial.config, "/").items())
-        status = driver.shown(trial.status.value, result.status)
+        status = _status(trial, result.status)
         cells = (f"{trial.id}{mark}", status, str(trial.iteration), _fmt(last), _fmt(top), config)
         table.add_row(*(safe(cell) for cell in cells))
+    return _show_end(args, result, trials, shown, table)
+
+
+def _status(trial: Any, experiment_status: str) -> str:
+    """A trial's status as shown, and "infeasible" when its judged result breaks a constraint."""
+    from rung.store import driver
+
+    status = driver.shown(trial.status.value, experiment_status)
+    return f"{status} infeasible" if trial.feasible is False else status
+
+
+def _show_front(args: argparse.Namespace, result: Any, objectives: Any) -> int:
+    """`rung show` of an experiment with several objectives: the front marked, one column per objective."""
+    from rich.table import Table
+
+    console = _console()
+    front = [t.id for t in result.pareto_front()]
+    console.print(safe(f"{result.name}: {result.status}, {len(result.trials)} trials, {objectives.describe()}"))
+    ids = ", ".join(str(i) for i in front) or "none yet"
+    console.print(safe(f"pareto front: {len(front)} trials (marked *): {ids}"))
+    if objectives.weights is not None and (best := result.best) is not None:
+        console.print(safe(f"best by the scalarize weights: trial {best.id}"))
+    trials = list(result.trials)
+    if getattr(args, "sort", "id") == "best":
+        place = {trial_id: i for i, trial_id in enumerate(front)}
+        trials.sort(key=lambda t: (t.id not in place, place.get(t.id, 0), t.feasible is False, t.id))
+    limit = getattr(args, "limit", 100)
+    shown = trials if limit == 0 else trials[:limit]
+    table = Table()
+    table.add_column("trial")
+    table.add_column("status", no_wrap=True)
+    table.add_column("iter")
+    for metric, mode in zip(objectives.metrics, objectives.modes, strict=True):
+        table.add_column(safe(f"{metric} ({mode})"))
+    table.add_column("config", overflow="fold")
+    on_front = set(front)
+    for trial in shown:
+        judged = trial.best_metrics or {}
+        config = ", ".join(f"{k}={_fmt(v)}" for k, v in flatten(trial.config, "/").items())
+        cells = (
+            f"{trial.id}{'*' if trial.id in on_front else ''}",
+            _status(trial, result.status),
+            str(trial.iteration),
+            *(_fmt(judged.get(m, "")) for m in objectives.metrics),
+            config,
+        )
+        table.add_row(*(safe(cell) for cell in cells))
+    return _show_end(args, result, trials, shown, table)
+
+
+def _show_end(args: argparse.Namespace, result: Any, trials: list[Any], shown: list[Any], table: Any) -> int:
+    console = _console()
     console.print(table)
     if len(shown) < len(trials):
         console.print(f"... and {len(trials) - len(shown)} more trials (--limit 0 shows every one)", highlight=False)

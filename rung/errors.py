@@ -8,6 +8,7 @@ __all__ = [
     "ExperimentNotFoundError",
     "LargeObjectiveWarning",
     "MetricNotReportedError",
+    "MultiObjectiveError",
     "ResourceError",
     "ResumeMismatchError",
     "RungError",
@@ -46,6 +47,11 @@ class SessionError(RungError, RuntimeError):
 
 class MetricNotReportedError(RungError, ValueError):
     """Finished trials never reported the metric that `run()` optimises."""
+
+
+class MultiObjectiveError(RungError, ValueError):
+    """One best trial was asked of an experiment with several objectives and no weights to choose it by:
+    its answer is a Pareto front (`result.pareto_front()`), or a best by `scalarize=` weights."""
 
 
 class ExperimentExistsError(RungError, FileExistsError):

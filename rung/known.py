@@ -18,6 +18,7 @@ import numpy as np
 
 from rung._numbers import finite, is_number
 from rung.errors import SpaceError
+from rung.objectives import Objectives
 from rung.search.base import Searcher
 from rung.space import Space
 from rung.store.sqlite import Store
@@ -35,11 +36,11 @@ class Known:
 
 
 def check(
-    given: Any, space: Space, searcher: Searcher, metric: str | None, seed: int, where: str = "known"
+    given: Any, space: Space, searcher: Searcher, metric: str | Sequence[str] | None, seed: int, where: str = "known"
 ) -> list[Known]:
     """`known` checked against the space: each item `{"config": {...}, "result": {...}}` with a value
     for every hyperparameter of the space (constants and `sample_from` values are filled in) and, when
-    there is a metric, a number for it in the result.
+    there is a metric (or several), a number for it in the result.
 
     Raises:
         TypeError: `known` is not a list of dicts.
@@ -79,13 +80,14 @@ def check(
     return out
 
 
-def _result(result: Any, metric: str | None, where: str) -> dict[str, Any]:
+def _result(result: Any, metric: str | Sequence[str] | None, where: str) -> dict[str, Any]:
     if not isinstance(result, Mapping) or not all(isinstance(k, str) for k in result):
         raise TypeError(f"{where} must be a dict of metrics with str keys, e.g. {{'loss': 0.1}}; got {result!r:.200}")
     out = dict(result)
-    if metric is not None and not is_number(out.get(metric)):
-        got = f"{metric}={out[metric]!r}" if metric in out else f"the keys {sorted(out)}"
-        raise ValueError(f"{where} needs a number for the metric {metric!r}; got {got}")
+    for name in [metric] if isinstance(metric, str) else metric or ():
+        if not is_number(out.get(name)):
+            got = f"{name}={out[name]!r}" if name in out else f"the keys {sorted(out)}"
+            raise ValueError(f"{where} needs a number for the metric {name!r}; got {got}")
     iteration = out.setdefault("training_iteration", 1)
     if isinstance(iteration, bool) or not isinstance(iteration, numbers.Integral) or iteration < 1:
         raise ValueError(f"{where} needs training_iteration to be an integer >= 1 (default 1); got {iteration!r}")
@@ -94,15 +96,25 @@ def _result(result: Any, metric: str | None, where: str) -> dict[str, Any]:
 
 
 def record(
-    store: Store, searcher: Searcher, trial_id: int, known: Known, metric: str | None, at: float
+    store: Store,
+    searcher: Searcher,
+    trial_id: int,
+    known: Known,
+    metric: str | None,
+    at: float,
+    objectives: Objectives | None = None,
 ) -> dict[str, Any]:
     """Store `known` as trial `trial_id` (origin "known", TERMINATED) and teach the searcher, in the
-    order a replay tells it (`on_given`, `observe`, `on_complete`); returns the result as stored."""
+    order a replay tells it (`on_given`, `observe`, `on_complete`); returns the result as stored.
+    `objectives` (several, or constraints) judge the result in place of `metric`."""
     result = dict(known.result)
     result.setdefault("timestamp", at)
     store.add_trial(trial_id, known.config, "known", at=at)
     searcher.on_given(trial_id, known.config)
-    best = result if metric is not None and finite(result.get(metric)) else None
+    if objectives is not None and not objectives.plain:
+        best = result if objectives.judge(None, result) else None
+    else:
+        best = result if metric is not None and finite(result.get(metric)) else None
     store.add_result(trial_id, result, best)
     searcher.observe(trial_id, result)
     store.set_status(trial_id, Status.TERMINATED, at=at)

@@ -14,9 +14,11 @@ import numpy as np
 
 from rung._parameters import WithParameters
 from rung.executors.base import Executor
+from rung.objectives import Objectives
 from rung.resources import Resources, gpu_slots, machine_cpus, machine_gpus
 from rung.schedulers import SCHEDULERS, Scheduler
 from rung.schedulers import make as make_scheduler
+from rung.schedulers.auto import AutoScheduler
 from rung.search import SEARCHERS, Searcher
 from rung.search import make as make_searcher
 from rung.space import Space
@@ -59,14 +61,31 @@ class Parts:
 
 def build(spec: RunSpec) -> Parts:
     """The searcher, scheduler and executor the spec asks for, the searcher and scheduler set up."""
-    searcher = _searcher(spec.search, spec.space, spec.metric)
+    objectives = spec.objectives
+    plain = objectives is None or (not objectives.multi and not objectives.constraints)
+    if spec.search == "auto" and spec.scheduler is None and spec.metric is not None and spec.space.paths and plain:
+        # The default: see README, "What the default does".
+        from rung.search.auto import AutoSearch  # imports the GP's scipy.optimize: only when used
+
+        searcher: Searcher = AutoSearch()
+    else:
+        searcher = _searcher(spec.search, spec.space, objectives)
     paired = getattr(searcher, "paired_scheduler", None)
     scheduler = paired() if spec.scheduler is None and callable(paired) else _scheduler(spec.scheduler)
+    if isinstance(scheduler, AutoScheduler) and isinstance(spec.stop, Mapping) and scheduler.time_attr in spec.stop:
+        scheduler.limit(spec.stop[scheduler.time_attr], "stop")
+    if objectives is not None and objectives.multi:
+        _check_multi(objectives, searcher, scheduler)
     stop = _stopper(spec.stop)
     # Resolve one config now, so a failing sample_from shows before anything is stored or started.
     spec.space.sample(np.random.default_rng(spec.seed))
-    searcher.setup(spec.space, metric=spec.metric, mode=spec.mode, num_samples=spec.num_samples, seed=spec.seed)
-    scheduler.setup(metric=spec.metric, mode=spec.mode, seed=spec.seed)
+    # With several objectives, setup gets the first (the hooks below give them all).
+    metric = None if objectives is None else objectives.metrics[0]
+    searcher.setup(spec.space, metric=metric, mode=spec.mode, num_samples=spec.num_samples, seed=spec.seed)
+    scheduler.setup(metric=metric, mode=spec.mode, seed=spec.seed)
+    if objectives is not None and not objectives.plain:
+        searcher.set_objectives(objectives)
+        scheduler.set_objectives(objectives)
     fidelity = scheduler.fidelity()
     if fidelity is not None:
         # A multi-fidelity scheduler: the searcher may learn from results at common budgets (BOHB).
@@ -75,13 +94,30 @@ def build(spec: RunSpec) -> Parts:
     return Parts(searcher, scheduler, _executor(spec), stop, points)
 
 
-def _searcher(search: str | Searcher, space: Space, metric: str | None) -> Searcher:
+def _check_multi(objectives: Objectives, searcher: Searcher, scheduler: Scheduler) -> None:
+    """Several objectives: only parts that compare trials by all of them (the others would compare by
+    the first alone, silently)."""
+    said = f"this run has {len(objectives.metrics)} objectives ({objectives.describe()})"
+    if not searcher.multi_objective:
+        raise ValueError(
+            f"search={type(searcher).__name__} learns one objective; {said}: use search='auto' (TPE, learning them"
+            " all as MOTPE), 'tpe', 'random', 'grid' or rung.OptunaSearch(sampler) (e.g. NSGA-II)"
+        )
+    if not scheduler.multi_objective:
+        raise ValueError(
+            f"scheduler={type(scheduler).__name__} compares trials by one metric; {said}: use rung.MOASHA(...)"
+            " (multi-objective ASHA) to stop trials early, or scheduler=None (every trial runs to its end)"
+        )
+
+
+def _searcher(search: str | Searcher, space: Space, objectives: Objectives | None) -> Searcher:
     if isinstance(search, Searcher):
         return search
     if search == "auto":
         # TPE (random for its first trials), unless there is nothing to model: no metric, or a
-        # space of grids and constants only. Why TPE: BENCHMARKS.md, "Searcher quality".
-        return make_searcher("tpe" if metric is not None and space.paths else "random")
+        # space of grids and constants only. Why TPE: BENCHMARKS.md, "Searcher quality" (and, with
+        # several objectives, "Several objectives").
+        return make_searcher("tpe" if objectives is not None and space.paths else "random")
     if isinstance(search, str) and search in SEARCHERS:
         return make_searcher(search)
     known = ", ".join(repr(k) for k in ["auto", *SEARCHERS])

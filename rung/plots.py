@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from rung.result import ExperimentResult
 
-__all__ = ["plot_curves", "plot_parallel", "plot_schedules", "plot_timeline"]
+__all__ = ["plot_curves", "plot_parallel", "plot_pareto", "plot_schedules", "plot_timeline"]
 
 _GREY = "#bbbbbb"
 
@@ -209,4 +209,55 @@ def plot_schedules(result: ExperimentResult, param: str | None = None, *, path: 
     ax.set_xlabel("training_iteration")
     ax.set_ylabel(param)
     ax.set_title(f"{result.name}: {param} schedules (dashed: cloned from another trial)")
+    return _finish(fig, path)
+
+
+def plot_pareto(result: ExperimentResult, *, path: str | Path | None = None) -> Figure:
+    """Several objectives: each trial's judged result as a point, the Pareto front drawn as a step line
+    through its trials (larger, labelled with their ids), infeasible trials as grey crosses. Two
+    objectives: one scatter; more: a scatter per pair of objectives (the front is the whole front,
+    so some of its points are dominated in a pair's projection).
+
+    Example:
+        >>> fig = plot_pareto(result, path="front.png")  # doctest: +SKIP
+    """
+    objectives = result.objectives
+    if objectives is None or not objectives.multi:
+        raise ValueError(
+            f"plot_pareto needs an experiment with several objectives (metric=[...]); {result.name!r} has"
+            f" metric={result.metric!r}"
+        )
+    front = {t.id for t in result.pareto_front()}
+    names = objectives.metrics
+    pairs = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
+    columns = min(len(pairs), 3)
+    rows = -(-len(pairs) // columns)
+    fig = _figure(4.5 * columns, 4.0 * rows)
+    points = []
+    for trial in result.trials:
+        judged = trial.best_metrics
+        if judged is not None and objectives.losses(judged) is not None:
+            points.append((trial.id, [float(judged[m]) for m in names], trial.feasible is not False))
+    for k, (i, j) in enumerate(pairs):
+        ax = fig.add_subplot(rows, columns, k + 1)
+        other = [p for p in points if p[0] not in front and p[2]]
+        infeasible = [p for p in points if not p[2]]
+        on = sorted((p for p in points if p[0] in front), key=lambda p: (p[1][i], p[1][j]))
+        if other:
+            ax.scatter([p[1][i] for p in other], [p[1][j] for p in other], s=14, color="#4c72b0", alpha=0.6,
+                       label="trials")  # fmt: skip
+        if infeasible:
+            ax.scatter([p[1][i] for p in infeasible], [p[1][j] for p in infeasible], s=14, color=_GREY, marker="x",
+                       label="infeasible")  # fmt: skip
+        if on:
+            xs, ys = [p[1][i] for p in on], [p[1][j] for p in on]
+            if len(pairs) == 1:
+                ax.step(xs, ys, where="post" if objectives.modes[i] == "min" else "pre", color="#c44e52", linewidth=1.2)
+            ax.scatter(xs, ys, s=36, color="#c44e52", zorder=3, label=f"pareto front ({len(on)})")
+            for p in on:
+                ax.annotate(str(p[0]), (p[1][i], p[1][j]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.set_xlabel(f"{names[i]} ({objectives.modes[i]})")
+        ax.set_ylabel(f"{names[j]} ({objectives.modes[j]})")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{result.name}: pareto front")
     return _finish(fig, path)

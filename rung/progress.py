@@ -52,7 +52,9 @@ class RichProgress(Progress):
         table.add_column("trial", justify="right")
         table.add_column("status")
         table.add_column("iter", justify="right")
-        table.add_column(safe(status.metric or "metric"), justify="right")
+        shown_metrics = status.objectives if len(status.objectives) > 1 else (status.metric or "",)
+        for metric in shown_metrics:
+            table.add_column(safe(metric or "metric"), justify="right")
         table.add_column("config")
         best = status.best
         # The best trial's row (first unless it runs among those shown) shows the result that made it
@@ -65,14 +67,18 @@ class RichProgress(Progress):
                 row, label = best, "best " + best.status.value.lower()
             else:
                 label = row.status.value.lower()
-            value = row.result.get(status.metric or "", "")
+            values = [safe(_fmt(row.result.get(metric, ""))) for metric in shown_metrics]
             # Made visible before it is cut, so the 80 characters are the ones shown.
             config = visible(", ".join(f"{k}={_fmt(v)}" for k, v in flatten(row.config, "/").items()))
             if len(config) > 80:
                 cut = config.rfind(", ", 0, 80)
                 config = config[:cut] + ", …" if cut > 0 else config[:79] + "…"
-            table.add_row(str(row.id), label, str(row.iteration), safe(_fmt(value)), safe(config))
-        return table
+            table.add_row(str(row.id), label, str(row.iteration), *values, safe(config))
+        if not status.plan:
+            return table
+        from rich.console import Group
+
+        return Group(table, *(safe(line) for line in status.plan))  # what the default picked, under the table
 
     def wants_update(self) -> bool:
         return time.monotonic() - self._last >= 0.25 and self.console.is_terminal

@@ -10,6 +10,7 @@ import cloudpickle
 
 from rung._numbers import better, finite
 from rung.errors import UntrustedStoreError
+from rung.objectives import Objectives
 from rung.store import checkpoints as files
 from rung.store import driver, views
 from rung.store.sqlite import Store
@@ -44,9 +45,14 @@ class Trial:
             its stored text, unless the experiment was loaded with `trusted=True`.
         status: how it ended (or where it is).
         metrics: its last result.
-        best_metrics: its result with the best value of the run's metric (None if never finite).
+        best_metrics: the result it is judged by: the one with the best value of the run's metric
+            (None if never finite); with constraints, the best that meets them all if any does; with
+            several objectives, its last result that reports them all (see `rung.objectives`).
         error: the traceback when it failed.
         iteration: number of results reported.
+        feasible: whether `best_metrics` meets every constraint of the run (True without
+            constraints; None when it has no such result yet). Infeasible trials are never best
+            and never on the Pareto front.
     """
 
     id: int
@@ -61,6 +67,7 @@ class Trial:
     checkpoint_path: Path | None = field(repr=False)
     _store: tuple[str | Path, str] = field(repr=False, compare=False)
     _trusted: bool = field(default=False, repr=False, compare=False)
+    feasible: bool | None = True
 
     @property
     def log_path(self) -> Path:
@@ -90,7 +97,8 @@ class Trial:
 
 
 class ExperimentResult:
-    """All trials of one experiment, with the best one by the run's metric and mode.
+    """All trials of one experiment, with the best one by the run's metric and mode (with several
+    objectives: the Pareto front, `pareto_front()`).
 
     Everything is read from the store's JSON columns: loading a store someone handed you runs none
     of its code. `trusted=True` (what `rung.run()` returns is trusted) also unpickles configs that
@@ -98,6 +106,10 @@ class ExperimentResult:
 
     Attributes:
         storage: the folder of experiments it was read from; `name`: the experiment's folder there.
+        metric, mode: the run's metric (None with several objectives) and mode.
+        metrics, modes: every objective and its mode (one each for a single metric; empty without).
+        objectives: the objectives, constraints and weights as a `rung.objectives.Objectives` (None
+            without a metric).
 
     Example:
         >>> result = rung.load("exp1", storage="rung-runs")  # doctest: +SKIP
@@ -108,6 +120,8 @@ class ExperimentResult:
         store = Store.read(storage, name)
         try:
             experiment = store.experiment()
+            objectives = Objectives.stored(experiment["metric"], experiment["mode"], experiment["settings"])
+            constrained = objectives is not None and bool(objectives.constraints)
             rows = store.trials(objects=trusted)
             paths = store.checkpoint_paths()
             self.path = store.path
@@ -126,6 +140,7 @@ class ExperimentResult:
                     checkpoint_path=paths.get(row["id"]),
                     _store=(storage, name),
                     _trusted=trusted,
+                    feasible=_feasible(objectives, row["best_result"]) if constrained else True,
                 )
                 for row in rows
             ]
@@ -136,11 +151,25 @@ class ExperimentResult:
         self.metric: str | None = experiment["metric"]
         self.mode: str = experiment["mode"] or "min"
         self.settings: dict[str, Any] = experiment["settings"]
+        self.objectives: Objectives | None = objectives
+        self.metrics: tuple[str, ...] = () if objectives is None else objectives.metrics
+        self.modes: tuple[str, ...] = () if objectives is None else objectives.modes
 
     def __repr__(self) -> str:
+        if self.objectives is not None and self.objectives.multi and self.objectives.weights is None:
+            front = len(self.objectives.front(self._judged()))
+            return f"ExperimentResult(name={self.name!r}, trials={len(self.trials)}, pareto front of {front})"
         best = self.best
-        shown = "none" if best is None or self.metric is None else f"{self.metric}={best.best_metrics[self.metric]!r}"  # type: ignore[index]
+        if best is None or not self.metrics:
+            shown = "none"
+        elif self.metric is None:
+            shown = f"trial {best.id}"
+        else:
+            shown = f"{self.metric}={best.best_metrics[self.metric]!r}"  # type: ignore[index]
         return f"ExperimentResult(name={self.name!r}, trials={len(self.trials)}, best {shown})"
+
+    def _judged(self) -> list[tuple[int, dict[str, Any] | None]]:
+        return [(t.id, t.best_metrics) for t in self.trials]
 
     def _value(self, trial: Trial, scope: str) -> float | None:
         source = trial.best_metrics if scope == "all" else trial.metrics
@@ -149,13 +178,42 @@ class ExperimentResult:
         value: Any = source.get(self.metric)
         return float(value) if finite(value) else None
 
-    def get_best(self, scope: str = "all") -> Trial | None:
+    def pareto_front(self) -> list[Trial]:
+        """The trials no other feasible trial beats in every objective (and matches in none worse),
+        among the feasible trials whose judged result (`Trial.best_metrics`: with several objectives,
+        a trial's last result that reports them all) has every objective finite; ordered by the first
+        objective, best first. With one objective, the best trial (and those tied with it).
+
+        Example:
+            >>> result = rung.run(train, space, metric=["acc", "ms"], mode=["max", "min"])  # doctest: +SKIP
+            >>> [(t.id, t.best_metrics["acc"], t.best_metrics["ms"]) for t in result.pareto_front()]  # doctest: +SKIP
+        """
+        if self.objectives is None:
+            raise ValueError(f"pareto_front: experiment {self.name!r} has no metric (metric=None)")
+        by_id = {t.id: t for t in self.trials}
+        return [by_id[i] for i in self.objectives.front(self._judged())]
+
+    def get_best(self, scope: str = "all", *, scalarize: dict[str, float] | None = None) -> Trial | None:
         """The best trial: by each trial's best result (scope="all") or last result (scope="last").
 
-        NaN and inf values are never chosen; trials that failed before reporting are skipped.
+        NaN and inf values are never chosen; trials that failed before reporting are skipped; with
+        constraints, only trials that meet them (in that result) are chosen. With several objectives,
+        the best by weights (`scalarize`, or the run's): see `rung.run`'s `scalarize`; without any,
+        `MultiObjectiveError` (use `pareto_front()`).
         """
         if scope not in ("all", "last"):
             raise ValueError(f"scope must be 'all' or 'last'; got {scope!r}")
+        objectives = self.objectives
+        if scalarize is not None:
+            if objectives is None:
+                raise ValueError(f"get_best: scalarize weighs objectives; experiment {self.name!r} has no metric")
+            objectives = Objectives.of(
+                objectives.metrics, objectives.modes, constraints=_spelled(objectives), scalarize=scalarize
+            )
+        if objectives is not None and not objectives.plain:
+            if objectives.multi and objectives.weights is None:
+                raise objectives.no_single_best("get_best", self.name)
+            return self._best_by(objectives, scope)
         scored = [(v, t) for t in self.trials if (v := self._value(t, scope)) is not None]
         if not scored:
             return None
@@ -165,13 +223,29 @@ class ExperimentResult:
                 best_value, best = value, trial
         return best
 
+    def _best_by(self, objectives: Objectives, scope: str) -> Trial | None:
+        best: Trial | None = None
+        best_score = 0.0
+        for trial in self.trials:
+            score = objectives.score(trial.best_metrics if scope == "all" else trial.metrics)
+            if score is not None and (best is None or score < best_score):
+                best, best_score = trial, score
+        return best
+
     @property
     def best(self) -> Trial | None:
-        """The trial with the best value of the metric over all its results."""
+        """The trial with the best value of the metric over all its results (feasible ones only, with
+        constraints). With several objectives: the best by the run's `scalarize` weights, else an
+        error that points to `pareto_front()`."""
+        if self.objectives is not None and self.objectives.multi and self.objectives.weights is None:
+            raise self.objectives.no_single_best("best", self.name)
         return self.get_best("all")
 
     @property
     def best_config(self) -> Config | None:
+        """The best trial's config (see `best`)."""
+        if self.objectives is not None and self.objectives.multi and self.objectives.weights is None:
+            raise self.objectives.no_single_best("best_config", self.name)
         best = self.best
         return None if best is None else best.config
 
@@ -210,6 +284,12 @@ class ExperimentResult:
 
         return plot_parallel(self, path=path)
 
+    def plot_pareto(self, *, path: str | Path | None = None) -> Any:
+        """Several objectives: the trials' judged results with the Pareto front drawn; see `rung.plots`."""
+        from rung.plots import plot_pareto
+
+        return plot_pareto(self, path=path)
+
     def plot_schedules(self, param: str | None = None, *, path: str | Path | None = None) -> Any:
         """PBT/PB2 hyperparameter schedules over time with clone edges; see `rung.plots`."""
         from rung.plots import plot_schedules
@@ -233,21 +313,48 @@ class ExperimentResult:
 
     def dataframe(self) -> Any:
         """A pandas DataFrame, one row per trial: `trial_id`, `status`, `config/...`, the last metrics,
-        `best_<metric>` and `error` (the failed trial's traceback). A metric reported under one of
-        these names (e.g. "error") is in the column `metrics/<name>` instead."""
+        `best_<metric>` and `error` (the failed trial's traceback). With constraints, `feasible`;
+        with several objectives, `pareto` (on the front) and, per objective, `best_<metric>`: its
+        value in the result the trial is judged by (its last that reports every objective). A metric
+        reported under one of these names (e.g. "error") is in the column `metrics/<name>` instead."""
         try:
             import pandas as pd
         except ImportError as exc:
             raise ImportError("result.dataframe() needs pandas, which is not installed; pip install pandas") from exc
+        objectives = self.objectives
+        judged = [f"best_{m}" for m in self.metrics]
+        extra = []
+        if objectives is not None and objectives.constraints:
+            extra.append("feasible")
+        front: set[int] = set()
+        if objectives is not None and objectives.multi:
+            extra.append("pareto")
+            front = set(objectives.front(self._judged()))
+        taken = {"trial_id", "status", "error", *judged, *extra}
         rows = []
         for trial in self.trials:
             row: dict[str, Any] = {"trial_id": trial.id, "status": trial.status.value}
             row.update({f"config/{k}": v for k, v in flatten(trial.config, "/").items()})
-            taken = {"trial_id", "status", "error", f"best_{self.metric}"}
             for key, value in trial.metrics.items():
                 row[f"metrics/{key}" if key in taken or key.startswith("config/") else key] = value
-            if self.metric is not None:
-                row[f"best_{self.metric}"] = (trial.best_metrics or {}).get(self.metric)
+            for metric, column in zip(self.metrics, judged, strict=True):
+                row[column] = (trial.best_metrics or {}).get(metric)
+            if "feasible" in extra:
+                row["feasible"] = trial.feasible
+            if "pareto" in extra:
+                row["pareto"] = trial.id in front
             row["error"] = trial.error
             rows.append(row)
         return pd.DataFrame(rows)
+
+
+def _feasible(objectives: Objectives | None, judged: dict[str, Any] | None) -> bool | None:
+    """A trial's feasibility by its judged result (None: it has none yet)."""
+    if judged is None:
+        return None
+    return objectives is None or objectives.feasible(judged)
+
+
+def _spelled(objectives: Objectives) -> dict[str, Any]:
+    """The constraints as `rung.run` takes them."""
+    return {c.key: tuple(c.to_json()) for c in objectives.constraints}

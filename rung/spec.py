@@ -20,6 +20,7 @@ import cloudpickle
 from rung._checks import Interval, Options, check
 from rung.errors import ResumeMismatchError
 from rung.executors.base import Executor
+from rung.objectives import Constraint, Objectives
 from rung.resources import Resources
 from rung.schedulers import Scheduler
 from rung.search import Searcher
@@ -94,14 +95,32 @@ class RunSpec:
     max_failures: int = 0
     seed: int = 0
     points_to_evaluate: tuple[Mapping[str, Any], ...] = field(default=())
+    metrics: tuple[str, ...] = ()
+    """Every objective (`(metric,)` with one; `metric` is None with several)."""
+    modes: tuple[str, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
+    scalarize: tuple[float, ...] | None = None
+    """Weights (one per objective, > 0) that pick one best trial among several objectives."""
+
+    def __post_init__(self) -> None:
+        if self.metric is not None and not self.metrics:  # built directly with one metric
+            object.__setattr__(self, "metrics", (self.metric,))
+            object.__setattr__(self, "modes", (self.mode,))
+
+    @property
+    def objectives(self) -> Objectives | None:
+        """What the run optimises, under which constraints (None: no metric)."""
+        if not self.metrics:
+            return None
+        return Objectives(self.metrics, self.modes, self.constraints, self.scalarize)
 
     @classmethod
     def of(
         cls,
         space: Mapping[str, Any] | Space,
         *,
-        metric: str | None = None,
-        mode: str = "min",
+        metric: str | Sequence[str] | None = None,
+        mode: str | Sequence[str] = "min",
         num_samples: int = 1,
         search: str | Searcher = "auto",
         scheduler: str | Scheduler | None = None,
@@ -113,10 +132,16 @@ class RunSpec:
         max_failures: int = 0,
         seed: int = 0,
         points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
+        constraints: Mapping[str, Any] | None = None,
+        scalarize: Mapping[str, float] | None = None,
     ) -> RunSpec:
         """The record of these settings, each checked (see `rung.run` for what they mean)."""
-        if metric is not None and not isinstance(metric, str):
-            raise TypeError(f"metric must be a str naming a reported key; got {metric!r}")
+        objectives = None
+        if metric is not None:
+            objectives = Objectives.of(metric, mode, constraints=constraints, scalarize=scalarize, mode_of=_mode)
+        elif constraints or scalarize is not None:
+            given = "constraints" if constraints else "scalarize"
+            raise ValueError(f"{given} judges trials by their metric: pass metric= too; got metric=None")
         if not isinstance(executor, Executor) and executor not in EXECUTORS:
             known = ", ".join(repr(k) for k in EXECUTORS)
             raise ValueError(f"executor must be one of {known} or an Executor object; got {executor!r}")
@@ -137,8 +162,8 @@ class RunSpec:
             ) from exc
         return cls(
             space=compiled,
-            metric=metric,
-            mode=_mode(mode),
+            metric=None if objectives is None or objectives.multi else objectives.metrics[0],
+            mode=_mode(mode) if objectives is None else objectives.modes[0],
             num_samples=int(check(None, "num_samples", num_samples, Interval(int, 1, None))),
             search=search,
             scheduler=scheduler,
@@ -154,6 +179,10 @@ class RunSpec:
             max_failures=int(check(None, "max_failures", max_failures, Interval(int, 0, None))),
             seed=int(check(None, "seed", seed, Interval(int, 0, None))),
             points_to_evaluate=_points(points_to_evaluate),
+            metrics=() if objectives is None else objectives.metrics,
+            modes=() if objectives is None else objectives.modes,
+            constraints=() if objectives is None else objectives.constraints,
+            scalarize=None if objectives is None else objectives.weights,
         )
 
     def resources_json(self) -> dict[str, Any] | None:
@@ -164,8 +193,18 @@ class RunSpec:
         return {"cpu": res.cpu, "gpu": res.gpu}
 
     def to_json(self) -> dict[str, Any]:
-        """The settings as the store keeps them (objects by their class name; a callable stop by its repr)."""
+        """The settings as the store keeps them (objects by their class name; a callable stop by its repr).
+
+        With several objectives, constraints or weights, `objectives` holds them all (the metric and
+        mode columns keep a single objective, as stores always did; with several, metric is None)."""
+        objectives = self.objectives
+        extra = (
+            {}
+            if objectives is None or (objectives.plain and objectives.weights is None)
+            else {"objectives": objectives.to_json()}
+        )
         return {
+            **extra,
             "num_samples": self.num_samples,
             "search": _named(self.search),
             "scheduler": _named(self.scheduler),
@@ -185,10 +224,18 @@ def stored_arguments(experiment: Mapping[str, Any], setup: Mapping[str, Any]) ->
     points); the inverse of `RunSpec.to_json` for `rung resume`. A callable `stop` is the caller's
     to add (it is in the setup only when it could be pickled)."""
     settings = experiment["settings"]
+    goals: dict[str, Any] = {"metric": experiment["metric"], "mode": experiment["mode"]}
+    kept = settings.get("objectives")
+    if kept:
+        goals = {
+            "metric": kept["metrics"] if len(kept["metrics"]) > 1 else kept["metrics"][0],
+            "mode": kept["modes"] if len(kept["modes"]) > 1 else kept["modes"][0],
+            "constraints": {k: tuple(v) for k, v in kept["constraints"].items()} or None,
+            "scalarize": kept.get("scalarize"),
+        }
     return {
         "space": setup["space"],
-        "metric": experiment["metric"],
-        "mode": experiment["mode"],
+        **goals,
         "num_samples": settings["num_samples"],
         "search": setup["search"],
         "scheduler": setup["scheduler"],
@@ -206,10 +253,19 @@ def check_resume(name: str, stored: Mapping[str, Any], spec: RunSpec, built: Map
     """Raise `ResumeMismatchError` naming what differs between the stored experiment and this run in
     what a resume must keep: metric and mode, the seed, the search and scheduler built, the space.
     (Budgets, `num_samples`, executors and resources may change between runs.)"""
-    if (stored["metric"], stored["mode"]) != (spec.metric, spec.mode):
+    was, now = Objectives.stored(stored["metric"], stored["mode"], stored["settings"]), spec.objectives
+    if (was is None or was.plain) and (now is None or now.plain):
+        if (stored["metric"], stored["mode"]) != (spec.metric, spec.mode):
+            raise ResumeMismatchError(
+                f"experiment {name!r} was stored with metric={stored['metric']!r}, mode={stored['mode']!r};"
+                f" got metric={spec.metric!r}, mode={spec.mode!r}"
+            )
+    elif now is None or not now.same_problem(was):
+        # Trials were judged (and searchers taught) by these: they must not change under them.
         raise ResumeMismatchError(
-            f"experiment {name!r} was stored with metric={stored['metric']!r}, mode={stored['mode']!r};"
-            f" got metric={spec.metric!r}, mode={spec.mode!r}"
+            f"experiment {name!r} was stored with objectives {was.describe() if was else 'none'}; got"
+            f" {now.describe() if now else 'none'}: resume it with the same metric, mode and constraints"
+            " (scalarize may change), or choose another name"
         )
     # The replay rebuilds the searcher and scheduler from the stored events: only the same ones,
     # seeded alike, rebuild what the stored run had.

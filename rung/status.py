@@ -41,7 +41,11 @@ class TuningStatus:
         counts: trials by status, ended ones included (a status no trial has is left out).
         elapsed_s: seconds since this run of the tuner started, on its clock.
         running: the running trials with the lowest ids, at most as many as the view asked for.
-        best: the trial with the best value of `metric` so far (None: no value yet).
+        best: the trial with the best value of `metric` so far (None: no value yet). With several
+            objectives, the best by the run's `scalarize` weights (None without weights).
+        objectives: every objective when there are several (or constraints); else empty.
+        plan: what the searcher and scheduler say they do, when they say (the default's `describe()`:
+            which model proposes, pausing or stopping at which milestones); empty otherwise.
 
     Example:
         >>> status = TuningStatus("loss", "min", {Status.TERMINATED: 3, Status.RUNNING: 1}, 2.5, (), None)
@@ -55,6 +59,8 @@ class TuningStatus:
     elapsed_s: float
     running: tuple[TrialRow, ...]
     best: TrialRow | None
+    plan: tuple[str, ...] = ()
+    objectives: tuple[str, ...] = ()
 
     @property
     def total(self) -> int:

@@ -24,6 +24,7 @@ from rung.callbacks import Callback, CallbackList
 from rung.clock import RealClock
 from rung.errors import MetricNotReportedError, StoreWriteError
 from rung.executors.base import Ended, Executor, Reported
+from rung.objectives import Objectives
 from rung.schedulers.base import Scheduler
 from rung.search.base import Searcher
 from rung.session import AUTO_KEYS, Job
@@ -81,6 +82,7 @@ class Tuner:
         store: Store,
         metric: str | None,
         mode: str,
+        objectives: Objectives | None = None,
         stop: StopFn | None = None,
         time_budget_s: float | None = None,
         max_failures: int = 0,
@@ -101,6 +103,10 @@ class Tuner:
         self.store = store
         self.metric = metric
         self.mode = mode
+        # Several objectives or constraints: trials are judged by `objectives` (see rung.objectives);
+        # one plain metric keeps the fast path of `_record`.
+        self.objectives = None if objectives is None or objectives.plain else objectives
+        self._best_score = 0.0  # with `objectives`: the best trial's score (lower is better)
         self.stop = stop
         self.time_budget_s = time_budget_s
         self.max_failures = max_failures
@@ -138,6 +144,11 @@ class Tuner:
         """Rebuild searcher, scheduler and trial state from the store (resume after a stop or crash)."""
         self._setup_callbacks()  # replay may end trials whose end was decided but not stored
         last_at = 0.0
+        # Paused trials wait in the order they paused (a scheduler may resume the longest waiting).
+        pause_order: dict[int, None] = {}
+        # Only each trial's newest checkpoint is stored: a replayed result has one at its own
+        # iteration or the newest (exact for objectives that save at every report).
+        checkpoints = self.store.checkpoint_iterations()
         for kind, trial_id, data, at, _slot in self.store.timed_history():
             last_at = last_at if at is None else max(last_at, at)
             if kind == "result":
@@ -149,10 +160,15 @@ class Tuner:
                     self.searcher.observe(trial_id, data)
                     continue
                 self._record(trial, data)
+                newest = checkpoints.get(trial_id)
+                trial.checkpoint_iteration = None if newest is None else min(newest, trial.iteration)
                 self.searcher.observe(trial_id, data)
                 # The decision is kept: if the driver stopped after answering it but before the
                 # trial ended, the trial still pauses or stops as it was told.
                 self._decide(trial, data, self.scheduler.on_result(trial, data))
+                pause_order.pop(trial_id, None)
+                if trial.ending is Status.PAUSED:
+                    pause_order[trial_id] = None
                 continue
             status, info = data
             if "origin" in info:  # the trial's creation
@@ -160,6 +176,9 @@ class Tuner:
                 continue
             trial = self.trials[trial_id]
             trial.status, trial.ending = status, None
+            pause_order.pop(trial_id, None)
+            if status is Status.PAUSED:
+                pause_order[trial_id] = None
             if "config" in info:
                 trial.config = info["config"]
             if status.finished:
@@ -187,6 +206,8 @@ class Tuner:
                     self.restarts.append(trial.id)
             if trial.status is Status.PAUSED:
                 self.paused[trial.id] = trial
+        rank = {trial_id: i for i, trial_id in enumerate(pause_order)}
+        self.paused = dict(sorted(self.paused.items(), key=lambda item: rank.get(item[0], len(rank))))
         self.restarts.sort()
 
     def _replay_add(self, trial_id: int, info: Mapping[str, Any]) -> None:
@@ -299,7 +320,7 @@ class Tuner:
             trial = _Trial(id=self.next_id, config=self.known[0].config, status=Status.TERMINATED)
             self.next_id += 1
             result = known_results.record(
-                self.store, self.searcher, trial.id, self.known.pop(0), self.metric, self._now()
+                self.store, self.searcher, trial.id, self.known.pop(0), self.metric, self._now(), self.objectives
             )
             self._record(trial, result)  # it may be the best so far
             self.ended[Status.TERMINATED] += 1
@@ -380,8 +401,10 @@ class Tuner:
     def _launch(self, trial: _Trial, change: dict[str, Any] | None = None) -> None:
         checkpoint = self.store.latest_checkpoint(trial.id)
         iteration, time_total, data = 0, 0.0, None
+        trial.checkpoint_iteration = None
         if checkpoint is not None:
             iteration, data = checkpoint
+            trial.checkpoint_iteration = iteration
             at = self.store.result_at(trial.id, iteration)
             time_total = float(at.get("time_total_s", 0.0)) if at else 0.0
         elif trial.iteration and not self.warned_no_checkpoint:
@@ -407,6 +430,8 @@ class Tuner:
         """Update the trial's last and best result; True if the best changed."""
         trial.iteration = int(result["training_iteration"])
         trial.last_result = result
+        if self.objectives is not None:
+            return self._judge(trial, result, self.objectives)
         if self.metric is None or self.metric not in result:
             return False
         self.metric_seen = True
@@ -419,6 +444,22 @@ class Tuner:
                 self.best = TrialRow(trial.id, trial.status, trial.iteration, trial.config, result)
             return True
         return False
+
+    def _judge(self, trial: _Trial, result: dict[str, Any], objectives: Objectives) -> bool:
+        """`_record` with several objectives or constraints: the trial's judged result (its best
+        feasible one, or with several objectives its last that reports them all) and the best trial
+        (by `objectives.score`: none with several objectives unless weighted)."""
+        if not all(m in result for m in objectives.metrics):
+            return False
+        self.metric_seen = True
+        if not objectives.judge(trial.best, result):
+            return False
+        trial.best = result
+        score = objectives.score(result)
+        if score is not None and (self.best is None or score < self._best_score):
+            self.best = TrialRow(trial.id, trial.status, trial.iteration, trial.config, result)
+            self._best_score = score
+        return True
 
     def _better(self, a: float, b: float) -> bool:
         return better(a, b, self.mode)
@@ -435,6 +476,7 @@ class Tuner:
         self.changes.reported(trial.id)
         if event.checkpoint is not None:
             self.store.save_checkpoint(trial.id, int(result["training_iteration"]), event.checkpoint)
+            trial.checkpoint_iteration = int(result["training_iteration"])
         improved = self._record(trial, result)
         self.store.add_result(trial.id, result, trial.best if improved else None)
         if self.callbacks:
@@ -453,6 +495,14 @@ class Tuner:
         that reached it is done, not resumed later (nor, under PBT, continued from another's weights).
         """
         decision = Decision.PAUSE if isinstance(answer, Pause) else answer
+        if (
+            decision in (Decision.CONTINUE, Decision.PAUSE)
+            and self.objectives is not None
+            and self.objectives.broken_monotone(result) is not None
+        ):
+            # A monotone constraint broken now stays broken: training on cannot make the trial feasible.
+            trial.ending = Status.STOPPED
+            return Decision.STOP
         if decision is Decision.COMPLETE or (
             decision in (Decision.CONTINUE, Decision.PAUSE) and self.stop is not None and self.stop(trial.id, result)
         ):
@@ -515,13 +565,17 @@ class Tuner:
         if (
             event.kind == "completed"
             and status is Status.TERMINATED
-            and self.metric is not None
+            and (self.metric is not None or self.objectives is not None)
             and not self.metric_seen
         ):
             keys = [k for k in trial.last_result if k not in AUTO_KEYS]
+            said = (
+                f"metric {self.metric!r} was"
+                if self.objectives is None or not self.objectives.multi
+                else (f"metrics {list(self.objectives.metrics)!r} were (all in one result)")
+            )
             error = MetricNotReportedError(
-                f"metric {self.metric!r} was never reported; trial {trial.id} reported: "
-                f"{', '.join(keys) if keys else 'nothing'}"
+                f"{said} never reported; trial {trial.id} reported: {', '.join(keys) if keys else 'nothing'}"
             )
         self._finish(trial, status, slot=slot, **reverted)
         return error
@@ -568,4 +622,11 @@ class Tuner:
         if best is not None and live is not None:
             best = TrialRow(best.id, live.status, live.iteration, live.config, best.result)
         counts = dict(self.status_counts())
-        return TuningStatus(self.metric, self.mode, counts, self.clock.now() - self.started, tuple(rows), best)
+        elapsed = self.clock.now() - self.started
+        objectives = () if self.objectives is None else self.objectives.metrics
+        return TuningStatus(self.metric, self.mode, counts, elapsed, tuple(rows), best, self.plan(), objectives)
+
+    def plan(self) -> tuple[str, ...]:
+        """What the searcher and scheduler say they do (those that say: a `describe()` method)."""
+        said = (getattr(part, "describe", None) for part in (self.searcher, self.scheduler))
+        return tuple(describe() for describe in said if callable(describe))

@@ -135,7 +135,11 @@ Suggestion = Start | Resume | Stop
 
 @dataclass(slots=True)
 class TrialInfo:
-    """What searchers and schedulers see of a trial (the driver owns and updates it)."""
+    """What searchers and schedulers see of a trial (the driver owns and updates it).
+
+    `checkpoint_iteration` is the iteration of the trial's newest checkpoint (None: it has none, so a
+    paused trial would train again from its start); the tuner sets it before it asks the scheduler.
+    """
 
     id: int
     config: Config
@@ -143,3 +147,4 @@ class TrialInfo:
     iteration: int = 0
     last_result: dict[str, Any] = field(default_factory=dict)
     parent_id: int | None = None
+    checkpoint_iteration: int | None = None

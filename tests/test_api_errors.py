@@ -31,8 +31,8 @@ SPACE = {"x": rung.uniform(0, 1)}
         (
             {"scheduler": "ashaa"},
             ValueError,
-            "scheduler must be None, one of 'fifo', 'median', 'sha', 'hyperband', 'asha', 'pbt', 'pb2'"
-            " or a Scheduler object; got 'ashaa'",
+            "scheduler must be None, one of 'fifo', 'median', 'sha', 'hyperband', 'asha', 'auto', 'moasha', 'pbt',"
+            " 'pb2' or a Scheduler object; got 'ashaa'",
         ),
         ({"mode": "up"}, ValueError, "mode must be 'min' or 'max'; got 'up'"),
         ({"num_samples": 0}, ValueError, "num_samples must be an integer >= 1; got 0"),

@@ -202,7 +202,7 @@ CTRL_C = textwrap.dedent(
                 os.kill(int(os.environ["RUNG_DRIVER_PID"]), signal.SIGINT)  # Ctrl-C reaches the driver
 
     rung.run(train, {"x": rung.uniform(0, 1)}, metric="loss", num_samples=4, max_concurrent=2,
-             name="ctrlc", storage=storage, resume=True, verbose=0)
+             name="ctrlc", storage=storage, resume=True, verbose=0, scheduler="fifo")
     """
 )
 

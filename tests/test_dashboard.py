@@ -96,7 +96,7 @@ def test_crashed_store_is_read_without_changing_a_file(tmp_path: Path) -> None:
     server, url = start_background(storage)
     try:
         assert _get(f"{url}/api/experiments")[1][0]["trials"] == 3
-        assert _get(f"{url}/api/experiments/crashed")[1]["trials"][2]["status"] == "INTERRUPTED"
+        assert _get(f"{url}/api/experiments/crashed")[1]["trials_page"]["rows"][2]["status"] == "INTERRUPTED"
     finally:
         server.shutdown()
         server.server_close()
@@ -272,7 +272,8 @@ def test_objects_in_configs_are_shown_as_text_and_never_hide_other_experiments(
         ]
         code, view = _get(f"{url}/api/experiments/obj")
         assert code == 200
-        shown = {t["config"]["act"] for t in view["trials"]} | {t["config"]["cls"] for t in view["trials"]}
+        rows = view["trials_page"]["rows"]
+        shown = {t["config"]["act"] for t in rows} | {t["config"]["cls"] for t in rows}
         assert shown & {"Act('relu')", "Act('tanh')"} and shown & {"<class 'int'>", "<class 'float'>"}, shown
     finally:
         server.shutdown()
@@ -363,19 +364,19 @@ def test_a_copied_or_hidden_experiment_folder_goes_by_its_folder_name(storage: P
 def test_concurrent_requests_for_one_experiment_build_its_view_once(
     storage: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import rung.store.views as data
+    import rung.store.overview as data
 
     rung.run(curve, {"x": 0.2, "n": 2}, metric="loss", executor="thread", name="one", storage=storage, verbose=0)
     builds, entered, release = [], threading.Event(), threading.Event()
-    build = data.experiment_view
+    build = data.overview
 
-    def slow_build(storage_: Any, name: str) -> dict[str, Any]:
+    def slow_build(copy: Any, name: str) -> dict[str, Any]:
         builds.append(name)
         entered.set()
         assert release.wait(30)
-        return build(storage_, name)
+        return build(copy, name)
 
-    monkeypatch.setattr(data, "experiment_view", slow_build)
+    monkeypatch.setattr(data, "overview", slow_build)
     reader, views, together = Reader(storage), [], threading.Barrier(6)
 
     def ask() -> None:

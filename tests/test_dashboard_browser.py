@@ -178,7 +178,10 @@ def test_dashboard_live_in_chromium(tmp_path: Path, experiment: tuple[Path, Path
             # Sorting and filtering the trials table.
             rows = page.locator("#trials tbody tr")
             page.locator("#trials th", has_text="best loss").click()
+            expect(page.locator("#trials th", has_text="best loss")).to_have_text("best loss ▲")
             page.locator("#trials th", has_text="best loss").click()  # descending
+            # The server sorts: the header shows the order once the sorted rows are drawn.
+            expect(page.locator("#trials th", has_text="best loss")).to_have_text("best loss ▼")
             assert [rows.nth(i).get_attribute("data-trial") for i in range(4)] == ["3", "2", "1", "4"]
             page.locator("#filter").fill("ERROR")  # trial 4 failed: without a value, it sorts last
             expect(rows).to_have_count(1)

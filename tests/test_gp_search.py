@@ -320,3 +320,15 @@ def test_bad_arguments_are_named(storage: Path) -> None:
     ):
         rung.run(lambda c: None, {"x": rung.uniform(0, 1)}, search="gp", executor="thread", storage=storage, verbose=0)
     assert not storage.exists()  # failed before anything was stored or started
+
+
+def test_a_choice_of_numbers_is_one_ordered_input() -> None:
+    space = Space({"x": rung.uniform(0, 1), "w": rung.choice([128, 32, 64, 256]), "opt": rung.choice(["a", "b"])})
+    searcher = GP(seed=0)
+    searcher.setup(space, metric="loss", mode="min", num_samples=10, seed=0)
+    assert searcher._dims == 1 + 1 + 2  # x, w by rank, opt one-hot
+    config = {"x": 0.5, "w": 128, "opt": "b"}
+    x = searcher._encode(config)
+    assert list(x[1:2]) == [(2 + 0.5) / 4]  # 128 is third of 32, 64, 128, 256
+    assert searcher._decode(x)[("w",)] == 128
+    assert GP(ordered_choices=False).ordered_choices is False

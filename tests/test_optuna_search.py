@@ -149,3 +149,42 @@ def test_a_last_result_without_the_metric_tells_the_last_value_that_had_it(stora
     for trial in result.trials:
         x = trial.config["x"]
         assert told[x] == (("FAIL", None) if x > 5 else ("COMPLETE", pytest.approx(x / 2)))
+
+
+def zdt(config: dict[str, Any]) -> dict[str, float]:
+    x, y = config["x"], config["y"]
+    g = 1 + 9 * y
+    return {"f1": x, "f2": g * (1 - math.sqrt(x / g)), "mb": 100 * y}
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: None, lambda: optuna.samplers.NSGAIISampler(seed=1, population_size=8)],
+    ids=["tpe", "nsga2"],
+)
+def test_several_objectives_and_constraints_are_told_to_optuna(make: Any, storage: Path) -> None:
+    search = OptunaSearch(make(), seed=1)
+    space = {"x": rung.uniform(0, 1), "y": rung.uniform(0, 1)}
+    result = rung.run(zdt, space, metric=["f1", "f2"], mode="min", constraints={"mb": ("<=", 30)},
+                      num_samples=24, search=search, executor="thread", max_concurrent=1, storage=storage,
+                      name="mo", verbose=0)  # fmt: skip
+    study = search._study
+    assert [d.name for d in study.directions] == ["MINIMIZE", "MINIMIZE"]
+    told = study.trials
+    assert [t.values for t in told] == [[r.metrics["f1"], r.metrics["f2"]] for r in result.trials]
+    assert [t.constraints for t in told] == [{"mb": r.metrics["mb"] - 30} for r in result.trials]
+    # Optuna's own front (feasible, non-dominated) is rung's.
+    assert sorted(t.number + 1 for t in study.best_trials) == sorted(t.id for t in result.pareto_front())
+
+
+def test_stopped_trials_of_several_objectives_are_pruned(storage: Path) -> None:
+    def train(config: dict[str, Any]) -> None:
+        for step in range(1, 5):
+            rung.report({"f1": config["x"] + 1 / step, "f2": 1 - config["x"], "seconds": step * config["x"] * 10})
+
+    search = OptunaSearch(seed=2)
+    rung.run(train, {"x": rung.uniform(0, 1)}, metric=["f1", "f2"], mode="min", num_samples=6, search=search,
+             constraints={"seconds": ("<=", 10, "monotone")}, executor="thread", storage=storage,
+             verbose=0)  # fmt: skip
+    states = [t.state.name for t in search._study.trials]
+    assert "PRUNED" in states and set(states) <= {"PRUNED", "COMPLETE"}

@@ -83,7 +83,8 @@ def test_the_view_gets_a_frozen_status_of_the_running_trials_it_shows_and_the_be
     monkeypatch.setattr(api, "Tuner", Compared)
     monkeypatch.setattr(api, "_progress", lambda verbose, name, total: view)
     result = rung.run(_curve, {"x": rung.uniform(0, 1)}, metric="loss", num_samples=12, name="sim", storage=storage,
-                      executor=SimulatedExecutor(workers=6, decision_seconds=0.0), seed=1, verbose=0)  # fmt: skip
+                      executor=SimulatedExecutor(workers=6, decision_seconds=0.0), seed=1, verbose=0,
+                      search="tpe")  # fmt: skip
     # The running trials with the lowest ids, no more than the view shows (6 run at once).
     assert all(shown == lowest for shown, lowest in compared) and max(len(shown) for shown, _ in compared) == 4
     assert len(compared) == len(view.seen) + 1  # a status per update and one at the close, none else
@@ -98,6 +99,7 @@ def test_the_view_gets_a_frozen_status_of_the_running_trials_it_shows_and_the_be
     assert result.best is not None and result.best.best_metrics is not None
     assert closed.best == TrialRow(result.best.id, Status.TERMINATED, 9, result.best.config, result.best.best_metrics)
     assert closed.counts == {Status.TERMINATED: 12} and closed.total == 12 and closed.running == ()
+    assert closed.plan == ()  # TPE and FIFO say nothing of what they do
     ended = max(max(r["timestamp"] for r in result.history(t.id)) for t in result.trials)
     assert closed.elapsed_s == pytest.approx(ended)  # on the simulated clock
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -129,6 +131,18 @@ def test_the_tuner_builds_a_status_only_when_the_view_will_redraw(
     monkeypatch.setattr(Tuner, "status", counted)
     monkeypatch.setattr(api, "_progress", lambda verbose, name, total: view)
     rung.run(_curve, {"x": rung.uniform(0, 1)}, metric="loss", num_samples=6, name="sim", storage=storage,
-             executor=SimulatedExecutor(workers=2, decision_seconds=0.0), seed=1, verbose=0)  # fmt: skip
+             executor=SimulatedExecutor(workers=2, decision_seconds=0.0), seed=1, verbose=0,
+             scheduler="fifo")  # fmt: skip
     assert view.asked >= 6 * 9  # asked after every turn (a turn per report at least)
     assert view.updates == view.asked // 3 and len(built) == view.updates + 1  # and once at the close
+
+
+def test_the_view_says_what_the_default_picked(storage: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    console = Console(file=io.StringIO(), force_terminal=False, width=300)
+    view = RichProgress("default", 12, console=console)
+    monkeypatch.setattr("rung.api._progress", lambda verbose, name, total: view)
+    rung.run(_curve, {"x": rung.uniform(0, 1)}, metric="loss", num_samples=24, name="default", storage=storage,
+             executor=SimulatedExecutor(workers=4, decision_seconds=0.0), verbose=1)  # fmt: skip
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "search: TPE learning at the milestones (trials report learning curves)" in text
+    assert "schedule: successive halving by promotion" in text and "longest training 9 (from trials)" in text

@@ -10,9 +10,11 @@ import pytest
 
 import rung
 from rung.schedulers.asha import ASHA
+from rung.schedulers.auto import AutoScheduler
 from rung.schedulers.base import FIFO, Scheduler
 from rung.schedulers.hyperband import HyperBand, SuccessiveHalving
 from rung.schedulers.median import MedianStopping
+from rung.schedulers.moasha import MOASHA
 from rung.schedulers.pb2 import PB2
 from rung.schedulers.pbt import PBT
 from rung.testing.schedulers import N_STEPS, SCHEDULER_CHECKS, check_legal_decisions, run_recorded
@@ -27,6 +29,9 @@ SCHEDULERS: dict[str, Callable[[], Scheduler]] = {
     "asha": lambda: ASHA(max_t=N_STEPS, grace_period=1, reduction_factor=3),
     "asha-brackets": lambda: ASHA(max_t=N_STEPS, grace_period=1, reduction_factor=2, brackets=3),
     "asha-promote": lambda: ASHA(max_t=N_STEPS, grace_period=1, reduction_factor=3, variant="promote"),
+    "auto": AutoScheduler,
+    "auto-max-t": lambda: AutoScheduler(max_t=N_STEPS, reduction_factor=2),
+    "moasha": lambda: MOASHA(max_t=N_STEPS, grace_period=1, reduction_factor=3),
     "pbt": lambda: PBT(2, {"x": rung.uniform(0, 1)}),
     "pbt-synch": lambda: PBT(2, {"x": rung.uniform(0, 1)}, synch=True),
     "pb2": lambda: PB2(2, {"x": [0.0, 1.0]}),

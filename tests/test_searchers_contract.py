@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from rung.domains import Categorical
+from rung.schedulers.base import FIFO, Scheduler
+from rung.search.auto import AutoSearch
 from rung.search.base import Searcher
 from rung.search.gp import GP
 from rung.search.optuna import OptunaSearch
@@ -27,7 +29,16 @@ from rung.testing.searchers import (
 )
 from rung.types import Config
 
+
+class AutoAlone(AutoSearch):
+    """AutoSearch under FIFO: the suite's runs expect every trial to run all its steps."""
+
+    def paired_scheduler(self) -> Scheduler:
+        return FIFO()
+
+
 MAKERS: dict[str, Callable[[], Searcher]] = {
+    "auto": AutoAlone,
     "gp": GP,
     "optuna": OptunaSearch,
     "tpe": TPE,

@@ -29,7 +29,7 @@ def _run(storage: Path, name: str, **kwargs: Any) -> rung.ExperimentResult:
 
 
 def test_trials_report_at_simulated_times(storage: Path) -> None:
-    result = _run(storage, "sim", executor=SimulatedExecutor(workers=3, decision_seconds=0.0))
+    result = _run(storage, "sim", executor=SimulatedExecutor(workers=3, decision_seconds=0.0), scheduler="fifo")
     assert len(result.trials) == 12 and all(t.status is Status.TERMINATED and t.iteration == 9 for t in result.trials)
     ends = []
     for trial in result.trials:
@@ -58,6 +58,7 @@ def test_time_budget_is_simulated_seconds(storage: Path) -> None:
         executor=SimulatedExecutor(workers=2, decision_seconds=0.0),
         num_samples=100,
         time_budget_s=3600.0,
+        scheduler="fifo",
     )
     # 2 workers for one simulated hour: at most 2 * 3600 / 60 = 120 steps in all, far fewer than 100 trials x 9.
     steps = sum(t.iteration for t in result.trials)

@@ -173,7 +173,7 @@ def test_store_of_schema_1_is_read_as_it_is_and_upgraded_when_opened_to_write(tm
     writer.set_status(1, Status.TERMINATED, at=3.0, slot=0)
     writer.commit()
     assert [(at, slot) for *_, at, slot in writer.timed_history()] == [(None, None), (None, None), (3.0, 0)]
-    assert writer.experiment()["version"] == 2
+    assert writer.experiment()["version"] == 3
     writer.close()
 
 

@@ -253,6 +253,8 @@ def test_temporaries_and_uncommitted_checkpoint_files_of_a_killed_driver_are_rem
         one / "checkpoint-000004-12.pkl",  # written, the driver killed before its commit
         files.trial_dir(folder, 3) / ".checkpoint-000001-13.pkl.tmp-4244",  # a trial never committed
         folder / "rung.db.new-4245",  # a driver killed creating the name, before this one created it
+        folder / "rung.db.new-4246-journal",  # ... while SQLite wrote the schema (its rollback journal)
+        folder / "rung.db.new-4247-wal",  # ... once the database it built was in WAL mode
     ]
     kept = [one / "notes.txt", one / "log.txt", two / ".checkpoint-000001-3.pkl.tmp-1"]  # not ours / ended
     for path in [*leftovers, *kept]:

@@ -1,6 +1,6 @@
 """Reading a store runs none of its code: every read path takes JSON only (issue 17, defect 2).
 
-A store someone hands you can hold any pickle in its `config_blob` and `setup` columns. These tests
+A store someone hands you can hold any pickle in its `config_blob` column and `setup` table. These tests
 plant pickles that create a file when unpickled and check that listing, showing, loading, the
 dashboard's API, plots and the callbacks' export never create it.
 """
@@ -62,7 +62,8 @@ def _planted_store(storage: Path, marker: Path) -> str:
     planted = pickle.dumps(_Planted(marker))
     with sqlite3.connect(storage / "handed" / DB_NAME) as conn:
         conn.execute("UPDATE trials SET config_blob = ?", (planted,))
-        conn.execute("UPDATE experiment SET setup = ?, objective = NULL", (planted,))
+        assert conn.execute("UPDATE setup SET data = ?", (planted,)).rowcount == 1
+        conn.execute("UPDATE experiment SET objective = NULL")
         conn.execute("UPDATE checkpoints SET data = ?", (planted,))
     conn.close()
     return "handed"
@@ -140,11 +141,11 @@ def test_resume_never_unpickles_a_stored_objective_it_was_not_told_to_trust(
              name="lam", storage=storage, verbose=0)  # fmt: skip
     marker = tmp_path / "ran"
     with sqlite3.connect(storage / "lam" / DB_NAME) as conn:
-        (blob,) = conn.execute("SELECT setup FROM experiment").fetchone()
+        (blob,) = conn.execute("SELECT data FROM setup").fetchone()
         setup = cloudpickle.loads(blob)
         assert isinstance(setup["fn"], bytes)  # the objective is pickled on its own, inside the setup
         setup["fn"] = pickle.dumps(_Planted(marker))
-        conn.execute("UPDATE experiment SET setup = ?", (cloudpickle.dumps(setup),))
+        conn.execute("UPDATE setup SET data = ?", (cloudpickle.dumps(setup),))
     conn.close()
     capsys.readouterr()
 

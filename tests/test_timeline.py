@@ -289,7 +289,7 @@ def test_old_schema_store_is_shown_and_resumed(storage: Path) -> None:
     result = run(4, resume=True)
     assert [t.status for t in result.trials] == [Status.TERMINATED] * 4
     assert _columns(db) == ["seq", "trial_id", "status", "data", "time", "slot"]
-    assert Store.read(storage, "old").experiment()["version"] == 2
+    assert Store.read(storage, "old").experiment()["version"] == 3
     events = _events(storage, "old")
     assert {(at, slot) for t, _, at, slot in events if t <= 2} == {(None, None)}
     assert all(at is not None for t, _, at, _ in events if t > 2)

@@ -492,3 +492,22 @@ def test_a_reused_bohb_model_is_refitted_when_the_fidelity_moves_up() -> None:
             tpe.observe(trial_id, {"loss": bowl(config) / step, "training_iteration": step})
         tpe.on_complete(trial_id, Status.TERMINATED, {"loss": bowl(config) / end, "training_iteration": end})
     assert budgets == {1.0, 3.0}  # fitted at milestone 1, refitted once 5 trials had reached 3
+
+
+def test_a_choice_of_numbers_is_an_ordinal_and_a_choice_of_strings_a_category() -> None:
+    space = Space(
+        {"w": rung.choice([128, 32, 64, 256]), "opt": rung.choice(["a", "b", "c"]), "two": rung.choice([1, 2])}
+    )
+    level = Level(space.paths, (), ordered_choices=True)
+    assert [(path, options) for path, options in level.ordinals] == [(("w",), [32, 64, 128, 256])]
+    assert [path for path, _ in level.choices] == [("opt",), ("two",)]  # two options: nothing between them
+    assert Level(space.paths, (), ordered_choices=False).ordinals == []
+    searcher = TPE(seed=0, n_startup=5)
+    searcher.setup(space, metric="loss", mode="min", num_samples=30, seed=0)
+    seen = set()
+    for trial_id in range(1, 31):
+        config = searcher.suggest(trial_id)
+        assert config is not None and config["w"] in (32, 64, 128, 256) and type(config["w"]) is int
+        seen.add(config["w"])
+        searcher.on_complete(trial_id, Status.TERMINATED, {"loss": abs(config["w"] - 64) / 64})
+    assert seen == {32, 64, 128, 256}

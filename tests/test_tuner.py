@@ -40,6 +40,7 @@ def test_run_finds_best_and_stores_everything(executor: str, storage: Path) -> N
         name="q",
         storage=storage,
         verbose=0,
+        scheduler="fifo",
     )
     assert len(result.trials) == 6
     assert all(t.status is Status.TERMINATED and t.iteration == 4 for t in result.trials)
@@ -615,6 +616,7 @@ def test_resume_with_another_seed_search_or_scheduler_is_an_error(
 ) -> None:
     space = {"x": rung.uniform(0, 1), "n": 1}
     common: dict[str, Any] = {"metric": "loss", "executor": "thread", "name": "ss", "storage": storage, "verbose": 0}
+    common["scheduler"] = "fifo"  # with a scheduler given, "auto" is TPE
     rung.run(quadratic, space, num_samples=2, search="auto", **common)
     key = next(iter(change))
     full = f"experiment 'ss' was stored with {message}: resume it with the same {key}, or choose another name"
@@ -671,6 +673,7 @@ def test_live_view_renders(storage: Path) -> None:
             name="live",
             storage=storage,
             verbose=1,
+            scheduler="fifo",
         )
     finally:
         monkey.undo()
@@ -723,6 +726,7 @@ def test_ended_trials_leave_the_driver_for_the_store(storage: Path, monkeypatch:
     monkeypatch.setattr(api, "_progress", lambda *args: Keep())
     space = {"x": rung.uniform(0, 1), "n": 3}
     kwargs: dict[str, Any] = {"metric": "loss", "executor": "thread", "name": "m", "storage": storage, "seed": 3}
+    kwargs["scheduler"] = "fifo"  # every trial to its end
     first = rung.run(quadratic, space, num_samples=8, **kwargs)
     resumed = rung.run(quadratic, space, num_samples=12, resume=True, **kwargs)
     for tuner, status, result in zip(tuners, closed, (first, resumed), strict=True):

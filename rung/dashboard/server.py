@@ -1,7 +1,9 @@
 """`rung dashboard`: a read-only web view of a store, served by the standard library.
 
 Routes: `/` (experiments), `/e/<name>` (one experiment), `/api/experiments`,
-`/api/experiments/<name>`, `/static/<file>`. Pages are static HTML + JS that poll the JSON API, so
+`/api/experiments/<name>` (the experiment page's overview: `rung.store.overview`),
+`/api/experiments/<name>/trials?offset=&limit=&sort=&order=&q=` (a page of its trials table:
+`rung.store.paging`), `/static/<file>`. Pages are static HTML + JS that poll the JSON API, so
 they update while another process writes the store. User strings reach the page only as JSON data
 that the script inserts with `textContent`; a Content-Security-Policy forbids inline scripts too.
 At most `max_connections` requests are served at once (one thread each); a connection that finds
@@ -26,6 +28,7 @@ from typing import Any
 
 from rung._text import LogGuard, visible
 from rung.dashboard.reader import Reader
+from rung.store.paging import PageQuery
 
 __all__ = ["make_server", "serve"]
 
@@ -78,6 +81,12 @@ class _Server(ThreadingHTTPServer):
         except BaseException:
             self._slots.release()
             raise
+
+    def server_close(self) -> None:
+        super().server_close()
+        reader = getattr(self.RequestHandlerClass, "reader", None)
+        if isinstance(reader, Reader):
+            reader.close()  # its private copies of the databases go
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
@@ -169,6 +178,19 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, (STATIC / "index.html").read_bytes(), "text/html; charset=utf-8")
             elif path == "/api/experiments":
                 self._json(200, self.reader.experiments())
+            elif path.startswith("/api/experiments/") and path.endswith("/trials"):
+                name = path[len("/api/experiments/") : -len("/trials")]
+                try:
+                    query = PageQuery.parse(
+                        urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query, keep_blank_values=True)
+                    )
+                except ValueError as exc:
+                    self._json(400, {"error": str(exc)})
+                    return
+                try:
+                    self._json(200, self.reader.trials(name, query))
+                except FileNotFoundError:
+                    self._json(404, {"error": f"no experiment {name!r}"})
             elif path.startswith("/api/experiments/"):
                 name = path[len("/api/experiments/") :]
                 try:

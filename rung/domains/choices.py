@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +64,18 @@ class Categorical(Domain):
     def from_unit(self, u: float) -> Any:
         """The option object at index `min(int(u * n), n - 1)` (unresolved if it holds domains)."""
         return _pick(tuple(self.options), u)
+
+    def ordered(self) -> tuple[Any, ...] | None:
+        """The options sorted, when they are three or more distinct numbers (`choice([32, 64, 128])`):
+        a searcher models such a choice as ordered (64 lies between 32 and 128), by rank; None for
+        anything else (strings, booleans, mixed kinds, nested spaces stay categories)."""
+        options = tuple(self.options)
+        numbers = all(isinstance(o, (int, float)) and not isinstance(o, bool) for o in options)
+        if not numbers or len(options) < 3 or len(set(options)) < len(options):
+            return None
+        if not all(math.isfinite(o) for o in options):
+            return None
+        return tuple(sorted(options))
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,13 @@ class Curve:
     Attributes:
         metrics: per step, what `report()` would have reported (e.g. `{"val_acc": 0.91}`).
         seconds: per step, how long the step took.
+        checkpoints: whether each report carries a checkpoint (its step); without, a paused or
+            restarted trial replays its curve from the first step, as a real one would train again.
     """
 
     metrics: Sequence[Mapping[str, Any]]
     seconds: Sequence[float]
+    checkpoints: bool = True
 
     def __post_init__(self) -> None:
         if len(self.metrics) != len(self.seconds):
@@ -144,7 +147,7 @@ class SimulatedExecutor(Executor):
                 timestamp=self._clock.now(),
             )
             # The step number is the whole state a replayed trial needs to resume.
-            return [Reported(trial_id, result, str(run.step).encode())]
+            return [Reported(trial_id, result, str(run.step).encode() if run.curve.checkpoints else None)]
         return []
 
     def reply(self, trial_id: int, decision: Decision) -> None:

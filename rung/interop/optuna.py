@@ -77,6 +77,11 @@ def to_optuna(
     lib = _optuna()
     if not isinstance(result, ExperimentResult):
         raise TypeError(f"to_optuna needs an ExperimentResult (rung.load(name, storage)); got {result!r:.100}")
+    if result.objectives is not None and result.objectives.multi:
+        raise ValueError(
+            f"to_optuna exports experiments of one objective; {result.name!r} has {len(result.metrics)}"
+            f" ({result.objectives.describe()})"
+        )
     if result.metric is None:
         raise ValueError(f"to_optuna: experiment {result.name!r} has no metric, and an Optuna trial's value is one")
     study_name = result.name if study_name is None else study_name

@@ -19,6 +19,8 @@ _TARGETS: dict[str, str] = {
     "sha": "rung.schedulers.hyperband:SuccessiveHalving",
     "hyperband": "rung.schedulers.hyperband:HyperBand",
     "asha": "rung.schedulers.asha:ASHA",
+    "auto": "rung.schedulers.auto:AutoScheduler",
+    "moasha": "rung.schedulers.moasha:MOASHA",
     "pbt": "rung.schedulers.pbt:by_name",
     "pb2": "rung.schedulers.pb2:by_name",
 }

@@ -6,6 +6,7 @@ import abc
 from collections.abc import Sequence
 from typing import Any
 
+from rung.objectives import Objectives
 from rung.types import Decision, Pause, Start, Status, Suggestion, TrialInfo
 
 __all__ = ["FIFO", "Scheduler"]
@@ -33,6 +34,15 @@ class Scheduler(abc.ABC):
         self.metric = metric
         self.mode = mode
         self.seed = seed
+
+    multi_objective: bool = False
+    """Whether it compares trials by several objectives (`set_objectives`); `rung.run` refuses the others
+    such a run."""
+
+    def set_objectives(self, objectives: Objectives) -> None:  # noqa: B027 (optional hook)
+        """Called after `setup` (whose `metric` and `mode` are then the first objective's) when the run
+        has several objectives or constraints; a scheduler may ignore constraints (the tuner stops a
+        trial that breaks a monotone one)."""
 
     def on_trial_add(self, trial: TrialInfo) -> None:  # noqa: B027 (optional hook)
         """A trial was created."""
@@ -63,6 +73,8 @@ class Scheduler(abc.ABC):
 
 class FIFO(Scheduler):
     """Runs every trial to its end, in the order the searcher proposes them."""
+
+    multi_objective = True  # it compares nothing
 
     def on_result(self, trial: TrialInfo, result: dict[str, Any]) -> Decision:
         return Decision.CONTINUE

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from rung._blas import single_threaded
 from rung.domains import Categorical, Domain, Float, GridValues, Integer, Normal, SampleFrom, matches
-from rung.search._parzen import Parzen, cells_of, old_decay_weights, snapper
+from rung.search._parzen import Cells, Parzen, cells_of, old_decay_weights, snapper
 
 __all__ = ["DONE", "RUNNING", "STOPPED", "WORST", "Level", "Settings"]
 
@@ -75,10 +75,16 @@ class Level:
     domains has a level of its own, fitted only on the trials that took that option.
     """
 
-    def __init__(self, items: Sequence[tuple[Path, Domain]], grids: Sequence[tuple[Path, GridValues]] = ()) -> None:
+    def __init__(
+        self,
+        items: Sequence[tuple[Path, Domain]],
+        grids: Sequence[tuple[Path, GridValues]] = (),
+        ordered_choices: bool = False,
+    ) -> None:
         self.numbers: list[tuple[Path, Domain]] = []
         self.ordinals: list[tuple[Path, list[Any]]] = []
         cells = []
+        ordinal_choices: set[Path] = set()
         for path, domain in items:
             if isinstance(domain, (Float, Integer, Normal)):
                 found = cells_of(domain)
@@ -87,8 +93,17 @@ class Level:
                 else:
                     cells.append(found[0])
                     self.ordinals.append((path, found[1]))
+            elif ordered_choices and isinstance(domain, Categorical) and (ordered := domain.ordered()) is not None:
+                # A choice of numbers: an ordinal by rank, one equal cell per option (kernels spread
+                # to the neighbouring options, as for an integer).
+                edges = np.linspace(0.0, 1.0, len(ordered) + 1)
+                cells.append(Cells(edges, 0.5 * (edges[:-1] + edges[1:])))
+                self.ordinals.append((path, list(ordered)))
+                ordinal_choices.add(path)
         self.cells = tuple(cells)
-        self.choices: list[tuple[Path, Categorical]] = [(p, d) for p, d in items if isinstance(d, Categorical)]
+        self.choices: list[tuple[Path, Categorical]] = [
+            (p, d) for p, d in items if isinstance(d, Categorical) and p not in ordinal_choices
+        ]
         self.grids = list(grids)
         self.numeric = len(self.numbers)
         self.sizes = tuple([len(c.options) for _, c in self.choices] + [len(g.values) for _, g in grids])
@@ -98,7 +113,7 @@ class Level:
             for i, option in enumerate(choice.options):
                 inner = _walk(option, path) if isinstance(option, Mapping) else []
                 if inner:
-                    self.branches[(j, i)] = Level(inner)
+                    self.branches[(j, i)] = Level(inner, ordered_choices=ordered_choices)
         self.first_choice = self.numeric + len(self.cells)  # the column of the first choice
         width = self.first_choice + len(self.sizes)
         self.x = np.empty((16, width))

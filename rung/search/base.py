@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 from typing import Any
 
+from rung.objectives import Objectives
 from rung.space import Space
 from rung.types import Config, Status
 
@@ -34,6 +35,16 @@ class Searcher(abc.ABC):
         self.num_samples = num_samples
         if self.seed is None:
             self.seed = seed
+
+    multi_objective: bool = False
+    """Whether it learns several objectives (`set_objectives`); `rung.run` refuses the others such a run."""
+
+    def set_objectives(self, objectives: Objectives) -> None:
+        """Called after `setup` (whose `metric` and `mode` are then the first objective's) when the run
+        has several objectives or constraints. The default keeps them as `self.objectives` and learns
+        the first objective only; so a searcher must set `multi_objective = True` to be given several
+        (and then learn them all); constraints it may ignore (the trials are still judged by them)."""
+        self.objectives = objectives
 
     def set_fidelity(self, time_attr: str, milestones: list[float]) -> None:  # noqa: B027 (optional hook)
         """Called after `setup` when the scheduler is multi-fidelity (HyperBand, ASHA): the key that

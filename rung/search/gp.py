@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from rung._checks import INTEGER, Interval, Options, check
+from rung._checks import INTEGER, Boolean, Interval, Options, check
 from rung._numbers import is_number
 from rung.domains import Categorical, Domain, Float, GridValues, Integer, Normal, has_domain
 from rung.models.gp import ACQUISITIONS, GaussianProcess, maximize_acquisition, single_threaded
@@ -54,10 +54,11 @@ class _Column:
     domain: Domain
     start: int
     width: int  # 1 for numbers, the number of options for choices and grids (one-hot)
+    ordered: tuple[Any, ...] | None = None  # a choice of numbers, modelled by rank in one column
 
     @property
     def numeric(self) -> bool:
-        return self.width == 1 and isinstance(self.domain, (Float, Integer, Normal))
+        return self.width == 1 and (isinstance(self.domain, (Float, Integer, Normal)) or self.ordered is not None)
 
     @property
     def options(self) -> tuple[Any, ...]:
@@ -94,14 +95,23 @@ class GP(Searcher):
         seed: Seeds this searcher's generator (default: the run's seed).
         n_startup: Random configurations before the model is used (default: twice the number of
             modelled dimensions, between 5 and 10).
+        ordered_choices: Model a choice of three or more numbers (`choice([32, 64, 128])`) as one
+            ordered dimension, by rank (64 lies between 32 and 128); False: one-hot, as categories.
 
     Example:
         >>> space = {"lr": rung.loguniform(1e-4, 1e-1), "layers": rung.randint(1, 4)}
         >>> rung.run(train, space, metric="loss", num_samples=50, search=rung.GP(seed=1))  # doctest: +SKIP
     """
 
-    def __init__(self, acquisition: str = "ei", seed: int | None = None, n_startup: int | None = None) -> None:
+    def __init__(
+        self,
+        acquisition: str = "ei",
+        seed: int | None = None,
+        n_startup: int | None = None,
+        ordered_choices: bool = True,
+    ) -> None:
         check("GP", "acquisition", acquisition, Options(ACQUISITIONS))
+        self.ordered_choices: bool = check("GP", "ordered_choices", ordered_choices, Boolean())
         check("GP", "n_startup", n_startup, Interval(int, 1, None), None)
         check("GP", "seed", seed, INTEGER, None)
         super().__init__(seed)
@@ -133,7 +143,8 @@ class GP(Searcher):
         start = 0
         conditional: list[str] = []
         for path, domain in [*space.paths, *space.grid_dims]:
-            if isinstance(domain, (Float, Integer, Normal)):
+            ordered = domain.ordered() if isinstance(domain, Categorical) and self.ordered_choices else None
+            if isinstance(domain, (Float, Integer, Normal)) or ordered is not None:
                 width = 1
             elif isinstance(domain, (Categorical, GridValues)):
                 width = len(domain.options if isinstance(domain, Categorical) else domain.values)
@@ -141,7 +152,7 @@ class GP(Searcher):
                     conditional.append(".".join(path))
             else:  # pragma: no cover - every sampled domain kind is listed above
                 raise ValueError(f"GP cannot model {type(domain).__name__} at {'.'.join(path)!r}")
-            columns.append(_Column(path, domain, start, width))
+            columns.append(_Column(path, domain, start, width, ordered))
             start += width
         plain = [c for c in columns if not isinstance(c.domain, GridValues) and ".".join(c.path) not in conditional]
         if not plain:
@@ -295,6 +306,10 @@ class GP(Searcher):
             if isinstance(domain, Normal):
                 # The search stays within 3 sigma: the encoding's edges are infinitely far away.
                 X[:, column.start] = np.clip(X[:, column.start], NORMAL_EDGE, 1.0 - NORMAL_EDGE)
+            if column.ordered is not None:  # the middle of the option's rank cell
+                n = len(column.ordered)
+                X[:, column.start] = (np.minimum(np.floor(np.clip(X[:, column.start], 0, 1) * n), n - 1) + 0.5) / n
+                continue
             if not column.numeric or (isinstance(domain, (Float, Normal)) and domain.q is None):
                 continue
             u = X[:, column.start]
@@ -318,6 +333,10 @@ class GP(Searcher):
             value: Any = config
             for key in column.path:
                 value = value[key]
+            if column.ordered is not None:
+                rank = min(range(len(column.ordered)), key=lambda i: abs(column.ordered[i] - value))  # type: ignore[index]
+                x[column.start] = (rank + 0.5) / len(column.ordered)
+                continue
             u = column.domain.to_unit(value)
             if column.numeric:
                 x[column.start] = u
@@ -330,7 +349,10 @@ class GP(Searcher):
         for column in self._columns:
             if isinstance(column.domain, GridValues):
                 continue
-            if column.numeric:
+            if column.ordered is not None:
+                n = len(column.ordered)
+                fixed[column.path] = column.ordered[min(int(float(np.clip(x[column.start], 0, 1)) * n), n - 1)]
+            elif column.numeric:
                 fixed[column.path] = column.domain.from_unit(float(x[column.start]))
             else:
                 index = int(np.argmax(x[column.start : column.start + column.width]))

@@ -7,6 +7,12 @@ searcher's own generator, and `sample_from` values are derived as usual. Grid di
 crossed as `rung.Random` crosses them. Intermediate results are reported to the Optuna trial
 (`training_iteration` as the step); a trial ends as COMPLETE with its last metric value, as
 PRUNED when a rung scheduler stopped it early, and as FAIL when it failed or its value is not finite.
+
+Several objectives (`metric=[...]`): the study gets one direction per objective and each trial is
+told its last result that reports them all (Optuna takes no intermediate values then); Optuna's
+`TPESampler` is MOTPE then, and `NSGAIISampler`, `NSGAIIISampler` or `GPSampler` work as in Optuna.
+Constraints: each trial is told, with `trial.set_constraint` (Optuna 5), how far its result is
+past each bound (<= 0: met; inf: not reported), which Optuna's TPE, NSGA-II/III and GP samplers read.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import numpy as np
 
 from rung._numbers import finite
 from rung.domains import Categorical, Domain, Float, Integer, matches
+from rung.objectives import Objectives
 from rung.search.base import Searcher
 from rung.space import Space
 from rung.types import Config, Status
@@ -59,6 +66,8 @@ class OptunaSearch(Searcher):
         >>> rung.run(train, space, metric="loss", num_samples=50, search=search)  # doctest: +SKIP
     """
 
+    multi_objective = True
+
     def __init__(self, sampler: Any = None, seed: int | None = None) -> None:
         super().__init__(seed)
         optuna = _optuna()
@@ -72,9 +81,11 @@ class OptunaSearch(Searcher):
             raise ValueError("OptunaSearch needs a metric to optimise; pass metric= to rung.run")
         optuna = _optuna()
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        sampler = self.sampler or optuna.samplers.TPESampler(seed=self.seed)
+        sampler = self._made = self.sampler or optuna.samplers.TPESampler(seed=self.seed)
         direction = "maximize" if mode == "max" else "minimize"
         self._study = optuna.create_study(direction=direction, sampler=sampler)
+        self._objectives: Objectives | None = None
+        self._judged: dict[int, dict[str, Any]] = {}  # with objectives: each trial's last judged result
         self._distributions: dict[str, Any] = {}
         self._paths: dict[str, tuple[tuple[str, ...], Domain]] = {}
         for path, domain in space.paths:
@@ -93,6 +104,13 @@ class OptunaSearch(Searcher):
         self._trials: dict[int, Any] = {}
         self._steps: dict[int, set[int]] = {}
         self._last: dict[int, float] = {}  # each trial's last metric value (NaN if not a finite number)
+
+    def set_objectives(self, objectives: Objectives) -> None:
+        super().set_objectives(objectives)
+        self._objectives = objectives
+        if objectives.multi:  # no trial was asked yet: the study is made again with every direction
+            directions = ["maximize" if mode == "max" else "minimize" for mode in objectives.modes]
+            self._study = _optuna().create_study(directions=directions, sampler=self._made)
 
     @staticmethod
     def _distribution(optuna: Any, domain: Domain) -> Any:
@@ -146,6 +164,11 @@ class OptunaSearch(Searcher):
         step = result.get("training_iteration")
         if trial is None or (self.metric or "") not in result:
             return
+        objectives = self._objectives
+        if objectives is not None and (objectives.reports(result) or not objectives.multi):
+            self._judged[trial_id] = result
+        if objectives is not None and objectives.multi:
+            return  # Optuna takes no intermediate values with several objectives
         self._last[trial_id] = float(value) if finite(value) else math.nan
         if not isinstance(step, int) or not finite(value):
             return
@@ -159,9 +182,24 @@ class OptunaSearch(Searcher):
         trial = self._trials.pop(trial_id, None)
         self._steps.pop(trial_id, None)
         last = self._last.pop(trial_id, None)
+        judged = self._judged.pop(trial_id, None)
         if trial is None:
             return
         optuna = _optuna()
+        objectives = self._objectives
+        if objectives is not None:
+            for constraint in objectives.constraints:
+                if judged is not None:
+                    trial.set_constraint(constraint.key, constraint.excess(judged))
+            if objectives.multi:
+                losses = objectives.losses(judged)
+                if status is Status.ERROR or judged is None or losses is None:
+                    self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                elif status is Status.STOPPED:
+                    self._study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                else:
+                    self._study.tell(trial, [float(judged[m]) for m in objectives.metrics])
+                return
         value: Any = None if result is None else result.get(self.metric or "")
         if result is not None and self.metric not in result:
             value = last  # a last result without the metric: the trial's value is its last one with it

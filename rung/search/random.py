@@ -23,6 +23,7 @@ class Random(Searcher):
     """
 
     include_choices = False
+    multi_objective = True  # it learns nothing
 
     def setup(self, space: Space, *, metric: str | None, mode: str, num_samples: int, seed: int) -> None:
         super().setup(space, metric=metric, mode=mode, num_samples=num_samples, seed=seed)

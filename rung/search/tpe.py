@@ -11,7 +11,19 @@ import numpy as np
 
 from rung._checks import INTEGER, Boolean, Function, Interval, check
 from rung._numbers import is_number
-from rung.search._tpe_level import DONE, REUSE_BATCH, REUSE_FROM, REUSE_SHARE, STOPPED, WORST, Level, Settings
+from rung.objectives import Objectives
+from rung.search._tpe_level import (
+    DONE,
+    REUSE_BATCH,
+    REUSE_FROM,
+    REUSE_SHARE,
+    RUNNING,
+    STOPPED,
+    WORST,
+    Level,
+    Settings,
+)
+from rung.search._tpe_objectives import motpe_losses
 from rung.search.base import Searcher
 from rung.space import Space
 from rung.types import Config, Status
@@ -59,9 +71,19 @@ class TPE(Searcher):
     configurations join the bad group too (`constant_liar`), so parallel slots do not get
     near-duplicates of running trials. Trials created by a scheduler (PBT clones) are not learnt from.
 
+    Several objectives (`metric=[...]`): MOTPE, as Optuna's `TPESampler` does it. A trial counts by
+    its last result that reports every objective; the good group is the first non-dominated fronts,
+    the front where it ends cut by greedy hypervolume subset selection (see
+    `rung.search._tpe_objectives`). Constraints (`constraints=`): as Optuna's TPE with constraints
+    (c-TPE's rule): a trial whose last result breaks one ranks after every feasible trial (and after
+    those stopped early), by how far it breaks them, so the good group is feasible while it can be.
+    Under a multi-fidelity scheduler, constraints are not learnt (BOHB's values at milestones are),
+    and several objectives are learnt from the trials' last results as without one.
+
     The space: numbers (uniform, log, integer, quantised, normal) are modelled in the unit cube
     through their domains' `to_unit`/`from_unit`; those with at most 64 values by the mass of each
-    value's cell, the others by densities. Choices are modelled by categorical kernels. A choice
+    value's cell, the others by densities. A choice of three or more numbers is an ordinal too (by
+    rank: `ordered_choices`); other choices are modelled by categorical kernels. A choice
     between dicts holding domains is modelled by its option, and each such option's domains by a
     model fitted on the trials that took that option (so nested choices nest models). Domains
     inside lists within options are sampled at random; `sample_from` values are derived as usual.
@@ -78,6 +100,9 @@ class TPE(Searcher):
         explore_choices: Share of model-based proposals whose candidates all take options drawn
             uniformly for every choice of the space (or of a nested option), keeping the numbers
             drawn from the good density; the ratio then picks among them. 0 turns it off.
+        ordered_choices: Model a choice of three or more numbers (`choice([32, 64, 128])`) as
+            ordered, by rank, as a few-valued integer is (64 lies between 32 and 128); False: as
+            categories. Choices of anything else are categories either way.
         seed: Seeds this searcher's generator (default: the run's seed).
 
     Example:
@@ -93,6 +118,7 @@ class TPE(Searcher):
         constant_liar: bool = True,
         gamma: float | Callable[[int], int] | None = None,
         explore_choices: float = 0.3,
+        ordered_choices: bool = True,
         seed: int | None = None,
     ) -> None:
         self.n_startup = int(check("TPE", "n_startup", n_startup, Interval(int, 1, None)))
@@ -100,6 +126,7 @@ class TPE(Searcher):
         self.multivariate: bool = check("TPE", "multivariate", multivariate, Boolean())
         self.constant_liar: bool = check("TPE", "constant_liar", constant_liar, Boolean())
         check("TPE", "explore_choices", explore_choices, Interval(float, 0, 1, noun="a share"))
+        self.ordered_choices: bool = check("TPE", "ordered_choices", ordered_choices, Boolean())
         check("TPE", "seed", seed, INTEGER, None)
         super().__init__(seed)
         self.gamma = gamma
@@ -114,7 +141,7 @@ class TPE(Searcher):
         super().setup(space, metric=metric, mode=mode, num_samples=num_samples, seed=seed)
         if metric is None:
             raise ValueError("TPE needs a metric to model; pass metric= to rung.run (or use search='random')")
-        self._root = Level(space.paths, space.grid_dims)
+        self._root = Level(space.paths, space.grid_dims, self.ordered_choices)
         if not self._root.models:
             kind = "grid dimensions" if space.grid_dims else "constants and derived values"
             raise ValueError(
@@ -126,6 +153,19 @@ class TPE(Searcher):
         self._rows: dict[int, list[tuple[Level, int]]] = {}  # where each running trial sits in the history
         self._last: dict[int, tuple[float, float]] = {}  # trial id -> (last metric value, its iteration)
         self._fidelity: tuple[str, list[float]] | None = None
+        self._objectives: Objectives | None = None  # several, or constraints (set_objectives)
+
+    multi_objective = True
+
+    def set_objectives(self, objectives: Objectives) -> None:
+        super().set_objectives(objectives)
+        self._objectives = objectives
+        self._judged: dict[int, dict[str, Any]] = {}  # running trial -> its last result with the objectives
+        # Several objectives: ended trials whose rank moves as others end (id -> rows, status, judged
+        # result), ranked again before the next proposal; how many trials ended infeasible (ranked once).
+        self._moving: dict[int, tuple[list[tuple[Level, int]], Status, dict[str, Any]]] = {}
+        self._infeasible = 0
+        self._stale = False
 
     def _settings(self) -> Settings:
         """The model's settings as they are now (benchmarks and tests change them after `setup`)."""
@@ -141,7 +181,7 @@ class TPE(Searcher):
             self.reuse_batch,
         )
 
-    def set_fidelity(self, time_attr: str, milestones: list[float]) -> None:
+    def set_fidelity(self, time_attr: str, milestones: list[float], *, count_running: bool = False) -> None:
         """Learn BOHB-style (Falkner et al. 2018) under a multi-fidelity scheduler.
 
         Each trial's value is read at every milestone it passes. The model is fitted at the highest
@@ -152,6 +192,11 @@ class TPE(Searcher):
         its trials stopped below rank after them, by how far they got, then by their value at their
         highest milestone. Trials count once they end: a paused trial (HyperBand's rungs, promotion
         ASHA) is running for the model until then (see `rung.BOHB` for why).
+
+        `count_running=True` (the default's `AutoSearch`): a trial counts at a milestone as soon as
+        it reports its value there, running or paused, as the paper's BOHB counts every evaluation
+        of a budget; the running trials without a value at the model's milestone stay in the bad
+        group (constant liar).
         """
         self._fidelity = (time_attr, sorted(float(m) for m in milestones))
         # Trial id -> its value at each milestone it passed (the first ones, in order); a tuple, as
@@ -161,12 +206,15 @@ class TPE(Searcher):
         self._ended: dict[int, tuple[list[tuple[Level, int]], Status]] = {}
         self._reached: dict[float, int] = dict.fromkeys(self._fidelity[1], 0)  # ended trials with a value there
         self._budget = None
+        self._count_running = count_running
 
     def suggest(self, trial_id: int) -> Config | None:
         point = self._next_point()
         if point is None:
             return None
         rows: list[tuple[Level, int]] = []
+        if self._objectives is not None and self._stale:
+            self._rank_objectives(self._objectives)
         values = self._root.propose(self._settings(), self._budget, self._rng, point, rows)
         self._rows[trial_id] = rows
         return self.space.sample(self._rng, fixed={**point, **values})
@@ -177,6 +225,13 @@ class TPE(Searcher):
         self._rows[trial_id] = rows
 
     def observe(self, trial_id: int, result: dict[str, Any]) -> None:
+        objectives = self._objectives
+        if (
+            objectives is not None
+            and trial_id in self._rows
+            and (objectives.reports(result) if objectives.multi else self.metric in result)
+        ):
+            self._judged[trial_id] = result
         if trial_id not in self._rows or self.metric not in result:
             return
         value = result[self.metric]
@@ -192,6 +247,10 @@ class TPE(Searcher):
                 if reached > len(passed):
                     # The first result at or past a milestone is the trial's value there.
                     self._at[trial_id] = passed + (float(value) if number else math.nan,) * (reached - len(passed))
+                    if self._count_running:
+                        for milestone in self._fidelity[1][len(passed) : reached]:
+                            self._reached[milestone] += number and math.isfinite(value)
+                        self._moved(trial_id)
 
     def on_complete(self, trial_id: int, status: Status, result: dict[str, Any] | None) -> None:
         if result is not None:
@@ -199,19 +258,19 @@ class TPE(Searcher):
         rows = self._rows.pop(trial_id, None)
         if rows is None:
             return
+        judged = None if self._objectives is None else self._judged.pop(trial_id, None)
+        if self._objectives is not None and self._objectives.multi:
+            self._last.pop(trial_id, None)
+            self._end_objectives(trial_id, rows, status, judged, self._objectives)
+            return
         if self._fidelity is not None:
             milestones = self._fidelity[1]
             self._last.pop(trial_id, None)
             self._ended[trial_id] = (rows, status)
-            if status is not Status.ERROR:
+            if status is not Status.ERROR and not self._count_running:
                 for milestone, value in zip(milestones, self._at.get(trial_id, ()), strict=False):
                     self._reached[milestone] += math.isfinite(value)
-            budget = self._highest_budget()
-            if budget != self._budget:
-                self._budget = budget
-                for ended in list(self._ended):  # the common budget moved up: the ended trials are re-read
-                    self._finish_at_budget(ended, milestones)
-            else:
+            if not self._moved(None):
                 self._finish_at_budget(trial_id, milestones)
             return
         value, reach = self._last.pop(trial_id, (math.nan, 0.0))
@@ -219,8 +278,82 @@ class TPE(Searcher):
         if status is Status.ERROR or not math.isfinite(value):
             state = WORST
         loss = -value if self.mode == "max" else value
+        if self._objectives is not None and state != WORST and not self._objectives.feasible(judged):
+            # After every feasible trial and those stopped early (reach >= 0), least broken first.
+            state, reach = STOPPED, -self._objectives.violation(judged)
         for level, row in rows:
             level.finish(row, state, loss, reach)
+
+    def _moved(self, running: int | None) -> bool:
+        """Move the model's milestone up if more trials now have a value there (re-reading every
+        trial), else re-read the `running` trial that reported; True if it moved."""
+        assert self._fidelity is not None
+        milestones = self._fidelity[1]
+        budget = self._highest_budget()
+        if budget != self._budget:
+            self._budget = budget
+            for ended in list(self._ended):  # the common budget moved up: the ended trials are re-read
+                self._finish_at_budget(ended, milestones)
+            if self._count_running:
+                for trial_id in self._rows:
+                    self._running_at_budget(trial_id, milestones)
+            return True
+        if running is not None:
+            self._running_at_budget(running, milestones)
+        return False
+
+    def _running_at_budget(self, trial_id: int, milestones: list[float]) -> None:
+        """A running (or paused) trial with a value at the model's milestone counts with it; else it
+        stays a liar."""
+        values = self._at.get(trial_id, ())
+        index = bisect.bisect_left(milestones, self._budget) if self._budget is not None else len(values)
+        if index < len(values) and math.isfinite(values[index]):
+            loss = -values[index] if self.mode == "max" else values[index]
+            for level, row in self._rows[trial_id]:
+                level.finish(row, DONE, loss, milestones[index])
+        else:
+            for level, row in self._rows[trial_id]:
+                level.finish(row, RUNNING, math.nan, 0.0)
+
+    def _end_objectives(
+        self,
+        trial_id: int,
+        rows: list[tuple[Level, int]],
+        status: Status,
+        judged: dict[str, Any] | None,
+        objectives: Objectives,
+    ) -> None:
+        """A trial ended under several objectives: failed, not finite or infeasible, it ranks once and for
+        all; else its rank depends on the others', and every such trial is ranked again before the next
+        proposal (`_rank_objectives`)."""
+        if status is Status.ERROR or judged is None or objectives.losses(judged) is None:
+            for level, row in rows:
+                level.finish(row, WORST, math.nan, 0.0)
+        elif not objectives.feasible(judged):
+            self._infeasible += 1
+            for level, row in rows:
+                level.finish(row, STOPPED, 0.0, -objectives.violation(judged))
+        else:
+            self._moving[trial_id] = (rows, status, judged)
+            self._stale = True
+
+    def _rank_objectives(self, objectives: Objectives) -> None:
+        """Give every feasible ended trial its MOTPE loss: trials that ran to their end by their rank among
+        themselves; those a scheduler stopped early after them (by how far they got, then their rank)."""
+        self._stale = False
+        ended = sorted(self._moving.items())
+        done = [(rows, judged) for _, (rows, status, judged) in ended if status is Status.TERMINATED]
+        stopped = [(rows, judged) for _, (rows, status, judged) in ended if status is not Status.TERMINATED]
+        n_good = self._n_below(len(done) + len(stopped) + self._infeasible)
+        for group, state in ((done, DONE), (stopped, STOPPED)):
+            if not group:
+                continue
+            losses = np.array([objectives.losses(judged) for _, judged in group], dtype=float)
+            for (rows, judged), loss in zip(group, motpe_losses(losses, n_good), strict=True):
+                iteration = judged.get("training_iteration", 0)
+                reach = float(iteration) if is_number(iteration) else 0.0
+                for level, row in rows:
+                    level.finish(row, state, float(loss), reach)
 
     def _highest_budget(self) -> float | None:
         """The highest milestone that at least `n_startup` ended trials reached with a finite value."""

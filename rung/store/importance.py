@@ -18,7 +18,6 @@ def univariate_importance(rows: list[dict[str, Any]], metric: str | None) -> dic
     if metric is None:
         return {}
     import numpy as np
-    from scipy.stats import rankdata
 
     scored = [
         (flatten(r["config"], "/"), float(r["best_result"][metric]))
@@ -28,13 +27,13 @@ def univariate_importance(rows: list[dict[str, Any]], metric: str | None) -> dic
     if len(scored) < 3:
         return {}
     y = np.array([v for _, v in scored])
-    ry = rankdata(y)
+    ry = _ranks(y)
     total = float(((y - y.mean()) ** 2).sum())
     out: dict[str, float] = {}
     for key in sorted({k for config, _ in scored for k in config}):
         values = [config.get(key) for config, _ in scored]
         if all(finite(v) for v in values):
-            x = rankdata(np.array(values, dtype=float))
+            x = _ranks(np.array(values, dtype=float))
             if x.std() > 0 and ry.std() > 0:
                 out[key] = float(abs(np.corrcoef(x, ry)[0, 1]))
             continue
@@ -47,4 +46,21 @@ def univariate_importance(rows: list[dict[str, Any]], metric: str | None) -> dic
         between = float((counts * (means - y.mean()) ** 2).sum())
         adjusted = 1.0 - (1.0 - between / total) * (n - 1) / (n - k)
         out[key] = float(math.sqrt(max(0.0, adjusted)))
+    return out
+
+
+def _ranks(values: Any) -> Any:
+    """Ranks from 1, ties sharing their average rank (as `scipy.stats.rankdata`, whose import alone
+    costs the dashboard's first view a second or more)."""
+    import numpy as np
+
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    new = np.concatenate(([True], ordered[1:] != ordered[:-1]))
+    group = np.cumsum(new) - 1
+    starts = np.flatnonzero(new)
+    ends = np.concatenate((starts[1:], [len(values)]))
+    average = (starts + ends + 1) / 2.0  # ranks starts+1 .. ends, averaged
+    out = np.empty(len(values))
+    out[order] = average[group]
     return out

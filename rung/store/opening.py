@@ -1,5 +1,5 @@
-"""Connecting to an experiment's database, and building a new one so that its name appears only
-once it is complete."""
+"""Connecting to an experiment's database, building a new one so that its name appears only once
+it is complete, and upgrading an older one in place."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Any
 
 from rung.errors import ExperimentExistsError
 from rung.store.encoding import dumps
-from rung.store.schema import DB_NAME, SCHEMA, SCHEMA_VERSION
+from rung.store.schema import ADDED_EVENT_COLUMNS, DB_NAME, SCHEMA, SCHEMA_VERSION, SETUP_TABLE
 
-__all__ = ["build", "connect"]
+__all__ = ["build", "connect", "has_setup_table", "upgrade"]
 
 
 def connect(db: Path, writable: bool = True) -> sqlite3.Connection:
@@ -55,9 +55,11 @@ def build(
             if statement.strip():
                 conn.execute(statement)
         conn.execute(
-            "INSERT INTO experiment VALUES (1, ?, ?, 'RUNNING', ?, ?, ?, ?, ?, ?, ?, ?)",
-            (name, SCHEMA_VERSION, now, now, metric, mode, dumps(settings), dumps(space), objective, setup),
+            "INSERT INTO experiment VALUES (1, ?, ?, 'RUNNING', ?, ?, ?, ?, ?, ?, ?)",
+            (name, SCHEMA_VERSION, now, now, metric, mode, dumps(settings), dumps(space), objective),
         )
+        if setup is not None:
+            conn.execute("INSERT INTO setup VALUES (1, ?)", (setup,))
     conn.close()
     try:
         os.link(building, path / DB_NAME)  # fails if a driver of an older rung created it meanwhile
@@ -68,3 +70,32 @@ def build(
         ) from None
     finally:
         building.unlink()
+
+
+def has_setup_table(conn: sqlite3.Connection) -> bool:
+    """Whether the database keeps the setup in its own table (version 3), not in the experiment row."""
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'setup'").fetchone() is not None
+
+
+def upgrade(conn: sqlite3.Connection) -> None:
+    """Bring a store of an older schema to the current one, in one transaction (writers only: readers
+    read every version as it is).
+
+    Version 1 lacks the events' `time` and `slot` columns (they read as NULL); versions 1 and 2 keep the
+    setup pickle in the experiment row, which every status change rewrote: it moves to the `setup`
+    table and the old column is left NULL (dropping it would copy the table, for no gain).
+    """
+    events = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+    missing = [(column, kind) for column, kind in ADDED_EVENT_COLUMNS if column not in events]
+    moved = not has_setup_table(conn)
+    if not missing and not moved:
+        return
+    with conn:
+        conn.execute("BEGIN")
+        for column, kind in missing:
+            conn.execute(f"ALTER TABLE events ADD COLUMN {column} {kind}")
+        if moved:
+            conn.execute(SETUP_TABLE)
+            conn.execute("INSERT INTO setup SELECT 1, setup FROM experiment WHERE id = 1 AND setup IS NOT NULL")
+            conn.execute("UPDATE experiment SET setup = NULL WHERE id = 1")
+        conn.execute("UPDATE experiment SET version = MAX(version, ?) WHERE id = 1", (SCHEMA_VERSION,))

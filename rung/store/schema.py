@@ -1,22 +1,32 @@
-"""The store's SQL schema (version 2), its database file name, and the experiments under a storage folder."""
+"""The store's SQL schema (version 3), its database file name, and the experiments under a storage folder.
+
+Version 3 keeps the experiment's setup pickle (what `rung resume` unpickles; megabytes when a
+closure holds data) in a table of its own: SQLite rewrites a whole row on every update, so in the
+`experiment` row (version 2 and before) each status change wrote the blob again (a 40 MiB setup made a
+84 MB rung.db). Older stores are read as they are and upgraded when opened for writing (`opening.upgrade`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["ADDED_EVENT_COLUMNS", "DB_NAME", "SCHEMA", "SCHEMA_VERSION", "list_experiments"]
+__all__ = ["ADDED_EVENT_COLUMNS", "DB_NAME", "SCHEMA", "SCHEMA_VERSION", "SETUP_TABLE", "list_experiments"]
 
 DB_NAME = "rung.db"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
-SCHEMA = """
+SETUP_TABLE = "CREATE TABLE setup (id INTEGER PRIMARY KEY CHECK (id = 1), data BLOB NOT NULL)"
+"""The table that version 3 added (also made when an older store is upgraded)."""
+
+SCHEMA = f"""
 CREATE TABLE experiment (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     name TEXT NOT NULL, version INTEGER NOT NULL, status TEXT NOT NULL,
     created REAL NOT NULL, updated REAL NOT NULL,
     metric TEXT, mode TEXT, settings TEXT NOT NULL, space TEXT NOT NULL,
-    objective TEXT, setup BLOB
+    objective TEXT
 );
+{SETUP_TABLE};
 CREATE TABLE trials (
     id INTEGER PRIMARY KEY, config TEXT NOT NULL, config_blob BLOB, status TEXT NOT NULL,
     origin TEXT NOT NULL, parent_id INTEGER, iteration INTEGER NOT NULL DEFAULT 0,
@@ -36,7 +46,7 @@ CREATE TABLE events (
     seq INTEGER PRIMARY KEY, trial_id INTEGER NOT NULL, status TEXT NOT NULL, data TEXT, time REAL, slot INTEGER
 );
 """
-# Columns added since schema version 1, in the order of _SCHEMA (so positional inserts fit both).
+# Columns added since schema version 1, in the order of SCHEMA (so positional inserts fit both).
 ADDED_EVENT_COLUMNS = (("time", "REAL"), ("slot", "INTEGER"))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import tempfile
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 from rung.store.schema import DB_NAME
 from rung.store.sqlite import Store
 
-__all__ = ["snapshot", "stamp"]
+__all__ = ["Snapshot", "snapshot", "stamp"]
 
 _ATTEMPTS = 5
 
@@ -44,6 +45,58 @@ def _wal_salt(wal: Path) -> bytes:
         return b""
 
 
+class Snapshot:
+    """A private copy of an experiment's database, open for reading until `close()`: the read side
+    keeps one while its queries (the dashboard's pages of trials) may come, and drops it when the
+    store's files change.
+
+    Attributes:
+        store: a read-only `Store` over the copy; `conn`: its connection, for the read side's queries;
+        `stamp`: the original's `stamp()` taken before it was copied.
+    """
+
+    def __init__(self, storage: str | Path, name: str) -> None:
+        path = Path(storage) / name
+        db = path / DB_NAME
+        wal = db.with_name(DB_NAME + "-wal")
+        if not db.is_file():
+            raise FileNotFoundError(f"no experiment {name!r} in {str(storage)!r}")
+        self.stamp = stamp(db)
+        folder = tempfile.mkdtemp(prefix="rung-read-")
+        try:
+            copy = Path(folder) / DB_NAME
+            for _ in range(_ATTEMPTS):
+                salt = _wal_salt(wal)
+                shutil.copyfile(db, copy)
+                if wal.exists():
+                    try:
+                        shutil.copyfile(wal, copy.with_name(DB_NAME + "-wal"))
+                    except FileNotFoundError:  # checkpointed and removed meanwhile: the db has it all
+                        continue
+                if _wal_salt(wal) == salt:
+                    break
+            self.conn = sqlite3.connect(copy, isolation_level=None, check_same_thread=False)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        # A copy nobody closed (a reader dropped) goes when it is collected, or at exit.
+        self._remove = weakref.finalize(self, _remove, self.conn, folder)
+        try:
+            self.store = Store(path, self.conn, writable=False)
+        except BaseException:
+            self._remove()
+            raise
+
+    def close(self) -> None:
+        """Close the copy and remove it; again does nothing."""
+        self._remove()
+
+
+def _remove(conn: sqlite3.Connection, folder: str) -> None:
+    conn.close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @contextmanager
 def snapshot(storage: str | Path, name: str) -> Iterator[Store]:
     """A read-only `Store` over a private copy of the experiment's database (the original is only read).
@@ -52,25 +105,8 @@ def snapshot(storage: str | Path, name: str) -> Iterator[Store]:
         >>> with snapshot("rung-runs", "exp1") as store:  # doctest: +SKIP
         ...     rows = store.trials()
     """
-    path = Path(storage) / name
-    db = path / DB_NAME
-    wal = db.with_name(DB_NAME + "-wal")
-    if not db.is_file():
-        raise FileNotFoundError(f"no experiment {name!r} in {str(storage)!r}")
-    with tempfile.TemporaryDirectory(prefix="rung-read-") as tmp:
-        copy = Path(tmp) / DB_NAME
-        for _ in range(_ATTEMPTS):
-            salt = _wal_salt(wal)
-            shutil.copyfile(db, copy)
-            if wal.exists():
-                try:
-                    shutil.copyfile(wal, copy.with_name(DB_NAME + "-wal"))
-                except FileNotFoundError:  # checkpointed and removed meanwhile: the db has it all
-                    continue
-            if _wal_salt(wal) == salt:
-                break
-        conn = sqlite3.connect(copy, isolation_level=None, check_same_thread=False)
-        try:
-            yield Store(path, conn, writable=False)
-        finally:
-            conn.close()
+    copy = Snapshot(storage, name)
+    try:
+        yield copy.store
+    finally:
+        copy.close()

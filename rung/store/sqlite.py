@@ -4,7 +4,8 @@ Layout under `<storage>/<name>/`: `rung.db` (SQLite in WAL mode) and `trials/<id
 files, the trial's log). Every write gets a sequence number from one counter, so the order of
 events (trial added, result, status change) can be replayed on resume. Status events also carry the
 tuner's clock time and the worker slot the trial held (schema version 2; older stores gain the two
-columns when opened for writing and read as NULL otherwise).
+columns when opened for writing and read as NULL otherwise). The setup pickle has a table of its own
+(version 3; see `schema`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -25,7 +27,7 @@ from rung.store import checkpoints as files
 from rung.store import driver, failures, opening
 from rung.store.encoding import config_blob, dumps
 from rung.store.idset import IdSet
-from rung.store.schema import ADDED_EVENT_COLUMNS, DB_NAME, SCHEMA_VERSION, list_experiments
+from rung.store.schema import ADDED_EVENT_COLUMNS, DB_NAME, list_experiments
 from rung.types import Config, Status
 
 __all__ = ["INLINE_MAX", "Store"]
@@ -94,17 +96,11 @@ class Store:
             " UNION ALL SELECT MAX(seq) FROM checkpoints)"
         ).fetchone()
         self._seq = int(row[0] or 0)
+        if writable:
+            opening.upgrade(conn)  # a store of an older schema (readers never write: they read it as it is)
         columns = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
-        missing = [(n, kind) for n, kind in ADDED_EVENT_COLUMNS if n not in columns]
-        if missing and writable:
-            # A store from before event times and slots: upgrade it in place (readers never write).
-            with conn:
-                conn.execute("BEGIN")
-                for column, kind in missing:
-                    conn.execute(f"ALTER TABLE events ADD COLUMN {column} {kind}")
-                conn.execute("UPDATE experiment SET version = ? WHERE id = 1", (SCHEMA_VERSION,))
-            missing = []
-        self._timed = not missing
+        self._timed = all(column in columns for column, _ in ADDED_EVENT_COLUMNS)
+        self._setup_table = opening.has_setup_table(conn)
         self._closed = False
         self._files = files.Transaction()  # the checkpoint files the open transaction writes and replaces
         self._root = str(path)
@@ -152,7 +148,8 @@ class Store:
             freed = files.remove_leftovers(self.path, lambda i: i in open_ids or i > last, referenced)
             # A creator killed before naming its database (creators hold the lock this writer holds).
             for building in self.path.glob(f"{DB_NAME}.new-*"):
-                if building.name.rpartition("-")[2].isdigit():
+                # With its SQLite journal files, which a kill during the building leaves too.
+                if re.fullmatch(rf"{re.escape(DB_NAME)}\.new-\d+(-journal|-wal|-shm)?", building.name):
                     freed += building.stat().st_size
                     files.remove(building)
         except OSError as exc:  # the run can go on with them: they only take room
@@ -344,11 +341,18 @@ class Store:
         self._trial_rows.clear()
 
     def set_experiment(self, status: str, **fields: Any) -> None:
+        """Record the experiment's status, and any of `settings`, `objective` and `setup` given."""
         sets = ["status = ?", "updated = ?"]
         values: list[Any] = [status, time.time()]
         for key, value in fields.items():
             if key not in ("settings", "objective", "setup"):
                 raise KeyError(key)
+            if key == "setup":  # its own row: the experiment's updates never rewrite the blob
+                if value is None:
+                    self._execute("DELETE FROM setup")
+                else:
+                    self._execute("INSERT OR REPLACE INTO setup VALUES (1, ?)", (value,))
+                continue
             sets.append(f"{key} = ?")
             values.append(dumps(value) if key == "settings" else value)
         self._execute(f"UPDATE experiment SET {', '.join(sets)} WHERE id = 1", values)
@@ -492,15 +496,33 @@ class Store:
             newest[trial_id] = path
         return {trial_id: self.path / path for trial_id, path in newest.items() if path is not None}
 
+    @_reads
+    def checkpoint_iterations(self) -> dict[int, int]:
+        """The iteration of every trial's newest checkpoint, in one query (a replay reads it)."""
+        self._write_pending()
+        newest: dict[int, int] = {}
+        for trial_id, iteration in self._conn.execute("SELECT trial_id, iteration FROM checkpoints ORDER BY seq"):
+            newest[trial_id] = int(iteration)
+        return newest
+
     def log_file(self, trial_id: int) -> str:
         """The trial's log file as a string (cheaper than a Path on the tuner's hot path)."""
         return files.log_file(self._root, trial_id)
 
     @_reads
-    def experiment(self) -> dict[str, Any]:
+    def experiment(self, setup: bool = True) -> dict[str, Any]:
+        """The experiment's row: name, version, status, settings, space, objective, and its `setup`
+        (the pickle `rung resume` needs, as bytes, never unpickled here; None if it could not be
+        stored); `setup=False` leaves that key out and does not read the blob."""
         cur = self._conn.execute("SELECT * FROM experiment WHERE id = 1")
         row = cur.fetchone()
         out = dict(zip([c[0] for c in cur.description], row, strict=True))
+        blob = out.pop("setup", None)  # stores before version 3 keep it in this row
+        if setup:
+            if self._setup_table:
+                found = self._conn.execute("SELECT data FROM setup WHERE id = 1").fetchone()
+                blob = None if found is None else found[0]
+            out["setup"] = blob
         out["settings"] = json.loads(out["settings"])
         out["space"] = json.loads(out["space"])
         out["status"] = driver.status(out["status"], out["settings"])

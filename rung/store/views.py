@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from rung._numbers import better, finite
+from rung.objectives import Objectives
 from rung.store import driver, timeline
 from rung.store.importance import univariate_importance
 from rung.store.schema import DB_NAME
-from rung.store.snapshot import snapshot
+from rung.store.snapshot import Snapshot, snapshot
 from rung.store.sqlite import Store
 from rung.types import Status
 
@@ -72,19 +73,27 @@ def schedules(records: Any) -> dict[int, list[dict[str, Any]]]:
 
 def summary(store: Store) -> dict[str, Any]:
     """An experiment in one line: status, trials by status, the best value of its metric."""
-    return _summary(store.path.name, store.experiment(), store.trials())
+    return _summary(store.path.name, store.experiment(setup=False), store.trials())
 
 
 def _summary(name: str, exp: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
     metric, mode = exp["metric"], exp["mode"] or "min"
+    objectives = Objectives.stored(metric, mode, exp["settings"])
     counts: dict[str, int] = {}
     best: float | None = None
     for row in rows:
         status = driver.shown(row["status"], exp["status"])
         counts[status] = counts.get(status, 0) + 1
         value: Any = (row["best_result"] or {}).get(metric) if metric else None
+        if objectives is not None and objectives.constraints and not objectives.feasible(row["best_result"]):
+            continue  # never best
         if finite(value) and (best is None or better(float(value), best, mode)):
             best = float(value)
+    extra: dict[str, Any] = {}
+    if objectives is not None and not objectives.plain:
+        extra = _objectives_summary(objectives, rows)
+        if objectives.multi:
+            best = extra.pop("best_score")
     return {
         "name": name,  # the folder: a copied or renamed experiment is found (and linked) by it
         "status": exp["status"],
@@ -95,12 +104,40 @@ def _summary(name: str, exp: dict[str, Any], rows: list[dict[str, Any]]) -> dict
         "updated": max([exp["updated"], *(row["updated"] for row in rows)]),
         "trials": len(rows),
         "by_status": counts,
-        "best": best,
+        "best": best,  # with several objectives: the smallest weighted score (None without scalarize weights)
+        **extra,
     }
+
+
+def _objectives_summary(objectives: Objectives, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a summary adds with several objectives or constraints: the objectives, the Pareto front
+    (ids, with several objectives), how many trials are infeasible, and the best weighted score."""
+    judged = [(row["id"], row["best_result"]) for row in rows]
+    scores = [s for _, r in judged if (s := objectives.score(r)) is not None]
+    out: dict[str, Any] = {
+        "objectives": [
+            {"metric": m, "mode": mode} for m, mode in zip(objectives.metrics, objectives.modes, strict=True)
+        ],
+        "constraints": objectives.to_json()["constraints"],
+        "infeasible": sum(1 for _, r in judged if r is not None and not objectives.feasible(r)),
+        "best_score": min(scores) if scores else None,  # the weighted sum of losses (see rung.run's scalarize)
+    }
+    if objectives.multi:
+        out["front"] = objectives.front(judged)
+    return out
+
+
+def _front_points(objectives: Objectives | None, rows: list[dict[str, Any]], front: list[int]) -> list[dict[str, Any]]:
+    if objectives is None or not front:
+        return []
+    judged = {row["id"]: row["best_result"] or {} for row in rows}
+    return [{"id": i, "values": [judged[i].get(m) for m in objectives.metrics]} for i in front]
 
 
 def list_view(storage: str | Path) -> list[dict[str, Any]]:
     """One summary per experiment under `storage` (unreadable ones are listed with their error)."""
+    from rung.store import overview  # it builds on this module
+
     root = Path(storage)
     out: list[dict[str, Any]] = []
     if not root.is_dir():
@@ -109,8 +146,11 @@ def list_view(storage: str | Path) -> list[dict[str, Any]]:
         if not (child / DB_NAME).is_file():
             continue
         try:
-            with snapshot(root, child.name) as store:
-                out.append(clean(summary(store)))
+            copy = Snapshot(root, child.name)
+            try:
+                out.append(clean(overview.summary(copy, child.name)))  # counted by SQLite: fast for many trials
+            finally:
+                copy.close()
         except Exception as exc:  # damaged, or unreadable here: listed as such, the others still shown
             out.append({"name": child.name, "status": "UNREADABLE", "error": str(exc)})
     return out
@@ -119,24 +159,39 @@ def list_view(storage: str | Path) -> list[dict[str, Any]]:
 def experiment_view(storage: str | Path, name: str) -> dict[str, Any]:
     """Everything the experiment page draws, as plain JSON-ready data."""
     with snapshot(storage, name) as store:
-        exp = store.experiment()
+        exp = store.experiment(setup=False)
         rows = store.trials()
         records = list(store.timed_history())
     results = [{**data, "trial_id": trial_id} for kind, trial_id, data, _at, _slot in records if kind == "result"]
     plans = schedules(records)
     time_attr, milestones = fidelity(exp["settings"] or {})
     metric, mode = exp["metric"], exp["mode"] or "min"
+    objectives = Objectives.stored(metric, mode, exp["settings"])
+    best_mode = mode
+    if objectives is not None and objectives.multi:
+        # Curves of the first objective; no best so far unless weighted (then the weighted score, lowest best).
+        metric, best_mode = objectives.metrics[0], "min"
     curves: dict[int, list[list[Any]]] = {}
     best_so_far: list[list[float]] = []
     best: float | None = None
     for res in sorted(results, key=lambda r: float(r.get("timestamp", 0.0))):
         value: Any = res.get(metric) if metric else None
         curves.setdefault(res["trial_id"], []).append([res.get(time_attr), value if finite(value) else None])
-        if finite(value) and (best is None or better(float(value), best, mode)):
+        if objectives is not None and not objectives.plain:
+            # Results that may make their trial best: feasible ones, or (several objectives) weighed.
+            score = objectives.score(res)
+            if objectives.multi:
+                value = score
+            elif score is None:
+                continue
+        if finite(value) and (best is None or better(float(value), best, best_mode)):
             best = float(value)
             best_so_far.append([float(res.get("timestamp", 0.0)), best])
     for points in curves.values():
         points.sort(key=lambda p: (p[0] is None, p[0] if finite(p[0]) else 0))
+    summary = _summary(name, exp, rows)
+    front = set(summary.get("front", ()))
+    constrained = objectives is not None and bool(objectives.constraints)
     trials = [
         {
             "id": r["id"],
@@ -148,11 +203,19 @@ def experiment_view(storage: str | Path, name: str) -> dict[str, Any]:
             "error": r["error"],
             "parent_id": r["parent_id"],
             "num_failures": r["num_failures"],
+            # With constraints: whether its judged result meets them (None: no result yet).
+            "feasible": (None if r["best_result"] is None else objectives.feasible(r["best_result"]))
+            if constrained and objectives is not None
+            else True,
+            "pareto": r["id"] in front,
         }
         for r in rows
     ]
     view = {
-        "summary": _summary(name, exp, rows),
+        "summary": summary,
+        # With several objectives: the Pareto front's trials, each with its objectives' values (in the
+        # order of summary.objectives), from the result each trial is judged by.
+        "pareto_front": _front_points(objectives, rows, summary.get("front", [])),
         "settings": exp["settings"],
         "time_attr": time_attr,
         "milestones": milestones,

@@ -30,6 +30,7 @@ import rung
 from rung import hp
 from rung._numbers import is_number
 from rung.domains import Categorical, Float, GridValues, Integer, Normal
+from rung.objectives import Objectives
 from rung.search.base import Searcher
 from rung.space import Space
 from rung.types import Config, Status
@@ -93,13 +94,17 @@ def drive(
     parallel: int = 1,
     mode: str = "min",
     seed: int = 0,
+    objectives: Objectives | None = None,
 ) -> list[tuple[int, Config]]:
     """Run `searcher` to its end the way the tuner does; return every (trial id, config) proposed.
 
     Up to `parallel` trials run at once; the oldest running one reports `outcome(trial_id, config)`
-    (each result through `observe`, then `on_complete` with the last).
+    (each result through `observe`, then `on_complete` with the last). `objectives` (several, or
+    constraints; the first metric must be "loss") are given by `set_objectives` after `setup`.
     """
     searcher.setup(Space(spec), metric="loss", mode=mode, num_samples=num_samples, seed=seed)
+    if objectives is not None:
+        searcher.set_objectives(objectives)
     proposed: list[tuple[int, Config]] = []
     running: list[tuple[int, Config]] = []
     done = False
@@ -327,7 +332,43 @@ def check_given_points(make: MakeSearcher) -> None:
     assert second["cond"] == {"kind": "tree", "depth": 3, "leaf": {"min": 5}}
 
 
+def check_several_objectives(make: MakeSearcher) -> None:
+    """With constraints, and with several objectives when it takes them (`multi_objective = True`), it
+    proposes inside the space, tolerates results that lack an objective, are not finite, break a
+    constraint or fail, and gives the same proposals for the same seed and events."""
+    space = Space(RICH)
+    kinds = ["ok", "nan", "missing", "infeasible", "unreported", "error", "ok", "ok"]
+
+    def outcome(trial_id: int, config: Config) -> Outcome:
+        kind = kinds[trial_id % len(kinds)]
+        x = _numbers(config)
+        result: dict[str, Any] = {"loss": x, "size": 1.0 / (1.0 + abs(x)), "mb": 10.0}
+        if kind == "nan":
+            result["size"] = math.nan
+        elif kind == "missing":
+            del result["size"]
+        elif kind == "infeasible":
+            result["mb"] = 90.0
+        elif kind == "unreported":
+            del result["mb"]
+        return [result], Status.ERROR if kind == "error" else Status.TERMINATED
+
+    several = make().multi_objective
+    goals = (["loss", "size"], ["min", "max"]) if several else ("loss", "min")
+    objectives = Objectives.of(*goals, constraints={"mb": ("<=", 50)})
+
+    def configs(seed: int) -> list[Config]:
+        proposed = drive(make(), RICH, outcome, num_samples=30, parallel=2, seed=seed, objectives=objectives)
+        return [c for _, c in proposed]
+
+    first = configs(3)
+    for config in first:
+        _check_config(space, config)
+    assert first == configs(3), "two searchers with the same seed and events proposed different configs"
+
+
 SEARCHER_CHECKS: list[Callable[[MakeSearcher], None]] = [
+    check_several_objectives,
     check_given_points,
     check_proposals_inside_space,
     check_same_seed_same_proposals,

@@ -60,55 +60,82 @@
     return out;
   }
 
+  // The experiment page: the overview (summary, charts, the table's first page) polled; other pages
+  // of the trials table, sorted and filtered by the server, asked for when the user turns to them.
   function experimentPage(name) {
     document.getElementById("crumb").textContent = ` / ${name}`;
     document.title = `rung: ${name}`;
+    const base = `/api/experiments/${encodeURIComponent(name)}`;
     const summary = el("p"); summary.id = "summary";
     const filter = el("input"); filter.id = "filter"; filter.placeholder = "filter trials (text in any column)";
     const table = el("table"); table.id = "trials";
+    const prev = el("button", "‹ previous"), next = el("button", "next ›"), where = el("span");
+    prev.id = "prev"; next.id = "next"; where.id = "page-info";
+    const pager = el("div", undefined, "pager"); pager.append(prev, " ", where, " ", next);
     const charts = el("div", undefined, "charts");
     const names = ["curves", "best", "timeline", "parallel", "importance", "schedules"];
     const boxes = Object.fromEntries(names.map((n) => { const d = el("div", undefined, "chart"); d.id = `chart-${n}`; charts.appendChild(d); return [n, d]; }));
-    main.replaceChildren(el("h2", name), summary, charts, el("h3", "Trials"), filter, table);
-    let view = null, sortKey = "id", sortDir = 1;
+    main.replaceChildren(el("h2", name), summary, charts, el("h3", "Trials"), filter, pager, table);
+    const PAGE = 100;
+    const state = { sort: "id", order: "asc", q: "", offset: 0 };
+    const initial = () => state.sort === "id" && state.order === "asc" && !state.q && state.offset === 0;
+    let view = null, page = null, asked = 0;
+
+    async function loadPage() {
+      const mine = ++asked;  // answers to older requests (a quick second click) are dropped
+      const query = new URLSearchParams({ offset: String(state.offset), limit: String(PAGE), sort: state.sort, order: state.order, q: state.q });
+      try {
+        const answer = await fetchJSON(`${base}/trials?${query}`);
+        if (mine === asked) { page = answer; drawTable(); }
+      } catch (err) { live.textContent = `error: ${err.message}`; }
+    }
 
     function drawTable() {
-      if (!view) return;
+      if (!view || !page) return;
       const metric = view.summary.metric;
-      const keys = [...new Set(view.trials.flatMap((t) => Object.keys(flatten(t.config))))].sort();
-      const cols = [["id", (t) => t.id], ["status", (t) => t.status], ["iteration", (t) => t.iteration],
-        [`last ${metric}`, (t) => (t.last || {})[metric]], [`best ${metric}`, (t) => (t.best || {})[metric]],
-        ...keys.map((k) => [k, (t) => flatten(t.config)[k]]), ["parent", (t) => t.parent_id], ["error", (t) => t.error]];
+      const keys = [...new Set([...(view.config_keys || []), ...page.columns])].sort();
+      const cols = [["id", "id", (t) => t.id], ["status", "status", (t) => t.status], ["iteration", "iteration", (t) => t.iteration],
+        [`last ${metric}`, "last", (t) => (t.last || {})[metric]], [`best ${metric}`, "best", (t) => (t.best || {})[metric]],
+        ...keys.map((k) => [k, `config:${k}`, (t) => flatten(t.config)[k]]), ["parent", "parent", (t) => t.parent_id], ["error", "error", (t) => t.error]];
       table.replaceChildren();
       const head = table.createTHead().insertRow();
-      for (const [label] of cols) {
-        const th = el("th", label + (label === sortKey ? (sortDir > 0 ? " ▲" : " ▼") : ""));
-        th.addEventListener("click", () => { sortDir = sortKey === label ? -sortDir : 1; sortKey = label; drawTable(); });
+      for (const [label, key] of cols) {
+        const th = el("th", label + (key === page.sort ? (page.order === "asc" ? " ▲" : " ▼") : ""));
+        th.addEventListener("click", () => {
+          state.order = state.sort === key && state.order === "asc" ? "desc" : "asc";
+          state.sort = key; state.offset = 0; loadPage();
+        });
         head.appendChild(th);
       }
-      const get = Object.fromEntries(cols);
-      const q = filter.value.trim().toLowerCase();
-      const rows = view.trials
-        .filter((t) => !q || cols.some(([, f]) => fmt(f(t)).toLowerCase().includes(q)))
-        .sort((a, b) => { const x = get[sortKey](a), y = get[sortKey](b); if (x === y) return 0; if (x === null || x === undefined) return 1; if (y === null || y === undefined) return -1; return (x < y ? -1 : 1) * sortDir; });
       const body = table.createTBody();
-      for (const t of rows) {
+      for (const t of page.rows) {
         const tr = body.insertRow(); tr.dataset.trial = String(t.id);
-        for (const [label, f] of cols) {
+        for (const [label, , f] of cols) {
           const td = tr.insertCell(); const v = f(t);
           if (label === "error" && v) { const pre = el("pre", v, "tb"); td.appendChild(pre); } else td.textContent = fmt(v);
           if (typeof v === "number") td.className = "num";
           if (label === "status") td.className = `status-${v}`;
         }
       }
+      const shown = page.rows.length ? `trials ${page.offset + 1}–${page.offset + page.rows.length} of ${page.total}` : "no trials";
+      where.textContent = page.q ? `${shown} with “${page.q}” (of ${page.trials})` : shown;
+      prev.disabled = page.offset === 0;
+      next.disabled = page.offset + page.rows.length >= page.total;
     }
-    filter.addEventListener("input", drawTable);
+    prev.addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); loadPage(); });
+    next.addEventListener("click", () => { state.offset += PAGE; loadPage(); });
+    let typing = null;
+    filter.addEventListener("input", () => {
+      clearTimeout(typing);
+      typing = setTimeout(() => { state.q = filter.value.trim(); state.offset = 0; loadPage(); }, 150);
+    });
 
-    loop(`/api/experiments/${encodeURIComponent(name)}`, (v) => {
+    loop(base, (v) => {
       view = v;
       const s = v.summary;
       summary.textContent = `${s.status} · ${s.trials} trials (${Object.entries(s.by_status).map(([k, n]) => `${k} ${n}`).join(", ")}) · best ${s.metric ?? ""} ${fmt(s.best)} (${s.mode}) · ${duration(s.created, s.updated)}`;
-      drawTable();
+      // The overview holds the first page: the table is drawn with it unless the user moved on.
+      if (initial()) { asked++; page = v.trials_page; drawTable(); } else loadPage();
       RungCharts.curves(boxes.curves, v);
       RungCharts.bestSoFar(boxes.best, v);
       RungCharts.timeline(boxes.timeline, v);

@@ -26,26 +26,44 @@ const RungCharts = (() => {
     return c.getContext("2d");
   }
 
-  // Learning curves: metric vs time_attr, one series per trial; milestones as dashed lines.
+  const count = (n) => Number(n).toLocaleString("en-US");
+
+  // Learning curves: metric vs time_attr, one series per trial shown (every trial, or the best ones
+  // of a large run with a band of percentiles over a sample of all); milestones as dashed lines.
   function curves(el, view) {
-    frame(el, `Learning curves (${view.summary.metric} vs ${view.time_attr})`);
+    const of = view.curves_of || {};
+    const cut = of.shown < of.with_results;
+    const band = view.band;
+    frame(el, `Learning curves (${view.summary.metric} vs ${view.time_attr})` + (cut ? `: the best ${count(of.shown)} of ${count(of.with_results)} trials` : ""));
     const ids = Object.keys(view.curves);
-    const xs = [...new Set(ids.flatMap((id) => view.curves[id].map((p) => p[0])).filter((x) => x !== null))].sort((a, b) => a - b);
+    const xs = [...new Set([...ids.flatMap((id) => view.curves[id].map((p) => p[0])), ...(band ? band.x : [])].filter((x) => x !== null))].sort((a, b) => a - b);
     let points = 0;
     const data = [xs];
     const series = [{ label: view.time_attr }];
-    const byStatus = Object.fromEntries(view.trials.map((t) => [String(t.id), t.status]));
+    const byStatus = view.curve_status || {};
+    const bands = [];
+    if (band) {
+      // 10-90th and 25-75th percentiles as filled bands, the median as a line.
+      const keys = ["p10", "p25", "p50", "p75", "p90"];
+      const styles = { p10: "#ddd", p25: "#ccc", p50: "#999", p75: "#ccc", p90: "#ddd" };
+      for (const k of keys) {
+        const at = new Map(band.x.map((x, i) => [x, band[k][i]]));
+        data.push(xs.map((x) => (at.has(x) ? at.get(x) : null)));
+        series.push({ label: k, stroke: styles[k], width: k === "p50" ? 1.5 : 1, dash: k === "p50" ? [4, 3] : undefined, spanGaps: true, points: { show: false } });
+      }
+      bands.push({ series: [5, 1], fill: "rgba(120,120,120,0.10)" }, { series: [4, 2], fill: "rgba(120,120,120,0.18)" });
+    }
     ids.forEach((id, i) => {
       const at = new Map(view.curves[id].map((p) => [p[0], p[1]]));
       data.push(xs.map((x) => (at.has(x) ? at.get(x) : null)));
       points += view.curves[id].filter((p) => p[1] !== null).length;
       const stopped = byStatus[id] === "STOPPED" || byStatus[id] === "ERROR";
-      series.push({ label: `trial ${id}`, stroke: stopped ? "#bbb" : colour(i), width: stopped ? 1 : 1.5, spanGaps: true, points: { size: 3 } });
+      series.push({ label: `trial ${id}`, stroke: stopped && !cut ? "#bbb" : colour(i), width: stopped && !cut ? 1 : 1.5, spanGaps: true, points: { size: 3 } });
     });
     if (!points) return empty(el, "no results yet");
     const milestones = view.milestones;
     const opts = {
-      width: 620, height: 300, series, legend: { show: false },
+      width: 620, height: 300, series, bands, legend: { show: false },
       scales: { x: { time: false } },
       hooks: { draw: [(u) => {
         const ctx = u.ctx;
@@ -59,9 +77,16 @@ const RungCharts = (() => {
       }] },
     };
     new uPlot(opts, data, el);
+    if (band) {
+      const note = document.createElement("p");
+      note.className = "note";
+      note.textContent = `grey: 10th-90th and 25th-75th percentiles and median over ${count(band.trials)} trials spread over the run`;
+      el.appendChild(note);
+    }
     el.dataset.points = String(points);
     el.dataset.series = String(ids.length);
     el.dataset.milestones = String(milestones.length);
+    el.dataset.band = String(band ? band.trials : 0);
   }
 
   // Best value so far vs wall time.
@@ -101,56 +126,75 @@ const RungCharts = (() => {
   const dark = (hex) => { const n = parseInt(hex.slice(1), 16); return 0.299 * (n >> 16) + 0.587 * ((n >> 8) & 255) + 0.114 * (n & 255) < 140; };
 
   // Worker timeline: one row per slot of the tuner, a bar per running stretch (RUNNING up to the
-  // event that ended it), coloured by the rung reached or red for a failure.
+  // event that ended it), coloured by the rung reached or red for a failure. A large run comes per
+  // slot at the chart's resolution (timeline_bins): each bin has the colour that held the slot longest.
   function timeline(el, view) {
     frame(el, "Worker timeline");
+    const binned = view.timeline_bins;
     const spans = view.timeline;
-    if (!spans.length) return empty(el, "no trial has run yet");
+    if (!binned && !spans.length) return empty(el, "no trial has run yet");
     const key = view.timeline_legend;
     // reduce, not Math.max(...spans): a long run has more bars than a call takes arguments.
-    const slots = spans.reduce((m, s) => Math.max(m, s.slot), 0) + 1;
-    const t0 = spans.reduce((m, s) => Math.min(m, s.start), Infinity);
-    const t1 = spans.reduce((m, s) => Math.max(m, s.end), -Infinity);
-    const W = 620, row = 18, H = slots * row + 24, left = 50;
+    const slots = binned ? binned.slots : spans.reduce((m, s) => Math.max(m, s.slot), 0) + 1;
+    const t0 = binned ? binned.t0 : spans.reduce((m, s) => Math.min(m, s.start), Infinity);
+    const t1 = binned ? binned.t1 : spans.reduce((m, s) => Math.max(m, s.end), -Infinity);
+    const W = 620, row = slots > 32 ? 8 : 18, H = slots * row + 24, left = 50;
     const ctx = canvas(el, W, H);
     const x = (t) => left + ((t - t0) / Math.max(t1 - t0, 1e-9)) * (W - left - 10);
     ctx.font = "11px sans-serif";
-    for (let s = 0; s < slots; s++) { ctx.fillStyle = "#333"; ctx.fillText(`slot ${s}`, 2, s * row + 13); }
-    for (const sp of spans) {
-      ctx.fillStyle = key.items[sp.legend].colour;
-      const a = x(sp.start), b = Math.max(x(sp.end), a + 3);
-      ctx.fillRect(a, sp.slot * row + 2, b - a, row - 4);
-      ctx.strokeStyle = "#fff"; ctx.strokeRect(a, sp.slot * row + 2, b - a, row - 4);
-      if (b - a > 24) { ctx.fillStyle = dark(key.items[sp.legend].colour) ? "#fff" : "#222"; ctx.fillText(String(sp.trial), a + 3, sp.slot * row + 13); }
+    const every = row < 12 ? 8 : 1;
+    for (let s = 0; s < slots; s += every) { ctx.fillStyle = "#333"; ctx.fillText(`slot ${s}`, 2, s * row + Math.min(row, 13)); }
+    if (binned) {
+      const width = (W - left - 10) / binned.bins;
+      for (const [slot, first, length, legend] of binned.runs) {
+        ctx.fillStyle = key.items[legend].colour;
+        ctx.fillRect(left + first * width, slot * row + 1, length * width, row - 2);
+      }
+    } else {
+      for (const sp of spans) {
+        ctx.fillStyle = key.items[sp.legend].colour;
+        const a = x(sp.start), b = Math.max(x(sp.end), a + 3);
+        ctx.fillRect(a, sp.slot * row + 2, b - a, row - 4);
+        ctx.strokeStyle = "#fff"; ctx.strokeRect(a, sp.slot * row + 2, b - a, row - 4);
+        if (b - a > 24) { ctx.fillStyle = dark(key.items[sp.legend].colour) ? "#fff" : "#222"; ctx.fillText(String(sp.trial), a + 3, sp.slot * row + 13); }
+      }
     }
     const total = t1 - t0;
     ctx.fillStyle = "#333"; ctx.fillText(`0 s`, left, H - 6);
     ctx.fillText(`${total < 10 ? total.toPrecision(2) : total.toFixed(0)} s`, W - 60, H - 6);
     legend(el, key.title, key.items);
-    el.dataset.points = String(spans.length);
+    if (binned) {
+      const note = document.createElement("p");
+      note.className = "note";
+      note.textContent = `${count(binned.stretches)} running stretches in ${binned.bins} time bins per slot: each bin shows the colour that held the slot longest`;
+      el.appendChild(note);
+    }
+    el.dataset.points = String(binned ? binned.stretches : spans.length);
     el.dataset.slots = String(slots);
-    el.dataset.failed = String(spans.filter((s) => s.ended === "ERROR").length);
+    el.dataset.failed = String(binned ? binned.failed : spans.filter((s) => s.ended === "ERROR").length);
   }
 
-  function numericParams(view) {
-    const keys = [...new Set(view.trials.flatMap((t) => Object.keys(t.config)))];
-    return keys.filter((k) => view.trials.every((t) => typeof t.config[k] === "number" || typeof t.config[k] === "string")
-      && new Set(view.trials.map((t) => t.config[k])).size > 1);
+  function numericParams(trials) {
+    const keys = [...new Set(trials.flatMap((t) => Object.keys(t.config)))];
+    return keys.filter((k) => trials.every((t) => typeof t.config[k] === "number" || typeof t.config[k] === "string")
+      && new Set(trials.map((t) => t.config[k])).size > 1);
   }
 
-  // Parallel coordinates: an axis per top-level hyperparameter and the metric; a line per trial.
+  // Parallel coordinates: an axis per top-level hyperparameter and the metric; a line per trial (of
+  // a large run: the best ones and others spread over the run).
   function parallel(el, view) {
-    frame(el, "Parallel coordinates");
+    const of = view.parallel_of || {};
+    frame(el, "Parallel coordinates" + (of.shown < of.scored ? ` (${count(of.shown)} of ${count(of.scored)} scored trials: the best and others spread over the run)` : ""));
     const metric = view.summary.metric;
-    const trials = view.trials.filter((t) => t.best && typeof t.best[metric] === "number");
-    const keys = numericParams(view);
+    const trials = view.parallel.filter((t) => typeof t.best === "number");
+    const keys = numericParams(trials);
     if (!trials.length || !keys.length) return empty(el, "no scored trial yet");
     const axes = [...keys, metric];
-    const value = (t, k) => (k === metric ? t.best[metric] : t.config[k]);
+    const value = (t, k) => (k === metric ? t.best : t.config[k]);
     const scale = axes.map((k) => {
       const vals = trials.map((t) => value(t, k));
       if (vals.every((v) => typeof v === "number")) {
-        const lo = Math.min(...vals), hi = Math.max(...vals);
+        const lo = vals.reduce((m, v) => Math.min(m, v), Infinity), hi = vals.reduce((m, v) => Math.max(m, v), -Infinity);
         return (v) => (hi > lo ? (v - lo) / (hi - lo) : 0.5);
       }
       const cats = [...new Set(vals.map(String))].sort();
@@ -162,7 +206,7 @@ const RungCharts = (() => {
     const y = (f) => top + (1 - f) * (H - top - bottom);
     const mScale = scale[axes.length - 1];
     for (const t of trials) {
-      const f = mScale(t.best[metric]);
+      const f = mScale(t.best);
       const good = view.summary.mode === "max" ? f : 1 - f;
       ctx.strokeStyle = `hsla(${Math.round(good * 120)}, 70%, 40%, 0.7)`;
       ctx.beginPath();
@@ -176,7 +220,8 @@ const RungCharts = (() => {
 
   // Importance: a bar per hyperparameter (|rank correlation| or correlation ratio with the metric).
   function importance(el, view) {
-    frame(el, "Hyperparameter importance");
+    const of = view.importance_of || {};
+    frame(el, "Hyperparameter importance" + (of.used < of.scored ? ` (from ${count(of.used)} of ${count(of.scored)} scored trials)` : ""));
     const entries = Object.entries(view.importance).sort((a, b) => b[1] - a[1]);
     if (!entries.length) return empty(el, "needs 3 scored trials");
     const table = document.createElement("table");
@@ -201,7 +246,7 @@ const RungCharts = (() => {
       .filter((k) => ids.every((id) => view.schedules[id].every((e) => !e.config || typeof e.config[k] === "number")));
     if (!keys.length) return empty(el, "no numeric hyperparameter");
     const key = keys[0];
-    const iters = Object.fromEntries(view.trials.map((t) => [String(t.id), t.iteration]));
+    const iters = view.schedule_iterations || {};
     const segs = ids.flatMap((id) => view.schedules[id].map((e, i, all) => ({ id, from: e.iteration, to: i + 1 < all.length ? all[i + 1].iteration : Math.max(iters[id] || 0, e.iteration), v: e.config[key], donor: e.from_trial })));
     const vs = segs.map((s) => s.v), x1 = Math.max(...segs.map((s) => s.to), 1);
     const lo = Math.min(...vs), hi = Math.max(...vs);

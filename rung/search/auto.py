@@ -1,0 +1,157 @@
+"""`rung.run`'s default searcher (`AutoSearch`): TPE or a Gaussian process, whichever fits the objective
+and the space, paired with `AutoScheduler`.
+
+- Trials that report learning curves: TPE, learning BOHB-style at the scheduler's milestones (its
+  model compares trials at the highest milestone enough of them reached).
+- Trials that report once: a Gaussian process (`rung.GP`) when the space has at most `GP_MAX_DIMS`
+  hyperparameters, each a number, a choice of numbers (modelled by rank) or a choice of at most
+  `GP_MAX_OPTIONS` options, no choice holds a nested space and there are no grid dimensions; else
+  TPE. After `GP_MAX_TRIALS` ended trials the GP's cost per proposal (cubic in the trials) is no
+  longer worth it: TPE, which learnt from every trial all along, takes over. Why: BENCHMARKS.md,
+  "What the default does".
+
+Both models see every trial from the start (each records the other's proposals as given), so the
+one that proposes always learns from the whole history; the first proposals are TPE's random ones.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rung.domains import Categorical, Float, Integer, Normal, has_domain
+from rung.schedulers.auto import AutoScheduler
+from rung.schedulers.base import Scheduler
+from rung.search.base import Searcher
+from rung.search.tpe import TPE
+from rung.space import Space
+from rung.types import Config, Status
+
+if TYPE_CHECKING:
+    from rung.search.gp import GP
+
+__all__ = ["GP_MAX_DIMS", "GP_MAX_TRIALS", "AutoSearch", "gp_fits"]
+
+GP_MAX_DIMS = 10
+"""The most hyperparameters the GP models."""
+GP_MAX_OPTIONS = 8
+"""The most options of a choice (not of numbers) the GP models (one input per option)."""
+GP_MAX_TRIALS = 200
+"""Ended trials after which TPE proposes instead of the GP (cost: see BENCHMARKS.md, GP search cost)."""
+GP_STARTUP = 10
+"""Ended trials before the GP proposes (TPE's random proposals until then)."""
+
+
+def gp_fits(space: Space) -> bool:
+    """Whether the GP suits this space (see the module's docstring)."""
+    if space.grid_dims or not 0 < len(space.paths) <= GP_MAX_DIMS:
+        return False
+    for _, domain in space.paths:
+        if isinstance(domain, Categorical) and domain.ordered() is None:
+            if has_domain(domain.options) or len(domain.options) > GP_MAX_OPTIONS:
+                return False
+        elif not isinstance(domain, (Float, Integer, Normal, Categorical)):  # pragma: no cover
+            return False
+    return True
+
+
+class AutoSearch(Searcher):
+    """TPE or GP, chosen by what the trials report and by the space (see the module's docstring).
+
+    `rung.run` uses it when neither `search=` nor `scheduler=` is given, with `AutoScheduler`.
+
+    Attributes:
+        model: "tpe" or "gp": the model that makes the proposals now.
+
+    Example:
+        >>> rung.run(train, space, metric="loss", num_samples=100, search=rung.AutoSearch())  # doctest: +SKIP
+    """
+
+    count_running = False
+    """Whether TPE counts a trial at a milestone once it reports there, rather than once it ends
+    (see `TPE.set_fidelity`; measured worse on LCBench's design tasks: BENCHMARKS.md)."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        super().__init__(seed)
+        self.model = "tpe"
+
+    def paired_scheduler(self) -> Scheduler:
+        """The scheduler `rung.run` uses with this searcher when none is given."""
+        return AutoScheduler()
+
+    def setup(self, space: Space, *, metric: str | None, mode: str, num_samples: int, seed: int) -> None:
+        super().setup(space, metric=metric, mode=mode, num_samples=num_samples, seed=seed)
+        assert self.seed is not None  # set by Searcher.setup
+        self._tpe = TPE(seed=self.seed)
+        self._tpe.setup(space, metric=metric, mode=mode, num_samples=num_samples, seed=self.seed)
+        self._gp: GP | None = None
+        if gp_fits(space):
+            from rung.search.gp import GP  # scipy.optimize: imported only for a space it models
+
+            # Its own generator (from the same seed): its proposals do not move TPE's draws.
+            self._gp = GP(seed=self.seed + 1, n_startup=1)
+            self._gp.setup(space, metric=metric, mode=mode, num_samples=num_samples, seed=self.seed + 1)
+        self.kind = "unknown"
+        self._ended = 0
+        self.model = "tpe"
+
+    @property
+    def total(self) -> int | None:
+        return self._tpe.total
+
+    def set_fidelity(self, time_attr: str, milestones: list[float]) -> None:
+        self._tpe.set_fidelity(time_attr, milestones, count_running=self.count_running)
+
+    def describe(self) -> str:
+        """Which model proposes, and why."""
+        if self.model == "gp":
+            return "search: GP (each trial reports once; a low-dimensional space of numbers)"
+        if self.kind == "curves":
+            return "search: TPE learning at the milestones (trials report learning curves)"
+        if self.kind == "once" and self._gp is None:
+            return (
+                "search: TPE (each trial reports once; the space is not for a GP: choices, nesting or many dimensions)"
+            )
+        if self.kind == "once":
+            return f"search: TPE (each trial reports once; past {GP_MAX_TRIALS} trials, a GP costs too much)"
+        return "search: TPE (random proposals until trials end)"
+
+    def _use_gp(self) -> bool:
+        return self._gp is not None and self.kind == "once" and GP_STARTUP <= self._ended < GP_MAX_TRIALS
+
+    def suggest(self, trial_id: int) -> Config | None:
+        gp = self._gp
+        if gp is not None and self._use_gp():
+            self.model = "gp"
+            config = gp.suggest(trial_id)
+            if config is not None:
+                self._tpe.on_given(trial_id, config)
+                self._tpe.proposed += 1  # both count every proposal towards num_samples
+            return config
+        self.model = "tpe"
+        config = self._tpe.suggest(trial_id)
+        if config is not None and gp is not None:
+            gp.on_given(trial_id, config)
+            gp.proposed += 1
+        return config
+
+    def on_given(self, trial_id: int, config: Config) -> None:
+        self._tpe.on_given(trial_id, config)
+        if self._gp is not None:
+            self._gp.on_given(trial_id, config)
+
+    def observe(self, trial_id: int, result: dict[str, Any]) -> None:
+        if self.kind != "curves" and int(result.get("training_iteration", 1)) >= 2:
+            self.kind = "curves"
+        self._tpe.observe(trial_id, result)
+        if self._gp is not None:
+            self._gp.observe(trial_id, result)
+
+    def on_complete(self, trial_id: int, status: Status, result: dict[str, Any] | None) -> None:
+        if result is not None and self.kind != "curves" and int(result.get("training_iteration", 1)) >= 2:
+            self.kind = "curves"
+        if self.kind == "unknown" and status is Status.TERMINATED and result is not None:
+            self.kind = "once"
+        self._ended += 1
+        self._tpe.on_complete(trial_id, status, result)
+        if self._gp is not None:
+            self._gp.on_complete(trial_id, status, result)

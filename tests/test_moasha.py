@@ -1,0 +1,110 @@
+"""rung.MOASHA: multi-objective ASHA's decisions by the definition, and through runs."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import rung
+from rung.objectives import Objectives, epsilon_net_order, pareto_ranks
+from rung.schedulers.moasha import MOASHA
+from rung.types import Decision, Status, TrialInfo
+
+
+def _expected_place(recorded: list[tuple[float, ...]], new: tuple[float, ...]) -> int:
+    """The new point's place by the definition: all points ranked by front, each front by its epsilon-net."""
+    points = np.array([*recorded, new])
+    ranks = pareto_ranks(points)
+    order: list[int] = []
+    for rank in range(int(ranks.max()) + 1):
+        rows = np.flatnonzero(ranks == rank)
+        order += [int(rows[i]) for i in epsilon_net_order(points[rows])]
+    return order.index(len(points) - 1)
+
+
+def test_decisions_at_a_rung_follow_fronts_and_the_epsilon_net() -> None:
+    scheduler = MOASHA(max_t=100, grace_period=1, reduction_factor=3)
+    scheduler.setup(metric="a", mode="min", seed=0)
+    scheduler.set_objectives(Objectives.of(["a", "b"], ["min", "max"]))
+    rng = np.random.default_rng(5)
+    recorded: list[tuple[float, ...]] = []
+    decisions = Counter()
+    for trial_id in range(1, 60):
+        trial = TrialInfo(id=trial_id, config={})
+        scheduler.on_trial_add(trial)
+        a, b = (float(v) for v in rng.integers(0, 8, size=2))  # ties and duplicates too
+        decision = scheduler.on_result(trial, {"training_iteration": 1, "a": a, "b": b})
+        point = (a, -b)
+        if recorded:
+            place = _expected_place(recorded, point)
+            expected = Decision.CONTINUE if place / (len(recorded) + 1) <= 1 / 3 else Decision.STOP
+        else:
+            expected = Decision.CONTINUE  # the first arrival
+        assert decision is expected, (trial_id, point)
+        recorded.append(point)
+        decisions[decision] += 1
+        scheduler.on_complete(trial, Status.STOPPED if decision is Decision.STOP else Status.TERMINATED)
+    assert decisions[Decision.STOP] > decisions[Decision.CONTINUE] > 5
+
+
+def test_infeasible_and_not_finite_results_rank_after_the_feasible_ones() -> None:
+    scheduler = MOASHA(max_t=10, grace_period=1, reduction_factor=2)
+    scheduler.setup(metric="a", mode="min", seed=0)
+    scheduler.set_objectives(Objectives.of(["a", "b"], "min", constraints={"mb": ("<=", 1)}))
+    results = [
+        {"a": 5.0, "b": 5.0, "mb": 0},  # first: continues
+        {"a": 0.0, "b": 0.0, "mb": 3},  # dominates, but infeasible: place 1 of 2 -> 0.5 <= 0.5 continues
+        {"a": 0.0, "b": 0.0, "mb": 9},  # more broken: place 2 of 3
+        {"a": math.nan, "b": 0.0, "mb": 0},  # not finite: last
+        {"a": 4.0, "b": 4.0, "mb": 0},  # the best feasible: first of 5
+    ]
+    decisions = []
+    for trial_id, result in enumerate(results, 1):
+        trial = TrialInfo(id=trial_id, config={})
+        scheduler.on_trial_add(trial)
+        decisions.append(scheduler.on_result(trial, {"training_iteration": 1, **result}))
+    assert decisions == [Decision.CONTINUE, Decision.CONTINUE, Decision.STOP, Decision.STOP, Decision.CONTINUE]
+
+
+def test_bad_arguments_name_the_rule() -> None:
+    with pytest.raises(
+        ValueError, match=re.escape("MOASHA needs reduction_factor to be a finite number >= 2; got reduction_factor=1")
+    ):
+        MOASHA(reduction_factor=1)
+    with pytest.raises(ValueError, match=re.escape("MOASHA needs grace_period <= max_t; got grace_period=5, max_t=2")):
+        MOASHA(max_t=2, grace_period=5)
+
+
+def _curve(config: dict[str, Any]) -> rung.Curve:
+    x, y = config["x"], config["y"]
+    g = 1 + 9 * y
+    steps = [{"f1": x, "f2": (1 + 2 / s) * g * (1 - math.sqrt(x / g)), "mb": 100 * y + s} for s in range(1, 28)]
+    return rung.Curve(steps, [1.0] * 27)
+
+
+def test_a_run_with_several_objectives_stops_trials_early_and_resumes_alike(tmp_path: Path) -> None:
+    space = {"x": rung.uniform(0, 1), "y": rung.uniform(0, 1)}
+    settings: dict[str, Any] = {
+        "metric": ["f1", "f2"], "mode": "min", "executor": "simulated", "verbose": 0, "seed": 2, "max_concurrent": 1,
+        "constraints": {"mb": ("<=", 80)}, "scheduler": MOASHA(max_t=27, grace_period=1, reduction_factor=3),
+    }  # fmt: skip
+    result = rung.run(_curve, space, num_samples=40, storage=tmp_path / "a", name="e", **settings)
+    reached = Counter(t.iteration for t in result.trials)
+    assert reached[27] >= 1 and reached[1] >= 20, reached
+    assert {t.status for t in result.trials if t.iteration < 27} == {rung.Status.STOPPED}
+    assert result.settings["fidelity"] == {"time_attr": "training_iteration", "milestones": [1, 3, 9, 27]}
+    front = result.pareto_front()
+    assert front and all(t.feasible for t in front)
+    # Stopped partway, then resumed: the same decisions as one uninterrupted run (one trial at a time,
+    # so that the first run's last trials end before the next proposal in both).
+    settings["scheduler"] = MOASHA(max_t=27, grace_period=1, reduction_factor=3)
+    rung.run(_curve, space, num_samples=15, storage=tmp_path / "b", name="e", **settings)
+    settings["scheduler"] = MOASHA(max_t=27, grace_period=1, reduction_factor=3)
+    resumed = rung.run(_curve, space, num_samples=40, storage=tmp_path / "b", name="e", resume=True, **settings)
+    assert [(t.config, t.iteration) for t in resumed.trials] == [(t.config, t.iteration) for t in result.trials]

@@ -1,0 +1,129 @@
+"""AutoSearch: the default's searcher picks its model from what the trials report and from the space."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import rung
+from rung.executors.simulated import Curve, SimulatedExecutor
+from rung.search.auto import GP_MAX_DIMS, GP_MAX_OPTIONS, AutoSearch, gp_fits
+from rung.space import Space
+from rung.types import Status
+
+
+def branin(config: dict[str, Any]) -> Curve:
+    """Branin-Hoo (minimum 0.397887), reported once."""
+    x1, x2 = config["x1"], config["x2"]
+    b, k = 5.1 / (4 * math.pi**2), 5 / math.pi
+    value = (x2 - b * x1**2 + k * x1 - 6) ** 2 + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1) + 10
+    return Curve([{"loss": value}], [1.0])
+
+
+def curves(config: dict[str, Any]) -> Curve:
+    x1, x2 = config["x1"], config["x2"]
+    return Curve([{"loss": (x1 - 1) ** 2 + (x2 - 2) ** 2 + 1 / s} for s in range(1, 10)], [1.0] * 9)
+
+
+SPACE = {"x1": rung.uniform(-5, 10), "x2": rung.uniform(0, 15)}
+
+
+def run(fn: Any, tmp_path: Path, searcher: AutoSearch, name: str, **kwargs: Any) -> rung.ExperimentResult:
+    return rung.run(
+        fn,
+        kwargs.pop("space", SPACE),
+        metric="loss",
+        num_samples=kwargs.pop("num_samples", 40),
+        search=searcher,
+        executor=SimulatedExecutor(2, decision_seconds=0.0),
+        storage=tmp_path,
+        name=name,
+        seed=3,
+        verbose=0,
+        **kwargs,
+    )
+
+
+def test_one_result_per_trial_on_a_small_numeric_space_uses_a_gp(tmp_path: Path) -> None:
+    searcher = AutoSearch()
+    result = run(branin, tmp_path, searcher, "gp")
+    assert searcher.kind == "once" and searcher.model == "gp"
+    assert searcher.describe().startswith("search: GP")
+    assert result.settings["built"]["scheduler"] == "AutoScheduler"
+    assert {t.status for t in result.trials} == {Status.TERMINATED} and len(result.trials) == 40
+    # 40 trials of a GP find Branin's minimum closely (random search: about 0.8 at the median).
+    assert min(t.metrics["loss"] for t in result.trials) < 0.45
+
+
+def test_learning_curves_use_tpe_at_the_milestones(tmp_path: Path) -> None:
+    searcher = AutoSearch()
+    result = run(curves, tmp_path, searcher, "tpe", num_samples=60)
+    assert searcher.kind == "curves" and searcher.model == "tpe"
+    assert "milestones" in searcher.describe()
+    assert any(t.status is Status.STOPPED for t in result.trials)
+
+
+def test_a_space_for_tpe_keeps_tpe_on_one_result_objectives(tmp_path: Path) -> None:
+    searcher = AutoSearch()
+
+    def fn(config: dict[str, Any]) -> Curve:
+        return Curve([{"loss": config["model"]["x"] if config["model"]["kind"] == "a" else 1.0}], [1.0])
+
+    space = {"model": rung.choice([{"kind": "a", "x": rung.uniform(0, 1)}, {"kind": "b"}])}
+    run(fn, tmp_path, searcher, "conditional", space=space, num_samples=20)
+    assert searcher.kind == "once" and searcher.model == "tpe"
+    assert "not for a GP" in searcher.describe()
+
+
+def test_the_same_seed_gives_the_same_proposals(tmp_path: Path) -> None:
+    runs = [run(branin, tmp_path, AutoSearch(), f"same-{i}", num_samples=20) for i in range(2)]
+    assert [t.config for t in runs[0].trials] == [t.config for t in runs[1].trials]
+
+
+@pytest.mark.parametrize(
+    ("space", "fits"),
+    [
+        ({"x": rung.uniform(0, 1), "n": rung.randint(1, 5)}, True),
+        ({"x": rung.uniform(0, 1), "width": rung.choice([32, 64, 128, 256])}, True),  # ordered: one dimension
+        ({"x": rung.uniform(0, 1), "opt": rung.choice(["sgd", "adam"])}, True),
+        ({f"x{i}": rung.uniform(0, 1) for i in range(GP_MAX_DIMS + 1)}, False),
+        ({"x": rung.uniform(0, 1), "word": rung.choice([str(i) for i in range(GP_MAX_OPTIONS + 1)])}, False),
+        ({"m": rung.choice([{"x": rung.uniform(0, 1)}, {"y": 1}])}, False),
+        ({"x": rung.uniform(0, 1), "g": rung.grid([1, 2])}, False),
+    ],
+)
+def test_which_spaces_a_gp_models(space: dict[str, Any], fits: bool) -> None:
+    assert gp_fits(Space(space)) is fits
+
+
+def test_the_default_is_auto_search_with_the_auto_scheduler(tmp_path: Path) -> None:
+    result = rung.run(
+        branin,
+        SPACE,
+        metric="loss",
+        num_samples=12,
+        executor=SimulatedExecutor(2, decision_seconds=0.0),
+        storage=tmp_path,
+        name="default",
+        verbose=0,
+    )
+    assert result.settings["built"]["search"] == "AutoSearch"
+    assert result.settings["built"]["scheduler"] == "AutoScheduler"
+    assert result.settings["picked"] == [
+        "search: GP (each trial reports once; a low-dimensional space of numbers)",
+        "schedule: each trial reports once, so every trial runs to its end",
+    ]
+    # Without a metric there is nothing to model or compare: random search, every trial to its end.
+    plain = rung.run(
+        branin,
+        SPACE,
+        num_samples=3,
+        executor=SimulatedExecutor(2, decision_seconds=0.0),
+        storage=tmp_path,
+        name="no-metric",
+        verbose=0,
+    )
+    assert (plain.settings["built"]["search"], plain.settings["built"]["scheduler"]) == ("Random", "FIFO")
