@@ -131,6 +131,26 @@ def test_a_paused_trial_resumes_boosting_from_its_checkpoint(storage: Path, tmp_
         np.testing.assert_allclose(booster.predict(x[200:]), through.predict(x[200:]), rtol=1e-9)
 
 
+def test_the_default_scheduler_ends_boosting_early_too(storage: Path, tmp_path: Path) -> None:
+    result = rung.run(  # no scheduler=: rung's default adapts, pausing at milestones the trials that checkpoint
+        rung.with_parameters(train, log=tmp_path / "starts.txt"),
+        {"lr": rung.loguniform(0.01, 1.0)},
+        metric="logloss",
+        num_samples=8,
+        stop={"training_iteration": ROUNDS},
+        executor="thread",
+        max_concurrent=1,
+        storage=storage,
+        verbose=0,
+    )
+    short = [t for t in result.trials if t.iteration < ROUNDS]
+    assert short and all(t.status is Status.STOPPED for t in short)
+    for trial in result.trials:
+        assert [r["round"] for r in result.history(trial.id)] == list(range(1, trial.iteration + 1))
+        booster = lgb.Booster(model_str=trial.checkpoint["model"])
+        assert booster.current_iteration() == trial.iteration  # boosting ended where the reports did
+
+
 def test_load_booster_refuses_a_checkpoint_of_another_kind(storage: Path) -> None:
     def objective(config: dict[str, Any]) -> None:
         if rung.get_checkpoint() is None:

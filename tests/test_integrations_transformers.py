@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
@@ -81,9 +82,9 @@ def accuracy(prediction: Any) -> dict[str, float]:
     return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids).mean())}
 
 
-def make_trainer(config: dict[str, Any], epochs: int = EPOCHS, out: str = "unused") -> Any:
+def make_trainer(config: dict[str, Any], out: Path, epochs: int = EPOCHS) -> Any:
     args = transformers.TrainingArguments(
-        output_dir=out,
+        output_dir=str(out),  # tune() trains each trial in a folder of its own
         learning_rate=config["lr"],
         num_train_epochs=epochs,
         per_device_train_batch_size=16,
@@ -107,9 +108,9 @@ def make_trainer(config: dict[str, Any], epochs: int = EPOCHS, out: str = "unuse
     )
 
 
-def test_tune_reports_each_epoch_and_asha_promote_resumes_the_trainer(storage: Path) -> None:
+def test_tune_reports_each_epoch_and_asha_promote_resumes_the_trainer(storage: Path, tmp_path: Path) -> None:
     result = tune(
-        make_trainer,
+        functools.partial(make_trainer, out=tmp_path / "out"),
         {"lr": rung.grid(LRS)},
         metric="eval_loss",
         scheduler=rung.ASHA(max_t=EPOCHS, grace_period=1, reduction_factor=3, variant="promote"),
@@ -134,16 +135,16 @@ def test_tune_reports_each_epoch_and_asha_promote_resumes_the_trainer(storage: P
     )
     assert state.global_step == 4 * EPOCHS
     # paused after epochs 1 and 3 and resumed from those checkpoints: the same model as a straight run
-    straight = make_trainer(best.config, out=str(storage / "straight"))
+    straight = make_trainer(best.config, tmp_path / "straight")
     straight.train()
     resumed = transformers.BertForSequenceClassification.from_pretrained(storage / "best")
     for name, value in straight.model.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[name], value, rtol=1e-5, atol=1e-6)
 
 
-def test_asha_stop_ends_training_early(storage: Path) -> None:
+def test_asha_stop_ends_training_early(storage: Path, tmp_path: Path) -> None:
     result = tune(
-        make_trainer,
+        functools.partial(make_trainer, out=tmp_path / "out"),
         {"lr": rung.grid(LRS)},
         scheduler=rung.ASHA(max_t=EPOCHS, grace_period=1, reduction_factor=3),
         metrics={"loss": "eval_loss"},
@@ -164,7 +165,7 @@ def test_asha_stop_ends_training_early(storage: Path) -> None:
 
 def test_the_callback_without_tune_and_evaluate_after_training_reports_nothing(storage: Path, tmp_path: Path) -> None:
     def objective(config: dict[str, Any]) -> None:
-        trainer = make_trainer(config, epochs=2, out=str(tmp_path / "out"))
+        trainer = make_trainer(config, tmp_path / "out", epochs=2)
         trainer.add_callback(RungCallback(["eval_loss"], checkpoint=False))
         with resume_dir() as checkpoint:
             trainer.train(resume_from_checkpoint=checkpoint)
@@ -177,14 +178,14 @@ def test_the_callback_without_tune_and_evaluate_after_training_reports_nothing(s
     assert trial.checkpoint is None
 
 
-def test_tune_needs_a_trainer_that_evaluates_and_saves_alike(storage: Path) -> None:
+def test_tune_needs_a_trainer_that_evaluates_and_saves_alike(storage: Path, tmp_path: Path) -> None:
     def no_eval(config: dict[str, Any]) -> Any:
-        trainer = make_trainer(config)
+        trainer = make_trainer(config, tmp_path / "out")
         trainer.args.eval_strategy = transformers.IntervalStrategy.NO
         return trainer
 
     def no_save(config: dict[str, Any]) -> Any:
-        trainer = make_trainer(config)
+        trainer = make_trainer(config, tmp_path / "out")
         trainer.args.save_strategy = transformers.trainer_utils.SaveStrategy.NO
         return trainer
 
