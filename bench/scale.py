@@ -7,6 +7,7 @@
     python -m bench.scale --tpe-cost 1000 10000 100000      # CPU ms of one TPE proposal after N ended trials
     python -m bench.scale --objective nearest               # each config gets its nearest recorded curve
     python -m bench.scale --trials 20000 --resume           # then resume it (replay the store), 100 more trials
+    python -m bench.scale --trials 1000000 --search random  # a million trials (marks up to 1,000,000)
 
 `rung.run(table.interpolated, table.space, search=..., scheduler="asha", executor=SimulatedExecutor(workers=4))`
 on the recorded MLP table (`bench/data/mlp.npz`), store on (a temporary folder), as `rung.run`
@@ -53,7 +54,7 @@ from rung.callbacks import Callback
 from rung.executors.simulated import SimulatedExecutor
 from rung.types import Status
 
-MARKS = (1_000, 2_000, 5_000, 10_000, 20_000, 30_000, 50_000, 70_000, 100_000)
+MARKS = (1_000, 2_000, 5_000, 10_000, 20_000, 30_000, 50_000, 70_000, 100_000, 200_000, 500_000, 1_000_000)
 TARGET_S = 60.0
 
 
@@ -85,6 +86,8 @@ class Outcome:
     tracemalloc_peak_mb: float | None = None
     resume_s: float | None = None
     """With `resume`: seconds to resume the ended experiment (replaying its store) and run 100 more trials."""
+    result_rss_mb: float | None = None
+    """The driver's RSS once `rung.run` returned its `ExperimentResult` (every trial read back)."""
     growth: list[tuple[str, float]] = field(default_factory=list)
     """With tracemalloc: the source lines whose allocations grew most between the marks at about a
     third of the trials and at the end, with the bytes they hold per trial ended in between."""
@@ -164,7 +167,7 @@ def run_scale(
     options: dict[str, Any] = {"metric": table.metric, "mode": table.mode, "search": search, "scheduler": "asha"}
     resume_s = None
     with tempfile.TemporaryDirectory(prefix="rung-scale-") as storage:
-        rung.run(
+        result = rung.run(
             fn,
             table.space,
             num_samples=trials,
@@ -176,6 +179,8 @@ def run_scale(
             **options,
         )
         took, cpu = time.perf_counter() - started, time.process_time() - cpu
+        result_rss = rss_mb()
+        del result
         if resume:
             # The experiment resumed as after a crash: the store replayed into a new driver, then 100 more trials.
             again = time.perf_counter()
@@ -190,7 +195,7 @@ def run_scale(
         growth = _growth(marker.taken_snapshots)
     simulated, reports = executor.clock.now(), marker.reports
     totals = (reports, took, cpu, simulated, rss_start)
-    return Outcome(search, trials, workers, objective, *totals, marker.taken, peak, resume_s, growth)
+    return Outcome(search, trials, workers, objective, *totals, marker.taken, peak, resume_s, result_rss, growth)
 
 
 def _growth(snapshots: list[tuple[int, tracemalloc.Snapshot]], top: int = 12) -> list[tuple[str, float]]:
@@ -237,6 +242,12 @@ def table_text(outcome: Outcome) -> str:
             f" | {mark.rss_mb:.1f} | {mark.rss_mb - outcome.rss_start_mb:+.1f} |"
         )
         previous = mark
+    if outcome.result_rss_mb is not None:
+        after = outcome.real_s - (outcome.marks[-1].real_s if outcome.marks else 0.0)
+        lines.append(
+            f"\nThe returned ExperimentResult (every trial read back): {after:.1f} s after the last trial ended;"
+            f" driver RSS {outcome.result_rss_mb:.1f} MB with it"
+        )
     if outcome.tracemalloc_peak_mb is not None:
         lines.append(f"\ntracemalloc peak (Python allocations during the run): {outcome.tracemalloc_peak_mb:.1f} MB")
     if outcome.resume_s is not None:

@@ -68,9 +68,10 @@ def _get(url: str) -> tuple[int, Any]:
 
 
 def _overview(storage: Path, name: str) -> dict[str, Any]:
+    """The overview, with the worker timeline (asked apart by the page) in it."""
     copy = Snapshot(storage, name)
     try:
-        return overview.overview(copy, name)
+        return {**overview.overview(copy, name), **overview.worker_timeline(copy)}
     finally:
         copy.close()
 
@@ -98,7 +99,8 @@ def test_the_overview_of_a_small_experiment_shows_what_the_full_view_does(storag
     _simulated(storage, "small", 40)
     full = views.experiment_view(storage, "small")
     view = _overview(storage, "small")
-    for key in ("summary", "settings", "time_attr", "milestones", "curves", "best_so_far", "timeline", "importance"):
+    keys = ("summary", "settings", "time_attr", "milestones", "curves", "best_so_far", "timeline", "timeline_legend")
+    for key in (*keys, "importance"):
         assert view[key] == full[key], key
     assert view["band"] is None and view["timeline_bins"] is None and view["schedules"] == {}
     assert view["curves_of"] == {"shown": 40, "with_results": 40}
@@ -258,6 +260,9 @@ def test_the_reader_keeps_few_copies_and_removes_them_when_closed(
         reader.experiment("a")
     server, url = start_background(storage)
     assert _get(f"{url}/api/experiments/b/trials")[0] == 200 and len(list(copies.iterdir())) == 1
+    code, found = _get(f"{url}/api/experiments/b/timeline")
+    assert code == 200 and [s["trial"] for s in found["timeline"]] == [1, 2] and found["status"] == "FINISHED"
+    assert _get(f"{url}/api/experiments/nope/timeline") == (404, {"error": "no experiment 'nope'"})
     server.shutdown()
     server.server_close()
     assert list(copies.iterdir()) == []
@@ -267,3 +272,37 @@ def test_timeline_module_and_arrays_agree_on_the_legend(large: Path) -> None:
     view = _overview(large, "big")
     assert len(view["timeline_legend"]["items"]) == len(timeline.legend("training_iteration", [1.0, 3.0, 9.0])["items"])
     assert max(run[3] for run in view["timeline_bins"]["runs"]) < len(view["timeline_legend"]["items"])
+
+
+def trainable(config: dict[str, Any]) -> None:
+    start = rung.get_checkpoint() or 0
+    for i in range(start, 6):
+        rung.report({"acc": config["lr"] * (i + 1)}, checkpoint=i + 1)
+
+
+def test_the_overview_of_pbt_and_of_a_run_without_metric(storage: Path) -> None:
+    rung.run(
+        trainable,
+        {"lr": rung.grid([0.1, 0.2, 0.3, 0.4])},
+        metric="acc",
+        mode="max",
+        scheduler=rung.PBT(perturbation_interval=2, hyperparam_mutations={"lr": rung.uniform(0.05, 0.5)}, seed=1),
+        max_concurrent=4,
+        executor="thread",
+        name="pbt",
+        storage=storage,
+        verbose=0,
+    )
+    full = views.experiment_view(storage, "pbt")
+    view = _overview(storage, "pbt")
+    assert view["schedules"] and view["schedules"] == full["schedules"]
+    assert view["schedule_iterations"] == {str(t["id"]): t["iteration"] for t in full["trials"]}
+    assert view["timeline"] == full["timeline"] and view["summary"] == full["summary"]
+
+    rung.run(lambda c: None, {"x": rung.uniform(0, 1)}, num_samples=3, executor="thread", name="none",
+             storage=storage, verbose=0)  # fmt: skip
+    full = views.experiment_view(storage, "none")
+    view = _overview(storage, "none")
+    assert view["summary"] == full["summary"] and view["summary"]["best"] is None
+    assert (view["curves"], view["best_so_far"], view["importance"], view["parallel"]) == ({}, [], {}, [])
+    assert view["trials_page"]["rows"] == full["trials"]

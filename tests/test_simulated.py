@@ -81,8 +81,12 @@ def test_measured_decision_time_is_charged(storage: Path) -> None:
         time.sleep(0.01)  # the driver's own work, which the simulated clock must count
         return False
 
-    fast = _run(storage, "fast", executor=SimulatedExecutor(workers=1, decision_seconds=0.0), num_samples=2)
-    slow = _run(storage, "slow", executor=SimulatedExecutor(workers=1), num_samples=2, stop=slow_decision)
+    fast = _run(
+        storage, "fast", executor=SimulatedExecutor(workers=1, decision_seconds=0.0), num_samples=2, scheduler="fifo"
+    )
+    slow = _run(
+        storage, "slow", executor=SimulatedExecutor(workers=1), num_samples=2, stop=slow_decision, scheduler="fifo"
+    )
     end = [max(t.metrics["timestamp"] for t in r.trials) for r in (fast, slow)]
     # 18 reports, each decided in at least 10 ms; the last decision comes after the last report.
     assert end[1] - end[0] >= 17 * 0.01

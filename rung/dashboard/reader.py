@@ -1,9 +1,10 @@
 """The dashboard's cache of store views: a view is rebuilt only when the store's files changed.
 
-Per experiment it keeps the summary (the list page), the overview (`overview.overview`: the
-experiment page) and the private copy of the database they were read from (`Snapshot`), which then
-answers the pages of the trials table (`paging.page`) until the store changes. At most `OPEN_COPIES`
-copies are kept (each is as large as the store's database); the least recently used goes first.
+Per experiment it keeps the summary (the list page), the overview and the worker timeline
+(`overview.overview`, `overview.worker_timeline`: the experiment page), and the private copy of the
+database they were read from (`Snapshot`), which then answers the pages of the trials table
+(`paging.page`) until the store changes. At most `OPEN_COPIES` copies are kept (each is as large as
+the store's database); the least recently used goes first.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class _Entry:
     driver_of: Any = None
     summary: dict[str, Any] | None = None
     view: dict[str, Any] | None = None
+    timeline: dict[str, Any] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -84,6 +86,15 @@ class Reader:
                 copy = self._open_copy(name, entry)
                 entry.view = overview.overview(copy, name)
             return entry.view
+
+    def timeline(self, name: str) -> dict[str, Any]:
+        """The experiment's worker timeline (`overview.worker_timeline`)."""
+        entry = self._entry(name)
+        with entry.lock:
+            if entry.timeline is None or _driver_gone(entry.timeline, entry.driver_of):
+                copy = self._open_copy(name, entry)
+                entry.timeline = overview.worker_timeline(copy)
+            return entry.timeline
 
     def trials(self, name: str, query: paging.PageQuery) -> dict[str, Any]:
         """A page of the experiment's trials table (`paging.page`), read from the copy its overview was."""

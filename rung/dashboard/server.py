@@ -3,7 +3,8 @@
 Routes: `/` (experiments), `/e/<name>` (one experiment), `/api/experiments`,
 `/api/experiments/<name>` (the experiment page's overview: `rung.store.overview`),
 `/api/experiments/<name>/trials?offset=&limit=&sort=&order=&q=` (a page of its trials table:
-`rung.store.paging`), `/static/<file>`. Pages are static HTML + JS that poll the JSON API, so
+`rung.store.paging`), `/api/experiments/<name>/timeline` (its worker timeline, asked apart so that
+the page draws before it), `/static/<file>`. Pages are static HTML + JS that poll the JSON API, so
 they update while another process writes the store. User strings reach the page only as JSON data
 that the script inserts with `textContent`; a Content-Security-Policy forbids inline scripts too.
 At most `max_connections` requests are served at once (one thread each); a connection that finds
@@ -189,6 +190,12 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 try:
                     self._json(200, self.reader.trials(name, query))
+                except FileNotFoundError:
+                    self._json(404, {"error": f"no experiment {name!r}"})
+            elif path.startswith("/api/experiments/") and path.endswith("/timeline"):
+                name = path[len("/api/experiments/") : -len("/timeline")]
+                try:
+                    self._json(200, self.reader.timeline(name))
                 except FileNotFoundError:
                     self._json(404, {"error": f"no experiment {name!r}"})
             elif path.startswith("/api/experiments/"):

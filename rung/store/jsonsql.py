@@ -14,7 +14,9 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["install", "value_sql"]
+import numpy as np
+
+__all__ = ["floats", "install", "number", "value_sql"]
 
 _FUNCTION = "rung_json_value"
 
@@ -51,3 +53,19 @@ def value_sql(column: str, keys: Sequence[str]) -> tuple[str, list[str]]:
     path = "$" + "".join(f'."{key}"' for key in keys)
     sql = f"CASE WHEN json_valid({column}) THEN json_extract({column}, ?) ELSE {_FUNCTION}({column}, ?) END"
     return sql, [path, json.dumps(list(keys))]
+
+
+def number(value: Any) -> float:
+    """A value read from SQLite as a float: NaN unless it is a number."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
+
+
+def floats(values: Sequence[Any]) -> Any:
+    """A column read from SQLite as a float array (`number` of each value), in one step when it
+    holds only numbers and NULLs (the usual case: no Python call per value)."""
+    if set(map(type, values)) <= {float, int, type(None)}:
+        try:
+            return np.array(values, dtype=float)  # None gives NaN
+        except OverflowError:  # an int too large for a float
+            pass
+    return np.array([number(v) for v in values], dtype=float)

@@ -10,8 +10,9 @@ the JSON columns (`jsonsql`) and numpy doing the rest:
   trials, with a band of percentiles over `BAND_TRIALS` trials spread over the run (`band`);
 - the best value so far: from every result when there are at most `EXACT_BEST_RESULTS`, else from
   each trial's best result (a trial that improved the best several times shows its best step only);
-- the worker timeline: every running stretch when there are at most `TIMELINE_SPANS`, else per slot
-  at the chart's resolution (`stretches.binned`);
+- the worker timeline, asked apart (`worker_timeline`: the page draws the rest before it): every
+  running stretch when there are at most `TIMELINE_SPANS`, else per slot at the chart's resolution
+  (`stretches.binned`);
 - parallel coordinates of the best `PARALLEL_BEST` scored trials and others spread over the run, at
   most `PARALLEL_TRIALS`; importance from at most `IMPORTANCE_TRIALS` scored trials spread over the run;
 - PBT schedules (of at most `SCHEDULE_TRIALS` trials: the best that changed);
@@ -22,6 +23,7 @@ Every count that was cut says so (`curves_of`, `parallel_of`, `importance_of`, `
 
 from __future__ import annotations
 
+import collections
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -35,7 +37,7 @@ from rung.store.importance import univariate_importance
 from rung.store.snapshot import Snapshot
 from rung.types import Status, flatten
 
-__all__ = ["overview", "summary"]
+__all__ = ["overview", "summary", "worker_timeline"]
 
 CURVES_ALL = 50
 CURVES_BEST = 20
@@ -56,10 +58,6 @@ def _ids_sql(ids: Sequence[int] | Any) -> tuple[str, list[str]]:
     return "IN (SELECT value FROM json_each(?))", [json.dumps([int(i) for i in ids])]
 
 
-def _number(value: Any) -> float:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else np.nan
-
-
 def _spread(ids: Any, count: int) -> Any:
     """At most `count` of `ids`, evenly spread (all of them if there are no more)."""
     if len(ids) <= count:
@@ -77,12 +75,13 @@ class _Trials:
         rows = conn.execute(
             f"SELECT id, {value}, {stamp}, iteration, status FROM trials ORDER BY id", [*params, *stamp_params]
         ).fetchall()
-        self.ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-        self.iteration = np.fromiter((r[3] for r in rows), np.int64, len(rows))
-        self.status = [r[4] for r in rows]
-        self.best = np.fromiter((_number(r[1]) for r in rows), float, len(rows))
+        ids, best, stamps, iterations, statuses = zip(*rows, strict=True) if rows else ((),) * 5
+        self.ids = np.array(ids, dtype=np.int64)
+        self.iteration = np.array(iterations, dtype=np.int64)
+        self.status: Sequence[str] = statuses
+        self.best = jsonsql.floats(best)
         self.best[~np.isfinite(self.best)] = np.nan
-        self.stamp = np.fromiter((_number(r[2]) for r in rows), float, len(rows))
+        self.stamp = jsonsql.floats(stamps)
         self.scored = self.ids[~np.isnan(self.best)]
         # Best first; ties by id, as the first to reach a value keeps the lead.
         key = -self.best if mode == "max" else self.best
@@ -98,9 +97,9 @@ def summary(snap: Snapshot, name: str, trials: _Trials | None = None) -> dict[st
     if trials is None:
         trials = _Trials(snap.conn, metric, mode)
     counts: dict[str, int] = {}
-    for status in trials.status:
+    for status, n in collections.Counter(trials.status).items():  # in order of first appearance
         shown = driver.shown(status, exp["status"])
-        counts[shown] = counts.get(shown, 0) + 1
+        counts[shown] = counts.get(shown, 0) + n
     updated = snap.conn.execute("SELECT MAX(updated) FROM trials").fetchone()[0]
     return {
         "name": name,
@@ -140,8 +139,6 @@ def overview(snap: Snapshot, name: str) -> dict[str, Any]:
         "curve_status": _statuses(conn, exp, [int(k) for k in curves]),
         "band": band,
         "best_so_far": _best_so_far(conn, trials, metric, mode),
-        **_timeline(snap, trials, time_attr, milestones, running=exp["status"] == "RUNNING"),
-        "timeline_legend": timeline.legend(time_attr, milestones),
         "parallel": [
             {"id": int(i), "config": configs[int(i)], "best": float(b)} for i, b in _with_best(trials, parallel_ids)
         ],
@@ -164,9 +161,8 @@ def _curves(
     conn: sqlite3.Connection, trials: _Trials, metric: str | None, time_attr: str
 ) -> tuple[dict[str, list[list[Any]]], dict[str, int], dict[str, Any] | None]:
     """The curves shown ({trial id: [[x, y], ...]}), how many of how many, and the band (None if all shown)."""
-    with_results = np.fromiter(
-        (r[0] for r in conn.execute("SELECT id FROM trials WHERE iteration > 0 ORDER BY id")), np.int64
-    )
+    with_results = np.array(conn.execute("SELECT id FROM trials WHERE iteration > 0 ORDER BY id").fetchall(), np.int64)
+    with_results = with_results.reshape(-1)
     every = len(with_results) <= CURVES_ALL
     shown = with_results if every else trials.ranked[:CURVES_BEST]
     points = _points(conn, shown, metric, time_attr)
@@ -191,13 +187,13 @@ def _points(conn: sqlite3.Connection, ids: Any, metric: str | None, time_attr: s
         f"SELECT trial_id, {x}, {y}, {t} FROM results WHERE trial_id {within}",
         [*x_params, *y_params, *t_params, *within_params],
     ).fetchall()
-    rows.sort(key=lambda r: _number(r[3]) if finite(r[3]) else 0.0)
+    rows.sort(key=lambda r: jsonsql.number(r[3]) if finite(r[3]) else 0.0)
     return [(i, vx, vy if finite(vy) else None, vt) for i, vx, vy, vt in rows]
 
 
 def _band(points: list[tuple[int, Any, Any, Any]]) -> dict[str, Any] | None:
     """Percentiles (10, 25, 50, 75, 90) of y over the sampled trials at each x (binned if x takes many values)."""
-    pairs = np.array([(_number(x), _number(y)) for _, x, y, _ in points], dtype=float).reshape(-1, 2)
+    pairs = np.array([(jsonsql.number(x), jsonsql.number(y)) for _, x, y, _ in points], dtype=float).reshape(-1, 2)
     pairs = pairs[np.isfinite(pairs).all(axis=1)]
     if not len(pairs):
         return None
@@ -228,8 +224,8 @@ def _best_so_far(conn: sqlite3.Connection, trials: _Trials, metric: str | None, 
         y, y_params = jsonsql.value_sql("data", [metric])
         t, t_params = jsonsql.value_sql("data", ["timestamp"])
         rows = conn.execute(f"SELECT {t}, {y} FROM results ORDER BY seq", [*t_params, *y_params]).fetchall()
-        stamp = np.array([_number(r[0]) for r in rows], dtype=float)
-        value = np.array([_number(r[1]) for r in rows], dtype=float)
+        stamps, values = zip(*rows, strict=True) if rows else ((), ())
+        stamp, value = jsonsql.floats(stamps), jsonsql.floats(values)
     else:
         stamp, value = trials.stamp.copy(), trials.best.copy()
     stamp[~np.isfinite(stamp)] = 0.0
@@ -248,16 +244,28 @@ def _best_so_far(conn: sqlite3.Connection, trials: _Trials, metric: str | None, 
     return out
 
 
-def _timeline(
-    snap: Snapshot, trials: _Trials, time_attr: str, milestones: list[float], running: bool
-) -> dict[str, Any]:
-    found = stretches.read(snap.conn, time_attr, milestones, running, (trials.ids, trials.iteration))
+def worker_timeline(snap: Snapshot) -> dict[str, Any]:
+    """The worker timeline (asked apart from the overview, so that the page draws before it): every
+    running stretch (`timeline`), or, beyond `TIMELINE_SPANS`, per slot at the chart's resolution
+    (`timeline_bins`); the legend, and the experiment's status it was read with."""
+    conn = snap.conn
+    jsonsql.install(conn)
+    exp = snap.store.experiment(setup=False)
+    time_attr, milestones = views.fidelity(exp["settings"] or {})
+    running = exp["status"] == "RUNNING"
+    rows = conn.execute("SELECT id, iteration FROM trials ORDER BY id").fetchall()
+    ids, iterations = zip(*rows, strict=True) if rows else ((), ())
+    known = (np.array(ids, dtype=np.int64), np.array(iterations, dtype=np.int64))
+    found = stretches.read(conn, time_attr, milestones, running, known)
     if found is None:  # a store from before event times: the stretches are inferred in Python
         found = stretches.from_spans(timeline.spans(list(snap.store.timed_history()), time_attr, milestones, running))
+    legend = timeline.legend(time_attr, milestones)
+    out: dict[str, Any] = {"status": exp["status"], "timeline": [], "timeline_bins": None, "timeline_legend": legend}
     if len(found) <= TIMELINE_SPANS:
-        return {"timeline": stretches.spans(found), "timeline_bins": None}
-    legends = len(timeline.legend(time_attr, milestones)["items"])
-    return {"timeline": [], "timeline_bins": stretches.binned(found, TIMELINE_BINS, legends)}
+        out["timeline"] = stretches.spans(found)
+    else:
+        out["timeline_bins"] = stretches.binned(found, TIMELINE_BINS, len(legend["items"]))
+    return views.clean(out)  # type: ignore[no-any-return]
 
 
 def _configs(conn: sqlite3.Connection, trials: _Trials) -> dict[int, Any]:

@@ -65,19 +65,21 @@ def read(
         return None
     # A trial's first event (PENDING, with its origin) closes nothing: left out, a third of the rows.
     rows = conn.execute(
-        "SELECT seq, trial_id, status, time, slot FROM events"
+        "SELECT seq, trial_id, status, time, COALESCE(slot, -1) FROM events"
         " WHERE NOT (status = ? AND data LIKE '{\"origin\":%') ORDER BY trial_id, seq",
         (_PENDING,),
     ).fetchall()
     if not rows:
         nothing = np.zeros(0, dtype=np.int64)
         return Stretches(nothing, nothing, np.zeros(0), np.zeros(0), nothing, [], nothing)
-    seq = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-    trial = np.fromiter((r[1] for r in rows), np.int64, len(rows))
-    status = np.array([r[2] for r in rows])
-    at = np.fromiter((np.nan if r[3] is None else r[3] for r in rows), float, len(rows))
-    slot = np.fromiter((-1 if r[4] is None else r[4] for r in rows), np.int64, len(rows))
+    columns = list(zip(*rows, strict=True))
     del rows
+    seq = np.array(columns[0], dtype=np.int64)
+    trial = np.array(columns[1], dtype=np.int64)
+    status = np.array(columns[2])
+    at = np.array(columns[3], dtype=float)  # NULL gives NaN
+    slot = np.array(columns[4], dtype=np.int64)
+    del columns
     starts = np.flatnonzero(status == _RUNNING)
     following = starts + 1
     has_next = following < len(seq)
@@ -161,10 +163,12 @@ def _results(
     rows = conn.execute(query, params).fetchall()
     if not rows:
         return top, last
-    r_seq = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-    r_trial = np.fromiter((r[1] for r in rows), np.int64, len(rows))
-    r_value = np.fromiter((_number(r[2]) for r in rows), float, len(rows))
+    columns = list(zip(*rows, strict=True))
     del rows
+    r_seq = np.array(columns[0], dtype=np.int64)
+    r_trial = np.array(columns[1], dtype=np.int64)
+    r_value = jsonsql.floats(columns[2])
+    del columns
     # A result belongs to the stretch of its trial that began last before it (if it has not ended).
     scale = int(max(int(r_seq.max()), int(start_seq.max()))) + 1
     keys = trial * scale + start_seq
@@ -183,14 +187,10 @@ def _results(
                 [*stamp_params, json.dumps(seqs)],
             )
         )
-        when = np.array([_number(stamps.get(s)) for s in seqs])
+        when = jsonsql.floats([stamps.get(s) for s in seqs])
         good = np.isfinite(when)
         np.fmax.at(last, index[asked][good], when[good])
     return top, last
-
-
-def _number(value: Any) -> float:
-    return float(value) if isinstance(value, int | float) else np.nan
 
 
 def spans(stretches: Stretches) -> list[dict[str, Any]]:

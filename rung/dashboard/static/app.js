@@ -130,6 +130,15 @@
       typing = setTimeout(() => { state.q = filter.value.trim(); state.offset = 0; loadPage(); }, 150);
     });
 
+    let timelineAsked = 0;
+    async function loadTimeline() {
+      const mine = ++timelineAsked;
+      try {
+        const t = await fetchJSON(`${base}/timeline`);
+        if (mine === timelineAsked) RungCharts.timeline(boxes.timeline, t);
+      } catch (err) { live.textContent = `error: ${err.message}`; }
+    }
+
     loop(base, (v) => {
       view = v;
       const s = v.summary;
@@ -138,7 +147,7 @@
       if (initial()) { asked++; page = v.trials_page; drawTable(); } else loadPage();
       RungCharts.curves(boxes.curves, v);
       RungCharts.bestSoFar(boxes.best, v);
-      RungCharts.timeline(boxes.timeline, v);
+      loadTimeline();  // asked apart: the rest of the page is drawn first
       RungCharts.parallel(boxes.parallel, v);
       RungCharts.importance(boxes.importance, v);
       RungCharts.schedules(boxes.schedules, v);
