@@ -102,7 +102,7 @@ _EXPORTS: dict[str, str] = {
     "TrialEndedError": "rung.errors",
     "SearchExhaustedError": "rung.errors",
 }
-_SUBMODULES = ("hp", "callbacks", "plots", "dashboard", "interop")
+_SUBMODULES = ("hp", "callbacks", "plots", "dashboard", "interop", "integrations")
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
 
@@ -124,6 +124,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from rung import hp as hp
+    from rung import integrations as integrations
     from rung import interop as interop
     from rung._parameters import with_parameters as with_parameters
     from rung.api import load as load
