@@ -14,7 +14,7 @@ import pytest
 import rung
 from rung.objectives import Objectives, epsilon_net_order, pareto_ranks
 from rung.schedulers.moasha import MOASHA
-from rung.types import Decision, Status, TrialInfo
+from rung.types import Decision, Resume, Start, Status, TrialInfo
 
 
 def _expected_place(recorded: list[tuple[float, ...]], new: tuple[float, ...]) -> int:
@@ -108,3 +108,62 @@ def test_a_run_with_several_objectives_stops_trials_early_and_resumes_alike(tmp_
     settings["scheduler"] = MOASHA(max_t=27, grace_period=1, reduction_factor=3)
     resumed = rung.run(_curve, space, num_samples=40, storage=tmp_path / "b", name="e", resume=True, **settings)
     assert [(t.config, t.iteration) for t in resumed.trials] == [(t.config, t.iteration) for t in result.trials]
+
+
+def test_promotion_resumes_the_waiting_trial_ranked_in_the_top_of_its_rung() -> None:
+    scheduler = MOASHA(max_t=9, grace_period=1, reduction_factor=3, variant="promote")
+    scheduler.setup(metric="a", mode="min", seed=0)
+    scheduler.set_objectives(Objectives.of(["a", "b"], "min"))
+    # Six trials reach the first milestone and pause there; by the definition (fronts, then the
+    # epsilon-net) the top 6 // 3 = 2 are (0, 9) and (9, 0) (the front's ends), not the dominated ones.
+    points = [(5.0, 5.0), (0.0, 9.0), (6.0, 6.0), (9.0, 0.0), (7.0, 7.0), (8.0, 8.0)]
+    trials = []
+    for trial_id, (a, b) in enumerate(points, 1):
+        trial = TrialInfo(id=trial_id, config={})
+        scheduler.on_trial_add(trial)
+        assert scheduler.on_result(trial, {"training_iteration": 1, "a": a, "b": b}) is Decision.PAUSE
+        trial.status = Status.PAUSED
+        trials.append(trial)
+    promoted = []
+    for _ in range(3):
+        suggestion = scheduler.next_trial(new_allowed=True, paused=trials)
+        if not isinstance(suggestion, Resume):
+            break
+        promoted.append(suggestion.trial_id)
+        trials[suggestion.trial_id - 1].status = Status.RUNNING
+    assert sorted(promoted) == [2, 4]
+    assert isinstance(scheduler.next_trial(new_allowed=True, paused=trials), Start)
+    assert scheduler.next_trial(new_allowed=False, paused=trials) is None  # the top 2 left already
+
+
+def test_with_no_new_trials_left_a_rung_promotes_at_least_its_best() -> None:
+    scheduler = MOASHA(max_t=9, grace_period=1, reduction_factor=3, variant="promote")
+    scheduler.setup(metric="a", mode="min", seed=0)
+    scheduler.set_objectives(Objectives.of(["a", "b"], "min"))
+    trials = []
+    for trial_id, (a, b) in enumerate([(5.0, 5.0), (4.0, 4.0)], 1):
+        trial = TrialInfo(id=trial_id, config={})
+        scheduler.on_trial_add(trial)
+        scheduler.on_result(trial, {"training_iteration": 1, "a": a, "b": b})
+        trial.status = Status.PAUSED
+        trials.append(trial)
+    assert isinstance(scheduler.next_trial(new_allowed=True, paused=trials), Start)  # 2 // 3 = 0 promotable
+    suggestion = scheduler.next_trial(new_allowed=False, paused=trials)
+    assert isinstance(suggestion, Resume) and suggestion.trial_id == 2
+
+
+def test_a_promoting_run_reaches_max_t_and_leaves_the_rest_stopped(tmp_path: Path) -> None:
+    space = {"x": rung.uniform(0, 1), "y": rung.uniform(0, 1)}
+    result = rung.run(
+        _curve, space, metric=["f1", "f2"], mode="min", executor="simulated", verbose=0, seed=2, num_samples=30,
+        storage=tmp_path, name="p", scheduler=MOASHA(max_t=27, grace_period=1, reduction_factor=3, variant="promote"),
+    )  # fmt: skip
+    reached = Counter(t.iteration for t in result.trials)
+    assert reached[27] >= 1 and reached[1] >= 15, reached
+    assert {t.status for t in result.trials if t.iteration < 27} <= {rung.Status.STOPPED, rung.Status.PAUSED}
+    assert all(t.status is rung.Status.TERMINATED for t in result.trials if t.iteration == 27)
+
+
+def test_variant_names_its_choices() -> None:
+    with pytest.raises(ValueError, match="MOASHA.*variant"):
+        MOASHA(variant="pause")

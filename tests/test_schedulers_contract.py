@@ -32,6 +32,7 @@ SCHEDULERS: dict[str, Callable[[], Scheduler]] = {
     "auto": AutoScheduler,
     "auto-max-t": lambda: AutoScheduler(max_t=N_STEPS, reduction_factor=2),
     "moasha": lambda: MOASHA(max_t=N_STEPS, grace_period=1, reduction_factor=3),
+    "moasha-promote": lambda: MOASHA(max_t=N_STEPS, grace_period=1, reduction_factor=3, variant="promote"),
     "pbt": lambda: PBT(2, {"x": rung.uniform(0, 1)}),
     "pbt-synch": lambda: PBT(2, {"x": rung.uniform(0, 1)}, synch=True),
     "pb2": lambda: PB2(2, {"x": [0.0, 1.0]}),

@@ -5,17 +5,20 @@ a front broken by an epsilon-net, as Syne Tune's `MOASHA` does."""
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from rung._checks import KEY, check
-from rung.objectives import Objectives, epsilon_net_order, front_of
+from rung._checks import KEY, Options, check
+from rung.objectives import Objectives, epsilon_net_order, front_of, pareto_ranks
 from rung.schedulers._brackets import ResultReader, check_ladder
 from rung.schedulers.base import Scheduler
-from rung.types import Decision, Status, TrialInfo
+from rung.types import Decision, Resume, Start, Status, Suggestion, TrialInfo
 
 __all__ = ["MOASHA"]
+
+VARIANTS = ("stop", "promote")
 
 
 class _Rung:
@@ -28,6 +31,13 @@ class _Rung:
         self.violations: list[float] = []
         self.not_finite = 0
         self.recorded: set[int] = set()  # the trials recorded here, until they end
+        # Promotion only: who holds each record, the trials waiting here, and the ranking (cached
+        # until the next record).
+        self.point_ids: list[int] = []
+        self.violation_ids: list[int] = []
+        self.not_finite_ids: list[int] = []
+        self.waiting: set[int] = set()
+        self._ranking: list[int] | None = None
 
     @property
     def count(self) -> int:
@@ -51,6 +61,35 @@ class _Rung:
         order = [int(front[i]) for i in epsilon_net_order(losses[front])]
         return before + order.index(new)
 
+    def record(self, trial_id: int, point: tuple[float, ...] | None, violation: float) -> None:
+        """Records a result for promotion (`place` without computing the place)."""
+        self._ranking = None
+        if point is None:
+            self.not_finite += 1
+            self.not_finite_ids.append(trial_id)
+        elif violation > 0:
+            at = bisect.bisect_right(self.violations, violation)
+            self.violations.insert(at, violation)
+            self.violation_ids.insert(at, trial_id)
+        else:
+            self.points.append(point)
+            self.point_ids.append(trial_id)
+
+    def ranking(self) -> list[int]:
+        """The recorded trials best first, in the order `place` ranks by: the feasible ones front by
+        front, each front in epsilon-net order; then the infeasible ones, least broken first; then
+        those whose objective was not finite."""
+        if self._ranking is None:
+            order: list[int] = []
+            if self.points:
+                losses = np.array(self.points, dtype=float)
+                ranks = pareto_ranks(losses)
+                for rank in range(int(ranks.max()) + 1):
+                    rows = np.flatnonzero(ranks == rank)
+                    order += [self.point_ids[int(rows[i])] for i in epsilon_net_order(losses[rows])]
+            self._ranking = order + self.violation_ids + self.not_finite_ids
+        return self._ranking
+
 
 class MOASHA(Scheduler):
     """Asynchronous successive halving with several objectives (MO-ASHA), by stopping.
@@ -67,13 +106,19 @@ class MOASHA(Scheduler):
     the first arrival at a rung always continues. Trials stop at `max_t`. A result that lacks an
     objective is skipped (CONTINUE). With one objective it is ASHA ranking by the metric.
 
-    Only stopping (not promotion: a paused trial is judged by its place at one rung).
+    `variant="promote"` (as `rung.ASHA(variant="promote")`, with this ranking): a trial pauses at each
+    milestone below `max_t`; a free slot resumes a paused trial that is among the top
+    `floor(n / reduction_factor)` of the n ranked at its rung, highest milestones first, else starts a
+    new trial. Once the searcher has no more, each rung promotes at least its best trial, so at least
+    one trial reaches `max_t`; trials never good enough stay paused and end STOPPED with the run.
+    The objective must checkpoint (`rung.get_checkpoint`) for a resumed trial to continue its training.
 
     Args:
         max_t: trials stop at this time (units of `time_attr`).
         grace_period: the first milestone.
         reduction_factor: the rate of halving (>= 2).
         brackets: the number of brackets; a new trial joins one at random as in ASHA.
+        variant: "stop" or "promote".
         time_attr: the reported key that measures progress.
 
     Example:
@@ -89,11 +134,14 @@ class MOASHA(Scheduler):
         grace_period: float = 1,
         reduction_factor: float = 4,
         brackets: int = 1,
+        variant: str = "stop",
         time_attr: str = "training_iteration",
     ) -> None:
         self.max_t, self.grace_period, self.reduction_factor, self.brackets = check_ladder(
             "MOASHA", max_t, grace_period, reduction_factor, brackets
         )
+        self.variant = check("MOASHA", "variant", variant, Options(VARIANTS))
+        self.leaves_paused = variant == "promote"  # read by the contract suite (rung.testing.schedulers)
         self.time_attr = check("MOASHA", "time_attr", time_attr, KEY)
 
     def setup(self, *, metric: str | None, mode: str, seed: int) -> None:
@@ -113,6 +161,13 @@ class MOASHA(Scheduler):
         self.bracket_probabilities: list[float] = list(weights / weights.sum())
         self._bracket_of: dict[int, list[_Rung]] = {}
         self._stopped: set[int] = set()
+        self._trials: dict[int, TrialInfo] = {}
+        # Promotion: the rungs below max_t, highest milestone first, and where each trial waits.
+        self._ladder = sorted(
+            ((r.milestone, i, r) for i, b in enumerate(self._rungs) for r in b if r.milestone < self.max_t),
+            key=lambda item: (-item[0], item[1]),
+        )
+        self._waits_at: dict[int, _Rung] = {}
 
     def set_objectives(self, objectives: Objectives) -> None:
         self._objectives = objectives
@@ -125,12 +180,15 @@ class MOASHA(Scheduler):
         if len(self._rungs) > 1:
             index = int(self._rng.choice(len(self._rungs), p=self.bracket_probabilities))
         self._bracket_of[trial.id] = self._rungs[index]
+        self._trials[trial.id] = trial
 
     def on_result(self, trial: TrialInfo, result: dict[str, Any]) -> Decision:
         time = self._reader.time(trial, result)
         objectives = self._objectives
         if time is None or not objectives.reports(result):
             return Decision.CONTINUE
+        if self.variant == "promote":
+            return self._promote_result(trial.id, time, result)
         if time >= self.max_t:
             return Decision.COMPLETE
         if trial.id in self._stopped:
@@ -151,5 +209,52 @@ class MOASHA(Scheduler):
         bracket = self._bracket_of.pop(trial.id, None)
         self._reader.forget(trial.id)
         self._stopped.discard(trial.id)
+        self._trials.pop(trial.id, None)
+        self._stop_waiting(trial.id)
         for rung in bracket or ():
             rung.recorded.discard(trial.id)  # its result stays in the ranking; its id is not asked for again
+
+    def next_trial(self, *, new_allowed: bool, paused: Sequence[TrialInfo]) -> Suggestion | None:
+        if self.variant == "promote" and paused:
+            chosen = self._promotable(at_least=0 if new_allowed else 1)
+            if chosen is not None:
+                self._stop_waiting(chosen)
+                return Resume(chosen)
+        return Start() if new_allowed else None
+
+    # Promotion.
+    def _promote_result(self, trial_id: int, time: float, result: dict[str, Any]) -> Decision:
+        # Reporting again while waiting means it was promoted (seen on resume, where promotions are
+        # not replayed).
+        self._stop_waiting(trial_id)
+        objectives = self._objectives
+        point, violation = objectives.losses(result), objectives.violation(result)
+        passed = [r for r in self._bracket_of[trial_id] if time >= r.milestone and trial_id not in r.recorded]
+        for rung in passed:
+            rung.recorded.add(trial_id)
+            rung.record(trial_id, point, violation)
+        if time >= self.max_t:
+            return Decision.COMPLETE
+        if not passed:
+            return Decision.CONTINUE
+        top = passed[0]  # the highest milestone passed: the trial waits there
+        top.waiting.add(trial_id)
+        self._waits_at[trial_id] = top
+        return Decision.PAUSE
+
+    def _stop_waiting(self, trial_id: int) -> None:
+        rung = self._waits_at.pop(trial_id, None)
+        if rung is not None:
+            rung.waiting.discard(trial_id)
+
+    def _promotable(self, at_least: int) -> int | None:
+        for _, _, rung in self._ladder:
+            if not rung.waiting:
+                continue
+            ranking = rung.ranking()
+            quota = min(len(ranking), max(at_least, int(len(ranking) // self.reduction_factor)))
+            for trial_id in ranking[:quota]:  # best first
+                trial = self._trials.get(trial_id)
+                if trial_id in rung.waiting and trial is not None and trial.status is Status.PAUSED:
+                    return trial_id
+        return None
