@@ -17,6 +17,7 @@ import cloudpickle
 
 from rung._numbers import better, finite, is_number
 from rung.errors import ExperimentNotFoundError, TrialEndedError, TrialNotFoundError
+from rung.objectives import Objectives
 from rung.search.base import Searcher
 from rung.store.sqlite import Store
 from rung.types import Config, Status
@@ -36,6 +37,7 @@ class Entry:
     iteration: int = 0
     last: dict[str, Any] = field(default_factory=dict)
     best: float | None = None
+    judged: dict[str, Any] | None = None  # several objectives or constraints: the trial's judged result
     has_metric: bool = False
     slot: int | None = None  # its lane in the worker timeline: the lowest not held when it was asked
 
@@ -48,9 +50,10 @@ class State:
     moves it on), `on_given` for a known result, `observe` per result, `on_complete` per end.
     """
 
-    def __init__(self, pristine: bytes, metric: str, mode: str) -> None:
+    def __init__(self, pristine: bytes, metric: str | None, mode: str, objectives: Objectives | None = None) -> None:
         self.pristine = pristine  # the pickled space and searcher as set up, before any proposal
-        self.metric, self.mode = metric, mode
+        self.metric, self.mode, self.objectives = metric, mode, objectives
+        self.metrics: tuple[str, ...] = objectives.metrics if objectives is not None else (str(metric),)
         self.searcher: Searcher | None = None  # None: rebuilt from the store at the next call
         self.seq = 0
         self.open: dict[int, Entry] = {}
@@ -96,13 +99,24 @@ class State:
         held = {entry.slot for entry in self.open.values()}
         return next(i for i in range(len(held) + 1) if i not in held)
 
+    def reports(self, result: dict[str, Any]) -> bool:
+        """Whether the result holds every objective."""
+        return all(m in result for m in self.metrics)
+
     def track(self, entry: Entry, result: dict[str, Any]) -> bool:
-        """Note a trial's result in its entry; True if it holds the trial's best value of the metric."""
+        """Note a trial's result in its entry; True if it holds the trial's best value of the metric
+        (with several objectives or constraints: if it is now the trial's judged result, as in a run)."""
         entry.iteration, entry.last = int(result["training_iteration"]), result
-        stamp, value = result.get("timestamp"), result.get(self.metric)
+        stamp = result.get("timestamp")
         if is_number(stamp):
             entry.last_time = float(stamp)
-        entry.has_metric = entry.has_metric or self.metric in result
+        entry.has_metric = entry.has_metric or self.reports(result)
+        if self.objectives is not None:
+            if not self.reports(result) or not self.objectives.judge(entry.judged, result):
+                return False
+            entry.judged = result
+            return True
+        value = result.get(self.metric) if self.metric is not None else None
         if is_number(value) and finite(value) and (entry.best is None or better(float(value), entry.best, self.mode)):
             entry.best = float(value)
             return True

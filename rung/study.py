@@ -38,6 +38,7 @@ from rung import known as known_results
 from rung._numbers import is_number
 from rung._study_state import Entry, State, locked
 from rung.errors import ExperimentExistsError, SearchExhaustedError
+from rung.objectives import Objectives
 from rung.result import ExperimentResult
 from rung.search import SEARCHERS, Searcher
 from rung.search import make as make_searcher
@@ -77,7 +78,10 @@ class Study:
 
     Args:
         space: the search space (as for `rung.run`).
-        metric: the key of the results to optimise; `mode` is "min" or "max".
+        metric: the key of the results to optimise; `mode` is "min" or "max". Several objectives: a
+            list of keys, with one mode for all or a list of as many (as in `rung.run`); `ask` then
+            proposes by all of them (TPE as MOTPE) and `result().pareto_front()` reads the front.
+        constraints: `{key: ("<=", bound)}` as in `rung.run`: trials that break one are infeasible.
         name: the experiment's folder under `storage` (default: `study-<date>-<time>-<4 hex digits>`).
         storage: the folder of experiments.
         search: "auto" (TPE; random for a space of grids and constants), "random", "grid", "tpe", "gp" or
@@ -101,8 +105,9 @@ class Study:
 
     storage: str | Path
     name: str
-    metric: str
+    metric: str | None
     mode: str
+    objectives: Objectives | None
     _state: State
     _touched: bool
     _keeper: Store | None
@@ -112,8 +117,9 @@ class Study:
         self,
         space: Mapping[str, Any] | Space,
         *,
-        metric: str,
-        mode: str = "min",
+        metric: str | Sequence[str],
+        mode: str | Sequence[str] = "min",
+        constraints: Mapping[str, Any] | None = None,
         name: str | None = None,
         storage: str | Path = "rung-runs",
         search: str | Searcher = "auto",
@@ -121,10 +127,16 @@ class Study:
         num_samples: int | None = None,
         known: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
-        if not isinstance(metric, str):
-            raise TypeError(f"Study needs metric to be a str naming the result key to optimise; got {metric!r}")
-        if mode not in ("min", "max"):
-            raise ValueError(f"Study needs mode to be 'min' or 'max'; got {mode!r}")
+        objectives: Objectives | None = None
+        if isinstance(metric, str) and constraints is None:
+            if mode not in ("min", "max"):
+                raise ValueError(f"Study needs mode to be 'min' or 'max'; got {mode!r}")
+        elif isinstance(metric, (str, list, tuple)):
+            objectives = Objectives.of(metric, mode, constraints=constraints)
+        else:
+            raise TypeError(
+                f"Study needs metric to be a str naming the result key to optimise (or a list of them); got {metric!r}"
+            )
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
             raise ValueError(f"Study needs seed to be an integer >= 0; got {seed!r}")
         if num_samples is not None and (
@@ -141,7 +153,17 @@ class Study:
             )
         compiled = Space.of(space)
         searcher = _searcher(search, compiled)
-        searcher.setup(compiled, metric=metric, mode=mode, num_samples=num_samples or _UNLIMITED, seed=int(seed))
+        if objectives is not None and objectives.multi and not searcher.multi_objective:
+            raise ValueError(
+                f"Study: search={type(searcher).__name__} learns one objective; this study has"
+                f" {len(objectives.metrics)} ({objectives.describe()}): use search='auto' (TPE as MOTPE), 'tpe',"
+                " 'random', 'grid' or rung.OptunaSearch(sampler)"
+            )
+        first = metric if objectives is None else objectives.metrics[0]
+        first_mode = str(mode) if objectives is None else objectives.modes[0]
+        searcher.setup(compiled, metric=first, mode=first_mode, num_samples=num_samples or _UNLIMITED, seed=int(seed))
+        if objectives is not None:
+            searcher.set_objectives(objectives)
         given = known_results.check(known, compiled, searcher, metric, int(seed))
         try:  # the searcher as set up, before any proposal: what another process (or a rebuild) starts from
             pristine = bytes(cloudpickle.dumps({"space": compiled, "search": searcher}))
@@ -159,10 +181,19 @@ class Study:
         }
         if given:
             settings["known"] = len(given)
-        self._setup(storage, name, metric, mode, pristine)
+        if objectives is not None:
+            settings["objectives"] = objectives.to_json()
+        stored_metric = None if objectives is not None and objectives.multi else first
+        self._setup(storage, name, stored_metric, first_mode, pristine, objectives)
         try:
             store = Store.create(
-                storage, name, metric=metric, mode=mode, settings=settings, space=compiled.to_json(), setup=pristine
+                storage,
+                name,
+                metric=stored_metric,
+                mode=first_mode,
+                settings=settings,
+                space=compiled.to_json(),
+                setup=pristine,
             )
         except ExperimentExistsError:
             raise ExperimentExistsError(
@@ -172,15 +203,23 @@ class Study:
         self._state.searcher = searcher
         try:
             for trial_id, item in enumerate(given, start=1):
-                known_results.record(store, searcher, trial_id, item, metric, time.time())
+                known_results.record(store, searcher, trial_id, item, stored_metric, time.time(), objectives)
             store.commit()
             self._state.seq, self._state.next_id = store.last_seq, len(given) + 1
         finally:
             store.close()
 
-    def _setup(self, storage: str | Path, name: str, metric: str, mode: str, pristine: bytes) -> None:
-        self.storage, self.name, self.metric, self.mode = storage, name, metric, mode
-        self._state = State(pristine, metric, mode)
+    def _setup(
+        self,
+        storage: str | Path,
+        name: str,
+        metric: str | None,
+        mode: str,
+        pristine: bytes,
+        objectives: Objectives | None,
+    ) -> None:
+        self.storage, self.name, self.metric, self.mode, self.objectives = storage, name, metric, mode, objectives
+        self._state = State(pristine, metric, mode, objectives)
         self._touched = False  # within a call: the searcher (or the entries) changed since the call began
         # A reader kept open between calls: closing the writer's connection then does not checkpoint and
         # remove the WAL (the last connection to close does), which cost ~15 ms a call (BENCHMARKS.md).
@@ -208,7 +247,10 @@ class Study:
                 f" rung.run(..., name={name!r}, resume=True) or `rung resume {name}`"
             )
         study = cls.__new__(cls)
-        study._setup(storage, name, experiment["metric"], experiment["mode"], bytes(experiment["setup"]))
+        objectives = Objectives.stored(experiment["metric"], experiment["mode"], experiment["settings"])
+        if objectives is not None and objectives.plain:
+            objectives = None
+        study._setup(storage, name, experiment["metric"], experiment["mode"], bytes(experiment["setup"]), objectives)
         return study
 
     def close(self) -> None:
@@ -225,6 +267,10 @@ class Study:
         self.close()
 
     def __repr__(self) -> str:
+        if self.objectives is not None:
+            return (
+                f"Study(name={self.name!r}, storage={str(self.storage)!r}, objectives={self.objectives.describe()!r})"
+            )
         return f"Study(name={self.name!r}, storage={str(self.storage)!r}, metric={self.metric!r}, mode={self.mode!r})"
 
     # The calls.
@@ -302,10 +348,15 @@ class Study:
         checked = None if result is None else self._checked(result, "tell")
         with self._session() as (store, searcher):
             trial_id, entry = self._state.entry(store, trial_id, "tell", self.name)
-            has_metric = entry.has_metric or (checked is not None and self.metric in checked)
+            has_metric = entry.has_metric or (checked is not None and self._state.reports(checked))
             if status is Status.TERMINATED and not has_metric:
+                said = (
+                    f"the metric {self.metric!r}"
+                    if self.objectives is None
+                    else f"every objective ({', '.join(self.objectives.metrics)})"
+                )
                 raise ValueError(
-                    f"tell: trial {trial_id} has no value of the metric {self.metric!r} (pass a result holding it,"
+                    f"tell: trial {trial_id} has no value of {said} (pass a result holding it,"
                     " or state='failed' if it failed)"
                 )
             if checked is not None:
@@ -324,11 +375,12 @@ class Study:
         if not isinstance(result, Mapping) or not all(isinstance(k, str) for k in result):
             raise TypeError(f"{call}: result must be a dict of metrics with str keys; got {result!r:.200}")
         out = dict(result)
-        if self.metric in out and not is_number(out[self.metric]):
-            value = out[self.metric]
-            raise TypeError(
-                f"{call}: the metric {self.metric!r} must be a number; got {value!r} ({type(value).__name__})"
-            )
+        for metric in self._state.metrics:
+            if metric in out and not is_number(out[metric]):
+                value = out[metric]
+                raise TypeError(
+                    f"{call}: the metric {metric!r} must be a number; got {value!r} ({type(value).__name__})"
+                )
         return out
 
     def _add_result(

@@ -195,10 +195,35 @@ def test_a_rung_export_reads_back_as_the_same_known_results(experiment: rung.Exp
     assert known == [
         {"config": t.config, "result": {"loss": t.best_metrics["loss"]}} for t in completed if t.best_metrics
     ]
-    with pytest.raises(
-        ValueError, match="^from_optuna needs a single-objective study; study 'multi' has 2 objectives$"
-    ):
-        from_optuna(optuna.create_study(study_name="multi", directions=["minimize", "maximize"]))
+    with pytest.raises(TypeError, match=re.escape("a list of 2 str (one per objective of study 'multi'); got 'loss'")):
+        from_optuna(optuna.create_study(study_name="multi", directions=["minimize", "maximize"]), metric="loss")
+
+
+def _two(config: dict[str, Any]) -> None:
+    for epoch in range(1, 4):
+        rung.report({"err": (config["x"] - 0.3) ** 2 + 1 / epoch, "mb": 100 * config["x"], "acc": config["x"]})
+
+
+def test_several_objectives_and_constraints_export_as_optuna_stores_them(storage: Path, tmp_path: Path) -> None:
+    result = rung.run(_two, {"x": rung.uniform(0, 1)}, metric=["err", "acc"], mode=["min", "max"], num_samples=10,
+                      constraints={"mb": ("<=", 60)}, executor="thread", storage=storage, name="mo", seed=2,
+                      verbose=0)  # fmt: skip
+    study = to_optuna(result, f"sqlite:///{tmp_path / 'mo.db'}")
+    assert study.directions == [optuna.study.StudyDirection.MINIMIZE, optuna.study.StudyDirection.MAXIMIZE]
+    assert study.metric_names == ["err", "acc"]
+    by_config = {t.params["x"]: t for t in study.trials}
+    for trial in result.trials:
+        exported = by_config[trial.config["x"]]
+        assert trial.best_metrics is not None
+        assert exported.values == [trial.best_metrics["err"], trial.best_metrics["acc"]]
+        assert exported.system_attrs["constraints"] == [pytest.approx(100 * trial.config["x"] - 60)]
+    # Optuna's own Pareto front (constraints aside) holds rung's front.
+    optuna_front = {t.params["x"] for t in study.best_trials}
+    assert {t.config["x"] for t in result.pareto_front()} <= optuna_front
+    known = from_optuna(study)
+    assert [k["result"] for k in known] == [
+        {"err": t.best_metrics["err"], "acc": t.best_metrics["acc"]} for t in result.trials if t.best_metrics
+    ]
 
 
 def test_rung_export_on_the_command_line(experiment: rung.ExperimentResult, tmp_path: Path, capsys: Any) -> None:

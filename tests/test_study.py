@@ -274,3 +274,50 @@ def test_asked_trials_take_lanes_of_the_worker_timeline(storage: Path) -> None:
     study.tell(second.id, state="failed")
     lanes = {span["trial"]: (span["slot"], span["ended"]) for span in experiment_view(storage, "s")["timeline"]}
     assert lanes == {first.id: (0, "TERMINATED"), second.id: (1, "ERROR"), third.id: (0, "RUNNING")}
+
+
+def _two(config: dict[str, Any]) -> dict[str, float]:
+    x = config["x"]
+    return {"f1": x, "f2": (1 - x) ** 2 + (0.2 if config["opt"] == "sgd" else 0.0), "mb": 100 * x}
+
+
+def test_several_objectives_and_constraints_ask_as_a_run_proposes(storage: Path) -> None:
+    settings: dict[str, Any] = {"metric": ["f1", "f2"], "mode": ["min", "min"], "constraints": {"mb": ("<=", 80)}}
+    study = rung.Study(SPACE, name="mo", storage=storage, search=rung.TPE(n_startup=4, seed=3), **settings)
+    assert study.objectives is not None and study.metric is None
+    asked = []
+    for _ in range(14):
+        trial = study.ask()
+        asked.append(trial.config)
+        study.tell(trial.id, _two(trial.config))
+    # The same searcher in rung.run, one trial at a time, proposes the same configurations.
+    run = rung.run(
+        _two, SPACE, search=rung.TPE(n_startup=4, seed=3), num_samples=14, storage=storage, name="run",
+        executor="thread", max_concurrent=1, verbose=0, **settings,
+    )  # fmt: skip
+    assert [t.config for t in run.trials] == asked
+    result = study.result()
+    front = {t.id for t in result.pareto_front()}
+    assert front == {t.id for t in run.pareto_front()} and front
+    assert all(t.feasible for t in result.pareto_front())
+    assert any(t.feasible is False for t in result.trials)
+    # A handle loaded from the store reads the objectives back and, replaying, proposes the next
+    # configuration the run proposed.
+    loaded = rung.Study.load("mo", storage=storage)
+    assert loaded.objectives == study.objectives
+    longer = rung.run(
+        _two, SPACE, search=rung.TPE(n_startup=4, seed=3), num_samples=15, storage=storage, name="run15",
+        executor="thread", max_concurrent=1, verbose=0, **settings,
+    )  # fmt: skip
+    assert loaded.ask().config == longer.trials[14].config
+
+
+def test_a_told_trial_needs_every_objective(storage: Path) -> None:
+    study = rung.Study(SPACE, metric=["f1", "f2"], name="mo", storage=storage)
+    trial = study.ask()
+    with pytest.raises(ValueError, match=re.escape("has no value of every objective (f1, f2)")):
+        study.tell(trial.id, {"f1": 0.3})
+    with pytest.raises(TypeError, match="the metric 'f2' must be a number"):
+        study.tell(trial.id, {"f1": 0.3, "f2": "x"})
+    with pytest.raises(ValueError, match="learns one objective"):
+        rung.Study(SPACE, metric=["f1", "f2"], name="gp", storage=storage, search="gp")

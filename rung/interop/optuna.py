@@ -13,6 +13,11 @@ its database, JSON columns): nothing stored is unpickled. Each ended trial becom
 - PENDING, RUNNING, PAUSED, INTERRUPTED -> not exported: Optuna's `add_trial` is for finished trials,
   and a RUNNING one would look alive to Optuna for ever. Export again once they end (`replace=True`).
 
+Several objectives: a study of as many directions, each trial's values those of its judged result
+(its last reporting every objective), no intermediate values (Optuna keeps them for one objective).
+Constraints: each trial's `constraints` system attribute, how far it breaks each (<= 0: met), as
+Optuna's samplers store it.
+
 Params and distributions: see `rung.interop._params`. Intermediate values: the metric of every
 result, at its `training_iteration`. User attributes: the last result's other metrics, and `rung`:
 the trial's id, status, origin and whole config (which `from_optuna` reads back).
@@ -32,6 +37,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from rung._numbers import is_number
 from rung.interop import _params
+from rung.objectives import Objectives
 from rung.result import ExperimentResult
 from rung.store import driver
 from rung.store.snapshot import snapshot
@@ -42,6 +48,9 @@ if TYPE_CHECKING:
 __all__ = ["from_optuna", "to_optuna"]
 
 _STATES = {"TERMINATED": "COMPLETE", "STOPPED": "PRUNED", "ERROR": "FAIL"}
+_CONSTRAINTS = "constraints"
+"""The system attribute Optuna's samplers (`constraints_func`) and optuna-dashboard read a trial's
+constraint values from: one number per constraint, <= 0 when it is met."""
 
 
 def _optuna() -> Any:
@@ -77,23 +86,21 @@ def to_optuna(
     lib = _optuna()
     if not isinstance(result, ExperimentResult):
         raise TypeError(f"to_optuna needs an ExperimentResult (rung.load(name, storage)); got {result!r:.100}")
-    if result.objectives is not None and result.objectives.multi:
-        raise ValueError(
-            f"to_optuna exports experiments of one objective; {result.name!r} has {len(result.metrics)}"
-            f" ({result.objectives.describe()})"
-        )
-    if result.metric is None:
+    objectives = result.objectives
+    if objectives is None:
         raise ValueError(f"to_optuna: experiment {result.name!r} has no metric, and an Optuna trial's value is one")
     study_name = result.name if study_name is None else study_name
     if not isinstance(study_name, str) or not study_name:
         raise ValueError(f"to_optuna needs study_name to be a non-empty str; got {study_name!r}")
-    trials = _trials(result, result.metric, lib)
+    trials = _trials(result, objectives, lib)
     if replace:
         with contextlib.suppress(KeyError):  # nothing to replace
             lib.delete_study(study_name=study_name, storage=storage)
     try:
         study = lib.create_study(
-            storage=storage, study_name=study_name, direction="maximize" if result.mode == "max" else "minimize"
+            storage=storage,
+            study_name=study_name,
+            directions=["maximize" if mode == "max" else "minimize" for mode in objectives.modes],
         )
     except lib.exceptions.DuplicatedStudyError:
         raise ValueError(
@@ -102,7 +109,7 @@ def to_optuna(
         ) from None
     with warnings.catch_warnings():  # experimental since Optuna 3.2, and what optuna-dashboard labels values with
         warnings.simplefilter("ignore", lib.exceptions.ExperimentalWarning)
-        study.set_metric_names([result.metric])
+        study.set_metric_names(list(objectives.metrics))
     study.set_user_attr("rung", {"experiment": result.name, "storage": str(Path(result.storage).resolve())})
     study.add_trials(trials)
     return cast("optuna.Study", study)
@@ -113,8 +120,16 @@ def _number(value: Any) -> float | None:
     return float(value) if is_number(value) and math.isfinite(value) else None
 
 
-def _trials(result: ExperimentResult, metric: str, lib: Any) -> list[Any]:
-    """The experiment's ended trials as Optuna FrozenTrials, read from a private copy of its database."""
+def _trials(result: ExperimentResult, objectives: Objectives, lib: Any) -> list[Any]:
+    """The experiment's ended trials as Optuna FrozenTrials, read from a private copy of its database.
+
+    One objective: each trial's value is its best value of the metric, its curve the intermediate
+    values. Several: its values are those of its judged result (its last reporting them all), with no
+    intermediate values (Optuna keeps them for one objective only). Constraints: each trial's
+    `constraints` system attribute holds how far it breaks each (<= 0: met), what Optuna's samplers
+    and optuna-dashboard read."""
+    metric = objectives.metrics[0]
+    multi = objectives.multi
     with snapshot(result.storage, result.name) as store:
         experiment = store.experiment()
         rows = store.trials()  # configs from JSON: nothing unpickled
@@ -122,7 +137,7 @@ def _trials(result: ExperimentResult, metric: str, lib: Any) -> list[Any]:
     domains = _params.domain_paths(experiment["space"])
     curves: dict[int, dict[int, float]] = {}
     for res in results:
-        value = _number(res.get(metric))
+        value = None if multi else _number(res.get(metric))
         if value is not None and isinstance(res.get("training_iteration"), int):
             curves.setdefault(res["trial_id"], {})[res["training_iteration"]] = value
     ended = [row for row in rows if driver.shown(row["status"], experiment["status"]) in _STATES]
@@ -134,16 +149,24 @@ def _trials(result: ExperimentResult, metric: str, lib: Any) -> list[Any]:
     dists = _params.distributions(seen, domains)
     state = lib.trial.TrialState
     out = []
-    for row, values in zip(ended, per_trial, strict=True):
+    for row, params in zip(ended, per_trial, strict=True):
         steps = curves.get(row["id"], {})
         kind = _STATES[row["status"]]
-        value = _number((row["best_result"] or {}).get(metric)) if kind == "COMPLETE" else None
-        if kind == "COMPLETE" and value is None:
+        judged = row["best_result"] or {}
+        scores = [_number(judged.get(m)) for m in objectives.metrics] if kind == "COMPLETE" else []
+        if kind == "COMPLETE" and None in scores:
             kind = "FAIL"  # Optuna has no completed trial without a value
+            scores = []
         elif kind == "PRUNED" and steps:
-            value = steps[max(steps)]
+            scores = [steps[max(steps)]]
         last = dict(row["last_result"] or {})
-        last.pop(metric, None)
+        for m in objectives.metrics:
+            last.pop(m, None)
+        system: dict[str, Any] = {}
+        if row["error"]:
+            system["fail_reason"] = row["error"]
+        if objectives.constraints and judged:
+            system[_CONSTRAINTS] = [min(c.excess(judged), 1e300) for c in objectives.constraints]
         last["rung"] = {
             "trial_id": row["id"],
             "status": row["status"],
@@ -152,11 +175,11 @@ def _trials(result: ExperimentResult, metric: str, lib: Any) -> list[Any]:
         }
         trial = lib.trial.create_trial(
             state=getattr(state, kind),
-            value=value,
-            params=values,
-            distributions={name: dists[name] for name in values},
+            values=scores or None,
+            params=params,
+            distributions={name: dists[name] for name in params},
             user_attrs=last,
-            system_attrs={"fail_reason": row["error"]} if row["error"] else None,
+            system_attrs=system or None,
             intermediate_values=steps,
         )
         trial.datetime_start = datetime.datetime.fromtimestamp(row["created"])
@@ -165,13 +188,14 @@ def _trials(result: ExperimentResult, metric: str, lib: Any) -> list[Any]:
     return out
 
 
-def from_optuna(study: optuna.Study, metric: str | None = None) -> list[dict[str, Any]]:
+def from_optuna(study: optuna.Study, metric: str | list[str] | None = None) -> list[dict[str, Any]]:
     """An Optuna study's COMPLETE trials as known results for `rung.run(..., known=...)`.
 
     Args:
-        study: a single-objective Optuna study.
+        study: an Optuna study (one objective or several).
         metric: the result key for each trial's value (default: the study's metric name, set with
-            `study.set_metric_names`, else "value"); use the `metric=` of the rung run.
+            `study.set_metric_names`, else "value"); use the `metric=` of the rung run. Several
+            objectives: a list of as many keys (default: the metric names, else "values_0", ...).
 
     Returns:
         `[{"config": {...}, "result": {metric: value}}, ...]`: the config is the trial's params, "/"
@@ -186,13 +210,17 @@ def from_optuna(study: optuna.Study, metric: str | None = None) -> list[dict[str
     lib = _optuna()
     if not isinstance(study, lib.Study):
         raise TypeError(f"from_optuna needs an optuna.Study; got {study!r:.100}")
-    if len(study.directions) != 1:
-        raise ValueError(f"from_optuna needs a single-objective study; study {study.study_name!r} has"
-                         f" {len(study.directions)} objectives")  # fmt: skip
+    count = len(study.directions)
     if metric is None:
-        metric = study.metric_names[0] if study.metric_names else "value"
-    if not isinstance(metric, str):
-        raise TypeError(f"from_optuna needs metric to be a str; got {metric!r}")
+        default = [f"values_{i}" for i in range(count)] if count > 1 else ["value"]
+        names = list(study.metric_names) if study.metric_names else default
+    else:
+        names = [metric] if isinstance(metric, str) else metric
+    if not isinstance(names, list) or len(names) != count or not all(isinstance(m, str) for m in names):
+        raise TypeError(
+            f"from_optuna needs metric to be a str, or a list of {count} str (one per objective of study"
+            f" {study.study_name!r}); got {metric!r}"
+        )
     out = []
     for trial in study.get_trials(deepcopy=False, states=(lib.trial.TrialState.COMPLETE,)):
         exported = trial.user_attrs.get("rung")
@@ -200,7 +228,7 @@ def from_optuna(study: optuna.Study, metric: str | None = None) -> list[dict[str
             config = exported["config"]
         else:
             config = _nested(trial.params)
-        out.append({"config": config, "result": {metric: trial.value}})
+        out.append({"config": config, "result": dict(zip(names, trial.values, strict=True))})
     return out
 
 
