@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
 if TYPE_CHECKING:
     from ray_cluster import Cluster
 
@@ -22,12 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
 
-def run_example(name: str, cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
+def run_example(name: str, cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 110) -> str:
     environment = {**os.environ, **(env or {})}
     environment["PYTHONPATH"] = os.pathsep.join([str(ROOT), environment.get("PYTHONPATH", "")])
     out = subprocess.run(
         [sys.executable, str(EXAMPLES / name), "--smoke", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=110, env=environment,
+        cwd=cwd, capture_output=True, text=True, timeout=timeout, env=environment,
     )  # fmt: skip
     assert out.returncode == 0, f"{name} --smoke failed:\n{out.stdout}\n{out.stderr}"
     return out.stdout
@@ -72,3 +74,22 @@ def test_ray_cluster(tmp_path: Path, ray_cluster: Cluster) -> None:
     address = ray_cluster.address
     out = run_example("ray_cluster.py", tmp_path, env={"RAY_ADDRESS": address})
     assert f"4 trials on {address}" in out and "best accuracy" in out
+
+
+# The deep-learning examples import torch (and Lightning, Keras or Transformers) in the driver and in each
+# worker process: tens of seconds of imports on a busy machine before any training, hence the longer timeouts.
+# OMP_NUM_THREADS: the driver's torch on one thread too, as the examples set it in their trials.
+TORCH_ENV = {"OMP_NUM_THREADS": "1"}
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_pytorch_cnn(tmp_path: Path) -> None:
+    out = run_example("pytorch_cnn.py", tmp_path, env=TORCH_ENV, timeout=280)
+    assert re.search(r"^device: (cpu|cuda);", out, re.MULTILINE), out
+    # promote: the best of the trials waiting at epoch 1 goes on to 2 (the best of the first two, when a worker
+    # is free and no trial is left to start, and the best of all three): one or two, the third stays behind
+    assert re.search(r"^asha:  3 trials,   [45] of 6 epochs", out, re.MULTILINE), out
+    assert re.search(r"^ pbt:  2 trials,   4 of 4 epochs", out, re.MULTILINE), out
+    changes = re.findall(r"trial \d: (\d) PBT changes; lr", out)
+    assert sorted(changes) == ["0", "1"], out  # after epoch 1 the worse member went on from the better one
