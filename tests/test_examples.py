@@ -93,3 +93,16 @@ def test_pytorch_cnn(tmp_path: Path) -> None:
     assert re.search(r"^ pbt:  2 trials,   4 of 4 epochs", out, re.MULTILINE), out
     changes = re.findall(r"trial \d: (\d) PBT changes; lr", out)
     assert sorted(changes) == ["0", "1"], out  # after epoch 1 the worse member went on from the better one
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_lightning_digits(tmp_path: Path) -> None:
+    out = run_example("lightning_digits.py", tmp_path, env=TORCH_ENV, timeout=280)
+    assert "TPE + ASHA: 3 trials" in out, out
+    # promote: one or two trials go on from epoch 1 to 3 (as in test_pytorch_cnn), resumed from their checkpoints
+    resumed = re.search(r"resumed by Lightning from their checkpoints: (\d) trials", out)
+    assert resumed is not None and resumed[1] in "12", out
+    epochs = "[3, 1, 1]" if resumed[1] == "1" else "[3, 3, 1]"
+    assert f"epochs per trial: {epochs}" in out, out
+    assert re.search(r"held-out accuracy [01]\.\d{3}", out), out  # the best checkpoint loaded by Lightning
