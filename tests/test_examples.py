@@ -106,3 +106,13 @@ def test_lightning_digits(tmp_path: Path) -> None:
     epochs = "[3, 1, 1]" if resumed[1] == "1" else "[3, 3, 1]"
     assert f"epochs per trial: {epochs}" in out, out
     assert re.search(r"held-out accuracy [01]\.\d{3}", out), out  # the best checkpoint loaded by Lightning
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_keras_digits(tmp_path: Path) -> None:
+    out = run_example("keras_digits.py", tmp_path, env={**TORCH_ENV, "KERAS_BACKEND": "torch"}, timeout=280)
+    assert "on torch; PBT: 2 members x 2 epochs" in out, out
+    changes = re.findall(r"member \d: best val accuracy [01]\.\d{3}; (\d) PBT changes", out)
+    assert sorted(changes) == ["0", "1"], out  # after epoch 1 the worse member went on from the better one
+    assert re.search(r"^best: member \d, val accuracy [01]\.\d{3}, held-out accuracy [01]\.\d{3}$", out, re.MULTILINE)
