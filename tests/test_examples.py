@@ -116,3 +116,12 @@ def test_keras_digits(tmp_path: Path) -> None:
     changes = re.findall(r"member \d: best val accuracy [01]\.\d{3}; (\d) PBT changes", out)
     assert sorted(changes) == ["0", "1"], out  # after epoch 1 the worse member went on from the better one
     assert re.search(r"^best: member \d, val accuracy [01]\.\d{3}, held-out accuracy [01]\.\d{3}$", out, re.MULTILINE)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_transformers_tiny(tmp_path: Path) -> None:
+    out = run_example("transformers_tiny.py", tmp_path, env={**TORCH_ENV, "HF_HUB_OFFLINE": "1"}, timeout=280)
+    assert "tune() + ASHA: 2 trials" in out and "epochs per trial: [1, 1]" in out, out
+    # the best trial's checkpoint, unpacked and loaded with from_pretrained
+    assert re.search(r"held-out accuracy [01]\.\d{3}:", out), out
