@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rung._numbers import finite
 from rung.store.views import experiment_view
 
 if TYPE_CHECKING:
@@ -116,40 +117,68 @@ def plot_timeline(result: ExperimentResult, *, path: str | Path | None = None) -
 
 
 def plot_parallel(result: ExperimentResult, *, path: str | Path | None = None) -> Figure:
-    """Parallel coordinates: an axis per varying top-level hyperparameter and the metric, a line per trial."""
+    """Parallel coordinates: an axis per hyperparameter that varies (nested ones as `a/b`) and the
+    metric, a line per trial; the axes as the dashboard draws them (`rung.store.axes`): log axes for
+    log-scaled dimensions, a tick per category, `None` kept as a value. Lines are coloured by the
+    metric (green: better); the best trials are drawn on top, thick, and named in the legend.
+
+    Example:
+        >>> fig = plot_parallel(result)  # doctest: +SKIP
+        >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()][0]  # doctest: +SKIP
+        'best trial (7)'
+    """
+    from rung.store import axes
+    from rung.store.snapshot import snapshot
+
     metric = result.metric
-    if metric is None:
-        raise ValueError(f"plot_parallel needs an experiment with a metric; {result.name!r} has metric=None")
-    scored = [t for t in result.trials if t.best_metrics is not None and metric in t.best_metrics]
-    keys = sorted(
-        k
-        for k in {k for t in scored for k in t.config}
-        if all(isinstance(t.config.get(k), int | float | str) for t in scored)
-        and len({repr(t.config.get(k)) for t in scored}) > 1
-    )
-    axes = [*keys, metric]
-    columns: list[list[float]] = []
-    for key in axes:
-        values = [t.best_metrics[metric] if key == metric else t.config[key] for t in scored]  # type: ignore[index]
-        if all(isinstance(v, int | float) for v in values):
-            lo, hi = min(values), max(values)
-            columns.append([(v - lo) / (hi - lo) if hi > lo else 0.5 for v in values])
-        else:
-            labels = sorted({str(v) for v in values})
-            columns.append([labels.index(str(v)) / max(len(labels) - 1, 1) for v in values])
-    fig = _figure()
+    if not isinstance(metric, str):
+        raise ValueError(f"plot_parallel needs an experiment with one metric; {result.name!r} has metric={metric!r}")
+    scored = [t for t in result.trials if t.best_metrics is not None and finite(t.best_metrics.get(metric))]
+    with snapshot(result.storage, result.name) as store:
+        space = store.experiment(setup=False)["space"]
+    rows: list[dict[str, Any]] = [
+        {"id": t.id, "config": t.config, "best": float(t.best_metrics[metric])}  # type: ignore[index]
+        for t in scored
+    ]
+    found = axes.parallel_view(space, rows, metric, result.mode or "min")
+    columns: list[dict[str, Any]] = found["parallel_axes"]
+    best: list[int] = found["parallel_best"]
+    fig = _figure(max(7.0, 1.3 * len(columns)), 4.5)
     ax = fig.add_subplot()
-    if scored:
-        good = columns[-1] if result.mode == "max" else [1 - v for v in columns[-1]]
+    if rows and len(columns) > 1:
         import matplotlib as mpl
 
         cmap = mpl.colormaps["RdYlGn"]
-        for row in range(len(scored)):
-            ax.plot(range(len(axes)), [col[row] for col in columns], color=cmap(good[row]), alpha=0.8)
-    for i in range(len(axes)):
+        values = [r["best"] for r in rows]
+        lo, hi = min(values), max(values)
+        place = {r["id"]: k for k, r in enumerate(rows)}
+        for k, r in enumerate(rows):
+            if r["id"] in best:
+                continue
+            f = (r["best"] - lo) / (hi - lo) if hi > lo else 1.0
+            colour = cmap(f if result.mode == "max" else 1 - f)
+            ax.plot(range(len(columns)), [c["at"][k] for c in columns], color=colour, alpha=0.45, linewidth=0.8)
+        for rank, trial_id in reversed(list(enumerate(best))):  # the very best last, on top
+            k = place[trial_id]
+            label = f"best trial ({trial_id})" if rank == 0 else f"next best ({', '.join(map(str, best[1:]))})"
+            ax.plot(range(len(columns)), [c["at"][k] for c in columns], color="#c2185b" if rank == 0 else "#e07b39",
+                    linewidth=3 if rank == 0 else 2, label=label, zorder=3)  # fmt: skip
+        handles, labels = ax.get_legend_handles_labels()
+        order = sorted(range(len(labels)), key=lambda i: not labels[i].startswith("best"))  # drawn last, named first
+        unique = {labels[i]: handles[i] for i in order}
+        ax.legend(unique.values(), unique.keys(), loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    for i, column in enumerate(columns):
         ax.axvline(i, color="#333333", linewidth=0.8)
-    ax.set_xticks(range(len(axes)), axes)
+        for height, label in column["ticks"]:
+            ax.plot([i - 0.03, i], [height, height], color="#333333", linewidth=0.8)
+            ax.text(i - 0.05, height, label, ha="right", va="center", fontsize=7)
+    names = [c["key"] + {"log": "\n(log)", "category": "\n(categories)"}.get(c["scale"], "") for c in columns]
+    ax.set_xticks(range(len(columns)), names, fontsize=8)
     ax.set_yticks([])
+    ax.set_ylim(-0.04, 1.04)
+    ax.set_xlim(-0.5, max(len(columns) - 1, 0) + 0.2)
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
     ax.set_title(f"{result.name}: hyperparameters vs {metric} (green: better)")
     return _finish(fig, path)
 

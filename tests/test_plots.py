@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,7 @@ def test_plot_timeline_shows_a_trial_that_failed_before_reporting(storage: Path)
 def test_plot_parallel_has_an_axis_per_varying_parameter_and_a_line_per_trial(asha: rung.ExperimentResult) -> None:
     fig = plot_parallel(asha)
     ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["kind", "x", "loss"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["kind\n(categories)", "x", "loss\n(log)"]
     polylines = [line for line in ax.get_lines() if len(_xs(line)) == 3]
     assert len(polylines) == len(asha.trials)
 
@@ -157,3 +158,26 @@ def test_plots_without_metric_or_schedule_say_why(storage: Path) -> None:
         plot_curves(result)
     with pytest.raises(ValueError, match=r"^plot_schedules: no trial of 'plain' changed a numeric hyperparameter$"):
         plot_schedules(result)
+
+
+def wide(config: dict[str, Any]) -> None:
+    rung.report({"loss": 1 + abs(math.log10(config["lr"]) + 3) + (0.5 if config["act"] is None else 0.0)})
+
+
+def test_plot_parallel_has_log_ticks_labelled_categories_none_and_the_best_trials(storage: Path) -> None:
+    space = {"lr": rung.loguniform(1e-5, 1e-1), "act": rung.choice(["relu", None])}
+    result = rung.run(wide, space, metric="loss", num_samples=12, search="random", seed=3, executor="thread",
+                      name="wide", storage=storage, verbose=0)  # fmt: skip
+    ax = plot_parallel(result).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["act\n(categories)", "lr\n(log)", "loss"]
+    labels = [t.get_text() for t in ax.texts]
+    assert {"relu", "None"} <= set(labels)  # a choice holding None keeps it as a value
+    assert {"1e-05", "0.0001", "0.001", "0.01", "0.1"} <= set(labels)
+    best = min(result.trials, key=lambda t: t.best_metrics["loss"])  # type: ignore[index]
+    legend = ax.get_legend()
+    assert legend is not None and legend.get_texts()[0].get_text() == f"best trial ({best.id})"
+    thick = [line for line in ax.get_lines() if line.get_linewidth() == 3]
+    assert len(thick) == 1
+    # On the log axis, the best trial's lr sits where log10(lr) falls between 1e-5 and 1e-1.
+    lr = best.config["lr"]
+    assert _ys(thick[0])[1] == pytest.approx((math.log10(lr) + 5) / 4)

@@ -33,7 +33,7 @@ import numpy as np
 
 from rung._numbers import finite
 from rung.objectives import Objectives
-from rung.store import driver, jsonsql, paging, stretches, timeline, views
+from rung.store import axes, driver, jsonsql, paging, stretches, timeline, views
 from rung.store.importance import univariate_importance
 from rung.store.snapshot import Snapshot
 from rung.types import Status, flatten
@@ -161,6 +161,7 @@ def overview(snap: Snapshot, name: str) -> dict[str, Any]:
         "config_keys": sorted(keys | set(first_page["columns"])),
         "trials_page": first_page,
     }
+    view.update(axes.parallel_view(exp["space"], view["parallel"], metric, mode))  # its axes and best trials
     return views.clean(view)  # type: ignore[no-any-return]
 
 

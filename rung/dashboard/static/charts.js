@@ -174,48 +174,71 @@ const RungCharts = (() => {
     el.dataset.failed = String(binned ? binned.failed : spans.filter((s) => s.ended === "ERROR").length);
   }
 
-  function numericParams(trials) {
-    const keys = [...new Set(trials.flatMap((t) => Object.keys(t.config)))];
-    return keys.filter((k) => trials.every((t) => typeof t.config[k] === "number" || typeof t.config[k] === "string")
-      && new Set(trials.map((t) => t.config[k])).size > 1);
-  }
-
-  // Parallel coordinates: an axis per top-level hyperparameter and the metric; a line per trial (of
-  // a large run: the best ones and others spread over the run).
+  // Parallel coordinates: an axis per hyperparameter that varies and the metric, with the server's
+  // scales (log for log-scaled dimensions, a tick per category, None kept as a value, see
+  // rung/store/axes.py); a line per trial (of a large run: the best and others spread over the run),
+  // the best trials drawn last, thick, and named in the legend.
   function parallel(el, view) {
     const of = view.parallel_of || {};
     frame(el, "Parallel coordinates" + (of.shown < of.scored ? ` (${count(of.shown)} of ${count(of.scored)} scored trials: the best and others spread over the run)` : ""));
-    const metric = view.summary.metric;
-    const trials = view.parallel.filter((t) => typeof t.best === "number");
-    const keys = numericParams(trials);
-    if (!trials.length || !keys.length) return empty(el, "no scored trial yet");
-    const axes = [...keys, metric];
-    const value = (t, k) => (k === metric ? t.best : t.config[k]);
-    const scale = axes.map((k) => {
-      const vals = trials.map((t) => value(t, k));
-      if (vals.every((v) => typeof v === "number")) {
-        const lo = vals.reduce((m, v) => Math.min(m, v), Infinity), hi = vals.reduce((m, v) => Math.max(m, v), -Infinity);
-        return (v) => (hi > lo ? (v - lo) / (hi - lo) : 0.5);
-      }
-      const cats = [...new Set(vals.map(String))].sort();
-      return (v) => (cats.length > 1 ? cats.indexOf(String(v)) / (cats.length - 1) : 0.5);
-    });
-    const W = 620, H = 260, top = 20, bottom = 30;
+    const trials = view.parallel || [];
+    const axes = view.parallel_axes || [];
+    if (!trials.length || axes.length < 2) return empty(el, "no scored trial yet");
+    const best = view.parallel_best || [];
+    const W = 620, H = 300, top = 14, bottom = 44, left = 56, right = 40;
     const ctx = canvas(el, W, H);
-    const ax = (i) => 30 + (i * (W - 60)) / Math.max(axes.length - 1, 1);
+    const gap = (W - left - right) / Math.max(axes.length - 1, 1);
+    const ax = (i) => left + i * gap;
     const y = (f) => top + (1 - f) * (H - top - bottom);
-    const mScale = scale[axes.length - 1];
-    for (const t of trials) {
-      const f = mScale(t.best);
-      const good = view.summary.mode === "max" ? f : 1 - f;
-      ctx.strokeStyle = `hsla(${Math.round(good * 120)}, 70%, 40%, 0.7)`;
-      ctx.beginPath();
-      axes.forEach((k, i) => (i ? ctx.lineTo(ax(i), y(scale[i](value(t, k)))) : ctx.moveTo(ax(i), y(scale[i](value(t, k))))));
-      ctx.stroke();
-    }
-    ctx.fillStyle = "#333"; ctx.strokeStyle = "#333"; ctx.font = "11px sans-serif";
-    axes.forEach((k, i) => { ctx.beginPath(); ctx.moveTo(ax(i), top); ctx.lineTo(ax(i), H - bottom); ctx.stroke(); ctx.fillText(k, ax(i) - 15, H - 10); });
+    const m = axes[axes.length - 1].at;
+    const lo = Math.min(...m), hi = Math.max(...m);
+    const good = (f) => (hi > lo ? (view.summary.mode === "max" ? (f - lo) / (hi - lo) : (hi - f) / (hi - lo)) : 1);
+    const line = (row) => { ctx.beginPath(); axes.forEach((a, i) => (i ? ctx.lineTo : ctx.moveTo).call(ctx, ax(i), y(a.at[row]))); ctx.stroke(); };
+    const place = new Map(trials.map((t, row) => [t.id, row]));
+    const top3 = new Set(best);
+    ctx.lineWidth = 1;
+    trials.forEach((t, row) => {
+      if (top3.has(t.id)) return;
+      ctx.strokeStyle = `hsla(${Math.round(good(m[row]) * 120)}, 45%, 55%, 0.45)`;
+      line(row);
+    });
+    [...best].reverse().forEach((id, k) => {  // the very best last, on top of the others
+      const row = place.get(id);
+      if (row === undefined) return;
+      ctx.strokeStyle = k === best.length - 1 ? "#c2185b" : "#e07b39"; ctx.lineWidth = k === best.length - 1 ? 3 : 2;
+      line(row);
+    });
+    ctx.lineWidth = 1; ctx.font = "10px sans-serif"; ctx.textBaseline = "middle";
+    axes.forEach((a, i) => {
+      const x = ax(i);
+      ctx.strokeStyle = "#333"; ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, H - bottom); ctx.stroke();
+      ctx.textAlign = "right"; ctx.fillStyle = "#333";
+      for (const [f, label] of a.ticks) {
+        ctx.beginPath(); ctx.moveTo(x - 3, y(f)); ctx.lineTo(x, y(f)); ctx.stroke();
+        ctx.fillText(fit(ctx, label, gap - 8), x - 4, y(f));
+      }
+      ctx.textAlign = "center"; ctx.font = "11px sans-serif";
+      ctx.fillText(fit(ctx, a.key, gap - 4), x, H - bottom + 14);
+      ctx.fillStyle = "#777"; ctx.font = "10px sans-serif";
+      ctx.fillText(a.scale === "log" ? "log" : a.scale === "category" ? "categories" : "", x, H - bottom + 27);
+    });
+    legend(el, "lines", [
+      { colour: "#c2185b", label: `best trial (${best[0]})` },
+      ...(best.length > 1 ? [{ colour: "#e07b39", label: `next best: ${best.slice(1).join(", ")}` }] : []),
+      { colour: "hsl(120, 45%, 55%)", label: `others: better ${view.summary.metric}` },
+      { colour: "hsl(0, 45%, 55%)", label: "worse" },
+    ]);
     el.dataset.points = String(trials.length);
+    el.dataset.scales = axes.map((a) => `${a.key}:${a.scale}`).join(",");
+    el.dataset.best = best.join(",");
+  }
+
+  // `text`, cut with an ellipsis to fit `width` pixels.
+  function fit(ctx, text, width) {
+    if (ctx.measureText(text).width <= width) return text;
+    let n = text.length;
+    while (n > 1 && ctx.measureText(text.slice(0, n) + "…").width > width) n--;
+    return text.slice(0, n) + "…";
   }
 
   // Importance: a bar per hyperparameter (|rank correlation| or correlation ratio with the metric).
