@@ -27,15 +27,24 @@ const RungCharts = (() => {
   }
 
   const count = (n) => Number(n).toLocaleString("en-US");
+  // Charts of one metric do not apply to a run without one (no metric, or several objectives: the
+  // Pareto chart shows those): hidden, not shown empty.
+  function hideWithoutMetric(el, view) {
+    el.hidden = typeof view.summary.metric !== "string";
+    if (el.hidden) { el.replaceChildren(); el.dataset.points = "0"; }
+    return el.hidden;
+  }
 
   // Learning curves: metric vs time_attr, one series per trial shown (every trial, or the best ones
   // of a large run with a band of percentiles over a sample of all); milestones as dashed lines.
   function curves(el, view) {
+    if (hideWithoutMetric(el, view)) return;
     const of = view.curves_of || {};
     const cut = of.shown < of.with_results;
     const band = view.band;
     frame(el, `Learning curves (${view.summary.metric} vs ${view.time_attr})` + (cut ? `: the best ${count(of.shown)} of ${count(of.with_results)} trials` : ""));
     const ids = Object.keys(view.curves);
+    const bestId = (view.parallel_best || [])[0];
     const xs = [...new Set([...ids.flatMap((id) => view.curves[id].map((p) => p[0])), ...(band ? band.x : [])].filter((x) => x !== null))].sort((a, b) => a - b);
     let points = 0;
     const data = [xs];
@@ -58,13 +67,15 @@ const RungCharts = (() => {
       data.push(xs.map((x) => (at.has(x) ? at.get(x) : null)));
       points += view.curves[id].filter((p) => p[1] !== null).length;
       const stopped = byStatus[id] === "STOPPED" || byStatus[id] === "ERROR";
-      series.push({ label: `trial ${id}`, stroke: stopped && !cut ? "#bbb" : colour(i), width: stopped && !cut ? 1 : 1.5, spanGaps: true, points: { size: 3 } });
+      const top = id === String(bestId);
+      series.push({ label: `trial ${id}`, stroke: top ? "#c2185b" : stopped && !cut ? "#bbb" : colour(i), width: top ? 3 : stopped && !cut ? 1 : 1.5, spanGaps: true, points: { size: 3 } });
     });
     if (!points) return empty(el, "no results yet");
     const milestones = view.milestones;
     const opts = {
       width: 620, height: 300, series, bands, legend: { show: false },
       scales: { x: { time: false } },
+      axes: [{ label: view.time_attr, labelSize: 20 }, { label: view.summary.metric, labelSize: 20 }],
       hooks: { draw: [(u) => {
         const ctx = u.ctx;
         ctx.save(); ctx.setLineDash([4, 4]); ctx.strokeStyle = "#999";
@@ -77,6 +88,11 @@ const RungCharts = (() => {
       }] },
     };
     new uPlot(opts, data, el);
+    const named = [];
+    if (bestId !== undefined && view.curves[String(bestId)]) named.push({ colour: "#c2185b", label: `best trial (${bestId}), thick` });
+    if (!cut && ids.some((id) => byStatus[id] === "STOPPED" || byStatus[id] === "ERROR")) named.push({ colour: "#bbb", label: "stopped early or failed" });
+    if (milestones.length) named.push({ colour: "#999", label: "dashed: the scheduler's milestones" });
+    if (named.length) legend(el, "lines", named);
     if (band) {
       const note = document.createElement("p");
       note.className = "note";
@@ -89,16 +105,40 @@ const RungCharts = (() => {
     el.dataset.band = String(band ? band.trials : 0);
   }
 
-  // Best value so far vs wall time.
+  // Seconds in the unit that reads best for a span of `span` seconds: [divisor, name].
+  const unitOf = (span) => (span < 120 ? [1, "s"] : span < 7200 ? [60, "min"] : span < 172800 ? [3600, "h"] : [86400, "days"]);
+  // About five "nice" tick values (1, 2 or 5 times a power of ten) from 0 to `hi`.
+  function niceTicks(hi) {
+    if (!(hi > 0)) return [0];
+    const raw = hi / 5, power = 10 ** Math.floor(Math.log10(raw));
+    const step = [1, 2, 5, 10].map((m) => m * power).find((v) => v >= raw);
+    const out = [];
+    for (let v = 0; v <= hi * (1 + 1e-9); v += step) out.push(Number(v.toPrecision(12)));
+    return out;
+  }
+
+  // Best value so far vs the time since the experiment started, in a unit that fits the span; the
+  // legend names the trial that holds the best value.
   function bestSoFar(el, view) {
-    frame(el, `Best ${view.summary.metric} so far vs wall time`);
+    if (hideWithoutMetric(el, view)) return;
+    frame(el, `Best ${view.summary.metric} so far`);
     const pts = view.best_so_far;
     if (!pts.length) return empty(el, "no finite result yet");
-    const t0 = pts[0][0];
-    const xs = pts.map((p) => p[0] - t0), ys = pts.map((p) => p[1]);
+    const created = view.summary.created;
+    // Wall-clock runs stamp results in epoch seconds; a simulated clock starts at 0 (below 1e9 s, 2001).
+    const t0 = typeof created === "number" && created <= pts[0][0] ? created : pts[0][0] >= 0 && pts[0][0] < 1e9 ? 0 : pts[0][0];
+    const [per, unit] = unitOf(pts[pts.length - 1][0] - t0);
+    const xs = pts.map((p) => (p[0] - t0) / per), ys = pts.map((p) => p[1]);
+    const xlabel = `time since the experiment started (${unit})`;
     new uPlot({ width: 420, height: 300, legend: { show: false }, scales: { x: { time: false } },
-      series: [{ label: "seconds" }, { label: "best", stroke: "#3c9e5f", width: 2, paths: uPlot.paths.stepped({ align: 1 }) }] }, [xs, ys], el);
+      axes: [{ label: xlabel, labelSize: 20 }, { label: view.summary.metric, labelSize: 20 }],
+      series: [{ label: unit }, { label: "best", stroke: "#3c9e5f", width: 2, paths: uPlot.paths.stepped({ align: 1 }) }] }, [xs, ys], el);
+    const bestId = (view.parallel_best || [])[0];
+    const last = ys[ys.length - 1];
+    legend(el, "line", [{ colour: "#3c9e5f", label: `best ${view.summary.metric} so far` + (bestId === undefined ? "" : `: ${Number(last.toPrecision(5))}, trial ${bestId}`) }]);
     el.dataset.points = String(pts.length);
+    el.dataset.unit = unit;
+    el.dataset.xlabel = xlabel;  // drawn on the canvas: told here for tests
   }
 
   // A legend of coloured swatches under a chart (labels as text).
@@ -159,9 +199,14 @@ const RungCharts = (() => {
         if (b - a > 24) { ctx.fillStyle = dark(key.items[sp.legend].colour) ? "#fff" : "#222"; ctx.fillText(String(sp.trial), a + 3, sp.slot * row + 13); }
       }
     }
-    const total = t1 - t0;
-    ctx.fillStyle = "#333"; ctx.fillText(`0 s`, left, H - 6);
-    ctx.fillText(`${total < 10 ? total.toPrecision(2) : total.toFixed(0)} s`, W - 60, H - 6);
+    const [per, unit] = unitOf(t1 - t0);
+    ctx.fillStyle = "#333"; ctx.strokeStyle = "#333"; ctx.textAlign = "center";
+    for (const v of niceTicks((t1 - t0) / per)) {
+      const at = x(t0 + v * per);
+      ctx.beginPath(); ctx.moveTo(at, H - 22); ctx.lineTo(at, H - 18); ctx.stroke();
+      ctx.fillText(String(v), at, H - 6);
+    }
+    ctx.textAlign = "left"; ctx.fillText(unit, 2, H - 6);
     legend(el, key.title, key.items);
     if (binned) {
       const note = document.createElement("p");
@@ -171,6 +216,7 @@ const RungCharts = (() => {
     }
     el.dataset.points = String(binned ? binned.stretches : spans.length);
     el.dataset.slots = String(slots);
+    el.dataset.unit = unit;
     el.dataset.failed = String(binned ? binned.failed : spans.filter((s) => s.ended === "ERROR").length);
   }
 
@@ -179,6 +225,7 @@ const RungCharts = (() => {
   // rung/store/axes.py); a line per trial (of a large run: the best and others spread over the run),
   // the best trials drawn last, thick, and named in the legend.
   function parallel(el, view) {
+    if (hideWithoutMetric(el, view)) return;
     const of = view.parallel_of || {};
     frame(el, "Parallel coordinates" + (of.shown < of.scored ? ` (${count(of.shown)} of ${count(of.scored)} scored trials: the best and others spread over the run)` : ""));
     const trials = view.parallel || [];
@@ -243,6 +290,7 @@ const RungCharts = (() => {
 
   // Importance: a bar per hyperparameter (|rank correlation| or correlation ratio with the metric).
   function importance(el, view) {
+    if (hideWithoutMetric(el, view)) return;
     const of = view.importance_of || {};
     frame(el, "Hyperparameter importance" + (of.used < of.scored ? ` (from ${count(of.used)} of ${count(of.scored)} scored trials)` : ""));
     const entries = Object.entries(view.importance).sort((a, b) => b[1] - a[1]);
@@ -264,6 +312,7 @@ const RungCharts = (() => {
   function schedules(el, view) {
     frame(el, "Hyperparameter schedules (PBT)");
     const ids = Object.keys(view.schedules);
+    el.hidden = !ids.length;  // a run in which no trial changed its hyperparameters has none to show
     if (!ids.length) return empty(el, "no trial changed its hyperparameters");
     const keys = [...new Set(ids.flatMap((id) => view.schedules[id].flatMap((e) => Object.keys(e.config || {}))))]
       .filter((k) => ids.every((id) => view.schedules[id].every((e) => !e.config || typeof e.config[k] === "number")));
