@@ -62,7 +62,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, rung.ExperimentR
 
 
 @pytest.fixture(scope="module")
-def browser(runs: dict[str, rung.ExperimentResult]) -> Iterator[Any]:
+def browser(runs: dict[str, rung.ExperimentResult]) -> Iterator[tuple[Any, str]]:
+    """One chromium page for the module's tests, and the dashboard's URL."""
     playwright = pytest.importorskip("playwright.sync_api")
     from rung.dashboard.server import start_background
 
@@ -74,8 +75,7 @@ def browser(runs: dict[str, rung.ExperimentResult]) -> Iterator[Any]:
         page.set_default_timeout(TIMEOUT_MS)
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.url_base = url  # type: ignore[attr-defined]
-        yield page
+        yield page, url
         chromium.close()
         assert errors == []
     finally:
@@ -84,8 +84,9 @@ def browser(runs: dict[str, rung.ExperimentResult]) -> Iterator[Any]:
         server.server_close()
 
 
-def _open(page: Any, name: str) -> Any:
-    page.goto(f"{page.url_base}/e/{name}?poll=3600000")
+def _open(browser: tuple[Any, str], name: str) -> Any:
+    page, url = browser
+    page.goto(f"{url}/e/{name}?poll=3600000")
     page.locator("#chart-timeline[data-points]").wait_for(state="attached")
     page.locator("#chart-parallel[data-points]").wait_for(state="attached")
     return page
@@ -132,13 +133,11 @@ def _same_picture(page: Any, selector: str, reference: str, tmp_path: Path) -> N
 
 
 def test_parallel_coordinates_have_log_and_category_axes_with_ticks_and_the_best_on_top(
-    browser: Any, runs: dict[str, rung.ExperimentResult], tmp_path: Path
+    browser: tuple[Any, str], runs: dict[str, rung.ExperimentResult], tmp_path: Path
 ) -> None:
     page = _open(browser, "sim")
     chart = page.locator("#chart-parallel")
-    assert chart.get_attribute("data-scales") == (
-        "act:category,layers:linear,lr:log,weight_decay:log,loss:linear"
-    )
+    assert chart.get_attribute("data-scales") == ("act:category,layers:linear,lr:log,weight_decay:log,loss:linear")
     ranked = sorted(runs["sim"].trials, key=lambda t: (t.best_metrics["loss"], t.id))  # type: ignore[index]
     assert chart.get_attribute("data-best") == ",".join(str(t.id) for t in ranked[:3])
     assert chart.locator(".legend-item").first.inner_text() == f"best trial ({ranked[0].id})"
@@ -152,7 +151,7 @@ def test_parallel_coordinates_have_log_and_category_axes_with_ticks_and_the_best
 
 
 def test_best_so_far_has_a_time_axis_with_units_and_a_legend_naming_the_best_trial(
-    browser: Any, runs: dict[str, rung.ExperimentResult], tmp_path: Path
+    browser: tuple[Any, str], runs: dict[str, rung.ExperimentResult], tmp_path: Path
 ) -> None:
     page = _open(browser, "sim")
     chart = page.locator("#chart-best")
@@ -168,7 +167,7 @@ def test_best_so_far_has_a_time_axis_with_units_and_a_legend_naming_the_best_tri
     _same_picture(page, "#chart-curves", "curves.png", tmp_path)
 
 
-def test_the_timeline_has_no_empty_area_and_ticks_in_minutes(browser: Any, tmp_path: Path) -> None:
+def test_the_timeline_has_no_empty_area_and_ticks_in_minutes(browser: tuple[Any, str], tmp_path: Path) -> None:
     page = _open(browser, "sim")
     timeline, parallel = page.locator("#chart-timeline"), page.locator("#chart-parallel")
     assert timeline.get_attribute("data-unit") == "min"
@@ -179,7 +178,7 @@ def test_the_timeline_has_no_empty_area_and_ticks_in_minutes(browser: Any, tmp_p
     _same_picture(page, "#chart-timeline", "timeline.png", tmp_path)
 
 
-def test_panels_that_do_not_apply_are_hidden(browser: Any) -> None:
+def test_panels_that_do_not_apply_are_hidden(browser: tuple[Any, str]) -> None:
     page = _open(browser, "sim")
     assert page.locator("#chart-schedules").is_hidden()  # no PBT
     assert page.locator("#chart-pareto").is_hidden()  # one objective
@@ -187,3 +186,22 @@ def test_panels_that_do_not_apply_are_hidden(browser: Any) -> None:
     for chart in ("curves", "best", "parallel", "importance", "schedules"):  # of one metric: none here
         assert page.locator(f"#chart-{chart}").is_hidden(), chart
     assert page.locator("#chart-timeline").is_visible()
+
+
+def test_the_pareto_chart_draws_the_front_and_marks_infeasible_trials(
+    browser: tuple[Any, str], runs: dict[str, rung.ExperimentResult], tmp_path: Path
+) -> None:
+    page = _open(browser, "mo")
+    chart = page.locator("#chart-pareto")
+    front = sorted(t.id for t in runs["mo"].pareto_front())
+    infeasible = sum(1 for t in runs["mo"].trials if t.feasible is False)
+    assert infeasible > 0
+    assert chart.get_attribute("data-front") == ",".join(map(str, front))
+    assert chart.get_attribute("data-infeasible") == str(infeasible)
+    assert chart.get_attribute("data-points") == "30"
+    assert chart.locator(".legend-item").all_inner_texts() == [
+        f"Pareto front ({len(front)} trials)",
+        "other trials",
+        f"infeasible ({infeasible}), crosses",
+    ]
+    _same_picture(page, "#chart-pareto", "pareto.png", tmp_path)

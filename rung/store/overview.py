@@ -33,7 +33,7 @@ import numpy as np
 
 from rung._numbers import finite
 from rung.objectives import Objectives
-from rung.store import axes, driver, jsonsql, paging, stretches, timeline, views
+from rung.store import axes, driver, front, jsonsql, paging, stretches, timeline, views
 from rung.store.importance import univariate_importance
 from rung.store.snapshot import Snapshot
 from rung.types import Status, flatten
@@ -162,6 +162,7 @@ def overview(snap: Snapshot, name: str) -> dict[str, Any]:
         "trials_page": first_page,
     }
     view.update(axes.parallel_view(exp["space"], view["parallel"], metric, mode))  # its axes and best trials
+    view.update(front.pareto_view(snap, exp))  # several objectives: the points of the Pareto chart
     return views.clean(view)  # type: ignore[no-any-return]
 
 

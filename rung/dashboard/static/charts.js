@@ -339,5 +339,73 @@ const RungCharts = (() => {
     el.dataset.points = String(segs.length);
   }
 
-  return { curves, bestSoFar, timeline, parallel, importance, schedules };
+  // Several objectives: each trial's judged result as a point of the first two objectives, the Pareto
+  // front as a step line through its (larger, labelled) points, infeasible trials as grey crosses.
+  // Hidden for a run with one objective.
+  function pareto(el, view) {
+    const data = view.pareto;
+    el.hidden = !data;
+    if (!data) { el.replaceChildren(); el.dataset.points = "0"; return; }
+    const [a, b] = data.objectives;
+    const of = data.of;
+    frame(el, `Pareto front: ${a.metric} (${a.mode}) and ${b.metric} (${b.mode})` + (data.objectives.length > 2 ? `, 2 of ${data.objectives.length} objectives` : "") + (of.shown < of.judged ? ` (${count(of.shown)} of ${count(of.judged)} trials)` : ""));
+    const pts = data.points;
+    if (!pts.length) return empty(el, "no trial has reported every objective yet");
+    const W = 620, H = 320, left = 60, right = 16, top = 12, bottom = 44;
+    const ctx = canvas(el, W, H);
+    const range = (k) => {
+      const vs = pts.map((p) => p[1][k]);
+      let lo = Math.min(...vs), hi = Math.max(...vs);
+      if (hi <= lo) { lo -= 0.5; hi += 0.5; }
+      const pad = (hi - lo) * 0.05;
+      return [lo - pad, hi + pad];
+    };
+    const [x0, x1] = range(0), [y0, y1] = range(1);
+    const x = (v) => left + ((v - x0) / (x1 - x0)) * (W - left - right);
+    const y = (v) => top + (1 - (v - y0) / (y1 - y0)) * (H - top - bottom);
+    ctx.font = "10px sans-serif"; ctx.strokeStyle = "#ccc"; ctx.fillStyle = "#333";
+    const ticks = (lo, hi) => { const step = niceTicks(hi - lo)[1] || 1, first = Math.ceil(lo / step) * step; return niceTicks(hi - lo).map((v) => first + v).filter((v) => v <= hi); };
+    ctx.textAlign = "center";
+    for (const v of ticks(x0, x1)) { ctx.beginPath(); ctx.moveTo(x(v), top); ctx.lineTo(x(v), H - bottom); ctx.stroke(); ctx.fillText(String(Number(v.toPrecision(6))), x(v), H - bottom + 12); }
+    ctx.textAlign = "right"; ctx.textBaseline = "middle";
+    for (const v of ticks(y0, y1)) { ctx.beginPath(); ctx.moveTo(left, y(v)); ctx.lineTo(W - right, y(v)); ctx.stroke(); ctx.fillText(String(Number(v.toPrecision(6))), left - 4, y(v)); }
+    ctx.textAlign = "center"; ctx.textBaseline = "alphabetic"; ctx.font = "11px sans-serif";
+    ctx.fillText(`${a.metric} (${a.mode})`, left + (W - left - right) / 2, H - 8);
+    ctx.save(); ctx.translate(12, top + (H - top - bottom) / 2); ctx.rotate(-Math.PI / 2); ctx.fillText(`${b.metric} (${b.mode})`, 0, 0); ctx.restore();
+    for (const [, v, feasible, on] of pts) {
+      if (on) continue;
+      const px = x(v[0]), py = y(v[1]);
+      if (feasible) { ctx.fillStyle = "rgba(74,120,194,0.6)"; ctx.beginPath(); ctx.arc(px, py, 3.5, 0, 2 * Math.PI); ctx.fill(); }
+      else { ctx.strokeStyle = "#999"; ctx.lineWidth = 1.5; ctx.beginPath(); ctx.moveTo(px - 4, py - 4); ctx.lineTo(px + 4, py + 4); ctx.moveTo(px - 4, py + 4); ctx.lineTo(px + 4, py - 4); ctx.stroke(); }
+    }
+    const front = pts.filter((p) => p[3]).sort((p, q) => p[1][0] - q[1][0] || p[1][1] - q[1][1]);
+    if (data.objectives.length === 2 && front.length > 1) {
+      // A step between neighbours: the region the front dominates has a staircase edge.
+      const after = (a.mode === "min") === (b.mode === "min");
+      ctx.strokeStyle = "#c2185b"; ctx.lineWidth = 1.5; ctx.beginPath();
+      front.forEach((p, i) => {
+        if (!i) { ctx.moveTo(x(p[1][0]), y(p[1][1])); return; }
+        const prev = front[i - 1];
+        if (after) ctx.lineTo(x(p[1][0]), y(prev[1][1])); else ctx.lineTo(x(prev[1][0]), y(p[1][1]));
+        ctx.lineTo(x(p[1][0]), y(p[1][1]));
+      });
+      ctx.stroke();
+    }
+    ctx.font = "10px sans-serif"; ctx.textAlign = "left";
+    for (const [id, v] of front) {
+      ctx.fillStyle = "#c2185b"; ctx.beginPath(); ctx.arc(x(v[0]), y(v[1]), 5, 0, 2 * Math.PI); ctx.fill();
+      ctx.fillStyle = "#333"; ctx.fillText(String(id), x(v[0]) + 6, y(v[1]) - 6);
+    }
+    const infeasible = pts.filter((p) => !p[2]).length;
+    legend(el, "points", [
+      { colour: "#c2185b", label: `Pareto front (${front.length} trials)` },
+      { colour: "rgba(74,120,194,0.6)", label: "other trials" },
+      ...(infeasible ? [{ colour: "#999", label: `infeasible (${infeasible}), crosses` }] : []),
+    ]);
+    el.dataset.points = String(pts.length);
+    el.dataset.front = front.map((p) => p[0]).sort((p, q) => p - q).join(",");
+    el.dataset.infeasible = String(infeasible);
+  }
+
+  return { curves, bestSoFar, timeline, parallel, importance, schedules, pareto };
 })();
