@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from rung.result import ExperimentResult
 
-__all__ = ["plot_curves", "plot_parallel", "plot_pareto", "plot_schedules", "plot_timeline"]
+__all__ = ["plot_curves", "plot_importance", "plot_parallel", "plot_pareto", "plot_schedules", "plot_timeline"]
 
 _GREY = "#bbbbbb"
 
@@ -180,6 +180,41 @@ def plot_parallel(result: ExperimentResult, *, path: str | Path | None = None) -
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
     ax.set_title(f"{result.name}: hyperparameters vs {metric} (green: better)")
+    return _finish(fig, path)
+
+
+def plot_importance(result: ExperimentResult, *, path: str | Path | None = None) -> Figure:
+    """Hyperparameter importance, two bars each: alone (|rank correlation| with the metric, or the
+    correlation ratio of a category) and with its interactions (the Sobol total-effect index of a GP
+    fitted to the trials; the lighter part is interactions only), as the dashboard shows them.
+
+    Example:
+        >>> fig = plot_importance(result)  # doctest: +SKIP
+        >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]  # most important first  # doctest: +SKIP
+        ['lr', 'weight_decay', 'act']
+    """
+    if not isinstance(result.metric, str):
+        raise ValueError(
+            f"plot_importance needs an experiment with one metric; {result.name!r} has metric={result.metric!r}"
+        )
+    view = _view(result)
+    alone: dict[str, float] = view["importance"]
+    model: dict[str, dict[str, float]] = view["importance_model"]
+    keys = sorted(set(alone) | set(model), key=lambda k: (-model.get(k, {}).get("effect", -1.0), -alone.get(k, 0.0), k))
+    fig = _figure(7.0, max(2.0, 0.45 * len(keys) + 1.2))
+    ax = fig.add_subplot()
+    rows = list(range(len(keys)))[::-1]  # the most important on top
+    ax.barh([r + 0.2 for r in rows], [alone.get(k, 0.0) for k in keys], height=0.38, color="#4a78c2", label="alone")
+    if model:
+        own = [model.get(k, {}).get("effect", 0.0) - model.get(k, {}).get("interaction", 0.0) for k in keys]
+        shared = [model.get(k, {}).get("interaction", 0.0) for k in keys]
+        ax.barh([r - 0.2 for r in rows], own, height=0.38, color="#e07b39", label="with interactions (GP, Sobol total)")
+        ax.barh([r - 0.2 for r in rows], shared, left=own, height=0.38, color="#f3c19d", label="of which interactions")
+    ax.set_yticks(rows, keys)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(f"importance for {result.metric}")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(f"{result.name}: hyperparameter importance")
     return _finish(fig, path)
 
 

@@ -284,6 +284,12 @@ class ExperimentResult:
 
         return plot_parallel(self, path=path)
 
+    def plot_importance(self, *, path: str | Path | None = None) -> Any:
+        """Hyperparameter importance alone and with interactions (a fitted GP's); see `rung.plots`."""
+        from rung.plots import plot_importance
+
+        return plot_importance(self, path=path)
+
     def plot_pareto(self, *, path: str | Path | None = None) -> Any:
         """Several objectives: the trials' judged results with the Pareto front drawn; see `rung.plots`."""
         from rung.plots import plot_pareto

@@ -178,6 +178,25 @@ def test_the_timeline_has_no_empty_area_and_ticks_in_minutes(browser: tuple[Any,
     _same_picture(page, "#chart-timeline", "timeline.png", tmp_path)
 
 
+def test_importance_shows_each_hyperparameter_alone_and_with_interactions(
+    browser: tuple[Any, str], tmp_path: Path
+) -> None:
+    page = _open(browser, "sim")
+    chart = page.locator("#chart-importance")
+    # Sorted by the model's total effect: lr's |log10(lr) + 3| is no monotone trend, so alone it ranks
+    # below weight_decay; with the model it leads.
+    assert chart.get_attribute("data-model", timeout=TIMEOUT_MS) is not None
+    keys = (chart.get_attribute("data-model") or "").split(",")
+    assert keys[0] == "lr" and set(keys) == {"lr", "weight_decay", "act", "layers"}
+    assert chart.locator("thead th").all_inner_texts() == ["", "alone", "", "with interactions", ""]
+    alone = {
+        row.get_attribute("data-key"): float(row.locator("td").nth(2).inner_text())
+        for row in chart.locator("tbody tr").all()
+    }
+    assert alone["weight_decay"] > alone["lr"], alone
+    _same_picture(page, "#chart-importance", "importance.png", tmp_path)
+
+
 def test_panels_that_do_not_apply_are_hidden(browser: tuple[Any, str]) -> None:
     page = _open(browser, "sim")
     assert page.locator("#chart-schedules").is_hidden()  # no PBT

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import rung
-from rung.plots import plot_curves, plot_parallel, plot_schedules, plot_timeline
+from rung.plots import plot_curves, plot_importance, plot_parallel, plot_schedules, plot_timeline
 
 pytest.importorskip("matplotlib")
 from matplotlib.colors import to_hex
@@ -181,3 +181,23 @@ def test_plot_parallel_has_log_ticks_labelled_categories_none_and_the_best_trial
     # On the log axis, the best trial's lr sits where log10(lr) falls between 1e-5 and 1e-1.
     lr = best.config["lr"]
     assert _ys(thick[0])[1] == pytest.approx((math.log10(lr) + 5) / 4)
+
+
+def product(config: dict[str, Any]) -> None:
+    rung.report({"loss": (config["a"] - 0.5) * (config["b"] - 0.5)})
+
+
+def test_plot_importance_shows_both_measures_most_important_first(storage: Path) -> None:
+    space = {"a": rung.uniform(0, 1), "b": rung.uniform(0, 1), "c": rung.uniform(0, 1)}
+    result = rung.run(product, space, metric="loss", num_samples=60, search="random", seed=1, executor="thread",
+                      name="imp", storage=storage, verbose=0)  # fmt: skip
+    ax = plot_importance(result).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()][-1] == "c"  # the last row: c does not matter
+    legend = ax.get_legend()
+    assert legend is not None
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "alone",
+        "with interactions (GP, Sobol total)",
+        "of which interactions",
+    ]
+    assert len(ax.patches) == 9  # three bars (alone, by itself, through interactions) per hyperparameter

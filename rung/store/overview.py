@@ -34,7 +34,7 @@ import numpy as np
 from rung._numbers import finite
 from rung.objectives import Objectives
 from rung.store import axes, driver, front, jsonsql, paging, stretches, timeline, views
-from rung.store.importance import univariate_importance
+from rung.store.importance import model_importance, univariate_importance
 from rung.store.snapshot import Snapshot
 from rung.types import Status, flatten
 
@@ -156,6 +156,7 @@ def overview(snap: Snapshot, name: str) -> dict[str, Any]:
         ],
         "parallel_of": {"shown": len(parallel_ids), "scored": len(trials.scored)},
         "importance": univariate_importance(rows, metric),
+        "importance_model": model_importance(rows, metric, exp["space"]),
         "importance_of": {"used": len(rows), "scored": len(trials.scored)},
         **_schedules(conn, trials),
         "config_keys": sorted(keys | set(first_page["columns"])),

@@ -288,24 +288,45 @@ const RungCharts = (() => {
     return text.slice(0, n) + "…";
   }
 
-  // Importance: a bar per hyperparameter (|rank correlation| or correlation ratio with the metric).
+  // Importance, two measures side by side: each hyperparameter alone (|rank correlation| or correlation
+  // ratio with the metric) and with its interactions (the share of the metric's variance that a GP
+  // fitted to the trials explains with it: a Sobol total-effect index; the lighter part of the bar is
+  // interactions only). Sorted by the second when there is one (8 scored trials or more).
   function importance(el, view) {
     if (hideWithoutMetric(el, view)) return;
     const of = view.importance_of || {};
     frame(el, "Hyperparameter importance" + (of.used < of.scored ? ` (from ${count(of.used)} of ${count(of.scored)} scored trials)` : ""));
-    const entries = Object.entries(view.importance).sort((a, b) => b[1] - a[1]);
-    if (!entries.length) return empty(el, "needs 3 scored trials");
+    const alone = view.importance || {}, model = view.importance_model || {};
+    const keys = [...new Set([...Object.keys(alone), ...Object.keys(model)])];
+    if (!keys.length) return empty(el, "needs 3 scored trials");
+    const rank = (k) => (model[k] ? model[k].effect : -1) * 10 + (alone[k] || 0);
+    keys.sort((a, b) => rank(b) - rank(a) || (a < b ? -1 : 1));
     const table = document.createElement("table");
-    for (const [k, v] of entries) {
-      const tr = table.insertRow();
+    table.className = "importance";
+    const head = table.createTHead().insertRow();
+    for (const h of ["", "alone", "", "with interactions", ""]) { const th = document.createElement("th"); th.textContent = h; head.appendChild(th); }
+    const bar = (width, cls, title) => { const b = document.createElement("span"); b.className = cls; b.style.width = `${Math.round(width * 120)}px`; b.title = title; return b; };
+    const body = table.createTBody();
+    for (const k of keys) {
+      const tr = body.insertRow();
+      tr.dataset.key = k;
       tr.insertCell().textContent = k;
-      const bar = document.createElement("span");
-      bar.className = "bar"; bar.style.width = `${Math.round(v * 200)}px`;
-      tr.insertCell().appendChild(bar);
-      tr.insertCell().textContent = v.toFixed(2);
+      const a = alone[k];
+      tr.insertCell().appendChild(bar(a || 0, "bar", "alone"));
+      tr.insertCell().textContent = a === undefined ? "" : a.toFixed(2);
+      const m = model[k];
+      const cell = tr.insertCell();
+      if (m) { cell.appendChild(bar(m.effect - m.interaction, "bar bar-total", "by itself")); cell.appendChild(bar(m.interaction, "bar bar-interaction", "through interactions")); }
+      tr.insertCell().textContent = m ? m.effect.toFixed(2) : "";
     }
     el.appendChild(table);
-    el.dataset.points = String(entries.length);
+    legend(el, "bars", [
+      { colour: "#4a78c2", label: "alone: rank correlation with the metric" },
+      { colour: "#e07b39", label: "with interactions (GP, Sobol total effect)" },
+      { colour: "#f3c19d", label: "of which interactions" },
+    ]);
+    el.dataset.points = String(keys.length);
+    el.dataset.model = Object.keys(model).length ? keys.join(",") : "";
   }
 
   // PBT schedules: a numeric hyperparameter over each trial's iterations, clone edges dashed.
