@@ -22,9 +22,18 @@ if TYPE_CHECKING:
 
     from rung.result import ExperimentResult
 
-__all__ = ["plot_curves", "plot_importance", "plot_parallel", "plot_pareto", "plot_schedules", "plot_timeline"]
+__all__ = [
+    "plot_best_so_far",
+    "plot_curves",
+    "plot_importance",
+    "plot_parallel",
+    "plot_pareto",
+    "plot_schedules",
+    "plot_timeline",
+]
 
 _GREY = "#bbbbbb"
+_BEST = "#c2185b"  # the best trial's line, as on the dashboard
 
 
 def _figure(width: float = 7.0, height: float = 4.0) -> Figure:
@@ -37,6 +46,26 @@ def _figure(width: float = 7.0, height: float = 4.0) -> Figure:
 
 def _view(result: ExperimentResult) -> dict[str, Any]:
     return experiment_view(result.storage, result.name)
+
+
+def _unit(span: float) -> tuple[float, str]:
+    """Seconds in the unit that reads best for a span of `span` seconds: (divisor, name), as the dashboard."""
+    if span < 120:
+        return 1.0, "s"
+    if span < 7200:
+        return 60.0, "min"
+    return (3600.0, "h") if span < 172800 else (86400.0, "days")
+
+
+def _best_id(view: dict[str, Any], metric: str, mode: str) -> int | None:
+    """The id of the trial with the best value of `metric` (None if none has one)."""
+    from rung.store.axes import best_ids
+
+    scores = [
+        (t["id"], float((t["best"] or {})[metric])) for t in view["trials"] if finite((t["best"] or {}).get(metric))
+    ]
+    found = best_ids(scores, mode, most=1)
+    return found[0] if found else None
 
 
 def _finish(fig: Figure, path: str | Path | None) -> Figure:
@@ -58,6 +87,7 @@ def plot_curves(result: ExperimentResult, *, path: str | Path | None = None) -> 
     fig = _figure()
     ax = fig.add_subplot()
     status = {t["id"]: t["status"] for t in view["trials"]}
+    best = _best_id(view, result.metric, result.mode or "min") if isinstance(result.metric, str) else None
     for key, points in view["curves"].items():
         trial_id = int(key)
         xs = [p[0] for p in points if p[1] is not None]
@@ -65,12 +95,56 @@ def plot_curves(result: ExperimentResult, *, path: str | Path | None = None) -> 
         if not xs:
             continue
         faded = status.get(trial_id) in ("STOPPED", "ERROR")
+        if trial_id == best:
+            ax.plot(xs, ys, color=_BEST, linewidth=3, label=f"trial {trial_id}", zorder=3)
+            continue
         ax.plot(xs, ys, color=_GREY if faded else None, linewidth=1 if faded else 1.5, label=f"trial {trial_id}")
+    if best is not None:
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], color=_BEST, linewidth=3, label=f"best trial ({best})")]
+        if any(s in ("STOPPED", "ERROR") for s in status.values()):
+            handles.append(Line2D([], [], color=_GREY, linewidth=1, label="stopped early or failed"))
+        ax.legend(handles=handles, fontsize=8)
     for milestone in view["milestones"]:
         ax.axvline(milestone, color="#999999", linestyle="--", linewidth=0.8)
     ax.set_xlabel(view["time_attr"])
     ax.set_ylabel(result.metric)
     ax.set_title(f"{result.name}: learning curves")
+    return _finish(fig, path)
+
+
+def plot_best_so_far(result: ExperimentResult, *, path: str | Path | None = None) -> Figure:
+    """The best value of the metric so far against the time since the experiment started, in a unit
+    that fits the run (s, min, h or days); the legend names the trial that holds the best value.
+
+    Example:
+        >>> fig = plot_best_so_far(result)  # doctest: +SKIP
+        >>> fig.axes[0].get_xlabel()  # doctest: +SKIP
+        'time since the experiment started (min)'
+    """
+    metric = result.metric
+    if not isinstance(metric, str):
+        raise ValueError(f"plot_best_so_far needs an experiment with one metric; {result.name!r} has metric={metric!r}")
+    view = _view(result)
+    points: list[list[float]] = view["best_so_far"]
+    fig = _figure()
+    ax = fig.add_subplot()
+    if points:
+        created = view["summary"]["created"]
+        first = points[0][0]
+        # Wall-clock runs stamp results in epoch seconds; a simulated clock starts at 0 (as the dashboard).
+        t0 = created if finite(created) and created <= first else (0.0 if 0 <= first < 1e9 else first)
+        per, unit = _unit(points[-1][0] - t0)
+        best = _best_id(view, metric, result.mode or "min")
+        label = f"best {metric} so far" + ("" if best is None else f": {points[-1][1]:.5g}, trial {best}")
+        xs, ys = [(p[0] - t0) / per for p in points], [p[1] for p in points]
+        ax.step(xs, ys, where="post", color="#3c9e5f", linewidth=2, label=label)
+        ax.plot(xs, ys, "o", color="#3c9e5f", markersize=3)
+        ax.set_xlabel(f"time since the experiment started ({unit})")
+        ax.legend(fontsize=8)
+    ax.set_ylabel(metric)
+    ax.set_title(f"{result.name}: best {metric} so far")
     return _finish(fig, path)
 
 
@@ -90,28 +164,29 @@ def plot_timeline(result: ExperimentResult, *, path: str | Path | None = None) -
     from matplotlib.patches import Patch
 
     view = _view(result)
-    fig = _figure()
-    ax = fig.add_subplot()
     spans = view["timeline"]
+    slots = 1 + max((s["slot"] for s in spans), default=0)
+    fig = _figure(7.0, min(4.0, 1.4 + 0.35 * slots))  # as tall as its slots: no empty band under few
+    ax = fig.add_subplot()
     key = view["timeline_legend"]
     t0 = min((s["start"] for s in spans), default=0.0)
     t1 = max((s["end"] for s in spans), default=t0)
+    per, unit = _unit(t1 - t0)
     shortest = 0.004 * (t1 - t0) or 0.01  # so a trial that failed at once is still seen
     for span in spans:
         ax.barh(
             span["slot"],
-            max(span["end"] - span["start"], shortest),
-            left=span["start"] - t0,
+            max(span["end"] - span["start"], shortest) / per,
+            left=(span["start"] - t0) / per,
             height=0.8,
             color=key["items"][span["legend"]]["colour"],
             edgecolor="white",
         )
-        ax.text(span["start"] - t0, span["slot"], f" {span['trial']}", va="center", fontsize=7)
-    slots = 1 + max((s["slot"] for s in spans), default=0)
+        ax.text((span["start"] - t0) / per, span["slot"], f" {span['trial']}", va="center", fontsize=7)
     ax.set_yticks(range(slots), [f"slot {i}" for i in range(slots)])
     handles = [Patch(facecolor=item["colour"], label=item["label"]) for item in key["items"]]
     ax.legend(handles=handles, title=key["title"], loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-    ax.set_xlabel("seconds since the first trial started")
+    ax.set_xlabel(f"time since the first trial started ({unit})")
     ax.set_title(f"{result.name}: worker timeline")
     return _finish(fig, path)
 

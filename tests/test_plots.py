@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 import rung
-from rung.plots import plot_curves, plot_importance, plot_parallel, plot_schedules, plot_timeline
+from rung.executors.simulated import Curve, SimulatedExecutor
+from rung.plots import plot_best_so_far, plot_curves, plot_importance, plot_parallel, plot_schedules, plot_timeline
 
 pytest.importorskip("matplotlib")
 from matplotlib.colors import to_hex
@@ -201,3 +202,42 @@ def test_plot_importance_shows_both_measures_most_important_first(storage: Path)
         "of which interactions",
     ]
     assert len(ax.patches) == 9  # three bars (alone, by itself, through interactions) per hyperparameter
+
+
+def recorded(config: dict[str, Any]) -> Curve:
+    return Curve([{"loss": config["x"] + 1 / (i + 1)} for i in range(4)], [90.0] * 4, checkpoints=False)
+
+
+@pytest.fixture
+def simulated(storage: Path) -> rung.ExperimentResult:
+    """Four trials of six simulated minutes each on two workers: twelve minutes."""
+    return rung.run(recorded, {"x": rung.grid([0.4, 0.1, 0.3, 0.2])}, metric="loss", search="grid",
+                    executor=SimulatedExecutor(workers=2, decision_seconds=0.0), name="sim", storage=storage,
+                    verbose=0)  # fmt: skip
+
+
+def test_plot_best_so_far_has_a_time_axis_in_minutes_and_names_the_best_trial(simulated: rung.ExperimentResult) -> None:
+    ax = plot_best_so_far(simulated).axes[0]
+    assert ax.get_xlabel() == "time since the experiment started (min)"
+    legend = ax.get_legend()
+    assert legend is not None and legend.get_texts()[0].get_text() == "best loss so far: 0.35, trial 2"
+    step = ax.get_lines()[0]
+    assert _xs(step)[-1] == pytest.approx(6.0)  # trial 2 ended 6 simulated minutes in: 4 steps of 90 s
+    assert _ys(step)[-1] == pytest.approx(0.35)
+
+
+def test_plot_curves_draws_the_best_trial_thick_and_says_so(simulated: rung.ExperimentResult) -> None:
+    ax = plot_curves(simulated).axes[0]
+    thick = [line for line in ax.get_lines() if line.get_linewidth() == 3]
+    assert [_label(line) for line in thick] == ["trial 2"]
+    legend = ax.get_legend()
+    assert legend is not None and legend.get_texts()[0].get_text() == "best trial (2)"
+
+
+def test_plot_timeline_is_in_minutes_and_as_tall_as_its_slots(simulated: rung.ExperimentResult) -> None:
+    fig = plot_timeline(simulated)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "time since the first trial started (min)"
+    bars: list[Any] = list(ax.patches)
+    assert max(p.get_x() + p.get_width() for p in bars) == pytest.approx(12.0)  # not 720 "seconds"
+    assert fig.get_figheight() < 2.5  # two slots: no large empty band
