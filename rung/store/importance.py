@@ -155,10 +155,18 @@ def _fitted_mean(X: Any, y: Any, groups: list[list[int]]) -> Any:
     likelihood on grids, one hyperparameter at a time (`SWEEPS` times over all): a hyperparameter
     that does not matter gets the longest lengthscale, so the fitted mean hardly moves along it.
     numpy only: scipy's optimiser would add a second to the dashboard's first view."""
-    from rung._blas import single_threaded
-
-    with single_threaded():  # threaded BLAS on matrices this small waits on its threads (10-100x slower)
+    with _one_thread():
         return _fit(X, y, groups)
+
+
+def _one_thread() -> Any:
+    """BLAS held to one thread: on matrices this small a busy machine's BLAS threads make each
+    decomposition 10-100x slower. Through threadpoolctl alone (numpy's BLAS): `rung._blas` would
+    import scipy for its own BLAS, a second of the dashboard's first view on a loaded machine."""
+    import importlib
+
+    threadpoolctl = importlib.import_module("threadpoolctl")  # untyped: imported as rung._blas does
+    return threadpoolctl.threadpool_limits(limits=1, user_api="blas")
 
 
 def _fit(X: Any, y: Any, groups: list[list[int]]) -> Any:
@@ -189,12 +197,10 @@ def _fit(X: Any, y: Any, groups: list[list[int]]) -> Any:
     alpha = best[1]
 
     def mean(rows: Any) -> Any:
-        from rung._blas import single_threaded
-
         sq = sum(
             ((rows[:, None, g] - X[None, :, g]) ** 2).sum(-1) / (s * s) for g, s in zip(groups, scales, strict=True)
         )
-        with single_threaded():
+        with _one_thread():
             return _matern(sq, 1.0) @ alpha
 
     return mean
