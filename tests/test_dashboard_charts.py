@@ -5,7 +5,9 @@ Each chart fix is checked twice: by what the chart says about itself (its data-*
 text) and pixels at known places, and by a screenshot compared with the reference under
 `tests/screenshots/` (at most `DIFFERENT_PIXELS` of the pixels may differ by more than `CHANNEL_TOLERANCE`
 in a colour channel: anti-aliasing may move, the picture may not). `RUNG_UPDATE_SCREENSHOTS=1` writes the
-references again, after a change meant to alter the pictures; look at them before committing.
+references again (and `chromium-version.txt`, the browser they were made with: another version may
+draw text a little differently, and a failure says which made them), after a change meant to alter
+the pictures; look at them before committing.
 """
 
 from __future__ import annotations
@@ -117,11 +119,16 @@ def _same_picture(page: Any, selector: str, reference: str, tmp_path: Path) -> N
     shot = tmp_path / reference
     page.locator(selector).screenshot(path=str(shot))
     expected = REFERENCES / reference
+    version = page.context.browser.version
+    made_with = REFERENCES / "chromium-version.txt"  # fonts and anti-aliasing change between versions
     if os.environ.get("RUNG_UPDATE_SCREENSHOTS") == "1":
         REFERENCES.mkdir(exist_ok=True)
         expected.write_bytes(shot.read_bytes())
+        made_with.write_text(version + "\n")
+    made = made_with.read_text().strip()
+    where = f"the picture is at {shot}; the references were made with Chromium {made}, this is {version}"
     got, want = image.open(shot).convert("RGB"), image.open(expected).convert("RGB")
-    assert got.size == want.size, f"{reference}: {got.size} != {want.size} (the picture is at {shot})"
+    assert got.size == want.size, f"{reference}: {got.size} != {want.size} ({where})"
     a, b = got.tobytes(), want.tobytes()
     far = sum(
         1
@@ -129,7 +136,7 @@ def _same_picture(page: Any, selector: str, reference: str, tmp_path: Path) -> N
         if max(abs(a[i] - b[i]), abs(a[i + 1] - b[i + 1]), abs(a[i + 2] - b[i + 2])) > CHANNEL_TOLERANCE
     )
     share = far / (got.size[0] * got.size[1])
-    assert share <= DIFFERENT_PIXELS, f"{reference}: {share:.2%} of the pixels differ (the picture is at {shot})"
+    assert share <= DIFFERENT_PIXELS, f"{reference}: {share:.2%} of the pixels differ ({where})"
 
 
 def test_parallel_coordinates_have_log_and_category_axes_with_ticks_and_the_best_on_top(

@@ -22,7 +22,7 @@ from rung.types import flatten
 
 __all__ = ["MODEL_TRIALS", "model_importance", "univariate_importance"]
 
-MODEL_TRIALS = 150
+MODEL_TRIALS = 100
 """`model_importance` fits its GP to at most this many trials (spread over the run): O(n^3) per fit."""
 SAMPLES = 512
 """Points at which the fitted mean is evaluated per Sobol estimate."""
