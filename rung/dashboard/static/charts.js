@@ -304,7 +304,8 @@ const RungCharts = (() => {
     const table = document.createElement("table");
     table.className = "importance";
     const head = table.createTHead().insertRow();
-    for (const h of ["", "alone", "", "with interactions", ""]) { const th = document.createElement("th"); th.textContent = h; head.appendChild(th); }
+    const modelled = Object.keys(model).length > 0;
+    for (const h of ["", "alone", "", modelled ? "with interactions" : "with interactions: needs 8 scored trials", ""]) { const th = document.createElement("th"); th.textContent = h; head.appendChild(th); }
     const bar = (width, cls, title) => { const b = document.createElement("span"); b.className = cls; b.style.width = `${Math.round(width * 120)}px`; b.title = title; return b; };
     const body = table.createTBody();
     for (const k of keys) {
@@ -326,7 +327,7 @@ const RungCharts = (() => {
       { colour: "#f3c19d", label: "of which interactions" },
     ]);
     el.dataset.points = String(keys.length);
-    el.dataset.model = Object.keys(model).length ? keys.join(",") : "";
+    el.dataset.model = modelled ? keys.join(",") : "";
   }
 
   // PBT schedules: a numeric hyperparameter over each trial's iterations, clone edges dashed.
@@ -420,7 +421,7 @@ const RungCharts = (() => {
     const infeasible = pts.filter((p) => !p[2]).length;
     legend(el, "points", [
       { colour: "#c2185b", label: `Pareto front (${front.length} trials)` },
-      { colour: "rgba(74,120,194,0.6)", label: "other trials" },
+      ...(pts.some((p) => p[2] && !p[3]) ? [{ colour: "rgba(74,120,194,0.6)", label: "other trials" }] : []),
       ...(infeasible ? [{ colour: "#999", label: `infeasible (${infeasible}), crosses` }] : []),
     ]);
     el.dataset.points = String(pts.length);
