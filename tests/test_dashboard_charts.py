@@ -209,7 +209,7 @@ def test_panels_that_do_not_apply_are_hidden(browser: tuple[Any, str]) -> None:
     assert page.locator("#chart-schedules").is_hidden()  # no PBT
     assert page.locator("#chart-pareto").is_hidden()  # one objective
     page = _open(browser, "mo")
-    for chart in ("curves", "best", "parallel", "importance", "schedules"):  # of one metric: none here
+    for chart in ("curves", "best", "importance", "schedules"):  # of one metric: none here
         assert page.locator(f"#chart-{chart}").is_hidden(), chart
     assert page.locator("#chart-timeline").is_visible()
 
@@ -231,3 +231,19 @@ def test_the_pareto_chart_draws_the_front_and_marks_infeasible_trials(
         f"infeasible ({infeasible}), crosses",
     ]
     _same_picture(page, "#chart-pareto", "pareto.png", tmp_path)
+
+
+def test_parallel_coordinates_of_several_objectives_highlight_the_front(
+    browser: tuple[Any, str], runs: dict[str, rung.ExperimentResult], tmp_path: Path
+) -> None:
+    page = _open(browser, "mo")
+    chart = page.locator("#chart-parallel")
+    assert chart.is_visible()
+    assert chart.get_attribute("data-scales") == "lr:log,width:linear,acc (max):linear,ms (min):linear"
+    front = sorted(t.id for t in runs["mo"].pareto_front())
+    assert chart.get_attribute("data-best") == ",".join(map(str, front))
+    assert chart.locator(".legend-item").all_inner_texts() == [
+        f"Pareto front: {', '.join(map(str, front))}",
+        "other trials",
+    ]
+    _same_picture(page, "#chart-parallel", "parallel-objectives.png", tmp_path)

@@ -17,12 +17,16 @@ def two_goals(config: dict[str, Any]) -> None:
     rung.report({"err": x, "ms": (1 - x) ** 2, "mb": 10 * x})
 
 
-def _pareto(storage: Path, name: str) -> Any:
+def _view(storage: Path, name: str) -> dict[str, Any]:
     snap = Snapshot(storage, name)
     try:
-        return front.pareto_view(snap, snap.store.experiment(setup=False))["pareto"]
+        return front.pareto_view(snap, snap.store.experiment(setup=False))
     finally:
         snap.close()
+
+
+def _pareto(storage: Path, name: str) -> Any:
+    return _view(storage, name)["pareto"]
 
 
 def test_points_mark_the_front_and_the_infeasible(storage: Path) -> None:
@@ -51,3 +55,18 @@ def test_a_large_run_keeps_the_whole_front(storage: Path, monkeypatch: pytest.Mo
 def test_one_objective_has_no_pareto_chart(storage: Path) -> None:
     rung.run(two_goals, {"x": 0.5}, metric="err", executor="thread", name="one", storage=storage, verbose=0)
     assert _pareto(storage, "one") is None
+
+
+def test_parallel_coordinates_get_an_axis_per_objective_and_the_front_as_the_best(storage: Path) -> None:
+    space = {"x": rung.grid([0.1, 0.3, 0.5, 0.7, 0.9]), "kind": rung.grid(["a"])}
+    rung.run(two_goals, space, metric=["err", "ms"], mode=["min", "max"], constraints={"mb": ("<=", 6)},
+             executor="thread", name="mo", storage=storage, verbose=0)  # fmt: skip
+    view = _view(storage, "mo")
+    assert [(a["key"], a["scale"]) for a in view["parallel_axes"]] == [
+        ("x", "linear"),
+        ("err (min)", "linear"),
+        ("ms (max)", "log"),  # 0.01 to 0.81: two decades
+    ]  # kind does not vary: no axis
+    assert [t["id"] for t in view["parallel"]] == [1, 2, 3, 4, 5]
+    assert view["parallel_best"] == [p[0] for p in view["pareto"]["points"] if p[3]] == [1]
+    assert view["parallel_of"] == {"shown": 5, "scored": 5}

@@ -91,11 +91,16 @@ def parallel_view(space: Any, rows: Sequence[Mapping[str, Any]], metric: Any, mo
 
 
 def parallel_axes(
-    space: Any, configs: Sequence[Mapping[str, Any]], metric: str, values: Sequence[float]
+    space: Any,
+    configs: Sequence[Mapping[str, Any]],
+    metric: str,
+    values: Sequence[float],
+    more: Sequence[tuple[str, Sequence[float]]] = (),
 ) -> list[dict[str, Any]]:
     """An axis per flattened hyperparameter that varies among `configs` (numbers, text, booleans or
-    None), then one for the metric (`values`, one per config): each `{"key", "scale" ("log", "linear"
-    or "category"), "ticks": [[height, label], ...], "at": [height per config]}`."""
+    None), then one for the metric (`values`, one per config) and one per `more` metric (several
+    objectives): each `{"key", "scale" ("log", "linear" or "category"), "ticks": [[height, label],
+    ...], "at": [height per config]}`."""
     flat = [flatten(dict(c), "/") for c in configs]
     known = domains(space)
     keys = sorted({k for c in flat for k in c})
@@ -105,7 +110,8 @@ def parallel_axes(
         if not all(v is _Absent or _plain(v) for v in column) or len({_tag(v) for v in column}) < 2:
             continue
         out.append({"key": key, **_axis(known.get(key), column)})
-    out.append({"key": metric, **_axis({"type": "metric"}, [float(v) for v in values], missing=False)})
+    for name, scores in [(metric, values), *more]:
+        out.append({"key": name, **_axis({"type": "metric"}, [float(v) for v in scores], missing=False)})
     return out
 
 

@@ -225,7 +225,8 @@ const RungCharts = (() => {
   // rung/store/axes.py); a line per trial (of a large run: the best and others spread over the run),
   // the best trials drawn last, thick, and named in the legend.
   function parallel(el, view) {
-    if (hideWithoutMetric(el, view)) return;
+    const multi = Boolean(view.pareto);  // several objectives: an axis each, the Pareto front highlighted
+    if (multi) el.hidden = false; else if (hideWithoutMetric(el, view)) return;
     const of = view.parallel_of || {};
     frame(el, "Parallel coordinates" + (of.shown < of.scored ? ` (${count(of.shown)} of ${count(of.scored)} scored trials: the best and others spread over the run)` : ""));
     const trials = view.parallel || [];
@@ -246,13 +247,14 @@ const RungCharts = (() => {
     ctx.lineWidth = 1;
     trials.forEach((t, row) => {
       if (top3.has(t.id)) return;
-      ctx.strokeStyle = `hsla(${Math.round(good(m[row]) * 120)}, 45%, 55%, 0.45)`;
+      ctx.strokeStyle = multi ? "rgba(74,120,194,0.35)" : `hsla(${Math.round(good(m[row]) * 120)}, 45%, 55%, 0.45)`;
       line(row);
     });
     [...best].reverse().forEach((id, k) => {  // the very best last, on top of the others
       const row = place.get(id);
       if (row === undefined) return;
-      ctx.strokeStyle = k === best.length - 1 ? "#c2185b" : "#e07b39"; ctx.lineWidth = k === best.length - 1 ? 3 : 2;
+      const first = k === best.length - 1 && !multi;
+      ctx.strokeStyle = first || multi ? "#c2185b" : "#e07b39"; ctx.lineWidth = first ? 3 : 2;
       line(row);
     });
     ctx.lineWidth = 1; ctx.font = "10px sans-serif"; ctx.textBaseline = "middle";
@@ -269,7 +271,11 @@ const RungCharts = (() => {
       ctx.fillStyle = "#777"; ctx.font = "10px sans-serif";
       ctx.fillText(a.scale === "log" ? "log" : a.scale === "category" ? "categories" : "", x, H - bottom + 27);
     });
-    legend(el, "lines", [
+    if (multi) legend(el, "lines", [
+      { colour: "#c2185b", label: best.length <= 8 ? `Pareto front: ${best.join(", ")}` : `Pareto front (${best.length} trials)` },
+      ...(trials.length > best.length ? [{ colour: "rgba(74,120,194,0.6)", label: "other trials" }] : []),
+    ]);
+    else legend(el, "lines", [
       { colour: "#c2185b", label: `best trial (${best[0]})` },
       ...(best.length > 1 ? [{ colour: "#e07b39", label: `next best: ${best.slice(1).join(", ")}` }] : []),
       { colour: "hsl(120, 45%, 55%)", label: `others: better ${view.summary.metric}` },
