@@ -149,8 +149,6 @@ def _aim(result: Any) -> tuple[str, str]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
     from rung.result import ExperimentResult
 
     result = ExperimentResult(args.storage, args.name)
@@ -179,21 +177,31 @@ def cmd_show(args: argparse.Namespace) -> int:
         trials.sort(key=rank)
     limit = getattr(args, "limit", 100)  # `rung resume` ends with this view too
     shown = trials if limit == 0 else trials[:limit]
-    table = Table()
-    table.add_column("trial")
-    table.add_column("status", no_wrap=True)
-    for column in ("iter", f"last {metric}", f"best {metric}"):
-        table.add_column(safe(column))
-    table.add_column("config", overflow="fold")  # wrapped, not cut, in a narrow terminal
+    keys = _config_keys(shown)
+    rows = []
     for trial in shown:
         mark = "*" if best is not None and trial.id == best.id else ""
         last = trial.metrics.get(metric, "")
         top = (trial.best_metrics or {}).get(metric, "")
-        config = ", ".join(f"{k}={_fmt(v)}" for k, v in flatten(trial.config, "/").items())
         status = _status(trial, result.status)
-        cells = (f"{trial.id}{mark}", status, str(trial.iteration), _fmt(last), _fmt(top), config)
-        table.add_row(*(safe(cell) for cell in cells))
-    return _show_end(args, result, trials, shown, table)
+        cells = (f"{trial.id}{mark}", status, str(trial.iteration), _fmt(last), _fmt(top), *_config_cells(trial, keys))
+        rows.append([safe(cell) for cell in cells])
+    headers = ["trial", "status", "iter", f"last {metric}", f"best {metric}", *keys]
+    return _show_end(args, result, trials, shown, ([safe(h) for h in headers], rows, 5))
+
+
+def _config_keys(trials: list[Any]) -> list[str]:
+    """The flattened hyperparameter names (`a/b`) of the trials shown, in their configs' order."""
+    keys: dict[str, None] = {}
+    for trial in trials:
+        keys.update(dict.fromkeys(flatten(trial.config, "/")))
+    return list(keys)
+
+
+def _config_cells(trial: Any, keys: list[str]) -> list[str]:
+    """A trial's value per hyperparameter column ("" where its config has none: a conditional one)."""
+    flat = flatten(trial.config, "/")
+    return [_fmt(flat[k]) if k in flat else "" for k in keys]
 
 
 def _status(trial: Any, experiment_status: str) -> str:
@@ -206,8 +214,6 @@ def _status(trial: Any, experiment_status: str) -> str:
 
 def _show_front(args: argparse.Namespace, result: Any, objectives: Any) -> int:
     """`rung show` of an experiment with several objectives: the front marked, one column per objective."""
-    from rich.table import Table
-
     console = _console()
     front = [t.id for t in result.pareto_front()]
     console.print(safe(f"{result.name}: {result.status}, {len(result.trials)} trials, {objectives.describe()}"))
@@ -221,31 +227,31 @@ def _show_front(args: argparse.Namespace, result: Any, objectives: Any) -> int:
         trials.sort(key=lambda t: (t.id not in place, place.get(t.id, 0), t.feasible is False, t.id))
     limit = getattr(args, "limit", 100)
     shown = trials if limit == 0 else trials[:limit]
-    table = Table()
-    table.add_column("trial")
-    table.add_column("status", no_wrap=True)
-    table.add_column("iter")
-    for metric, mode in zip(objectives.metrics, objectives.modes, strict=True):
-        table.add_column(safe(f"{metric} ({mode})"))
-    table.add_column("config", overflow="fold")
+    keys = _config_keys(shown)
     on_front = set(front)
+    rows = []
     for trial in shown:
         judged = trial.best_metrics or {}
-        config = ", ".join(f"{k}={_fmt(v)}" for k, v in flatten(trial.config, "/").items())
         cells = (
             f"{trial.id}{'*' if trial.id in on_front else ''}",
             _status(trial, result.status),
             str(trial.iteration),
             *(_fmt(judged.get(m, "")) for m in objectives.metrics),
-            config,
+            *_config_cells(trial, keys),
         )
-        table.add_row(*(safe(cell) for cell in cells))
-    return _show_end(args, result, trials, shown, table)
+        rows.append([safe(cell) for cell in cells])
+    aims = [f"{metric} ({mode})" for metric, mode in zip(objectives.metrics, objectives.modes, strict=True)]
+    headers = [safe(h) for h in ["trial", "status", "iter", *aims, *keys]]
+    return _show_end(args, result, trials, shown, (headers, rows, 3 + len(aims)))
 
 
 def _show_end(args: argparse.Namespace, result: Any, trials: list[Any], shown: list[Any], table: Any) -> int:
+    """Print the trials' table (`(headers, rows, fixed)`: split by columns to fit the terminal, see
+    `rung._table`), how many more trials there are, and the failed trials' tracebacks."""
+    from rung._table import print_tables
+
     console = _console()
-    console.print(table)
+    print_tables(console, *table)
     if len(shown) < len(trials):
         console.print(f"... and {len(trials) - len(shown)} more trials (--limit 0 shows every one)", highlight=False)
     failed = [trial for trial in result.trials if trial.error]

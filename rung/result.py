@@ -272,6 +272,12 @@ class ExperimentResult:
 
         return plot_curves(self, path=path)
 
+    def plot_best_so_far(self, *, path: str | Path | None = None) -> Any:
+        """The best value so far against time (in s, min, h or days), the best trial named; see `rung.plots`."""
+        from rung.plots import plot_best_so_far
+
+        return plot_best_so_far(self, path=path)
+
     def plot_timeline(self, *, path: str | Path | None = None) -> Any:
         """Which trial ran in which slot when, coloured by rung reached (red: failed); see `rung.plots`."""
         from rung.plots import plot_timeline
@@ -283,6 +289,12 @@ class ExperimentResult:
         from rung.plots import plot_parallel
 
         return plot_parallel(self, path=path)
+
+    def plot_importance(self, *, path: str | Path | None = None) -> Any:
+        """Hyperparameter importance alone and with interactions (a fitted GP's); see `rung.plots`."""
+        from rung.plots import plot_importance
+
+        return plot_importance(self, path=path)
 
     def plot_pareto(self, *, path: str | Path | None = None) -> Any:
         """Several objectives: the trials' judged results with the Pareto front drawn; see `rung.plots`."""

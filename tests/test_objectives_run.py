@@ -168,7 +168,10 @@ def test_scalarize_on_run_picks_the_best_and_the_views_show_it(
     assert list_view(storage)[0]["best"] == pytest.approx(best.metrics["f1"] + 2 * best.metrics["f2"])
 
 
-def test_show_and_ls_mark_the_front(storage: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_show_and_ls_mark_the_front(
+    storage: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # one table (a narrower terminal splits it by columns: rows repeat)
     result = run(storage, constraints={"mb": ("<=", 60)})
     front = [t.id for t in result.pareto_front()]
     assert main(["show", "mo", "--storage", str(storage), "--limit", "0", "--sort", "best"]) == 0

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import rung
-from rung.plots import plot_curves, plot_parallel, plot_schedules, plot_timeline
+from rung.executors.simulated import Curve, SimulatedExecutor
+from rung.plots import plot_best_so_far, plot_curves, plot_importance, plot_parallel, plot_schedules, plot_timeline
 
 pytest.importorskip("matplotlib")
 from matplotlib.colors import to_hex
@@ -115,7 +117,7 @@ def test_plot_timeline_shows_a_trial_that_failed_before_reporting(storage: Path)
 def test_plot_parallel_has_an_axis_per_varying_parameter_and_a_line_per_trial(asha: rung.ExperimentResult) -> None:
     fig = plot_parallel(asha)
     ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["kind", "x", "loss"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["kind\n(categories)", "x", "loss\n(log)"]
     polylines = [line for line in ax.get_lines() if len(_xs(line)) == 3]
     assert len(polylines) == len(asha.trials)
 
@@ -157,3 +159,85 @@ def test_plots_without_metric_or_schedule_say_why(storage: Path) -> None:
         plot_curves(result)
     with pytest.raises(ValueError, match=r"^plot_schedules: no trial of 'plain' changed a numeric hyperparameter$"):
         plot_schedules(result)
+
+
+def wide(config: dict[str, Any]) -> None:
+    rung.report({"loss": 1 + abs(math.log10(config["lr"]) + 3) + (0.5 if config["act"] is None else 0.0)})
+
+
+def test_plot_parallel_has_log_ticks_labelled_categories_none_and_the_best_trials(storage: Path) -> None:
+    space = {"lr": rung.loguniform(1e-5, 1e-1), "act": rung.choice(["relu", None])}
+    result = rung.run(wide, space, metric="loss", num_samples=12, search="random", seed=3, executor="thread",
+                      name="wide", storage=storage, verbose=0)  # fmt: skip
+    ax = plot_parallel(result).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["act\n(categories)", "lr\n(log)", "loss"]
+    labels = [t.get_text() for t in ax.texts]
+    assert {"relu", "None"} <= set(labels)  # a choice holding None keeps it as a value
+    assert {"1e-05", "0.0001", "0.001", "0.01", "0.1"} <= set(labels)
+    best = min(result.trials, key=lambda t: t.best_metrics["loss"])  # type: ignore[index]
+    legend = ax.get_legend()
+    assert legend is not None and legend.get_texts()[0].get_text() == f"best trial ({best.id})"
+    thick = [line for line in ax.get_lines() if line.get_linewidth() == 3]
+    assert len(thick) == 1
+    # On the log axis, the best trial's lr sits where log10(lr) falls between 1e-5 and 1e-1.
+    lr = best.config["lr"]
+    assert _ys(thick[0])[1] == pytest.approx((math.log10(lr) + 5) / 4, abs=1e-4)
+
+
+def product(config: dict[str, Any]) -> None:
+    rung.report({"loss": (config["a"] - 0.5) * (config["b"] - 0.5)})
+
+
+def test_plot_importance_shows_both_measures_most_important_first(storage: Path) -> None:
+    space = {"a": rung.uniform(0, 1), "b": rung.uniform(0, 1), "c": rung.uniform(0, 1)}
+    result = rung.run(product, space, metric="loss", num_samples=60, search="random", seed=1, executor="thread",
+                      name="imp", storage=storage, verbose=0)  # fmt: skip
+    ax = plot_importance(result).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()][-1] == "c"  # the last row: c does not matter
+    legend = ax.get_legend()
+    assert legend is not None
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "alone",
+        "with interactions (GP, Sobol total)",
+        "of which interactions",
+    ]
+    assert len(ax.patches) == 9  # three bars (alone, by itself, through interactions) per hyperparameter
+
+
+def recorded(config: dict[str, Any]) -> Curve:
+    return Curve([{"loss": config["x"] + 1 / (i + 1)} for i in range(4)], [90.0] * 4, checkpoints=False)
+
+
+@pytest.fixture
+def simulated(storage: Path) -> rung.ExperimentResult:
+    """Four trials of six simulated minutes each on two workers: twelve minutes."""
+    return rung.run(recorded, {"x": rung.grid([0.4, 0.1, 0.3, 0.2])}, metric="loss", search="grid",
+                    executor=SimulatedExecutor(workers=2, decision_seconds=0.0), name="sim", storage=storage,
+                    verbose=0)  # fmt: skip
+
+
+def test_plot_best_so_far_has_a_time_axis_in_minutes_and_names_the_best_trial(simulated: rung.ExperimentResult) -> None:
+    ax = plot_best_so_far(simulated).axes[0]
+    assert ax.get_xlabel() == "time since the experiment started (min)"
+    legend = ax.get_legend()
+    assert legend is not None and legend.get_texts()[0].get_text() == "best loss so far: 0.35, trial 2"
+    step = ax.get_lines()[0]
+    assert _xs(step)[-1] == pytest.approx(6.0)  # trial 2 ended 6 simulated minutes in: 4 steps of 90 s
+    assert _ys(step)[-1] == pytest.approx(0.35)
+
+
+def test_plot_curves_draws_the_best_trial_thick_and_says_so(simulated: rung.ExperimentResult) -> None:
+    ax = plot_curves(simulated).axes[0]
+    thick = [line for line in ax.get_lines() if line.get_linewidth() == 3]
+    assert [_label(line) for line in thick] == ["trial 2"]
+    legend = ax.get_legend()
+    assert legend is not None and legend.get_texts()[0].get_text() == "best trial (2)"
+
+
+def test_plot_timeline_is_in_minutes_and_as_tall_as_its_slots(simulated: rung.ExperimentResult) -> None:
+    fig = plot_timeline(simulated)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "time since the first trial started (min)"
+    bars: list[Any] = list(ax.patches)
+    assert max(p.get_x() + p.get_width() for p in bars) == pytest.approx(12.0)  # not 720 "seconds"
+    assert fig.get_figheight() < 2.5  # two slots: no large empty band

@@ -33,8 +33,8 @@ import numpy as np
 
 from rung._numbers import finite
 from rung.objectives import Objectives
-from rung.store import driver, jsonsql, paging, stretches, timeline, views
-from rung.store.importance import univariate_importance
+from rung.store import axes, driver, front, jsonsql, paging, stretches, timeline, views
+from rung.store.importance import model_importance, univariate_importance
 from rung.store.snapshot import Snapshot
 from rung.types import Status, flatten
 
@@ -156,11 +156,14 @@ def overview(snap: Snapshot, name: str) -> dict[str, Any]:
         ],
         "parallel_of": {"shown": len(parallel_ids), "scored": len(trials.scored)},
         "importance": univariate_importance(rows, metric),
+        "importance_model": model_importance(rows, metric, exp["space"]),
         "importance_of": {"used": len(rows), "scored": len(trials.scored)},
         **_schedules(conn, trials),
         "config_keys": sorted(keys | set(first_page["columns"])),
         "trials_page": first_page,
     }
+    view.update(axes.parallel_view(exp["space"], view["parallel"], metric, mode))  # its axes and best trials
+    view.update(front.pareto_view(snap, exp))  # several objectives: the points of the Pareto chart
     return views.clean(view)  # type: ignore[no-any-return]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from rung._numbers import better, finite
 from rung.objectives import Objectives
 from rung.store import driver, timeline
-from rung.store.importance import univariate_importance
+from rung.store.importance import model_importance, univariate_importance
 from rung.store.schema import DB_NAME
 from rung.store.snapshot import Snapshot, snapshot
 from rung.store.sqlite import Store
@@ -225,6 +225,7 @@ def experiment_view(storage: str | Path, name: str) -> dict[str, Any]:
         "timeline": timeline.spans(records, time_attr, milestones, running=exp["status"] == "RUNNING"),
         "timeline_legend": timeline.legend(time_attr, milestones),
         "importance": univariate_importance(rows, metric),
+        "importance_model": model_importance(rows, metric, exp["space"]),
         # Every trial's schedule (donors too) once any trial changed its config; else none.
         "schedules": {str(k): v for k, v in plans.items()} if any(len(v) > 1 for v in plans.values()) else {},
     }

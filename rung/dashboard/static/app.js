@@ -73,7 +73,7 @@
     prev.id = "prev"; next.id = "next"; where.id = "page-info";
     const pager = el("div", undefined, "pager"); pager.append(prev, " ", where, " ", next);
     const charts = el("div", undefined, "charts");
-    const names = ["curves", "best", "timeline", "parallel", "importance", "schedules"];
+    const names = ["pareto", "curves", "best", "timeline", "parallel", "importance", "schedules"];
     const boxes = Object.fromEntries(names.map((n) => { const d = el("div", undefined, "chart"); d.id = `chart-${n}`; charts.appendChild(d); return [n, d]; }));
     main.replaceChildren(el("h2", name), summary, charts, el("h3", "Trials"), filter, pager, table);
     const PAGE = 100;
@@ -145,6 +145,7 @@
       summary.textContent = `${s.status} · ${s.trials} trials (${Object.entries(s.by_status).map(([k, n]) => `${k} ${n}`).join(", ")}) · best ${s.metric ?? ""} ${fmt(s.best)} (${s.mode}) · ${duration(s.created, s.updated)}`;
       // The overview holds the first page: the table is drawn with it unless the user moved on.
       if (initial()) { asked++; page = v.trials_page; drawTable(); } else loadPage();
+      RungCharts.pareto(boxes.pareto, v);
       RungCharts.curves(boxes.curves, v);
       RungCharts.bestSoFar(boxes.best, v);
       loadTimeline();  // asked apart: the rest of the page is drawn first
