@@ -247,3 +247,27 @@ def test_parallel_coordinates_of_several_objectives_highlight_the_front(
         "other trials",
     ]
     _same_picture(page, "#chart-parallel", "parallel-objectives.png", tmp_path)
+
+
+def test_the_trials_table_of_several_objectives_shows_each_and_marks_the_front(
+    browser: tuple[Any, str], runs: dict[str, rung.ExperimentResult]
+) -> None:
+    page = _open(browser, "mo")
+    result = runs["mo"]
+    front = {t.id for t in result.pareto_front()}
+    summary = page.locator("#summary").inner_text()
+    assert f"acc (max), ms (min): Pareto front of {len(front)}" in summary and "null" not in summary
+    heads = page.locator("#trials thead th").all_inner_texts()
+    assert heads[3:6] == ["acc", "ms", "front"] and not any("null" in h or "undefined" in h for h in heads)
+    rows = page.locator("#trials tbody tr")
+    marked = {
+        int(rows.nth(i).get_attribute("data-trial"))
+        for i in range(rows.count())
+        if rows.nth(i).locator("td").nth(5).inner_text() == "★"
+    }
+    assert marked == front
+    page.locator("#trials thead th", has_text="ms").click()  # sorts by one objective, on the server
+    expect = pytest.importorskip("playwright.sync_api").expect
+    expect(page.locator("#trials thead th").nth(4)).to_contain_text("▲")
+    shown = [float(v) for v in page.locator("#trials tbody tr td:nth-child(5)").all_inner_texts() if v]
+    assert shown == sorted(shown)

@@ -216,10 +216,10 @@ def test_the_paging_api_sorts_filters_and_pages_the_trials(large: Path) -> None:
         ("limit=ten", "limit must be an integer in 1..1000; got 'ten'"),
         ("limit=", "limit must be an integer in 1..1000; got ''"),
         ("offset=-1", "offset must be an integer >= 0; got '-1'"),
-        ("sort=loss", "sort must be one of id, status, iteration, parent, error, last, best, config:<key>; got 'loss'"),
+        ("sort=loss", "sort must be one of id, status, iteration, parent, error, last, best, best:<key>, config:<key>; got 'loss'"),
         (
             "sort=config:",
-            "sort must be one of id, status, iteration, parent, error, last, best, config:<key>; got 'config:'",
+            "sort must be one of id, status, iteration, parent, error, last, best, best:<key>, config:<key>; got 'config:'",
         ),
         ("order=up", "order must be 'asc' or 'desc'; got 'up'"),
         ("page=2", "unknown parameter 'page'; known: offset, limit, sort, order, q"),
@@ -306,3 +306,16 @@ def test_the_overview_of_pbt_and_of_a_run_without_metric(storage: Path) -> None:
     assert view["summary"] == full["summary"] and view["summary"]["best"] is None
     assert (view["curves"], view["best_so_far"], view["importance"], view["parallel"]) == ({}, [], {}, [])
     assert view["trials_page"]["rows"] == full["trials"]
+
+
+def test_a_page_of_several_objectives_sorts_by_each(storage: Path) -> None:
+    rung.run(lambda c: {"f1": c["x"], "f2": (1 - c["x"]) ** 2}, {"x": rung.uniform(0, 1)}, metric=["f1", "f2"],
+             num_samples=8, executor="thread", verbose=0, storage=storage, name="mo", seed=3)  # fmt: skip
+    reader = Reader(storage)
+    try:
+        for key in ("f1", "f2"):
+            rows = reader.trials("mo", overview.paging.PageQuery(sort=f"best:{key}", order="desc"))["rows"]
+            values = [row["best"][key] for row in rows]
+            assert len(values) == 8 and values == sorted(values, reverse=True)
+    finally:
+        reader.close()

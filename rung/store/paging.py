@@ -23,8 +23,9 @@ MAX_LIMIT = 1000
 """The most rows one page may ask for."""
 MAX_FILTER = 200
 _COLUMNS = {"id": "id", "status": "shown", "iteration": "iteration", "parent": "parent_id", "error": "error"}
-SORTS = (*_COLUMNS, "last", "best", "config:<key>")
-"""What `sort` accepts: a column, the metric of the last or best result, or a config key (`a/b` when nested)."""
+SORTS = (*_COLUMNS, "last", "best", "best:<key>", "config:<key>")
+"""What `sort` accepts: a column, the metric of the last or best result, a key of the best (judged)
+result (one objective of several), or a config key (`a/b` when nested)."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ class PageQuery:
         offset = _integer(values, "offset", 0, None, "an integer >= 0")
         limit = _integer(values, "limit", 1, MAX_LIMIT, f"an integer in 1..{MAX_LIMIT}")
         sort = values.get("sort", "id")
-        if sort not in _COLUMNS and sort not in ("last", "best") and not (sort.startswith("config:") and sort[7:]):
+        keyed = any(sort.startswith(prefix) and sort[len(prefix) :] for prefix in ("config:", "best:"))
+        if sort not in _COLUMNS and sort not in ("last", "best") and not keyed:
             raise ValueError(f"sort must be one of {', '.join(SORTS)}; got {sort!r}")
         order = values.get("order", "asc")
         if order not in ("asc", "desc"):
@@ -95,6 +97,8 @@ def page(conn: sqlite3.Connection, experiment: Mapping[str, Any], query: PageQue
         values[name] = jsonsql.value_sql(column, [metric]) if metric else ("NULL", [])
     if query.sort.startswith("config:"):
         sort_sql, sort_params = jsonsql.value_sql("config", query.sort[7:].split("/"))
+    elif query.sort.startswith("best:"):
+        sort_sql, sort_params = jsonsql.value_sql("best_result", [query.sort[5:]])
     elif query.sort in ("last", "best"):
         sort_sql, sort_params = values[query.sort]
     else:

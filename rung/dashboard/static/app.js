@@ -94,18 +94,25 @@
       if (!view || !page) return;
       const metric = view.summary.metric;
       const keys = [...new Set([...(view.config_keys || []), ...page.columns])].sort();
+      // Several objectives: each one's value in the trial's judged result (its "best"), and whether it is on the front.
+      const objectives = (view.summary.objectives || []).map((o) => o.metric);
+      const front = new Set(view.summary.front || []);
+      const judged = objectives.length > 1
+        ? [...objectives.map((m) => [m, `best:${m}`, (t) => (t.best || {})[m]]), ["front", null, (t) => (front.has(t.id) ? "★" : "")]]
+        : [[`last ${metric}`, "last", (t) => (t.last || {})[metric]], [`best ${metric}`, "best", (t) => (t.best || {})[metric]]];
       const cols = [["id", "id", (t) => t.id], ["status", "status", (t) => t.status], ["iteration", "iteration", (t) => t.iteration],
-        [`last ${metric}`, "last", (t) => (t.last || {})[metric]], [`best ${metric}`, "best", (t) => (t.best || {})[metric]],
+        ...judged,
         ...keys.map((k) => [k, `config:${k}`, (t) => flatten(t.config)[k]]), ["parent", "parent", (t) => t.parent_id], ["error", "error", (t) => t.error]];
       table.replaceChildren();
       const head = table.createTHead().insertRow();
       for (const [label, key] of cols) {
         const th = el("th", label + (key === page.sort ? (page.order === "asc" ? " ▲" : " ▼") : ""));
+        head.appendChild(th);
+        if (key === null) continue;  // not a sort key of the server's pages
         th.addEventListener("click", () => {
           state.order = state.sort === key && state.order === "asc" ? "desc" : "asc";
           state.sort = key; state.offset = 0; loadPage();
         });
-        head.appendChild(th);
       }
       const body = table.createTBody();
       for (const t of page.rows) {
@@ -142,7 +149,10 @@
     loop(base, (v) => {
       view = v;
       const s = v.summary;
-      summary.textContent = `${s.status} · ${s.trials} trials (${Object.entries(s.by_status).map(([k, n]) => `${k} ${n}`).join(", ")}) · best ${s.metric ?? ""} ${fmt(s.best)} (${s.mode}) · ${duration(s.created, s.updated)}`;
+      const goal = (s.objectives || []).length > 1
+        ? `${s.objectives.map((o) => `${o.metric} (${o.mode})`).join(", ")}: Pareto front of ${(s.front || []).length}${s.infeasible ? `, ${s.infeasible} infeasible` : ""}`
+        : `best ${s.metric ?? ""} ${fmt(s.best)} (${s.mode})`;
+      summary.textContent = `${s.status} · ${s.trials} trials (${Object.entries(s.by_status).map(([k, n]) => `${k} ${n}`).join(", ")}) · ${goal} · ${duration(s.created, s.updated)}`;
       // The overview holds the first page: the table is drawn with it unless the user moved on.
       if (initial()) { asked++; page = v.trials_page; drawTable(); } else loadPage();
       RungCharts.pareto(boxes.pareto, v);
