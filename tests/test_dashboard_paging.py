@@ -32,6 +32,7 @@ def curve(config: dict[str, Any]) -> Curve:
     return Curve([{"loss": v} for v in loss], [10.0 + config["x"]] * steps)
 
 
+SORTS_SAID = "id, status, iteration, parent, error, last, best, best:<key>, config:<key>"
 SPACE = {"x": rung.uniform(0, 1), "opt": rung.choice(["adam", "sgd"]), "net": {"width": rung.randint(8, 64)}}
 
 
@@ -216,10 +217,10 @@ def test_the_paging_api_sorts_filters_and_pages_the_trials(large: Path) -> None:
         ("limit=ten", "limit must be an integer in 1..1000; got 'ten'"),
         ("limit=", "limit must be an integer in 1..1000; got ''"),
         ("offset=-1", "offset must be an integer >= 0; got '-1'"),
-        ("sort=loss", "sort must be one of id, status, iteration, parent, error, last, best, best:<key>, config:<key>; got 'loss'"),
+        ("sort=loss", f"sort must be one of {SORTS_SAID}; got 'loss'"),
         (
             "sort=config:",
-            "sort must be one of id, status, iteration, parent, error, last, best, best:<key>, config:<key>; got 'config:'",
+            f"sort must be one of {SORTS_SAID}; got 'config:'",
         ),
         ("order=up", "order must be 'asc' or 'desc'; got 'up'"),
         ("page=2", "unknown parameter 'page'; known: offset, limit, sort, order, q"),
