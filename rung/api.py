@@ -17,6 +17,7 @@ from typing import Any, ParamSpec, TypeVar
 from rung import known as known_results
 from rung._text import LogGuard
 from rung.callbacks import Callback
+from rung.cost import Spending
 from rung.executors.base import Executor
 from rung.opening import default_name, open_experiment
 from rung.parts import Parts, build
@@ -98,6 +99,7 @@ def run(
     known: Sequence[Mapping[str, Any]] | None = None,
     constraints: Mapping[str, Any] | None = None,
     scalarize: Mapping[str, float] | None = None,
+    prices: Mapping[str, Any] | None = None,
 ) -> ExperimentResult:
     """Tune `fn` over `space` and return every trial, stored under `<storage>/<name>/`.
 
@@ -152,6 +154,10 @@ def run(
             the smallest sum of weight x loss, where a maximised objective's loss is its negative,
             e.g. `{"val_acc": 1.0, "latency_ms": 0.01}` (1 point of accuracy is worth 100 ms). The
             search still learns every objective.
+        prices: money per resource-hour, e.g. `{"cpu": 0.04, "gpu": 2.50}`: every result then carries
+            its trial's `cost` so far (its resources x its wall time x these prices) and the experiment
+            its `total_cost`. On Ray, custom resources too, and `"node_types": {type: {resource: price}}`
+            for the nodes of a type; see docs/guide/money.md.
 
     Example:
         >>> def train(config):
@@ -165,7 +171,7 @@ def run(
         space, metric=metric, mode=mode, num_samples=num_samples, search=search, scheduler=scheduler,
         max_concurrent=max_concurrent, resources=resources, executor=executor, stop=stop,
         time_budget_s=time_budget_s, max_failures=max_failures, seed=seed, points_to_evaluate=points_to_evaluate,
-        constraints=constraints, scalarize=scalarize,
+        constraints=constraints, scalarize=scalarize, prices=prices,
     )  # fmt: skip
     callbacks = _callbacks(callbacks)
     name = _name(name, fn, storage)
@@ -223,7 +229,19 @@ def _tuner(
         max_concurrent=spec.max_concurrent,
         points=parts.points,
         known=known,
+        spending=_spending(spec, parts.executor),
     )
+
+
+def _spending(spec: RunSpec, executor: Executor) -> Spending | None:
+    """The account of money spent, when the run has prices: per trial, the resources it asks for (on
+    Ray, what the executor says of the trial: its resources and its node's type)."""
+    if spec.prices is None:
+        return None
+    where = getattr(executor, "trial_resources", None)
+    held = spec.resources_json() or {"cpu": 1.0}
+    flat = {k: float(v) for k, v in held.items() if k != "resources"}
+    return Spending(spec.prices, {**flat, **held.get("resources", {})}, where if callable(where) else None)
 
 
 def _callbacks(callbacks: Any) -> list[Callback]:

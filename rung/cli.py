@@ -112,16 +112,17 @@ def cmd_ls(args: argparse.Namespace) -> int:
         print(visible(f"no experiments in {args.storage}{missing}"))
         return 0
     table = Table(title=safe(f"experiments in {args.storage}"))
-    for column in ("name", "status", "trials", "metric", "best"):
+    for column in ("name", "status", "trials", "metric", "best", "spent"):
         table.add_column(column)
     for name in names:
         try:
             result = ExperimentResult(args.storage, name)
         except Exception as exc:  # one broken store hides none of the others
-            table.add_row(safe(name), "UNREADABLE", "", "", safe(f"{type(exc).__name__}: {exc}"))
+            table.add_row(safe(name), "UNREADABLE", "", "", safe(f"{type(exc).__name__}: {exc}"), "")
             continue
         metric, value = _aim(result)
-        table.add_row(safe(name), safe(result.status), str(len(result.trials)), safe(metric), safe(value))
+        cost = "" if result.total_cost is None else f"{result.total_cost:.2f}"
+        table.add_row(safe(name), safe(result.status), str(len(result.trials)), safe(metric), safe(value), cost)
     _console().print(table)
     return 0
 
@@ -164,6 +165,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if objectives is not None and objectives.constraints:
         aim += "; constraints " + ", ".join(str(c) for c in objectives.constraints)
     console.print(safe(f"{result.name}: {result.status}, {len(result.trials)} trials{aim}"))
+    _say_spent(console, result)
     if best is not None:
         console.print(safe(f"best: trial {best.id}, {metric}={_fmt(best.best_metrics[metric])}"))  # type: ignore[index]
     trials = list(result.trials)
@@ -196,6 +198,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     return _show_end(args, result, trials, shown, table)
 
 
+def _say_spent(console: Any, result: Any) -> None:
+    """The money spent (runs with prices)."""
+    if result.total_cost is not None:
+        console.print(safe(f"spent: {result.total_cost:.4g}"))
+
+
 def _status(trial: Any, experiment_status: str) -> str:
     """A trial's status as shown, and "infeasible" when its judged result breaks a constraint."""
     from rung.store import driver
@@ -213,6 +221,7 @@ def _show_front(args: argparse.Namespace, result: Any, objectives: Any) -> int:
     console.print(safe(f"{result.name}: {result.status}, {len(result.trials)} trials, {objectives.describe()}"))
     ids = ", ".join(str(i) for i in front) or "none yet"
     console.print(safe(f"pareto front: {len(front)} trials (marked *): {ids}"))
+    _say_spent(console, result)
     if objectives.weights is not None and (best := result.best) is not None:
         console.print(safe(f"best by the scalarize weights: trial {best.id}"))
     trials = list(result.trials)

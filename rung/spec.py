@@ -18,6 +18,7 @@ from typing import Any
 import cloudpickle
 
 from rung._checks import Interval, Options, check
+from rung.cost import Prices
 from rung.errors import ResumeMismatchError
 from rung.executors.base import Executor
 from rung.objectives import Constraint, Objectives
@@ -101,6 +102,8 @@ class RunSpec:
     constraints: tuple[Constraint, ...] = ()
     scalarize: tuple[float, ...] | None = None
     """Weights (one per objective, > 0) that pick one best trial among several objectives."""
+    prices: Prices | None = None
+    """Prices per resource-hour: each result gets its trial's `cost` (see `rung.cost`)."""
 
     def __post_init__(self) -> None:
         if self.metric is not None and not self.metrics:  # built directly with one metric
@@ -134,6 +137,7 @@ class RunSpec:
         points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
         constraints: Mapping[str, Any] | None = None,
         scalarize: Mapping[str, float] | None = None,
+        prices: Mapping[str, Any] | None = None,
     ) -> RunSpec:
         """The record of these settings, each checked (see `rung.run` for what they mean)."""
         objectives = None
@@ -152,6 +156,7 @@ class RunSpec:
             )
         if not (executor == "ray" or isinstance(executor, Executor)):
             Resources.parse(resources)  # checked now (Ray checks its own: it knows custom resources)
+        checked_prices = Prices.of(prices, ray=executor == "ray" or type(executor).__name__ == "RayExecutor")
         compiled = Space.of(space)
         try:  # every value of the space must be storable with the trials and sendable to workers
             cloudpickle.dumps(compiled)
@@ -183,6 +188,7 @@ class RunSpec:
             modes=() if objectives is None else objectives.modes,
             constraints=() if objectives is None else objectives.constraints,
             scalarize=None if objectives is None else objectives.weights,
+            prices=checked_prices,
         )
 
     def resources_json(self) -> dict[str, Any] | None:
@@ -215,6 +221,7 @@ class RunSpec:
             "time_budget_s": self.time_budget_s,
             "max_failures": self.max_failures,
             "seed": self.seed,
+            **({} if self.prices is None else {"prices": self.prices.to_json()}),
         }
 
 
@@ -243,6 +250,7 @@ def stored_arguments(experiment: Mapping[str, Any], setup: Mapping[str, Any]) ->
         "resources": settings["resources"],
         "executor": settings["executor"],
         "time_budget_s": settings["time_budget_s"],
+        "prices": settings.get("prices"),
         "max_failures": settings["max_failures"],
         "seed": settings["seed"],
         "points_to_evaluate": setup.get("points"),

@@ -22,6 +22,7 @@ from rung._changes import Changes
 from rung._numbers import better, finite
 from rung.callbacks import Callback, CallbackList
 from rung.clock import RealClock
+from rung.cost import Spending
 from rung.errors import MetricNotReportedError, StoreWriteError
 from rung.executors.base import Ended, Executor, Reported
 from rung.objectives import Objectives
@@ -91,6 +92,7 @@ class Tuner:
         max_concurrent: int | None = None,
         points: Sequence[Config] = (),
         known: Sequence[known_results.Known] = (),
+        spending: Spending | None = None,
     ) -> None:
         self.fn = fn
         self.points = list(points)  # configs to run first (points_to_evaluate), before the searcher's
@@ -109,6 +111,7 @@ class Tuner:
         self._best_score = 0.0  # with `objectives`: the best trial's score (lower is better)
         self.stop = stop
         self.time_budget_s = time_budget_s
+        self.spending = spending  # with prices: each trial's cost, and the money spent (see rung.cost)
         self.max_failures = max_failures
         self.clock = executor.clock
         self.changes = Changes(store)  # a scheduler's changes to trials' configs and weights (PBT)
@@ -159,6 +162,8 @@ class Tuner:
                     self.metric_seen = seen
                     self.searcher.observe(trial_id, data)
                     continue
+                if self.spending is not None:
+                    self.spending.replayed(trial_id, data)
                 self._record(trial, data)
                 newest = checkpoints.get(trial_id)
                 trial.checkpoint_iteration = None if newest is None else min(newest, trial.iteration)
@@ -342,6 +347,11 @@ class Tuner:
                 self.trials[trial_id].ending = Status.TERMINATED
                 self.executor.stop(trial_id)
 
+    @property
+    def total_cost(self) -> float | None:
+        """The money spent so far, in every run of the experiment (None: the run has no prices)."""
+        return None if self.spending is None else self.spending.total
+
     # Starting trials.
     def _fill(self) -> None:
         limit = self.executor.capacity
@@ -422,6 +432,8 @@ class Tuner:
         self._slots |= 1 << slot
         self.store.set_status(trial.id, Status.RUNNING, at=self._now(), slot=slot, **(change or {}))
         self.running.add(trial.id)
+        if self.spending is not None:
+            self.spending.launched(trial.id, time_total)
         log_path = self.store.log_file(trial.id)
         self.executor.submit(Job(trial.id, trial.config, data, iteration, time_total, log_path, self.metric))
 
@@ -477,6 +489,8 @@ class Tuner:
         if event.checkpoint is not None:
             self.store.save_checkpoint(trial.id, int(result["training_iteration"]), event.checkpoint)
             trial.checkpoint_iteration = int(result["training_iteration"])
+        if self.spending is not None:
+            self.spending.charge(trial.id, result)  # before anything reads it: stored, learnt, shown
         improved = self._record(trial, result)
         self.store.add_result(trial.id, result, trial.best if improved else None)
         if self.callbacks:
@@ -514,6 +528,8 @@ class Tuner:
     def _on_ended(self, event: Ended) -> Exception | None:
         trial = self.trials[event.trial_id]
         self.running.discard(trial.id)
+        if self.spending is not None:
+            self.spending.stopped(trial.id)
         slot, trial.slot = trial.slot, None
         if slot is not None:
             self._slots &= ~(1 << slot)
@@ -599,6 +615,8 @@ class Tuner:
         else:
             self.scheduler.on_complete(trial, status)
         self.changes.forget(trial.id)
+        if self.spending is not None:
+            self.spending.ended(trial.id)
         if self.best is not None and self.best.id == trial.id:
             self.best = TrialRow(trial.id, status, trial.iteration, trial.config, self.best.result)
         # Its result dicts are in the store; a scheduler may still hold the trial (PBT's population).
@@ -624,7 +642,10 @@ class Tuner:
         counts = dict(self.status_counts())
         elapsed = self.clock.now() - self.started
         objectives = () if self.objectives is None else self.objectives.metrics
-        return TuningStatus(self.metric, self.mode, counts, elapsed, tuple(rows), best, self.plan(), objectives)
+        return TuningStatus(
+            self.metric, self.mode, counts, elapsed, tuple(rows), best, self.plan(), objectives,
+            self.total_cost,
+        )  # fmt: skip
 
     def plan(self) -> tuple[str, ...]:
         """What the searcher and scheduler say they do (those that say: a `describe()` method)."""

@@ -99,6 +99,19 @@ const RungCharts = (() => {
     new uPlot({ width: 420, height: 300, legend: { show: false }, scales: { x: { time: false } },
       series: [{ label: "seconds" }, { label: "best", stroke: "#3c9e5f", width: 2, paths: uPlot.paths.stepped({ align: 1 }) }] }, [xs, ys], el);
     el.dataset.points = String(pts.length);
+    spentSoFar(el, view, t0);
+  }
+
+  // Money spent vs wall time (runs with prices), under best-so-far on the same time axis.
+  function spentSoFar(el, view, t0) {
+    const pts = view.spent_so_far || [];
+    if (!pts.length) return;
+    const title = document.createElement("h3");
+    title.textContent = `Money spent: ${pts[pts.length - 1][1].toFixed(2)}`;
+    el.appendChild(title);
+    new uPlot({ width: 420, height: 160, legend: { show: false }, scales: { x: { time: false } },
+      series: [{ label: "seconds" }, { label: "spent", stroke: "#b8860b", width: 2 }] }, [pts.map((p) => p[0] - t0), pts.map((p) => p[1])], el);
+    el.dataset.spent = String(pts.length);
   }
 
   // A legend of coloured swatches under a chart (labels as text).

@@ -1,0 +1,254 @@
+"""Money: each trial's cost (resources x wall time x prices), and money spent kept across a kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from test_simulated import curve
+
+import rung
+from rung.cost import Prices, Spending
+from rung.executors.simulated import SimulatedExecutor
+from rung.store import views
+from rung.store.sqlite import Store
+from rung.types import Status
+
+if TYPE_CHECKING:
+    from ray_cluster import Cluster
+
+pytest_plugins = ["ray_cluster"]  # the Ray cluster fixture; the tests that use it are marked `ray`
+
+SPACE = {"x": rung.uniform(0, 1)}
+
+
+def _sim(storage: Path, name: str, **kwargs: Any) -> rung.ExperimentResult:
+    options: dict[str, Any] = {"metric": "loss", "num_samples": 12, "verbose": 0, "seed": 1, "scheduler": "fifo"}
+    options.update(kwargs)
+    executor = SimulatedExecutor(workers=3, decision_seconds=0.0)
+    return rung.run(curve, SPACE, executor=executor, name=name, storage=storage, **options)
+
+
+def _expected(trial: rung.Trial, per_hour: float) -> float:
+    """The cost of one of `curve`'s trials run to its end: 9 steps of 60 + 10 x seconds."""
+    return 9 * (60.0 + 10.0 * trial.config["x"]) * per_hour / 3600.0
+
+
+# Prices, checked.
+@pytest.mark.parametrize(
+    ("prices", "error", "message"),
+    [
+        ([0.04], TypeError, "prices must be a dict {resource: price per resource-hour}"),
+        (
+            {"cpu": -1},
+            ValueError,
+            "prices['cpu'] must be a finite number >= 0 (money per resource-hour); got prices['cpu']=-1",
+        ),
+        ({"gpu": float("nan")}, ValueError, "prices['gpu'] must be a finite number >= 0"),
+        ({"cpu": True}, ValueError, "prices['cpu'] must be a finite number >= 0"),
+        ({"tpu": 1.0}, ValueError, "prices takes the resources trials hold on this executor ('cpu', 'gpu'; custom"),
+        (
+            {"node_types": {"a100": {"gpu": 4}}},
+            ValueError,
+            "prices['node_types'] prices Ray's node types; it needs executor=",
+        ),
+    ],
+)
+def test_prices_are_checked(prices: Any, error: type[Exception], message: str, storage: Path) -> None:
+    with pytest.raises(error) as info:
+        rung.run(curve, SPACE, metric="loss", prices=prices, storage=storage, verbose=0)
+    assert message in str(info.value)
+    assert not storage.exists()  # nothing stored for a run that could not start
+
+
+def test_rate_sums_resources_times_prices_and_node_types_override() -> None:
+    prices = Prices.of({"cpu": 0.04, "gpu": 2.5, "node_types": {"a100": {"gpu": 4.0}}}, ray=True)
+    assert prices is not None
+    assert prices.rate({"cpu": 4, "gpu": 1}) == pytest.approx(2.66)
+    assert prices.rate({"cpu": 4, "gpu": 1}, "a100") == pytest.approx(4.16)
+    assert prices.rate({"cpu": 4, "gpu": 1, "big_disk": 1}, "unpriced-type") == pytest.approx(2.66)
+
+
+def test_spending_goes_on_from_the_latest_cost_not_the_checkpoint() -> None:
+    spending = Spending(Prices({"cpu": 3600.0}), {"cpu": 1.0})  # 1 per second
+    spending.launched(1, 0.0)
+    assert spending.charge(1, {"time_total_s": 10.0}) == 10.0
+    assert spending.charge(1, {"time_total_s": 30.0}) == 30.0
+    spending.stopped(1)
+    # Started again from a checkpoint at 10 s: the 20 s after it were paid for already.
+    spending.launched(1, 10.0)
+    assert spending.charge(1, {"time_total_s": 15.0}) == 35.0
+    assert spending.total == 35.0
+
+
+# A run's costs.
+def test_every_result_carries_its_trials_cost_and_the_experiment_its_total(storage: Path) -> None:
+    result = _sim(storage, "priced", prices={"cpu": 0.04})
+    for trial in result.trials:
+        history = result.history(trial.id)
+        costs = [r["cost"] for r in history]
+        assert costs == sorted(costs) and costs[-1] == pytest.approx(_expected(trial, 0.04))
+        assert costs[0] == pytest.approx(history[0]["time_total_s"] * 0.04 / 3600)
+    assert result.total_cost == pytest.approx(sum(_expected(t, 0.04) for t in result.trials))
+    listed = views.list_view(storage)  # summed by SQLite
+    assert listed[0]["total_cost"] == pytest.approx(result.total_cost)
+    store = Store.read(storage, "priced")
+    try:
+        assert views.summary(store)["total_cost"] == pytest.approx(result.total_cost)
+    finally:
+        store.close()
+    spent = views.experiment_view(storage, "priced")["spent_so_far"]
+    assert len(spent) == 12 * 9 and spent[-1][1] == pytest.approx(result.total_cost)
+    assert [p[1] for p in spent] == sorted(p[1] for p in spent)
+
+
+def test_without_prices_there_is_no_cost(storage: Path) -> None:
+    result = _sim(storage, "free", num_samples=2)
+    assert result.total_cost is None and "cost" not in result.history(1)[-1]
+    assert views.experiment_view(storage, "free")["spent_so_far"] == []
+
+
+KILLED = textwrap.dedent(
+    """
+    import os, signal, sys
+    import rung
+
+    storage, kill_at = sys.argv[1], int(sys.argv[2])
+
+    def train(config):
+        checkpoint = rung.get_checkpoint()
+        start = 0 if checkpoint is None else checkpoint + 1
+        for step in range(start, 8):
+            rung.report({"loss": (config["x"] - 0.5) ** 2 + 1 / (step + 1)}, checkpoint=step)
+            if kill_at and rung.get_trial_id() == 3 and step + 1 == kill_at:
+                os.kill(int(os.environ["RUNG_DRIVER_PID"]), signal.SIGKILL)
+
+    rung.run(train, {"x": rung.uniform(0, 1)}, metric="loss", num_samples=5, max_concurrent=2, name="money",
+             storage=storage, resume=True, seed=3, verbose=0, search="random", prices={"cpu": 3600.0})
+    """
+)
+
+
+def _costs(storage: Path) -> dict[int, list[tuple[int, float]]]:
+    """Each trial's (iteration, cost) in the order stored."""
+    with sqlite3.connect(storage / "money" / "rung.db") as conn:
+        rows = conn.execute("SELECT trial_id, data FROM results ORDER BY seq").fetchall()
+    out: dict[int, list[tuple[int, float]]] = {}
+    for trial_id, data in rows:
+        result = json.loads(data)
+        out.setdefault(trial_id, []).append((result["training_iteration"], result["cost"]))
+    return out
+
+
+def test_money_spent_before_a_kill_counts_after_the_resume(tmp_path: Path) -> None:
+    script, storage = tmp_path / "driver.py", tmp_path / "runs"
+    script.write_text(KILLED)
+    run = [sys.executable, str(script), str(storage)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(rung.__file__).parents[1]), *sys.path])}
+    crashed = subprocess.run([*run, "4"], capture_output=True, text=True, timeout=120, env=env)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    before = _costs(storage)
+    spent_before = rung.load("money", storage=storage).total_cost
+    assert spent_before == pytest.approx(sum(costs[-1][1] for costs in before.values()))
+    resumed = subprocess.run([*run, "0"], capture_output=True, text=True, timeout=120, env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    after = _costs(storage)
+    result = rung.load("money", storage=storage)
+    assert [t.status for t in result.trials] == [Status.TERMINATED] * 5
+    for trial_id, costs in before.items():
+        # A trial started again goes on from its latest cost (the money it spent before the kill).
+        new = [cost for point, cost in after[trial_id] if (point, cost) not in costs]
+        assert all(cost >= costs[-1][1] for cost in new), (trial_id, costs, after[trial_id])
+        assert after[trial_id][-1][1] >= costs[-1][1]
+    assert result.total_cost == pytest.approx(sum(costs[-1][1] for costs in after.values()))
+    assert result.total_cost >= spent_before  # type: ignore[operator]
+
+
+# Where the money is shown.
+def test_ls_and_show_say_the_money_spent(
+    storage: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rung.cli import main
+
+    monkeypatch.setenv("COLUMNS", "200")
+    spent = _sim(storage, "priced", prices={"cpu": 3.6}).total_cost
+    _sim(storage, "free", num_samples=2)
+    assert main(["ls", "--storage", str(storage)]) == 0
+    listed = capsys.readouterr().out
+    assert "spent" in listed and f"{spent:.2f}" in listed
+    assert main(["show", "priced", "--storage", str(storage)]) == 0
+    assert f"spent: {spent:.4g}\n" in capsys.readouterr().out
+    assert main(["show", "free", "--storage", str(storage)]) == 0
+    assert "spent" not in capsys.readouterr().out
+
+
+def test_the_live_view_shows_the_money_spent() -> None:
+    import io
+
+    from rich.console import Console
+
+    from rung.progress import RichProgress
+    from rung.status import TuningStatus
+
+    console = Console(file=io.StringIO(), width=200)
+    view = RichProgress("priced", 4, console=console)
+    view.close(TuningStatus("loss", "min", {Status.RUNNING: 2}, 1.0, (), None, cost=1.2345))
+    view.close(TuningStatus("loss", "min", {Status.RUNNING: 2}, 1.0, (), None))
+    shown = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "spent 1.23" in shown and shown.count("spent") == 1
+
+
+def test_the_tuners_status_carries_the_money_spent(storage: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rung import api
+    from rung.status import TuningStatus
+    from rung.tuner import Progress
+
+    seen: list[TuningStatus] = []
+
+    class Kept(Progress):
+        def close(self, status: TuningStatus) -> None:
+            seen.append(status)
+
+    monkeypatch.setattr(api, "_progress", lambda *args: Kept())
+    result = _sim(storage, "status", prices={"cpu": 3.6}, num_samples=3)
+    assert seen[0].cost == pytest.approx(result.total_cost)
+
+
+def on_a_node(config: dict[str, Any]) -> None:
+    """Reports the type of the node it runs on (module level: Ray's actors import it by name)."""
+    import ray
+
+    group = ray.get_runtime_context().get_node_labels().get("ray.io/node-group")
+    for step in range(3):
+        rung.report({"loss": float(step), "group": group or ""})
+
+
+def test_on_ray_a_trial_costs_what_its_node_type_costs(ray_cluster: Cluster, storage: Path) -> None:
+    from rung.executors.ray import RayExecutor
+
+    prices = {"cpu": 3.6, "node_types": {"pricey": {"cpu": 360.0}}}
+    extra = ray_cluster.more_nodes()
+    try:
+        # Ray labels a node ray.io/node-group from RAY_NODE_TYPE_NAME, as its autoscaler sets it.
+        extra.add_node("third", resources={"third": 1}, env={"RAY_NODE_TYPE_NAME": "pricey"})
+        ran = {}
+        for node in ("head", "third"):
+            executor = RayExecutor(resources={"cpu": 1, "resources": {node: 0.5}}, capacity=1)
+            ran[node] = rung.run(
+                on_a_node, {}, metric="loss", prices=prices, executor=executor, name=node, storage=storage, verbose=0
+            )
+    finally:
+        extra.stop()
+    cheap, pricey = (ran[node].history(1)[-1] for node in ("head", "third"))
+    assert (cheap["group"], pricey["group"]) == ("", "pricey")
+    assert cheap["cost"] == pytest.approx(cheap["time_total_s"] * 3.6 / 3600)
+    assert pricey["cost"] == pytest.approx(pricey["time_total_s"] * 360.0 / 3600)
+    assert ran["third"].settings["prices"] == prices
