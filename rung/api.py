@@ -100,6 +100,7 @@ def run(
     constraints: Mapping[str, Any] | None = None,
     scalarize: Mapping[str, float] | None = None,
     prices: Mapping[str, Any] | None = None,
+    budget: Mapping[str, float] | None = None,
 ) -> ExperimentResult:
     """Tune `fn` over `space` and return every trial, stored under `<storage>/<name>/`.
 
@@ -132,7 +133,8 @@ def run(
         stop: `{key: threshold}` (a trial ends once a reported value is >= its threshold, whatever
             `mode` is, as in Ray Tune; for a minimised metric, pass a callable) or
             `callable(trial_id, result) -> bool`.
-        time_budget_s: stop starting trials and end running ones after this many seconds.
+        time_budget_s: stop starting trials and end running ones after this many seconds (of this run;
+            the same as `budget={"time_s": ...}`).
         max_failures: restart a failed trial from its last checkpoint up to this many times.
         seed: seeds the searcher and scheduler (each keeps its own generator).
         verbose: 0 quiet, 1 a live progress view.
@@ -158,6 +160,9 @@ def run(
             its trial's `cost` so far (its resources x its wall time x these prices) and the experiment
             its `total_cost`. On Ray, custom resources too, and `"node_types": {type: {resource: price}}`
             for the nodes of a type; see docs/guide/money.md.
+        budget: `{"cost": 20.0}` ends the experiment once that much money is spent (in all its runs;
+            needs `prices`): running trials that have a checkpoint pause, so a resume with a larger
+            budget continues them. `{"time_s": 3600}` is `time_budget_s`; both may be given.
 
     Example:
         >>> def train(config):
@@ -171,7 +176,7 @@ def run(
         space, metric=metric, mode=mode, num_samples=num_samples, search=search, scheduler=scheduler,
         max_concurrent=max_concurrent, resources=resources, executor=executor, stop=stop,
         time_budget_s=time_budget_s, max_failures=max_failures, seed=seed, points_to_evaluate=points_to_evaluate,
-        constraints=constraints, scalarize=scalarize, prices=prices,
+        constraints=constraints, scalarize=scalarize, prices=prices, budget=budget,
     )  # fmt: skip
     callbacks = _callbacks(callbacks)
     name = _name(name, fn, storage)
@@ -230,6 +235,7 @@ def _tuner(
         points=parts.points,
         known=known,
         spending=_spending(spec, parts.executor),
+        cost_budget=spec.cost_budget,
     )
 
 

@@ -199,9 +199,12 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def _say_spent(console: Any, result: Any) -> None:
-    """The money spent (runs with prices)."""
-    if result.total_cost is not None:
-        console.print(safe(f"spent: {result.total_cost:.4g}"))
+    """The money spent (runs with prices), of the cost budget when there is one."""
+    if result.total_cost is None:
+        return
+    budget = (result.settings.get("budget") or {}).get("cost")
+    of = "" if budget is None else f" of a budget of {_fmt(budget)}"
+    console.print(safe(f"spent: {result.total_cost:.4g}{of}"))
 
 
 def _status(trial: Any, experiment_status: str) -> str:
@@ -335,6 +338,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
         )
     stored = stored_arguments(experiment, setup)
     stored["executor"] = _executor_for_resume(settings["executor"])
+    if args.budget_cost is not None:  # more money for a run that spent its budget
+        stored["budget"] = {**(stored.get("budget") or {}), "cost": args.budget_cost}
     rung.run(
         fn, **stored, stop=stop, name=args.name, storage=args.storage, resume=True, verbose=args.verbose,
         callbacks=setup.get("callbacks", ()),
@@ -417,6 +422,17 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> float:
+    """An argparse type: a finite number > 0, else argparse's usage error naming the rule."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"needs a number > 0; got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"needs a finite number > 0; got {text}")
+    return value
+
+
 def _int_from(low: int, high: int | None = None) -> Callable[[str], int]:
     """An argparse type: an integer >= low (and <= high), else argparse's usage error naming the rule."""
 
@@ -460,6 +476,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--trust",
         action="store_true",
         help="unpickle an objective kept only as a pickle in rung.db (runs code from the store: only your own)",
+    )
+    resume.add_argument(
+        "--budget-cost", type=_positive, default=None, help="the cost budget from now on (default: the stored one)"
     )
     resume.add_argument("--verbose", type=int, default=1)
     dash = sub.add_parser("dashboard", help="live read-only web view of the experiments")

@@ -1,5 +1,5 @@
-"""Money: what a trial costs (its resources x its wall time x a price per resource-hour), and the
-driver's running account of it.
+"""Money: what a trial costs (its resources x its wall time x a price per resource-hour), the budget
+that ends an experiment when the money is spent, and the driver's running account of both.
 
 A trial's wall time is the time its objective measures (`time_total_s`, on the simulated executor
 the curve's recorded time), counted up to its latest report. A trial that is started again (a retry,
@@ -16,8 +16,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Prices", "Spending"]
+from rung._checks import Interval, check
 
+__all__ = ["BUDGET_KEYS", "Budget", "Prices", "Spending"]
+
+BUDGET_KEYS = ("cost", "time_s")
 NODE_TYPES = "node_types"
 """The key of `prices` that holds prices per Ray node type: `{"node_types": {"a100": {"gpu": 4.1}}}`."""
 
@@ -94,6 +97,42 @@ class Prices:
         if self.node_types:
             out[NODE_TYPES] = {t: dict(p) for t, p in self.node_types.items()}
         return out
+
+
+@dataclass(frozen=True)
+class Budget:
+    """When the experiment ends: `cost` (money, across every run of it) and `time_s` (seconds of this run)."""
+
+    cost: float | None = None
+    time_s: float | None = None
+
+    @classmethod
+    def of(cls, budget: Any, time_budget_s: Any, prices: Prices | None) -> Budget:
+        """`budget={"cost": 20.0, "time_s": 3600}` and `time_budget_s`, checked (the time given once)."""
+        if budget is None:
+            budget = {}
+        if not isinstance(budget, Mapping):
+            raise TypeError(f"budget must be a dict like {{'cost': 20.0, 'time_s': 3600}}; got {budget!r}")
+        unknown = [k for k in budget if k not in BUDGET_KEYS]
+        if unknown:
+            raise ValueError(f"budget takes the keys 'cost' and 'time_s'; got budget={dict(budget)!r}")
+        if "time_s" in budget and time_budget_s is not None and budget["time_s"] != time_budget_s:
+            raise ValueError(
+                "budget['time_s'] and time_budget_s are the same budget: give it once; got"
+                f" budget['time_s']={budget['time_s']!r}, time_budget_s={time_budget_s!r}"
+            )
+        values: dict[str, float | None] = {}
+        for key in BUDGET_KEYS:
+            name = f"budget[{key!r}]" if key in budget else "time_budget_s"
+            value = budget.get(key, time_budget_s if key == "time_s" else None)
+            checked = check(None, name, value, Interval(float, 0, None, closed="neither"), None)
+            values[key] = None if checked is None else float(checked)
+        if values["cost"] is not None and prices is None:
+            raise ValueError(
+                f"budget['cost'] needs prices= (what a resource-hour costs, e.g. prices={{'cpu': 0.04}}); got"
+                f" budget['cost']={values['cost']!r} and prices=None"
+            )
+        return cls(values["cost"], values["time_s"])
 
 
 Where = Callable[[int], tuple[Mapping[str, float], str | None]]

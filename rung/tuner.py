@@ -47,6 +47,7 @@ class _Trial(TrialInfo):
     ending: Status | None = None
     error: str | None = None
     slot: int | None = None
+    held: bool = False  # paused by the cost budget (not the scheduler): a resume starts it again itself
 
 
 class Progress:
@@ -93,6 +94,7 @@ class Tuner:
         points: Sequence[Config] = (),
         known: Sequence[known_results.Known] = (),
         spending: Spending | None = None,
+        cost_budget: float | None = None,
     ) -> None:
         self.fn = fn
         self.points = list(points)  # configs to run first (points_to_evaluate), before the searcher's
@@ -112,6 +114,8 @@ class Tuner:
         self.stop = stop
         self.time_budget_s = time_budget_s
         self.spending = spending  # with prices: each trial's cost, and the money spent (see rung.cost)
+        self.cost_budget = cost_budget
+        self.out_of_money = False
         self.max_failures = max_failures
         self.clock = executor.clock
         self.changes = Changes(store)  # a scheduler's changes to trials' configs and weights (PBT)
@@ -181,6 +185,7 @@ class Tuner:
                 continue
             trial = self.trials[trial_id]
             trial.status, trial.ending = status, None
+            trial.held = status is Status.PAUSED and "budget" in info
             pause_order.pop(trial_id, None)
             if status is Status.PAUSED:
                 pause_order[trial_id] = None
@@ -209,7 +214,9 @@ class Tuner:
                     # Interrupted by the stop: it restarts from its last checkpoint.
                     trial.status = Status.PENDING
                     self.restarts.append(trial.id)
-            if trial.status is Status.PAUSED:
+            if trial.held:  # paused when the money ran out: it goes on where it was, unknown to the scheduler
+                self.restarts.append(trial.id)
+            elif trial.status is Status.PAUSED:
                 self.paused[trial.id] = trial
         rank = {trial_id: i for i, trial_id in enumerate(pause_order)}
         self.paused = dict(sorted(self.paused.items(), key=lambda item: rank.get(item[0], len(rank))))
@@ -284,10 +291,13 @@ class Tuner:
 
     # The loop.
     def _loop(self) -> None:
+        self._check_budget()  # a resume may find the money spent already
         while True:
             self._fill()
             if not self.running:
-                if not self.out_of_time:
+                if self.out_of_money:
+                    self._hold_restarts()
+                if not (self.out_of_time or self.out_of_money):
                     # Nothing runs and nothing will start: a paused trial left now is never resumed.
                     for trial in list(self.paused.values()):
                         self.paused.pop(trial.id)
@@ -338,6 +348,8 @@ class Tuner:
         return timeout
 
     def _check_budget(self) -> None:
+        if not self.out_of_money and self._over_cost_budget():
+            self._spent()
         if self.out_of_time or self.time_budget_s is None:
             return
         if self.clock.now() - self.started >= self.time_budget_s:
@@ -346,6 +358,27 @@ class Tuner:
             for trial_id in sorted(self.running):
                 self.trials[trial_id].ending = Status.TERMINATED
                 self.executor.stop(trial_id)
+
+    def _spent(self) -> None:
+        """The cost budget is spent: no trial starts, and the running ones pause where they have a
+        checkpoint (a resume with a larger budget continues them), else end as the time budget ends them."""
+        self.out_of_money = True
+        log.info("cost budget of %s spent (%.4g); pausing the running trials", self.cost_budget, self.total_cost)
+        for trial_id in sorted(self.running):
+            trial = self.trials[trial_id]
+            if trial.ending is not None:  # told already (by the report that spent the last of it)
+                continue
+            trial.held = trial.checkpoint_iteration is not None
+            trial.ending = Status.PAUSED if trial.held else Status.TERMINATED
+            self.executor.stop(trial_id)
+
+    def _hold_restarts(self) -> None:
+        """Trials that were to start again (cut short by a stop or a kill) wait, paused, for more money."""
+        for trial_id in self.restarts:
+            trial = self.trials[trial_id]
+            if not trial.held:
+                trial.held, trial.status = True, Status.PAUSED
+                self.store.set_status(trial_id, Status.PAUSED, at=self._now(), budget="cost")
 
     @property
     def total_cost(self) -> float | None:
@@ -357,7 +390,7 @@ class Tuner:
         limit = self.executor.capacity
         if self.max_concurrent is not None:
             limit = min(limit, self.max_concurrent)
-        while len(self.running) < limit and not self.out_of_time:
+        while len(self.running) < limit and not (self.out_of_time or self.out_of_money):
             if self.restarts:
                 self._launch(self.trials[self.restarts.pop(0)])
                 continue
@@ -425,7 +458,7 @@ class Tuner:
                 trial.id,
             )
         trial.status = Status.RUNNING
-        trial.ending = None
+        trial.ending, trial.held = None, False
         self.paused.pop(trial.id, None)
         # The lowest free slot in O(1), the mask's lowest zero bit (_fill keeps one free for us).
         slot = trial.slot = (~self._slots & (self._slots + 1)).bit_length() - 1
@@ -498,9 +531,17 @@ class Tuner:
         self.searcher.observe(trial.id, result)
         answer = self.scheduler.on_result(trial, result)
         decision = self._decide(trial, result, answer)
+        if decision is Decision.CONTINUE and self._over_cost_budget() and trial.checkpoint_iteration is not None:
+            # This report spent the last of the money and saved a checkpoint: the trial pauses
+            # cleanly here (the others are stopped after this turn, see _spent).
+            trial.ending, trial.held = Status.PAUSED, True
+            decision = Decision.PAUSE
         if decision is Decision.PAUSE and isinstance(answer, Pause):
             self.changes.copy_at_pause(trial, answer.copy_weights_from)  # the donor's weights at the decision
         return decision
+
+    def _over_cost_budget(self) -> bool:
+        return self.cost_budget is not None and self.spending is not None and self.spending.total >= self.cost_budget
 
     def _decide(self, trial: _Trial, result: dict[str, Any], answer: Decision | Pause) -> Decision:
         """Apply `stop=` to the scheduler's decision; note how the trial ends if it does.
@@ -543,7 +584,7 @@ class Tuner:
         if event.kind == "error":
             trial.num_failures += 1
             self.store.set_failures(trial.id, trial.num_failures)
-            if trial.num_failures <= self.max_failures and not self.out_of_time:
+            if trial.num_failures <= self.max_failures and not (self.out_of_time or self.out_of_money):
                 log.warning(
                     "trial %d failed (%d of %d retries); restarting it",
                     trial.id,
@@ -572,7 +613,8 @@ class Tuner:
         if status is Status.PAUSED:
             trial.status = status
             self.paused[trial.id] = trial
-            self.store.set_status(trial.id, status, at=self._now(), slot=slot)
+            held = {"budget": "cost"} if trial.held else {}  # a resume starts it again (see replay)
+            self.store.set_status(trial.id, status, at=self._now(), slot=slot, **held)
             return None
         reverted = self.changes.undo_unused(trial)  # exploited at its last step: nothing came of it
         error: Exception | None = None
@@ -644,7 +686,7 @@ class Tuner:
         objectives = () if self.objectives is None else self.objectives.metrics
         return TuningStatus(
             self.metric, self.mode, counts, elapsed, tuple(rows), best, self.plan(), objectives,
-            self.total_cost,
+            self.total_cost, self.cost_budget,
         )  # fmt: skip
 
     def plan(self) -> tuple[str, ...]:

@@ -1,4 +1,5 @@
-"""Money: each trial's cost (resources x wall time x prices), and money spent kept across a kill -9."""
+"""Money: each trial's cost (resources x wall time x prices), the cost budget, and money spent kept
+across a resume and a kill -9."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 from test_simulated import curve
 
 import rung
-from rung.cost import Prices, Spending
+from rung.cost import Budget, Prices, Spending
 from rung.executors.simulated import SimulatedExecutor
 from rung.store import views
 from rung.store.sqlite import Store
@@ -42,7 +43,7 @@ def _expected(trial: rung.Trial, per_hour: float) -> float:
     return 9 * (60.0 + 10.0 * trial.config["x"]) * per_hour / 3600.0
 
 
-# Prices, checked.
+# Prices and budgets, checked.
 @pytest.mark.parametrize(
     ("prices", "error", "message"),
     [
@@ -67,6 +68,36 @@ def test_prices_are_checked(prices: Any, error: type[Exception], message: str, s
         rung.run(curve, SPACE, metric="loss", prices=prices, storage=storage, verbose=0)
     assert message in str(info.value)
     assert not storage.exists()  # nothing stored for a run that could not start
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"budget": {"cost": 5}}, ValueError, "budget['cost'] needs prices= (what a resource-hour costs"),
+        (
+            {"budget": {"cost": 0}, "prices": {"cpu": 1}},
+            ValueError,
+            "budget['cost'] must be a finite number > 0 or None; got",
+        ),
+        ({"budget": {"money": 5}}, ValueError, "budget takes the keys 'cost' and 'time_s'; got budget={'money': 5}"),
+        ({"budget": 5}, TypeError, "budget must be a dict like {'cost': 20.0, 'time_s': 3600}; got 5"),
+        (
+            {"budget": {"time_s": 10}, "time_budget_s": 20},
+            ValueError,
+            "budget['time_s'] and time_budget_s are the same budget",
+        ),
+        ({"budget": {"time_s": -1}}, ValueError, "budget['time_s'] must be a finite number > 0 or None; got -1"),
+    ],
+)
+def test_budgets_are_checked(kwargs: dict[str, Any], error: type[Exception], message: str, storage: Path) -> None:
+    with pytest.raises(error) as info:
+        rung.run(curve, SPACE, metric="loss", storage=storage, verbose=0, **kwargs)
+    assert message in str(info.value)
+
+
+def test_budget_time_is_time_budget_s() -> None:
+    assert Budget.of({"time_s": 60}, None, None) == Budget(None, 60.0) == Budget.of(None, 60, None)
+    assert Budget.of({"time_s": 60}, 60, None).time_s == 60.0  # the same, given twice
 
 
 def test_rate_sums_resources_times_prices_and_node_types_override() -> None:
@@ -114,6 +145,69 @@ def test_without_prices_there_is_no_cost(storage: Path) -> None:
     result = _sim(storage, "free", num_samples=2)
     assert result.total_cost is None and "cost" not in result.history(1)[-1]
     assert views.experiment_view(storage, "free")["spent_so_far"] == []
+
+
+def test_cost_budget_pauses_trials_and_a_larger_budget_continues_them(storage: Path) -> None:
+    whole = _sim(storage, "whole", prices={"cpu": 3.6})
+    spent = _sim(storage, "budget", prices={"cpu": 3.6}, budget={"cost": 3.0})
+    # Money ran out after 3 of 12 trials: the running ones paused at their checkpoints, none started.
+    assert 3.0 <= spent.total_cost < whole.total_cost  # type: ignore[operator]
+    paused = [t for t in spent.trials if t.status is Status.PAUSED]
+    assert paused and all(0 < t.iteration < 9 for t in paused)
+    assert len(spent.trials) < 12
+    assert spent.settings["budget"] == {"cost": 3.0}
+    # A resume with the same budget spends nothing more.
+    again = _sim(storage, "budget", prices={"cpu": 3.6}, budget={"cost": 3.0}, resume=True)
+    assert again.total_cost == spent.total_cost
+    assert [(t.id, t.status, t.iteration) for t in again.trials] == [
+        (t.id, t.status, t.iteration) for t in spent.trials
+    ]
+    # A larger budget (no ResumeMismatchError) continues the paused trials where they were.
+    more = _sim(storage, "budget", prices={"cpu": 3.6}, budget={"cost": 100.0}, resume=True)
+    assert all(t.status is Status.TERMINATED and t.iteration == 9 for t in more.trials) and len(more.trials) == 12
+    for trial in paused:
+        assert [r["training_iteration"] for r in more.history(trial.id)] == list(range(1, 10))
+    # What the interrupted run spent counts, and nothing twice: the same money as one run.
+    assert more.total_cost == pytest.approx(whole.total_cost)
+
+
+def test_a_trial_without_checkpoints_ends_when_the_money_is_spent(storage: Path) -> None:
+    def no_checkpoints(config: dict[str, Any]) -> Any:
+        plain = curve(config)
+        return type(plain)(plain.metrics, plain.seconds, checkpoints=False)
+
+    executor = SimulatedExecutor(workers=3, decision_seconds=0.0)
+    result = rung.run(
+        no_checkpoints, SPACE, metric="loss", num_samples=12, verbose=0, seed=1, scheduler="fifo", executor=executor,
+        prices={"cpu": 3.6}, budget={"cost": 3.0}, storage=storage, name="plain",
+    )  # fmt: skip
+    assert not [t for t in result.trials if t.status is Status.PAUSED]
+    assert {t.status for t in result.trials} == {Status.TERMINATED}
+
+
+def test_cost_budget_on_threads_pauses_and_resumes_from_checkpoints(storage: Path) -> None:
+    def train(config: dict[str, Any]) -> None:
+        start = rung.get_checkpoint() or 0
+        for step in range(start + 1, 6):
+            rung.report({"loss": config["x"] / step}, checkpoint=step)
+
+    options: dict[str, Any] = {
+        "metric": "loss", "num_samples": 4, "max_concurrent": 2, "executor": "thread", "verbose": 0,
+        "scheduler": "fifo", "search": "random", "storage": storage, "name": "threads", "prices": {"cpu": 1.0},
+    }  # fmt: skip
+    # Any wall time costs more than this: the first report spends the budget.
+    first = rung.run(train, SPACE, budget={"cost": 1e-12}, **options)
+    assert first.total_cost is not None and first.total_cost > 1e-12
+    assert not any(t.status is Status.TERMINATED for t in first.trials)
+    assert any(t.status is Status.PAUSED for t in first.trials)
+    done = rung.run(train, SPACE, budget={"cost": 1e6}, resume=True, **options)
+    assert [t.status for t in done.trials] == [Status.TERMINATED] * 4
+    for trial in done.trials:
+        history = done.history(trial.id)
+        assert [r["training_iteration"] for r in history] == [1, 2, 3, 4, 5]
+        assert [r["cost"] for r in history] == sorted(r["cost"] for r in history)
+    assert done.total_cost == pytest.approx(sum(t.metrics["cost"] for t in done.trials))
+    assert done.total_cost >= first.total_cost  # type: ignore[operator]
 
 
 KILLED = textwrap.dedent(
@@ -179,18 +273,18 @@ def test_ls_and_show_say_the_money_spent(
     from rung.cli import main
 
     monkeypatch.setenv("COLUMNS", "200")
-    spent = _sim(storage, "priced", prices={"cpu": 3.6}).total_cost
+    spent = _sim(storage, "priced", prices={"cpu": 3.6}, budget={"cost": 3.0}).total_cost
     _sim(storage, "free", num_samples=2)
     assert main(["ls", "--storage", str(storage)]) == 0
     listed = capsys.readouterr().out
     assert "spent" in listed and f"{spent:.2f}" in listed
     assert main(["show", "priced", "--storage", str(storage)]) == 0
-    assert f"spent: {spent:.4g}\n" in capsys.readouterr().out
+    assert f"spent: {spent:.4g} of a budget of 3\n" in capsys.readouterr().out
     assert main(["show", "free", "--storage", str(storage)]) == 0
     assert "spent" not in capsys.readouterr().out
 
 
-def test_the_live_view_shows_the_money_spent() -> None:
+def test_the_live_view_shows_the_money_spent_of_the_budget() -> None:
     import io
 
     from rich.console import Console
@@ -200,10 +294,10 @@ def test_the_live_view_shows_the_money_spent() -> None:
 
     console = Console(file=io.StringIO(), width=200)
     view = RichProgress("priced", 4, console=console)
-    view.close(TuningStatus("loss", "min", {Status.RUNNING: 2}, 1.0, (), None, cost=1.2345))
+    view.close(TuningStatus("loss", "min", {Status.RUNNING: 2}, 1.0, (), None, cost=1.2345, cost_budget=20.0))
     view.close(TuningStatus("loss", "min", {Status.RUNNING: 2}, 1.0, (), None))
     shown = console.file.getvalue()  # type: ignore[attr-defined]
-    assert "spent 1.23" in shown and shown.count("spent") == 1
+    assert "spent 1.23 of 20.00" in shown and shown.count("spent") == 1
 
 
 def test_the_tuners_status_carries_the_money_spent(storage: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -218,8 +312,26 @@ def test_the_tuners_status_carries_the_money_spent(storage: Path, monkeypatch: p
             seen.append(status)
 
     monkeypatch.setattr(api, "_progress", lambda *args: Kept())
-    result = _sim(storage, "status", prices={"cpu": 3.6}, num_samples=3)
-    assert seen[0].cost == pytest.approx(result.total_cost)
+    result = _sim(storage, "status", prices={"cpu": 3.6}, budget={"cost": 50.0}, num_samples=3)
+    assert seen[0].cost == pytest.approx(result.total_cost) and seen[0].cost_budget == 50.0
+
+
+def test_rung_resume_takes_a_larger_cost_budget(storage: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rung.cli import main
+
+    options: dict[str, Any] = {"metric": "loss", "num_samples": 6, "verbose": 0, "seed": 1, "scheduler": "fifo"}
+    first = rung.run(
+        curve, SPACE, executor="simulated", prices={"cpu": 3.6}, budget={"cost": 1.0}, name="cli", storage=storage,
+        **options,
+    )  # fmt: skip
+    assert any(t.status is Status.PAUSED for t in first.trials)
+    assert main(["resume", "cli", "--storage", str(storage), "--budget-cost", "100", "--verbose", "0"]) == 0
+    done = rung.load("cli", storage=storage)
+    assert [t.status for t in done.trials] == [Status.TERMINATED] * 6
+    assert done.settings["budget"] == {"cost": 100.0} and done.settings["prices"] == {"cpu": 3.6}
+    with pytest.raises(SystemExit):
+        main(["resume", "cli", "--storage", str(storage), "--budget-cost", "-1"])
+    assert "argument --budget-cost: needs a finite number > 0; got -1" in capsys.readouterr().err
 
 
 def on_a_node(config: dict[str, Any]) -> None:
