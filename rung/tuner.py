@@ -361,14 +361,15 @@ class Tuner:
 
     def _spent(self) -> None:
         """The cost budget is spent: no trial starts, and the running ones pause where they have a
-        checkpoint (a resume with a larger budget continues them), else end as the time budget ends them."""
+        checkpoint or have not reported yet (a resume with a larger budget continues them); one that
+        reported without a checkpoint ends with what it reported, as the time budget ends trials."""
         self.out_of_money = True
         log.info("cost budget of %s spent (%.4g); pausing the running trials", self.cost_budget, self.total_cost)
         for trial_id in sorted(self.running):
             trial = self.trials[trial_id]
             if trial.ending is not None:  # told already (by the report that spent the last of it)
                 continue
-            trial.held = trial.checkpoint_iteration is not None
+            trial.held = trial.checkpoint_iteration is not None or not trial.iteration
             trial.ending = Status.PAUSED if trial.held else Status.TERMINATED
             self.executor.stop(trial_id)
 

@@ -185,14 +185,15 @@ def test_a_trial_without_checkpoints_ends_when_the_money_is_spent(storage: Path)
     assert {t.status for t in result.trials} == {Status.TERMINATED}
 
 
-def test_cost_budget_on_threads_pauses_and_resumes_from_checkpoints(storage: Path) -> None:
+@pytest.mark.parametrize("executor", ["thread", "process"])
+def test_cost_budget_on_real_executors_pauses_and_resumes_from_checkpoints(storage: Path, executor: str) -> None:
     def train(config: dict[str, Any]) -> None:
         start = rung.get_checkpoint() or 0
         for step in range(start + 1, 6):
             rung.report({"loss": config["x"] / step}, checkpoint=step)
 
     options: dict[str, Any] = {
-        "metric": "loss", "num_samples": 4, "max_concurrent": 2, "executor": "thread", "verbose": 0,
+        "metric": "loss", "num_samples": 4, "max_concurrent": 2, "executor": executor, "verbose": 0,
         "scheduler": "fifo", "search": "random", "storage": storage, "name": "threads", "prices": {"cpu": 1.0},
     }  # fmt: skip
     # Any wall time costs more than this: the first report spends the budget.
