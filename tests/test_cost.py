@@ -13,13 +13,15 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pytest
 from test_simulated import curve
 
 import rung
 from rung.cost import Budget, Prices, Spending
 from rung.executors.simulated import SimulatedExecutor
-from rung.store import views
+from rung.store import overview, views
+from rung.store.snapshot import Snapshot
 from rung.store.sqlite import Store
 from rung.types import Status
 
@@ -139,6 +141,13 @@ def test_every_result_carries_its_trials_cost_and_the_experiment_its_total(stora
     spent = views.experiment_view(storage, "priced")["spent_so_far"]
     assert len(spent) == 12 * 9 and spent[-1][1] == pytest.approx(result.total_cost)
     assert [p[1] for p in spent] == sorted(p[1] for p in spent)
+    copy = Snapshot(storage, "priced")  # the dashboard's experiment page, read by SQLite
+    try:
+        drawn = overview.overview(copy, "priced")
+    finally:
+        copy.close()
+    assert np.allclose(drawn["spent_so_far"], spent)
+    assert drawn["summary"]["total_cost"] == pytest.approx(spent[-1][1])
 
 
 def test_without_prices_there_is_no_cost(storage: Path) -> None:
@@ -365,3 +374,27 @@ def test_on_ray_a_trial_costs_what_its_node_type_costs(ray_cluster: Cluster, sto
     assert cheap["cost"] == pytest.approx(cheap["time_total_s"] * 3.6 / 3600)
     assert pricey["cost"] == pytest.approx(pricey["time_total_s"] * 360.0 / 3600)
     assert ran["third"].settings["prices"] == prices
+
+
+def checkpointed(config: dict[str, Any]) -> None:
+    """Five steps, a checkpoint at each (module level: Ray's actors import it by name)."""
+    start = rung.get_checkpoint() or 0
+    for step in range(start + 1, 6):
+        rung.report({"loss": config["x"] / step}, checkpoint=step)
+
+
+def test_on_ray_the_cost_budget_pauses_trials_and_a_resume_continues_them(ray_cluster: Cluster, storage: Path) -> None:
+    from rung.executors.ray import RayExecutor
+
+    options: dict[str, Any] = {
+        "metric": "loss", "num_samples": 3, "scheduler": "fifo", "search": "random", "verbose": 0,
+        "storage": storage, "name": "ray-budget", "prices": {"cpu": 1.0},
+    }  # fmt: skip
+    first = rung.run(checkpointed, SPACE, executor=RayExecutor(capacity=2), budget={"cost": 1e-12}, **options)
+    assert not any(t.status is Status.TERMINATED for t in first.trials)
+    assert any(t.status is Status.PAUSED for t in first.trials)
+    done = rung.run(checkpointed, SPACE, executor=RayExecutor(capacity=2), budget={"cost": 1e6}, resume=True, **options)
+    assert [t.status for t in done.trials] == [Status.TERMINATED] * 3
+    for trial in done.trials:
+        assert [r["training_iteration"] for r in done.history(trial.id)] == [1, 2, 3, 4, 5]
+    assert done.total_cost == pytest.approx(sum(t.metrics["cost"] for t in done.trials))
