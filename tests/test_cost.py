@@ -226,6 +226,7 @@ KILLED = textwrap.dedent(
     import rung
 
     storage, kill_at = sys.argv[1], int(sys.argv[2])
+    budget = {"cost": float(sys.argv[3])} if len(sys.argv) > 3 else None
 
     def train(config):
         checkpoint = rung.get_checkpoint()
@@ -236,7 +237,8 @@ KILLED = textwrap.dedent(
                 os.kill(int(os.environ["RUNG_DRIVER_PID"]), signal.SIGKILL)
 
     rung.run(train, {"x": rung.uniform(0, 1)}, metric="loss", num_samples=5, max_concurrent=2, name="money",
-             storage=storage, resume=True, seed=3, verbose=0, search="random", prices={"cpu": 3600.0})
+             storage=storage, resume=True, seed=3, verbose=0, search="random", prices={"cpu": 3600.0},
+             budget=budget)
     """
 )
 
@@ -274,6 +276,30 @@ def test_money_spent_before_a_kill_counts_after_the_resume(tmp_path: Path) -> No
         assert after[trial_id][-1][1] >= costs[-1][1]
     assert result.total_cost == pytest.approx(sum(costs[-1][1] for costs in after.values()))
     assert result.total_cost >= spent_before  # type: ignore[operator]
+
+
+def test_a_kill_then_a_spent_budget_holds_the_interrupted_trials_until_more_money(tmp_path: Path) -> None:
+    script, storage = tmp_path / "driver.py", tmp_path / "runs"
+    script.write_text(KILLED)
+    run = [sys.executable, str(script), str(storage)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(rung.__file__).parents[1]), *sys.path])}
+    crashed = subprocess.run([*run, "4"], capture_output=True, text=True, timeout=120, env=env)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    before = _costs(storage)
+    # Resumed with less money than was spent already: nothing runs, and the trials the kill cut
+    # short wait, paused, instead of restarting.
+    held = subprocess.run([*run, "0", "1e-9"], capture_output=True, text=True, timeout=120, env=env)
+    assert held.returncode == 0, held.stderr
+    assert _costs(storage) == before
+    paused = rung.load("money", storage=storage)
+    assert paused.status == "FINISHED" and Status.PAUSED in {t.status for t in paused.trials}
+    assert not {t.status for t in paused.trials} & {Status.RUNNING, Status.PENDING}
+    # More money: they go on from their checkpoints, and every trial runs.
+    done = subprocess.run([*run, "0", "1e9"], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    result = rung.load("money", storage=storage)
+    assert [t.status for t in result.trials] == [Status.TERMINATED] * 5
+    assert all([i for i, _ in costs][-1] == 8 for costs in _costs(storage).values())
 
 
 # Where the money is shown.
