@@ -17,6 +17,7 @@ from typing import Any, ParamSpec, TypeVar
 from rung import known as known_results
 from rung._text import LogGuard
 from rung.callbacks import Callback
+from rung.cost import Spending
 from rung.executors.base import Executor
 from rung.opening import default_name, open_experiment
 from rung.parts import Parts, build
@@ -98,6 +99,8 @@ def run(
     known: Sequence[Mapping[str, Any]] | None = None,
     constraints: Mapping[str, Any] | None = None,
     scalarize: Mapping[str, float] | None = None,
+    prices: Mapping[str, Any] | None = None,
+    budget: Mapping[str, float] | None = None,
 ) -> ExperimentResult:
     """Tune `fn` over `space` and return every trial, stored under `<storage>/<name>/`.
 
@@ -130,7 +133,8 @@ def run(
         stop: `{key: threshold}` (a trial ends once a reported value is >= its threshold, whatever
             `mode` is, as in Ray Tune; for a minimised metric, pass a callable) or
             `callable(trial_id, result) -> bool`.
-        time_budget_s: stop starting trials and end running ones after this many seconds.
+        time_budget_s: stop starting trials and end running ones after this many seconds (of this run;
+            the same as `budget={"time_s": ...}`).
         max_failures: restart a failed trial from its last checkpoint up to this many times.
         seed: seeds the searcher and scheduler (each keeps its own generator).
         verbose: 0 quiet, 1 a live progress view.
@@ -152,6 +156,13 @@ def run(
             the smallest sum of weight x loss, where a maximised objective's loss is its negative,
             e.g. `{"val_acc": 1.0, "latency_ms": 0.01}` (1 point of accuracy is worth 100 ms). The
             search still learns every objective.
+        prices: money per resource-hour, e.g. `{"cpu": 0.04, "gpu": 2.50}`: every result then carries
+            its trial's `cost` so far (its resources x its wall time x these prices) and the experiment
+            its `total_cost`. On Ray, custom resources too, and `"node_types": {type: {resource: price}}`
+            for the nodes of a type; see docs/guide/money.md.
+        budget: `{"cost": 20.0}` ends the experiment once that much money is spent (in all its runs;
+            needs `prices`): running trials that have a checkpoint pause, so a resume with a larger
+            budget continues them. `{"time_s": 3600}` is `time_budget_s`; both may be given.
 
     Example:
         >>> def train(config):
@@ -165,7 +176,7 @@ def run(
         space, metric=metric, mode=mode, num_samples=num_samples, search=search, scheduler=scheduler,
         max_concurrent=max_concurrent, resources=resources, executor=executor, stop=stop,
         time_budget_s=time_budget_s, max_failures=max_failures, seed=seed, points_to_evaluate=points_to_evaluate,
-        constraints=constraints, scalarize=scalarize,
+        constraints=constraints, scalarize=scalarize, prices=prices, budget=budget,
     )  # fmt: skip
     callbacks = _callbacks(callbacks)
     name = _name(name, fn, storage)
@@ -223,7 +234,20 @@ def _tuner(
         max_concurrent=spec.max_concurrent,
         points=parts.points,
         known=known,
+        spending=_spending(spec, parts.executor),
+        cost_budget=spec.cost_budget,
     )
+
+
+def _spending(spec: RunSpec, executor: Executor) -> Spending | None:
+    """The account of money spent, when the run has prices: per trial, the resources it asks for (on
+    Ray, what the executor says of the trial: its resources and its node's type)."""
+    if spec.prices is None:
+        return None
+    where = getattr(executor, "trial_resources", None)
+    held = spec.resources_json() or {"cpu": 1.0}
+    flat = {k: float(v) for k, v in held.items() if k != "resources"}
+    return Spending(spec.prices, {**flat, **held.get("resources", {})}, where if callable(where) else None)
 
 
 def _callbacks(callbacks: Any) -> list[Callback]:

@@ -112,16 +112,17 @@ def cmd_ls(args: argparse.Namespace) -> int:
         print(visible(f"no experiments in {args.storage}{missing}"))
         return 0
     table = Table(title=safe(f"experiments in {args.storage}"))
-    for column in ("name", "status", "trials", "metric", "best"):
+    for column in ("name", "status", "trials", "metric", "best", "spent"):
         table.add_column(column)
     for name in names:
         try:
             result = ExperimentResult(args.storage, name)
         except Exception as exc:  # one broken store hides none of the others
-            table.add_row(safe(name), "UNREADABLE", "", "", safe(f"{type(exc).__name__}: {exc}"))
+            table.add_row(safe(name), "UNREADABLE", "", "", safe(f"{type(exc).__name__}: {exc}"), "")
             continue
         metric, value = _aim(result)
-        table.add_row(safe(name), safe(result.status), str(len(result.trials)), safe(metric), safe(value))
+        cost = "" if result.total_cost is None else f"{result.total_cost:.2f}"
+        table.add_row(safe(name), safe(result.status), str(len(result.trials)), safe(metric), safe(value), cost)
     _console().print(table)
     return 0
 
@@ -162,6 +163,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if objectives is not None and objectives.constraints:
         aim += "; constraints " + ", ".join(str(c) for c in objectives.constraints)
     console.print(safe(f"{result.name}: {result.status}, {len(result.trials)} trials{aim}"))
+    _say_spent(console, result)
     if best is not None:
         console.print(safe(f"best: trial {best.id}, {metric}={_fmt(best.best_metrics[metric])}"))  # type: ignore[index]
     trials = list(result.trials)
@@ -204,6 +206,15 @@ def _config_cells(trial: Any, keys: list[str]) -> list[str]:
     return [_fmt(flat[k]) if k in flat else "" for k in keys]
 
 
+def _say_spent(console: Any, result: Any) -> None:
+    """The money spent (runs with prices), of the cost budget when there is one."""
+    if result.total_cost is None:
+        return
+    budget = (result.settings.get("budget") or {}).get("cost")
+    of = "" if budget is None else f" of a budget of {_fmt(budget)}"
+    console.print(safe(f"spent: {result.total_cost:.4g}{of}"))
+
+
 def _status(trial: Any, experiment_status: str) -> str:
     """A trial's status as shown, and "infeasible" when its judged result breaks a constraint."""
     from rung.store import driver
@@ -219,6 +230,7 @@ def _show_front(args: argparse.Namespace, result: Any, objectives: Any) -> int:
     console.print(safe(f"{result.name}: {result.status}, {len(result.trials)} trials, {objectives.describe()}"))
     ids = ", ".join(str(i) for i in front) or "none yet"
     console.print(safe(f"pareto front: {len(front)} trials (marked *): {ids}"))
+    _say_spent(console, result)
     if objectives.weights is not None and (best := result.best) is not None:
         console.print(safe(f"best by the scalarize weights: trial {best.id}"))
     trials = list(result.trials)
@@ -332,6 +344,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
         )
     stored = stored_arguments(experiment, setup)
     stored["executor"] = _executor_for_resume(settings["executor"])
+    if args.budget_cost is not None:  # more money for a run that spent its budget
+        stored["budget"] = {**(stored.get("budget") or {}), "cost": args.budget_cost}
     rung.run(
         fn, **stored, stop=stop, name=args.name, storage=args.storage, resume=True, verbose=args.verbose,
         callbacks=setup.get("callbacks", ()),
@@ -414,6 +428,17 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> float:
+    """An argparse type: a finite number > 0, else argparse's usage error naming the rule."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"needs a number > 0; got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"needs a finite number > 0; got {text}")
+    return value
+
+
 def _int_from(low: int, high: int | None = None) -> Callable[[str], int]:
     """An argparse type: an integer >= low (and <= high), else argparse's usage error naming the rule."""
 
@@ -457,6 +482,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--trust",
         action="store_true",
         help="unpickle an objective kept only as a pickle in rung.db (runs code from the store: only your own)",
+    )
+    resume.add_argument(
+        "--budget-cost", type=_positive, default=None, help="the cost budget from now on (default: the stored one)"
     )
     resume.add_argument("--verbose", type=int, default=1)
     dash = sub.add_parser("dashboard", help="live read-only web view of the experiments")

@@ -48,6 +48,9 @@ class RichProgress(Progress):
         parts = [f"{counts[s]} {s.value.lower()}" for s in Status if counts.get(s)]
         total = f"/{self.total}" if self.total else ""
         title = f"rung · {self.name} · {status.total}{total} trials: " + ", ".join(parts)
+        if status.cost is not None:  # money spent (of the budget)
+            budget = "" if status.cost_budget is None else f" of {status.cost_budget:.2f}"
+            title += f" · spent {status.cost:.2f}{budget}"
         table = Table(title=safe(title), title_justify="left", expand=False)
         table.add_column("trial", justify="right")
         table.add_column("status")

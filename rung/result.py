@@ -12,7 +12,7 @@ from rung._numbers import better, finite
 from rung.errors import UntrustedStoreError
 from rung.objectives import Objectives
 from rung.store import checkpoints as files
-from rung.store import driver, views
+from rung.store import driver, spent, views
 from rung.store.sqlite import Store
 from rung.types import Config, Status, flatten
 
@@ -110,6 +110,8 @@ class ExperimentResult:
         metrics, modes: every objective and its mode (one each for a single metric; empty without).
         objectives: the objectives, constraints and weights as a `rung.objectives.Objectives` (None
             without a metric).
+        total_cost: the money the experiment has spent, in all its runs: each trial's latest `cost`,
+            summed (None: it was run without `prices`; see `rung.run`).
 
     Example:
         >>> result = rung.load("exp1", storage="rung-runs")  # doctest: +SKIP
@@ -154,6 +156,7 @@ class ExperimentResult:
         self.objectives: Objectives | None = objectives
         self.metrics: tuple[str, ...] = () if objectives is None else objectives.metrics
         self.modes: tuple[str, ...] = () if objectives is None else objectives.modes
+        self.total_cost: float | None = spent.total(self.settings, (t.metrics for t in self.trials))
 
     def __repr__(self) -> str:
         if self.objectives is not None and self.objectives.multi and self.objectives.weights is None:

@@ -18,6 +18,7 @@ from typing import Any
 import cloudpickle
 
 from rung._checks import Interval, Options, check
+from rung.cost import Budget, Prices
 from rung.errors import ResumeMismatchError
 from rung.executors.base import Executor
 from rung.objectives import Constraint, Objectives
@@ -101,6 +102,10 @@ class RunSpec:
     constraints: tuple[Constraint, ...] = ()
     scalarize: tuple[float, ...] | None = None
     """Weights (one per objective, > 0) that pick one best trial among several objectives."""
+    prices: Prices | None = None
+    """Prices per resource-hour: each result gets its trial's `cost` (see `rung.cost`)."""
+    cost_budget: float | None = None
+    """`budget["cost"]`: the money the experiment may spend, in all its runs."""
 
     def __post_init__(self) -> None:
         if self.metric is not None and not self.metrics:  # built directly with one metric
@@ -134,6 +139,8 @@ class RunSpec:
         points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
         constraints: Mapping[str, Any] | None = None,
         scalarize: Mapping[str, float] | None = None,
+        prices: Mapping[str, Any] | None = None,
+        budget: Mapping[str, float] | None = None,
     ) -> RunSpec:
         """The record of these settings, each checked (see `rung.run` for what they mean)."""
         objectives = None
@@ -152,6 +159,8 @@ class RunSpec:
             )
         if not (executor == "ray" or isinstance(executor, Executor)):
             Resources.parse(resources)  # checked now (Ray checks its own: it knows custom resources)
+        checked_prices = Prices.of(prices, ray=executor == "ray" or type(executor).__name__ == "RayExecutor")
+        limits = Budget.of(budget, time_budget_s, checked_prices)
         compiled = Space.of(space)
         try:  # every value of the space must be storable with the trials and sendable to workers
             cloudpickle.dumps(compiled)
@@ -173,9 +182,7 @@ class RunSpec:
             resources=resources,
             executor=executor,
             stop=_stop(stop),
-            time_budget_s=None
-            if time_budget_s is None
-            else float(check(None, "time_budget_s", time_budget_s, Interval(float, 0, None, closed="neither"), None)),
+            time_budget_s=limits.time_s,
             max_failures=int(check(None, "max_failures", max_failures, Interval(int, 0, None))),
             seed=int(check(None, "seed", seed, Interval(int, 0, None))),
             points_to_evaluate=_points(points_to_evaluate),
@@ -183,6 +190,8 @@ class RunSpec:
             modes=() if objectives is None else objectives.modes,
             constraints=() if objectives is None else objectives.constraints,
             scalarize=None if objectives is None else objectives.weights,
+            prices=checked_prices,
+            cost_budget=limits.cost,
         )
 
     def resources_json(self) -> dict[str, Any] | None:
@@ -215,6 +224,8 @@ class RunSpec:
             "time_budget_s": self.time_budget_s,
             "max_failures": self.max_failures,
             "seed": self.seed,
+            **({} if self.prices is None else {"prices": self.prices.to_json()}),
+            **({} if self.cost_budget is None else {"budget": {"cost": self.cost_budget}}),
         }
 
 
@@ -243,6 +254,8 @@ def stored_arguments(experiment: Mapping[str, Any], setup: Mapping[str, Any]) ->
         "resources": settings["resources"],
         "executor": settings["executor"],
         "time_budget_s": settings["time_budget_s"],
+        "prices": settings.get("prices"),
+        "budget": settings.get("budget"),
         "max_failures": settings["max_failures"],
         "seed": settings["seed"],
         "points_to_evaluate": setup.get("points"),

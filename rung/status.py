@@ -46,6 +46,8 @@ class TuningStatus:
         objectives: every objective when there are several (or constraints); else empty.
         plan: what the searcher and scheduler say they do, when they say (the default's `describe()`:
             which model proposes, pausing or stopping at which milestones); empty otherwise.
+        cost: the money spent so far, in every run of the experiment (None: the run has no prices).
+        cost_budget: the money it may spend (None: no cost budget).
 
     Example:
         >>> status = TuningStatus("loss", "min", {Status.TERMINATED: 3, Status.RUNNING: 1}, 2.5, (), None)
@@ -61,6 +63,8 @@ class TuningStatus:
     best: TrialRow | None
     plan: tuple[str, ...] = ()
     objectives: tuple[str, ...] = ()
+    cost: float | None = None
+    cost_budget: float | None = None
 
     @property
     def total(self) -> int:

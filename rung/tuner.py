@@ -22,6 +22,7 @@ from rung._changes import Changes
 from rung._numbers import better, finite
 from rung.callbacks import Callback, CallbackList
 from rung.clock import RealClock
+from rung.cost import Spending
 from rung.errors import MetricNotReportedError, StoreWriteError
 from rung.executors.base import Ended, Executor, Reported
 from rung.objectives import Objectives
@@ -46,6 +47,7 @@ class _Trial(TrialInfo):
     ending: Status | None = None
     error: str | None = None
     slot: int | None = None
+    held: bool = False  # paused by the cost budget (not the scheduler): a resume starts it again itself
 
 
 class Progress:
@@ -91,6 +93,8 @@ class Tuner:
         max_concurrent: int | None = None,
         points: Sequence[Config] = (),
         known: Sequence[known_results.Known] = (),
+        spending: Spending | None = None,
+        cost_budget: float | None = None,
     ) -> None:
         self.fn = fn
         self.points = list(points)  # configs to run first (points_to_evaluate), before the searcher's
@@ -109,6 +113,9 @@ class Tuner:
         self._best_score = 0.0  # with `objectives`: the best trial's score (lower is better)
         self.stop = stop
         self.time_budget_s = time_budget_s
+        self.spending = spending  # with prices: each trial's cost, and the money spent (see rung.cost)
+        self.cost_budget = cost_budget
+        self.out_of_money = False
         self.max_failures = max_failures
         self.clock = executor.clock
         self.changes = Changes(store)  # a scheduler's changes to trials' configs and weights (PBT)
@@ -159,6 +166,8 @@ class Tuner:
                     self.metric_seen = seen
                     self.searcher.observe(trial_id, data)
                     continue
+                if self.spending is not None:
+                    self.spending.replayed(trial_id, data)
                 self._record(trial, data)
                 newest = checkpoints.get(trial_id)
                 trial.checkpoint_iteration = None if newest is None else min(newest, trial.iteration)
@@ -176,6 +185,7 @@ class Tuner:
                 continue
             trial = self.trials[trial_id]
             trial.status, trial.ending = status, None
+            trial.held = status is Status.PAUSED and "budget" in info
             pause_order.pop(trial_id, None)
             if status is Status.PAUSED:
                 pause_order[trial_id] = None
@@ -204,7 +214,9 @@ class Tuner:
                     # Interrupted by the stop: it restarts from its last checkpoint.
                     trial.status = Status.PENDING
                     self.restarts.append(trial.id)
-            if trial.status is Status.PAUSED:
+            if trial.held:  # paused when the money ran out: it goes on where it was, unknown to the scheduler
+                self.restarts.append(trial.id)
+            elif trial.status is Status.PAUSED:
                 self.paused[trial.id] = trial
         rank = {trial_id: i for i, trial_id in enumerate(pause_order)}
         self.paused = dict(sorted(self.paused.items(), key=lambda item: rank.get(item[0], len(rank))))
@@ -279,10 +291,13 @@ class Tuner:
 
     # The loop.
     def _loop(self) -> None:
+        self._check_budget()  # a resume may find the money spent already
         while True:
             self._fill()
             if not self.running:
-                if not self.out_of_time:
+                if self.out_of_money:
+                    self._hold_restarts()
+                if not (self.out_of_time or self.out_of_money):
                     # Nothing runs and nothing will start: a paused trial left now is never resumed.
                     for trial in list(self.paused.values()):
                         self.paused.pop(trial.id)
@@ -333,6 +348,8 @@ class Tuner:
         return timeout
 
     def _check_budget(self) -> None:
+        if not self.out_of_money and self._over_cost_budget():
+            self._spent()
         if self.out_of_time or self.time_budget_s is None:
             return
         if self.clock.now() - self.started >= self.time_budget_s:
@@ -342,12 +359,39 @@ class Tuner:
                 self.trials[trial_id].ending = Status.TERMINATED
                 self.executor.stop(trial_id)
 
+    def _spent(self) -> None:
+        """The cost budget is spent: no trial starts, and the running ones pause where they have a
+        checkpoint or have not reported yet (a resume with a larger budget continues them); one that
+        reported without a checkpoint ends with what it reported, as the time budget ends trials."""
+        self.out_of_money = True
+        log.info("cost budget of %s spent (%.4g); pausing the running trials", self.cost_budget, self.total_cost)
+        for trial_id in sorted(self.running):
+            trial = self.trials[trial_id]
+            if trial.ending is not None:  # told already (by the report that spent the last of it)
+                continue
+            trial.held = trial.checkpoint_iteration is not None or not trial.iteration
+            trial.ending = Status.PAUSED if trial.held else Status.TERMINATED
+            self.executor.stop(trial_id)
+
+    def _hold_restarts(self) -> None:
+        """Trials that were to start again (cut short by a stop or a kill) wait, paused, for more money."""
+        for trial_id in self.restarts:
+            trial = self.trials[trial_id]
+            if not trial.held:
+                trial.held, trial.status = True, Status.PAUSED
+                self.store.set_status(trial_id, Status.PAUSED, at=self._now(), budget="cost")
+
+    @property
+    def total_cost(self) -> float | None:
+        """The money spent so far, in every run of the experiment (None: the run has no prices)."""
+        return None if self.spending is None else self.spending.total
+
     # Starting trials.
     def _fill(self) -> None:
         limit = self.executor.capacity
         if self.max_concurrent is not None:
             limit = min(limit, self.max_concurrent)
-        while len(self.running) < limit and not self.out_of_time:
+        while len(self.running) < limit and not (self.out_of_time or self.out_of_money):
             if self.restarts:
                 self._launch(self.trials[self.restarts.pop(0)])
                 continue
@@ -415,13 +459,15 @@ class Tuner:
                 trial.id,
             )
         trial.status = Status.RUNNING
-        trial.ending = None
+        trial.ending, trial.held = None, False
         self.paused.pop(trial.id, None)
         # The lowest free slot in O(1), the mask's lowest zero bit (_fill keeps one free for us).
         slot = trial.slot = (~self._slots & (self._slots + 1)).bit_length() - 1
         self._slots |= 1 << slot
         self.store.set_status(trial.id, Status.RUNNING, at=self._now(), slot=slot, **(change or {}))
         self.running.add(trial.id)
+        if self.spending is not None:
+            self.spending.launched(trial.id, time_total)
         log_path = self.store.log_file(trial.id)
         self.executor.submit(Job(trial.id, trial.config, data, iteration, time_total, log_path, self.metric))
 
@@ -477,6 +523,8 @@ class Tuner:
         if event.checkpoint is not None:
             self.store.save_checkpoint(trial.id, int(result["training_iteration"]), event.checkpoint)
             trial.checkpoint_iteration = int(result["training_iteration"])
+        if self.spending is not None:
+            self.spending.charge(trial.id, result)  # before anything reads it: stored, learnt, shown
         improved = self._record(trial, result)
         self.store.add_result(trial.id, result, trial.best if improved else None)
         if self.callbacks:
@@ -484,9 +532,17 @@ class Tuner:
         self.searcher.observe(trial.id, result)
         answer = self.scheduler.on_result(trial, result)
         decision = self._decide(trial, result, answer)
+        if decision is Decision.CONTINUE and self._over_cost_budget() and trial.checkpoint_iteration is not None:
+            # This report spent the last of the money and saved a checkpoint: the trial pauses
+            # cleanly here (the others are stopped after this turn, see _spent).
+            trial.ending, trial.held = Status.PAUSED, True
+            decision = Decision.PAUSE
         if decision is Decision.PAUSE and isinstance(answer, Pause):
             self.changes.copy_at_pause(trial, answer.copy_weights_from)  # the donor's weights at the decision
         return decision
+
+    def _over_cost_budget(self) -> bool:
+        return self.cost_budget is not None and self.spending is not None and self.spending.total >= self.cost_budget
 
     def _decide(self, trial: _Trial, result: dict[str, Any], answer: Decision | Pause) -> Decision:
         """Apply `stop=` to the scheduler's decision; note how the trial ends if it does.
@@ -514,6 +570,8 @@ class Tuner:
     def _on_ended(self, event: Ended) -> Exception | None:
         trial = self.trials[event.trial_id]
         self.running.discard(trial.id)
+        if self.spending is not None:
+            self.spending.stopped(trial.id)
         slot, trial.slot = trial.slot, None
         if slot is not None:
             self._slots &= ~(1 << slot)
@@ -527,7 +585,7 @@ class Tuner:
         if event.kind == "error":
             trial.num_failures += 1
             self.store.set_failures(trial.id, trial.num_failures)
-            if trial.num_failures <= self.max_failures and not self.out_of_time:
+            if trial.num_failures <= self.max_failures and not (self.out_of_time or self.out_of_money):
                 log.warning(
                     "trial %d failed (%d of %d retries); restarting it",
                     trial.id,
@@ -556,7 +614,8 @@ class Tuner:
         if status is Status.PAUSED:
             trial.status = status
             self.paused[trial.id] = trial
-            self.store.set_status(trial.id, status, at=self._now(), slot=slot)
+            held = {"budget": "cost"} if trial.held else {}  # a resume starts it again (see replay)
+            self.store.set_status(trial.id, status, at=self._now(), slot=slot, **held)
             return None
         reverted = self.changes.undo_unused(trial)  # exploited at its last step: nothing came of it
         error: Exception | None = None
@@ -599,6 +658,8 @@ class Tuner:
         else:
             self.scheduler.on_complete(trial, status)
         self.changes.forget(trial.id)
+        if self.spending is not None:
+            self.spending.ended(trial.id)
         if self.best is not None and self.best.id == trial.id:
             self.best = TrialRow(trial.id, status, trial.iteration, trial.config, self.best.result)
         # Its result dicts are in the store; a scheduler may still hold the trial (PBT's population).
@@ -624,7 +685,10 @@ class Tuner:
         counts = dict(self.status_counts())
         elapsed = self.clock.now() - self.started
         objectives = () if self.objectives is None else self.objectives.metrics
-        return TuningStatus(self.metric, self.mode, counts, elapsed, tuple(rows), best, self.plan(), objectives)
+        return TuningStatus(
+            self.metric, self.mode, counts, elapsed, tuple(rows), best, self.plan(), objectives,
+            self.total_cost, self.cost_budget,
+        )  # fmt: skip
 
     def plan(self) -> tuple[str, ...]:
         """What the searcher and scheduler say they do (those that say: a `describe()` method)."""

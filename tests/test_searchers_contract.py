@@ -43,6 +43,7 @@ MAKERS: dict[str, Callable[[], Searcher]] = {
     "optuna": OptunaSearch,
     "tpe": TPE,
     "tpe-univariate": lambda: TPE(multivariate=False, n_startup=5),
+    "tpe-cost-aware": lambda: TPE(cost_aware=True, n_startup=5),
     "random": Random,
     "grid": Grid,
 }
@@ -51,6 +52,10 @@ MAKERS: dict[str, Callable[[], Searcher]] = {
 @pytest.mark.parametrize("check", SEARCHER_CHECKS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("kind", sorted(MAKERS))
 def test_searcher_contract(kind: str, check: Callable[[Callable[[], Searcher]], None]) -> None:
+    if kind == "tpe-cost-aware" and check is check_resume_after_kill:
+        # It learns from wall times, which differ between the killed run and the clean one it is
+        # compared with; its replay is checked on simulated times (test_cost_model.py).
+        pytest.skip("proposals follow measured wall times, which differ between runs")
     check(MAKERS[kind])
 
 

@@ -92,11 +92,14 @@ class TrialHost:
         self._tap = _OutputTap()
         _procs.guard()
 
-    def where(self) -> tuple[str, int]:
-        """This actor's node id and process id."""
+    def where(self) -> tuple[str, int, str | None]:
+        """This actor's node id, process id and node type: the node's `ray.io/node-group` label, which
+        Ray sets from the autoscaler's node type name (RAY_NODE_TYPE_NAME; None where it is not set)."""
         import ray
 
-        return ray.get_runtime_context().get_node_id(), os.getpid()
+        context = ray.get_runtime_context()
+        group = (context.get_node_labels() or {}).get("ray.io/node-group")
+        return context.get_node_id(), os.getpid(), None if group is None else str(group)
 
     def load(self, fn_key: str, fn_bytes: bytes) -> None:
         """Keep the objective; unpickling imports its modules now, before the first trial."""

@@ -171,9 +171,20 @@ class RayExecutor(Executor):
         ready, _ = self._ray.wait([slot.where], timeout=0)
         if ready:
             with contextlib.suppress(self._ray.exceptions.RayError):
-                node_id, pid = self._ray.get(slot.where)
+                node_id, pid, _type = self._ray.get(slot.where)
                 return str(node_id), int(pid)
         return "", 0
+
+    def trial_resources(self, trial_id: int) -> tuple[dict[str, float], str | None]:
+        """What a running trial holds (its CPUs, GPUs and custom resources) and the type of the node it
+        runs on (the node's `ray.io/node-group` label; None when Ray was not told it): what it costs."""
+        held = {"cpu": self.cpu, "gpu": self.gpu, **self.custom}
+        slot = self._running(trial_id)
+        if slot is None:
+            return held, None
+        with contextlib.suppress(self._ray.exceptions.RayError):
+            return held, self._ray.get(slot.where, timeout=10)[2]  # placed: its trial reported
+        return held, None
 
     # The Executor contract.
     def start(self, fn: Callable[[Config], Any]) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 from rung._checks import INTEGER, Boolean, Function, Interval, check
 from rung._numbers import is_number
 from rung.objectives import Objectives
+from rung.search._cost_model import CostModel
 from rung.search._tpe_level import (
     DONE,
     REUSE_BATCH,
@@ -103,6 +104,14 @@ class TPE(Searcher):
         ordered_choices: Model a choice of three or more numbers (`choice([32, 64, 128])`) as
             ordered, by rank, as a few-valued integer is (64 lies between 32 and 128); False: as
             categories. Choices of anything else are categories either way.
+        cost_aware: Weigh improvement against cost: each candidate's ratio good / bad is divided by
+            its predicted cost per training iteration (expected improvement per unit of cost, as
+            Snoek et al. 2012's EI per second), learnt from the trials' results (their `cost` with
+            `prices=`, else their wall time) by a ridge regression of log cost on the
+            configuration (see `rung.search._cost_model`), once 5 trials have reported. For spaces
+            where some settings (`batch_size`, `width`) make trials slower; only with
+            `multivariate=True`, and only the space's top level (not inside a choice's options).
+            Measured: BENCHMARKS.md, "Cost-aware search".
         seed: Seeds this searcher's generator (default: the run's seed).
 
     Example:
@@ -120,6 +129,7 @@ class TPE(Searcher):
         explore_choices: float = 0.3,
         ordered_choices: bool = True,
         seed: int | None = None,
+        cost_aware: bool = False,
     ) -> None:
         self.n_startup = int(check("TPE", "n_startup", n_startup, Interval(int, 1, None)))
         self.n_candidates = int(check("TPE", "n_candidates", n_candidates, Interval(int, 1, None)))
@@ -128,6 +138,7 @@ class TPE(Searcher):
         check("TPE", "explore_choices", explore_choices, Interval(float, 0, 1, noun="a share"))
         self.ordered_choices: bool = check("TPE", "ordered_choices", ordered_choices, Boolean())
         check("TPE", "seed", seed, INTEGER, None)
+        self.cost_aware: bool = check("TPE", "cost_aware", cost_aware, Boolean())
         super().__init__(seed)
         self.gamma = gamma
         self._n_below: Callable[[int], int] = _gamma(gamma)
@@ -154,6 +165,10 @@ class TPE(Searcher):
         self._last: dict[int, tuple[float, float]] = {}  # trial id -> (last metric value, its iteration)
         self._fidelity: tuple[str, list[float]] | None = None
         self._objectives: Objectives | None = None  # several, or constraints (set_objectives)
+        root = self._root
+        self._cost = (
+            CostModel(root.numeric, tuple(len(c.middles) for c in root.cells), root.sizes) if self.cost_aware else None
+        )
 
     multi_objective = True
 
@@ -179,6 +194,7 @@ class TPE(Searcher):
             self.reuse_from,
             self.reuse_share,
             self.reuse_batch,
+            None if self._cost is None else self._cost.log_cost,
         )
 
     def set_fidelity(self, time_attr: str, milestones: list[float], *, count_running: bool = False) -> None:
@@ -225,6 +241,9 @@ class TPE(Searcher):
         self._rows[trial_id] = rows
 
     def observe(self, trial_id: int, result: dict[str, Any]) -> None:
+        if self._cost is not None and trial_id in self._rows:
+            level, row = self._rows[trial_id][0]  # the top level's row comes first
+            self._cost.observe(trial_id, level.x[row].copy(), result)
         objectives = self._objectives
         if (
             objectives is not None

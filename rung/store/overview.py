@@ -33,7 +33,7 @@ import numpy as np
 
 from rung._numbers import finite
 from rung.objectives import Objectives
-from rung.store import axes, driver, front, jsonsql, paging, stretches, timeline, views
+from rung.store import axes, driver, front, jsonsql, paging, spent, stretches, timeline, views
 from rung.store.importance import model_importance, univariate_importance
 from rung.store.snapshot import Snapshot
 from rung.types import Status, flatten
@@ -112,6 +112,7 @@ def summary(snap: Snapshot, name: str, trials: _Trials | None = None) -> dict[st
         "trials": len(trials.ids),
         "by_status": counts,
         "best": float(trials.best[np.searchsorted(trials.ids, trials.ranked[0])]) if len(trials.ranked) else None,
+        "total_cost": spent.total_sql(snap.conn, exp["settings"]),
         **_objectives(snap, exp),
     }
 
@@ -151,6 +152,7 @@ def overview(snap: Snapshot, name: str) -> dict[str, Any]:
         "curve_status": _statuses(conn, exp, [int(k) for k in curves]),
         "band": band,
         "best_so_far": _best_so_far(conn, trials, metric, mode),
+        "spent_so_far": spent.over_time(conn, exp["settings"]),
         "parallel": [
             {"id": int(i), "config": configs[int(i)], "best": float(b)} for i, b in _with_best(trials, parallel_ids)
         ],

@@ -14,7 +14,7 @@ from typing import Any
 
 from rung._numbers import better, finite
 from rung.objectives import Objectives
-from rung.store import driver, timeline
+from rung.store import driver, spent, timeline
 from rung.store.importance import model_importance, univariate_importance
 from rung.store.schema import DB_NAME
 from rung.store.snapshot import Snapshot, snapshot
@@ -105,6 +105,7 @@ def _summary(name: str, exp: dict[str, Any], rows: list[dict[str, Any]]) -> dict
         "trials": len(rows),
         "by_status": counts,
         "best": best,  # with several objectives: the smallest weighted score (None without scalarize weights)
+        "total_cost": spent.total(exp["settings"], (row["last_result"] for row in rows)),  # None: no prices
         **extra,
     }
 
@@ -164,6 +165,7 @@ def experiment_view(storage: str | Path, name: str) -> dict[str, Any]:
         records = list(store.timed_history())
     results = [{**data, "trial_id": trial_id} for kind, trial_id, data, _at, _slot in records if kind == "result"]
     plans = schedules(records)
+    spent_so_far = spent.over_time_of(exp["settings"], results)
     time_attr, milestones = fidelity(exp["settings"] or {})
     metric, mode = exp["metric"], exp["mode"] or "min"
     objectives = Objectives.stored(metric, mode, exp["settings"])
@@ -222,6 +224,7 @@ def experiment_view(storage: str | Path, name: str) -> dict[str, Any]:
         "trials": trials,
         "curves": {str(k): v for k, v in curves.items()},
         "best_so_far": best_so_far,
+        "spent_so_far": spent_so_far,  # [timestamp, money spent by then] (runs with prices)
         "timeline": timeline.spans(records, time_attr, milestones, running=exp["status"] == "RUNNING"),
         "timeline_legend": timeline.legend(time_attr, milestones),
         "importance": univariate_importance(rows, metric),

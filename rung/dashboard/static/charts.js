@@ -139,6 +139,20 @@ const RungCharts = (() => {
     el.dataset.points = String(pts.length);
     el.dataset.unit = unit;
     el.dataset.xlabel = xlabel;  // drawn on the canvas: told here for tests
+    spentSoFar(el, view, t0, per, unit);
+  }
+
+  // Money spent vs time (runs with prices), under best-so-far on the same time axis and unit.
+  function spentSoFar(el, view, t0, per, unit) {
+    const pts = view.spent_so_far || [];
+    if (!pts.length) return;
+    const title = document.createElement("h3");
+    title.textContent = `Money spent: ${pts[pts.length - 1][1].toFixed(2)}`;
+    el.appendChild(title);
+    new uPlot({ width: 420, height: 180, legend: { show: false }, scales: { x: { time: false } },
+      axes: [{ label: `time since the experiment started (${unit})`, labelSize: 20 }, { label: "money spent", labelSize: 20 }],
+      series: [{ label: unit }, { label: "spent", stroke: "#b8860b", width: 2 }] }, [pts.map((p) => (p[0] - t0) / per), pts.map((p) => p[1])], el);
+    el.dataset.spent = String(pts.length);
   }
 
   // A legend of coloured swatches under a chart (labels as text).
