@@ -60,7 +60,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, rung.ExperimentR
     mo = rung.run(two_goals, {"lr": rung.loguniform(1e-5, 1e-1), "width": rung.randint(1, 8)}, metric=["acc", "ms"],
                   mode=["max", "min"], constraints={"mb": ("<=", 12)}, name="mo",
                   executor=SimulatedExecutor(workers=3, decision_seconds=0.0), **common)  # fmt: skip
-    return {"sim": sim, "mo": mo}
+    few = {**common, "num_samples": 6}
+    priced = rung.run(two_goals, {"lr": rung.loguniform(1e-5, 1e-1), "width": rung.randint(1, 8)}, metric=["acc", "ms"],
+                      mode=["max", "min"], name="priced", prices={"cpu": 3.6},
+                      executor=SimulatedExecutor(workers=3, decision_seconds=0.0), **few)  # fmt: skip
+    return {"sim": sim, "mo": mo, "priced": priced}
 
 
 @pytest.fixture(scope="module")
@@ -271,3 +275,22 @@ def test_the_trials_table_of_several_objectives_shows_each_and_marks_the_front(
     expect(page.locator("#trials thead th").nth(4)).to_contain_text("▲")
     shown = [float(v) for v in page.locator("#trials tbody tr td:nth-child(5)").all_inner_texts() if v]
     assert shown == sorted(shown)
+
+
+def test_money_spent_has_its_panel_with_several_objectives_and_a_column_in_the_list(
+    browser: tuple[Any, str], runs: dict[str, rung.ExperimentResult]
+) -> None:
+    page = _open(browser, "priced")
+    panel = page.locator("#chart-spent")
+    total = runs["priced"].total_cost
+    assert total is not None and total > 0
+    assert panel.is_visible() and int(panel.get_attribute("data-spent") or 0) > 0
+    assert panel.locator("h3").inner_text() == f"Money spent: {total:.2f}"
+    assert _open(browser, "mo").locator("#chart-spent").is_hidden()  # no prices
+    page.goto(browser[1] + "/")
+    page.locator("#experiments tbody tr").first.wait_for()
+    heads = page.locator("#experiments thead th").all_inner_texts()
+    assert heads[-1] == "spent"
+    row = page.locator("#experiments tbody tr", has_text="priced")
+    cells = row.locator("td").all_inner_texts()
+    assert cells[-1] == f"{total:.2f}" and cells[4] == f"front of {len(runs['priced'].pareto_front())}"

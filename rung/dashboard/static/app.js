@@ -36,7 +36,8 @@
     loop("/api/experiments", (rows) => {
       table.replaceChildren();
       const head = table.createTHead().insertRow();
-      for (const h of ["name", "status", "trials", "by status", "best", "started", "duration"]) head.appendChild(el("th", h));
+      const priced = rows.some((x) => x.total_cost !== null && x.total_cost !== undefined);
+      for (const h of ["name", "status", "trials", "by status", "best", "started", "duration", ...(priced ? ["spent"] : [])]) head.appendChild(el("th", h));
       const body = table.createTBody();
       for (const x of rows) {
         const tr = body.insertRow();
@@ -45,9 +46,11 @@
         tr.insertCell().textContent = x.status;
         tr.insertCell().textContent = fmt(x.trials);
         tr.insertCell().textContent = Object.entries(x.by_status || {}).map(([k, v]) => `${k} ${v}`).join(", ");
-        tr.insertCell().textContent = x.best === null || x.best === undefined ? "" : `${x.metric} ${x.mode} ${fmt(x.best)}`;
+        const several = (x.objectives || []).length > 1;
+        tr.insertCell().textContent = several ? `front of ${(x.front || []).length}` : x.best === null || x.best === undefined ? "" : `${x.metric} ${x.mode} ${fmt(x.best)}`;
         tr.insertCell().textContent = when(x.created);
         tr.insertCell().textContent = x.created ? duration(x.created, x.updated) : "";
+        if (priced) tr.insertCell().textContent = x.total_cost === null || x.total_cost === undefined ? "" : x.total_cost.toFixed(2);
       }
       if (!rows.length) body.insertRow().insertCell().textContent = "no experiments in this storage";
     });
@@ -73,7 +76,7 @@
     prev.id = "prev"; next.id = "next"; where.id = "page-info";
     const pager = el("div", undefined, "pager"); pager.append(prev, " ", where, " ", next);
     const charts = el("div", undefined, "charts");
-    const names = ["pareto", "curves", "best", "timeline", "parallel", "importance", "schedules"];
+    const names = ["pareto", "curves", "best", "spent", "timeline", "parallel", "importance", "schedules"];
     const boxes = Object.fromEntries(names.map((n) => { const d = el("div", undefined, "chart"); d.id = `chart-${n}`; charts.appendChild(d); return [n, d]; }));
     main.replaceChildren(el("h2", name), summary, charts, el("h3", "Trials"), filter, pager, table);
     const PAGE = 100;
@@ -158,6 +161,7 @@
       RungCharts.pareto(boxes.pareto, v);
       RungCharts.curves(boxes.curves, v);
       RungCharts.bestSoFar(boxes.best, v);
+      RungCharts.spent(boxes.spent, v);
       loadTimeline();  // asked apart: the rest of the page is drawn first
       RungCharts.parallel(boxes.parallel, v);
       RungCharts.importance(boxes.importance, v);

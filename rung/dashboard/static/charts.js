@@ -139,17 +139,18 @@ const RungCharts = (() => {
     el.dataset.points = String(pts.length);
     el.dataset.unit = unit;
     el.dataset.xlabel = xlabel;  // drawn on the canvas: told here for tests
-    spentSoFar(el, view, t0, per, unit);
   }
 
-  // Money spent vs time (runs with prices), under best-so-far on the same time axis and unit.
-  function spentSoFar(el, view, t0, per, unit) {
+  // Money spent vs the time since the experiment started (runs with prices; any number of objectives).
+  function spent(el, view) {
     const pts = view.spent_so_far || [];
-    if (!pts.length) return;
-    const title = document.createElement("h3");
-    title.textContent = `Money spent: ${pts[pts.length - 1][1].toFixed(2)}`;
-    el.appendChild(title);
-    new uPlot({ width: 420, height: 180, legend: { show: false }, scales: { x: { time: false } },
+    el.hidden = !pts.length;
+    if (el.hidden) { el.replaceChildren(); el.dataset.spent = "0"; return; }
+    frame(el, `Money spent: ${pts[pts.length - 1][1].toFixed(2)}`);
+    const created = view.summary.created;
+    const t0 = typeof created === "number" && created <= pts[0][0] ? created : pts[0][0] >= 0 && pts[0][0] < 1e9 ? 0 : pts[0][0];
+    const [per, unit] = unitOf(pts[pts.length - 1][0] - t0);
+    new uPlot({ width: 420, height: 220, legend: { show: false }, scales: { x: { time: false } },
       axes: [{ label: `time since the experiment started (${unit})`, labelSize: 20 }, { label: "money spent", labelSize: 20 }],
       series: [{ label: unit }, { label: "spent", stroke: "#b8860b", width: 2 }] }, [pts.map((p) => (p[0] - t0) / per), pts.map((p) => p[1])], el);
     el.dataset.spent = String(pts.length);
@@ -449,5 +450,5 @@ const RungCharts = (() => {
     el.dataset.infeasible = String(infeasible);
   }
 
-  return { curves, bestSoFar, timeline, parallel, importance, schedules, pareto };
+  return { curves, bestSoFar, spent, timeline, parallel, importance, schedules, pareto };
 })();
