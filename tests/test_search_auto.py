@@ -159,3 +159,14 @@ def test_the_default_is_auto_search_with_the_auto_scheduler(tmp_path: Path) -> N
         verbose=0,
     )
     assert (plain.settings["built"]["search"], plain.settings["built"]["scheduler"]) == ("Random", "FIFO")
+
+
+def test_ordered_choices_reaches_both_models_and_is_checked() -> None:
+    space = Space({"x": rung.uniform(0, 1), "width": rung.choice([32, 64, 128, 256])})
+    for ordered in (True, False):
+        searcher = AutoSearch(seed=0, ordered_choices=ordered)
+        searcher.setup(space, metric="loss", mode="min", num_samples=10, seed=0)
+        assert searcher._gp is not None
+        assert searcher._tpe.ordered_choices is searcher._gp.ordered_choices is ordered
+    with pytest.raises(ValueError, match=r"^AutoSearch needs ordered_choices to be .*; got ordered_choices='yes'$"):
+        AutoSearch(ordered_choices="yes")  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from rung._checks import Boolean, check
 from rung.domains import Categorical, Float, Integer, Normal, has_domain
 from rung.schedulers.auto import AutoScheduler
 from rung.schedulers.base import Scheduler
@@ -82,6 +83,11 @@ class AutoSearch(Searcher):
 
     `rung.run` uses it when neither `search=` nor `scheduler=` is given, with `AutoScheduler`.
 
+    Args:
+        seed: Seeds the models' generators (default: the run's seed).
+        ordered_choices: Model a choice of three or more numbers as ordered, by rank (both models;
+            measured better: BENCHMARKS.md); False: as categories.
+
     Attributes:
         model: "tpe" or "gp": the model that makes the proposals now.
 
@@ -93,7 +99,8 @@ class AutoSearch(Searcher):
     """Whether TPE counts a trial at a milestone once it reports there, rather than once it ends
     (see `TPE.set_fidelity`; measured worse on LCBench's design tasks: BENCHMARKS.md)."""
 
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(self, seed: int | None = None, ordered_choices: bool = True) -> None:
+        self.ordered_choices: bool = check("AutoSearch", "ordered_choices", ordered_choices, Boolean())
         super().__init__(seed)
         self.model = "tpe"
 
@@ -104,14 +111,14 @@ class AutoSearch(Searcher):
     def setup(self, space: Space, *, metric: str | None, mode: str, num_samples: int, seed: int) -> None:
         super().setup(space, metric=metric, mode=mode, num_samples=num_samples, seed=seed)
         assert self.seed is not None  # set by Searcher.setup
-        self._tpe = TPE(seed=self.seed)
+        self._tpe = TPE(seed=self.seed, ordered_choices=self.ordered_choices)
         self._tpe.setup(space, metric=metric, mode=mode, num_samples=num_samples, seed=self.seed)
         self._gp: GP | None = None
         if gp_fits(space):
             from rung.search.gp import GP  # scipy.optimize: imported only for a space it models
 
             # Its own generator (from the same seed): its proposals do not move TPE's draws.
-            self._gp = GP(seed=self.seed + 1, n_startup=1)
+            self._gp = GP(seed=self.seed + 1, n_startup=1, ordered_choices=self.ordered_choices)
             self._gp.setup(space, metric=metric, mode=mode, num_samples=num_samples, seed=self.seed + 1)
         self._lists = lists_only(space)
         self.kind = "unknown"
