@@ -436,6 +436,10 @@ def test_gamma_set_after_setup_splits_the_next_proposals_as_if_given_when_built(
     assert proposals(TPE(seed=3), gamma=0.5) == built != proposals(TPE(seed=3))
     with pytest.raises(ValueError, match=r"^TPE needs gamma to be a share in \(0, 1\], .*; got gamma=2$"):
         TPE(seed=3).gamma = 2
+    # A TPE stored before gamma was a property kept it in its __dict__ as "gamma".
+    old = TPE.__new__(TPE)
+    old.__dict__.update({"gamma": 0.5, "_n_below": lambda n: n // 2})
+    assert old.gamma == 0.5
 
 
 def test_a_long_history_refits_the_densities_only_as_it_grows() -> None:

@@ -139,7 +139,9 @@ class TPE(Searcher):
     @property
     def gamma(self) -> float | Callable[[int], int] | None:
         """The size of the good group (as given to `__init__`); set it to change the model's next split."""
-        return self._gamma
+        # A TPE pickled before gamma was a property (a stored experiment's searcher) holds it as "gamma".
+        gamma: float | Callable[[int], int] | None = self.__dict__.get("_gamma", self.__dict__.get("gamma"))
+        return gamma
 
     @gamma.setter
     def gamma(self, gamma: float | Callable[[int], int] | None) -> None:
