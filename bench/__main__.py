@@ -5,6 +5,7 @@
     python -m bench simulate ...   # rung's methods of `compare` on the simulated clock, many seeds fast
     python -m bench crash ...      # kill -9 the driver hundreds of times, resume, compare (bench/crash.py)
     python -m bench lcbench ...    # rung and the peers on LCBench's 34 tasks, one simulated clock (bench/lcbench/)
+    python -m bench blackbox ...   # the default's search beside Optuna's TPESampler, one result per trial
     python -m bench sleep-scale ...  # many sleeping trials on many slots (Ray Tune's release test by default)
     python -m bench dashboard-scale ...  # the dashboard's first paint of an experiment of many trials
 
@@ -22,6 +23,7 @@ COMMANDS = {
     "overhead": "bench.suite",
     "simulate": "bench.compare.simulate",
     "lcbench": "bench.lcbench.cli",
+    "blackbox": "bench.blackbox",
     "sleep-scale": "bench.sleep_scale",
     "dashboard-scale": "bench.dashboard_scale",
 }

@@ -10,7 +10,7 @@ import pytest
 
 import rung
 from rung.executors.simulated import Curve, SimulatedExecutor
-from rung.search.auto import GP_MAX_DIMS, GP_MAX_OPTIONS, AutoSearch, gp_fits
+from rung.search.auto import GP_MAX_DIMS, GP_MAX_OPTIONS, ONCE_STARTUP, AutoSearch, gp_fits, once_gamma
 from rung.space import Space
 from rung.types import Status
 
@@ -78,6 +78,34 @@ def test_a_space_for_tpe_keeps_tpe_on_one_result_objectives(tmp_path: Path) -> N
     assert "not for a GP" in searcher.describe()
 
 
+def test_a_space_of_lists_uses_tpe_split_as_optuna_does_after_twenty_random_trials(tmp_path: Path) -> None:
+    widths, rates = [16, 32, 64, 128, 256], [1e-4, 1e-3, 1e-2, 1e-1]
+
+    def fn(config: dict[str, Any]) -> Curve:
+        return Curve([{"loss": abs(widths.index(config["width"]) - 3) + abs(rates.index(config["lr"]) - 1)}], [1.0])
+
+    searcher = AutoSearch()
+    space = {"width": rung.choice(widths), "lr": rung.choice(rates)}
+    result = run(fn, tmp_path, searcher, "lists", space=space, num_samples=30)
+    assert searcher.kind == "once" and searcher.model == "tpe"
+    assert searcher.describe() == "search: TPE (each trial reports once; every hyperparameter is a list of values)"
+    tpe = searcher._tpe
+    assert (tpe.n_startup, tpe.gamma) == (ONCE_STARTUP, once_gamma) == (20, once_gamma)
+    assert [once_gamma(n) for n in (1, 10, 11, 100, 250, 1000)] == [1, 1, 2, 10, 25, 25]
+    assert min(t.metrics["loss"] for t in result.trials) == 0
+
+
+def test_learning_curves_keep_tpe_s_own_split_even_after_a_trial_that_reported_once() -> None:
+    searcher = AutoSearch(seed=0)
+    searcher.setup(Space({"x": rung.choice([1, 2, 3])}), metric="loss", mode="min", num_samples=10, seed=0)
+    searcher.suggest(1)
+    searcher.on_complete(1, Status.TERMINATED, {"loss": 1.0, "training_iteration": 1})
+    assert (searcher.kind, searcher._tpe.n_startup, searcher._tpe.gamma) == ("once", 20, once_gamma)
+    searcher.suggest(2)
+    searcher.observe(2, {"loss": 1.0, "training_iteration": 2})
+    assert (searcher.kind, searcher._tpe.n_startup, searcher._tpe.gamma) == ("curves", 10, None)
+
+
 def test_the_same_seed_gives_the_same_proposals(tmp_path: Path) -> None:
     runs = [run(branin, tmp_path, AutoSearch(), f"same-{i}", num_samples=20) for i in range(2)]
     assert [t.config for t in runs[0].trials] == [t.config for t in runs[1].trials]
@@ -93,6 +121,10 @@ def test_the_same_seed_gives_the_same_proposals(tmp_path: Path) -> None:
         ({"x": rung.uniform(0, 1), "word": rung.choice([str(i) for i in range(GP_MAX_OPTIONS + 1)])}, False),
         ({"m": rung.choice([{"x": rung.uniform(0, 1)}, {"y": 1}])}, False),
         ({"x": rung.uniform(0, 1), "g": rung.grid([1, 2])}, False),
+        # Lists of values only (hp.choice spaces, recorded tables): TPE, measured better there.
+        ({"width": rung.choice([32, 64, 128, 256]), "lr": rung.choice([1e-3, 1e-2, 1e-1])}, False),
+        ({"width": rung.choice([32, 64, 128, 256]), "opt": rung.choice(["sgd", "adam"])}, False),
+        ({"width": rung.choice([32, 64, 128, 256]), "n": rung.randint(1, 5)}, True),
     ],
 )
 def test_which_spaces_a_gp_models(space: dict[str, Any], fits: bool) -> None:
@@ -127,3 +159,14 @@ def test_the_default_is_auto_search_with_the_auto_scheduler(tmp_path: Path) -> N
         verbose=0,
     )
     assert (plain.settings["built"]["search"], plain.settings["built"]["scheduler"]) == ("Random", "FIFO")
+
+
+def test_ordered_choices_reaches_both_models_and_is_checked() -> None:
+    space = Space({"x": rung.uniform(0, 1), "width": rung.choice([32, 64, 128, 256])})
+    for ordered in (True, False):
+        searcher = AutoSearch(seed=0, ordered_choices=ordered)
+        searcher.setup(space, metric="loss", mode="min", num_samples=10, seed=0)
+        assert searcher._gp is not None
+        assert searcher._tpe.ordered_choices is searcher._gp.ordered_choices is ordered
+    with pytest.raises(ValueError, match=r"^AutoSearch needs ordered_choices to be .*; got ordered_choices='yes'$"):
+        AutoSearch(ordered_choices="yes")  # type: ignore[arg-type]

@@ -418,6 +418,30 @@ def test_settings_changed_after_setup_apply_to_the_next_proposal() -> None:
     assert tpe._root._fitted is not None and tpe._root._fitted[0] == 20
 
 
+def test_gamma_set_after_setup_splits_the_next_proposals_as_if_given_when_built() -> None:
+    # rung.AutoSearch sets Optuna's split once it knows each trial reports once.
+    def proposals(tpe: TPE, gamma: Any = None) -> list[Config]:
+        tpe.setup(Space(XY), metric="loss", mode="min", num_samples=30, seed=3)
+        configs = []
+        for trial_id in range(1, 31):
+            if trial_id == 5 and gamma is not None:
+                tpe.gamma = gamma
+            config = tpe.suggest(trial_id)
+            assert config is not None
+            configs.append(config)
+            tpe.on_complete(trial_id, Status.TERMINATED, {"loss": bowl(config)})
+        return configs
+
+    built = proposals(TPE(seed=3, gamma=0.5))
+    assert proposals(TPE(seed=3), gamma=0.5) == built != proposals(TPE(seed=3))
+    with pytest.raises(ValueError, match=r"^TPE needs gamma to be a share in \(0, 1\], .*; got gamma=2$"):
+        TPE(seed=3).gamma = 2
+    # A TPE stored before gamma was a property kept it in its __dict__ as "gamma".
+    old = TPE.__new__(TPE)
+    old.__dict__.update({"gamma": 0.5, "_n_below": lambda n: n // 2})
+    assert old.gamma == 0.5
+
+
 def test_a_long_history_refits_the_densities_only_as_it_grows() -> None:
     tpe = TPE(seed=2)
     tpe.reuse_from, tpe.reuse_share = 100, 0.1

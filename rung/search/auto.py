@@ -5,10 +5,13 @@ and the space, paired with `AutoScheduler`.
   model compares trials at the highest milestone enough of them reached).
 - Trials that report once: a Gaussian process (`rung.GP`) when the space has at most `GP_MAX_DIMS`
   hyperparameters, each a number, a choice of numbers (modelled by rank) or a choice of at most
-  `GP_MAX_OPTIONS` options, no choice holds a nested space and there are no grid dimensions; else
-  TPE. After `GP_MAX_TRIALS` ended trials the GP's cost per proposal (cubic in the trials) is no
-  longer worth it: TPE, which learnt from every trial all along, takes over. Why: BENCHMARKS.md,
-  "What the default does".
+  `GP_MAX_OPTIONS` options, at least one is not a choice (a space of lists of values only, as
+  `hp.choice` spaces and recorded tables have, goes to TPE: measured better there), no choice holds
+  a nested space and there are no grid dimensions; else TPE. After `GP_MAX_TRIALS` ended trials the
+  GP's cost per proposal (cubic in the trials) is no longer worth it: TPE, which learnt from every
+  trial all along, takes over. TPE on such objectives splits its good group as Optuna does
+  (`ONCE_GAMMA`) after `ONCE_STARTUP` random trials. Why: BENCHMARKS.md, "What the default does"
+  and "The default's black-box search beside Optuna's TPESampler".
 
 Both models see every trial from the start (each records the other's proposals as given), so the
 one that proposes always learns from the whole history; the first proposals are TPE's random ones.
@@ -16,8 +19,10 @@ one that proposes always learns from the whole history; the first proposals are 
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
+from rung._checks import Boolean, check
 from rung.domains import Categorical, Float, Integer, Normal, has_domain
 from rung.schedulers.auto import AutoScheduler
 from rung.schedulers.base import Scheduler
@@ -29,7 +34,7 @@ from rung.types import Config, Status
 if TYPE_CHECKING:
     from rung.search.gp import GP
 
-__all__ = ["GP_MAX_DIMS", "GP_MAX_TRIALS", "AutoSearch", "gp_fits"]
+__all__ = ["GP_MAX_DIMS", "GP_MAX_TRIALS", "ONCE_STARTUP", "AutoSearch", "gp_fits", "lists_only", "once_gamma"]
 
 GP_MAX_DIMS = 10
 """The most hyperparameters the GP models."""
@@ -39,12 +44,31 @@ GP_MAX_TRIALS = 200
 """Ended trials after which TPE proposes instead of the GP (cost: see BENCHMARKS.md, GP search cost)."""
 GP_STARTUP = 10
 """Ended trials before the GP proposes (TPE's random proposals until then)."""
+ONCE_STARTUP = 20
+"""Random trials before TPE models an objective that reports once (TPE's own default: 10)."""
+
+
+def once_gamma(n: int) -> int:
+    """TPE's good group of n ended trials, for objectives that report once: min(ceil(0.1 n), 25).
+
+    Optuna's split, where TPE's own default (0.2 n) suits what it learns at milestones.
+    """
+    return min(math.ceil(0.1 * n), 25)
+
+
+def lists_only(space: Space) -> bool:
+    """Whether every hyperparameter of the space is a choice among plain values (a list of values)."""
+    return bool(space.paths) and all(
+        isinstance(domain, Categorical) and not has_domain(domain.options) for _, domain in space.paths
+    )
 
 
 def gp_fits(space: Space) -> bool:
     """Whether the GP suits this space (see the module's docstring)."""
     if space.grid_dims or not 0 < len(space.paths) <= GP_MAX_DIMS:
         return False
+    if lists_only(space):
+        return False  # TPE: see the module's docstring
     for _, domain in space.paths:
         if isinstance(domain, Categorical) and domain.ordered() is None:
             if has_domain(domain.options) or len(domain.options) > GP_MAX_OPTIONS:
@@ -59,6 +83,11 @@ class AutoSearch(Searcher):
 
     `rung.run` uses it when neither `search=` nor `scheduler=` is given, with `AutoScheduler`.
 
+    Args:
+        seed: Seeds the models' generators (default: the run's seed).
+        ordered_choices: Model a choice of three or more numbers as ordered, by rank (both models;
+            measured better: BENCHMARKS.md); False: as categories.
+
     Attributes:
         model: "tpe" or "gp": the model that makes the proposals now.
 
@@ -70,7 +99,8 @@ class AutoSearch(Searcher):
     """Whether TPE counts a trial at a milestone once it reports there, rather than once it ends
     (see `TPE.set_fidelity`; measured worse on LCBench's design tasks: BENCHMARKS.md)."""
 
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(self, seed: int | None = None, ordered_choices: bool = True) -> None:
+        self.ordered_choices: bool = check("AutoSearch", "ordered_choices", ordered_choices, Boolean())
         super().__init__(seed)
         self.model = "tpe"
 
@@ -81,15 +111,16 @@ class AutoSearch(Searcher):
     def setup(self, space: Space, *, metric: str | None, mode: str, num_samples: int, seed: int) -> None:
         super().setup(space, metric=metric, mode=mode, num_samples=num_samples, seed=seed)
         assert self.seed is not None  # set by Searcher.setup
-        self._tpe = TPE(seed=self.seed)
+        self._tpe = TPE(seed=self.seed, ordered_choices=self.ordered_choices)
         self._tpe.setup(space, metric=metric, mode=mode, num_samples=num_samples, seed=self.seed)
         self._gp: GP | None = None
         if gp_fits(space):
             from rung.search.gp import GP  # scipy.optimize: imported only for a space it models
 
             # Its own generator (from the same seed): its proposals do not move TPE's draws.
-            self._gp = GP(seed=self.seed + 1, n_startup=1)
+            self._gp = GP(seed=self.seed + 1, n_startup=1, ordered_choices=self.ordered_choices)
             self._gp.setup(space, metric=metric, mode=mode, num_samples=num_samples, seed=self.seed + 1)
+        self._lists = lists_only(space)
         self.kind = "unknown"
         self._ended = 0
         self.model = "tpe"
@@ -107,6 +138,8 @@ class AutoSearch(Searcher):
             return "search: GP (each trial reports once; a low-dimensional space of numbers)"
         if self.kind == "curves":
             return "search: TPE learning at the milestones (trials report learning curves)"
+        if self.kind == "once" and self._gp is None and self._lists:
+            return "search: TPE (each trial reports once; every hyperparameter is a list of values)"
         if self.kind == "once" and self._gp is None:
             return (
                 "search: TPE (each trial reports once; the space is not for a GP: choices, nesting or many dimensions)"
@@ -139,18 +172,27 @@ class AutoSearch(Searcher):
         if self._gp is not None:
             self._gp.on_given(trial_id, config)
 
+    def _saw_curves(self) -> None:
+        """Trials report learning curves (after all, if a first one reported once): TPE's own settings."""
+        self.kind = "curves"
+        self._tpe.n_startup = TPE().n_startup
+        self._tpe.gamma = None
+
     def observe(self, trial_id: int, result: dict[str, Any]) -> None:
         if self.kind != "curves" and int(result.get("training_iteration", 1)) >= 2:
-            self.kind = "curves"
+            self._saw_curves()
         self._tpe.observe(trial_id, result)
         if self._gp is not None:
             self._gp.observe(trial_id, result)
 
     def on_complete(self, trial_id: int, status: Status, result: dict[str, Any] | None) -> None:
         if result is not None and self.kind != "curves" and int(result.get("training_iteration", 1)) >= 2:
-            self.kind = "curves"
+            self._saw_curves()
         if self.kind == "unknown" and status is Status.TERMINATED and result is not None:
             self.kind = "once"
+            # Before this, TPE proposed at random (it needs n_startup >= 10 ended trials to model).
+            self._tpe.n_startup = ONCE_STARTUP
+            self._tpe.gamma = once_gamma
         self._ended += 1
         self._tpe.on_complete(trial_id, status, result)
         if self._gp is not None:

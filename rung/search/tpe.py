@@ -141,12 +141,23 @@ class TPE(Searcher):
         self.cost_aware: bool = check("TPE", "cost_aware", cost_aware, Boolean())
         super().__init__(seed)
         self.gamma = gamma
-        self._n_below: Callable[[int], int] = _gamma(gamma)
         self.explore_choices: float = float(explore_choices)
         # When the densities may be reused rather than refitted (see Level._reusable); tests lower them.
         self.reuse_from: int = REUSE_FROM
         self.reuse_share: float = REUSE_SHARE
         self.reuse_batch: int = REUSE_BATCH
+
+    @property
+    def gamma(self) -> float | Callable[[int], int] | None:
+        """The size of the good group (as given to `__init__`); set it to change the model's next split."""
+        # A TPE pickled before gamma was a property (a stored experiment's searcher) holds it as "gamma".
+        gamma: float | Callable[[int], int] | None = self.__dict__.get("_gamma", self.__dict__.get("gamma"))
+        return gamma
+
+    @gamma.setter
+    def gamma(self, gamma: float | Callable[[int], int] | None) -> None:
+        self._n_below: Callable[[int], int] = _gamma(gamma)
+        self._gamma = gamma
 
     def setup(self, space: Space, *, metric: str | None, mode: str, num_samples: int, seed: int) -> None:
         super().setup(space, metric=metric, mode=mode, num_samples=num_samples, seed=seed)
