@@ -10,6 +10,12 @@ and the space, paired with `AutoScheduler`.
   longer worth it: TPE, which learnt from every trial all along, takes over. Why: BENCHMARKS.md,
   "What the default does".
 
+Several objectives (`metric=[...]`, `scheduler=None`): the GP (expected hypervolume improvement,
+`rung.GP`) when the space has at most `GP_MAX_DIMS_SEVERAL` hyperparameters, every one a float
+(`uniform`, `loguniform`, `normal`, ...), and there are at most `GP_MAX_OBJECTIVES` objectives; else
+TPE (MOTPE), as everywhere past `GP_MAX_TRIALS` ended trials. Why: BENCHMARKS.md, "Several objectives
+and constraints".
+
 Both models see every trial from the start (each records the other's proposals as given), so the
 one that proposes always learns from the whole history; the first proposals are TPE's random ones.
 """
@@ -19,6 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rung.domains import Categorical, Float, Integer, Normal, has_domain
+from rung.objectives import Objectives
 from rung.schedulers.auto import AutoScheduler
 from rung.schedulers.base import Scheduler
 from rung.search.base import Searcher
@@ -29,7 +36,7 @@ from rung.types import Config, Status
 if TYPE_CHECKING:
     from rung.search.gp import GP
 
-__all__ = ["GP_MAX_DIMS", "GP_MAX_TRIALS", "AutoSearch", "gp_fits"]
+__all__ = ["GP_MAX_DIMS", "GP_MAX_DIMS_SEVERAL", "GP_MAX_TRIALS", "AutoSearch", "gp_fits", "gp_fits_several"]
 
 GP_MAX_DIMS = 10
 """The most hyperparameters the GP models."""
@@ -39,6 +46,10 @@ GP_MAX_TRIALS = 200
 """Ended trials after which TPE proposes instead of the GP (cost: see BENCHMARKS.md, GP search cost)."""
 GP_STARTUP = 10
 """Ended trials before the GP proposes (TPE's random proposals until then)."""
+GP_MAX_DIMS_SEVERAL = 5
+"""Several objectives: the most hyperparameters (all floats) the GP models."""
+GP_MAX_OBJECTIVES = 3
+"""Several objectives: the most the GP learns (its boxes grow as the front's size to the m - 1)."""
 
 
 def gp_fits(space: Space) -> bool:
@@ -52,6 +63,13 @@ def gp_fits(space: Space) -> bool:
         elif not isinstance(domain, (Float, Integer, Normal, Categorical)):  # pragma: no cover
             return False
     return True
+
+
+def gp_fits_several(space: Space, objectives: Objectives) -> bool:
+    """Whether the GP suits a run with these several objectives (see the module's docstring)."""
+    if space.grid_dims or not 0 < len(space.paths) <= GP_MAX_DIMS_SEVERAL:
+        return False
+    return len(objectives.metrics) <= GP_MAX_OBJECTIVES and all(isinstance(d, (Float, Normal)) for _, d in space.paths)
 
 
 class AutoSearch(Searcher):
@@ -92,19 +110,37 @@ class AutoSearch(Searcher):
             self._gp.setup(space, metric=metric, mode=mode, num_samples=num_samples, seed=self.seed + 1)
         self.kind = "unknown"
         self._ended = 0
+        self._several = False  # several objectives, and the GP suits them
         self.model = "tpe"
 
     @property
     def total(self) -> int | None:
         return self._tpe.total
 
+    multi_objective = True
+
+    def set_objectives(self, objectives: Objectives) -> None:
+        super().set_objectives(objectives)
+        self._tpe.set_objectives(objectives)
+        if self._gp is not None:
+            self._gp.set_objectives(objectives)
+        # Several objectives: the GP only where it measured better (else TPE); constraints alone: as without.
+        self._several = objectives.multi and gp_fits_several(self.space, objectives)
+        if objectives.multi and not self._several:
+            self._gp = None
+
     def set_fidelity(self, time_attr: str, milestones: list[float]) -> None:
         self._tpe.set_fidelity(time_attr, milestones, count_running=self.count_running)
+        self._several = False  # under a multi-fidelity scheduler: TPE, learning at its milestones
 
     def describe(self) -> str:
         """Which model proposes, and why."""
+        if self.model == "gp" and self._several:
+            return "search: GP, expected hypervolume improvement (several objectives; a few floats)"
         if self.model == "gp":
             return "search: GP (each trial reports once; a low-dimensional space of numbers)"
+        if getattr(self, "objectives", None) is not None and self.objectives.multi:
+            return "search: TPE, MOTPE (several objectives)"
         if self.kind == "curves":
             return "search: TPE learning at the milestones (trials report learning curves)"
         if self.kind == "once" and self._gp is None:
@@ -116,7 +152,8 @@ class AutoSearch(Searcher):
         return "search: TPE (random proposals until trials end)"
 
     def _use_gp(self) -> bool:
-        return self._gp is not None and self.kind == "once" and GP_STARTUP <= self._ended < GP_MAX_TRIALS
+        once = self.kind == "once" or self._several  # several objectives: no scheduler stops trials
+        return self._gp is not None and once and GP_STARTUP <= self._ended < GP_MAX_TRIALS
 
     def suggest(self, trial_id: int) -> Config | None:
         gp = self._gp
