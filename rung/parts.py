@@ -106,7 +106,8 @@ def _check_multi(objectives: Objectives, searcher: Searcher, scheduler: Schedule
     if not searcher.multi_objective:
         raise ValueError(
             f"search={type(searcher).__name__} learns one objective; {said}: use search='auto' (TPE, learning them"
-            " all as MOTPE), 'tpe', 'random', 'grid' or rung.OptunaSearch(sampler) (e.g. NSGA-II)"
+            " all as MOTPE, or a GP on a few floats), 'tpe', 'gp', 'random', 'grid' or rung.OptunaSearch(sampler)"
+            " (e.g. NSGA-II)"
         )
     if not scheduler.multi_objective:
         raise ValueError(

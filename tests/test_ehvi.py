@@ -52,7 +52,7 @@ def test_ehvi_without_variance_is_the_hypervolume_gain(m: int) -> None:
     value = np.exp(log_ehvi(ys, np.full(ys.shape, 1e-9), *nondominated_boxes(front, ref))[0])
     expected = np.array([_gain(front, y, ref) for y in ys])
     assert value == pytest.approx(expected, rel=1e-6, abs=1e-12)
-    assert (expected > 0).sum() >= 10 and (expected == 0).sum() >= 3  # both kinds were checked
+    assert (expected > 0).sum() >= 5 and (expected == 0).sum() >= 3  # both kinds were checked
 
 
 @pytest.mark.parametrize("m", [2, 3])
@@ -61,15 +61,16 @@ def test_ehvi_is_the_mean_hypervolume_gain_of_posterior_samples(m: int) -> None:
     front = _front(rng, 10, m)
     ref = np.full(m, 1.2)
     boxes = nondominated_boxes(front, ref)
-    mean, sd = rng.uniform(0.2, 0.9, size=(3, m)), rng.uniform(0.05, 0.3, size=(3, m))
+    mean, sd = front[:3] + rng.uniform(-0.15, 0.1, size=(3, m)), rng.uniform(0.05, 0.3, size=(3, m))
     value = np.exp(log_ehvi(mean, sd, *boxes)[0])
-    draws = rng.normal(size=(4000, m))
+    draws = rng.normal(size=(20000, m))
     for i in range(3):
         samples = mean[i] + sd[i] * draws
         # The gain of each sample from the boxes (exact per sample; checked against `hypervolume` above).
         lower, upper = boxes
         gains = np.prod(np.clip(upper[None] - np.maximum(lower[None], samples[:, None, :]), 0, None), axis=2).sum(1)
-        assert value[i] == pytest.approx(float(gains.mean()), rel=0.05)
+        error = float(gains.std()) / math.sqrt(len(gains))  # the Monte Carlo estimate's standard error
+        assert abs(value[i] - float(gains.mean())) < 4 * error and error < 0.1 * value[i]
         assert _gain(front, samples[0], ref) == pytest.approx(float(gains[0]), abs=1e-12)
 
 
@@ -105,7 +106,8 @@ def test_log_ehvi_stays_finite_and_sloped_far_from_the_front() -> None:
 
 def test_reference_point_is_optunas_gp_sampler_rule() -> None:
     losses = np.array([[2.0, -1.0, 0.0], [1.0, -3.0, -1.0]])
-    assert reference_point(losses) == pytest.approx([2.2, -0.9, 0.0], abs=1e-300)
+    ref = reference_point(losses)
+    assert ref[:2] == pytest.approx([2.2, -0.9], rel=1e-12) and 0 < ref[2] < 1e-300
     assert (reference_point(losses) > losses.max(axis=0)).all()
     assert LOW < -1e5
 

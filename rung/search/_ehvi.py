@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Acquisition",
+    "first_unseen",
     "log_ehvi",
     "log_feasibility",
     "maximize",
@@ -239,6 +240,15 @@ def maximize(
         points = np.vstack([points, extra])
         scores = np.concatenate([scores, acquisition(extra)])
     return points[np.argsort(-scores, kind="stable")]
+
+
+def first_unseen(points: Array, seen: Sequence[Array]) -> Array | None:
+    """The first of the points (best first) not yet proposed; None if all were (then: sample at random)."""
+    before = np.array(seen)
+    for x in points:
+        if not np.any(np.all(np.abs(before - x) < 1e-9, axis=1)):
+            return np.asarray(x)
+    return None
 
 
 def _loss(value: Any, mode: str) -> float:

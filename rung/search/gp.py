@@ -84,11 +84,10 @@ class GP(Searcher):
     slots get different proposals. Up to 500 observations in 6 dimensions, every suggestion takes
     under 100 ms (`python -m bench.gp_cost`).
 
-    Several objectives (`metric=[...]`) or constraints (`constraints=`): one GP per objective and per
-    constraint; the acquisition is the expected hypervolume improvement over the feasible front
-    (exact, by box decomposition; reference point as Optuna's `GPSampler`) times the probability
-    that each constraint is met (`rung.search._ehvi`). A trial then counts by its judged result
-    (`rung.objectives`); running trials count at the models' predictions.
+    Several objectives (`metric=[...]`) or constraints: one GP per objective and per constraint, and
+    the expected hypervolume improvement over the feasible front (exact, by box decomposition) times
+    the probability that each constraint is met (`rung.search._ehvi`); trials count by their judged
+    result (`rung.objectives`), running ones at the models' predictions.
 
     What is learnt: a trial's LAST reported metric value, once it has ended (TERMINATED or
     STOPPED). A last value that is NaN or infinite (a diverged run) counts as the worst value seen;
@@ -270,20 +269,16 @@ class GP(Searcher):
             maxfun=REFINE_EVALS,
             snap=self._snap,
         )
-        return self._unseen(points, [*X, *pending])
+        return _ehvi.first_unseen(points, [*X, *pending])
 
     def _propose_objectives(self, objectives: Objectives, fixed: dict[int, Array]) -> Array | None:
         """Several objectives or constraints: EHVI times the probability of feasibility (`_ehvi`)."""
         ids = [i for i in self._results if i in self._x]
+        X, pending = np.array([self._x[i] for i in ids]), [x for i, x in self._x.items() if i not in self._results]
         if len(ids) < 2:
             return None
-        X = np.array([self._x[i] for i in ids])
-        pending = [x for i, x in self._x.items() if i not in self._results]
         points = _ehvi.propose(
-            objectives,
-            X,
-            [self._results[i] for i in ids],
-            np.array(pending).reshape(-1, self._dims),
+            *(objectives, X, [self._results[i] for i in ids], np.array(pending).reshape(-1, self._dims)),
             fit=self._fit,
             candidates=lambda best, count: self._candidates(X, np.zeros(len(X)), fixed, best=best, most=count),
             free=[c.start for c in self._columns if c.numeric],
@@ -291,16 +286,7 @@ class GP(Searcher):
             n_local=N_LOCAL,
             maxfun=REFINE_EVALS,
         )
-        return None if points is None else self._unseen(points, [*X, *pending])
-
-    @staticmethod
-    def _unseen(points: Array, seen: list[Array]) -> Array | None:
-        """The first of the points (best first) not yet proposed; None if all were."""
-        before = np.array(seen)
-        for x in points:
-            if not np.any(np.all(np.abs(before - x) < 1e-9, axis=1)):
-                return np.asarray(x)
-        return None  # every candidate already ran: sample at random
+        return None if points is None else _ehvi.first_unseen(points, [*X, *pending])
 
     def _fit(self, name: str, X: Array, y: Array) -> GaussianProcess:
         """Condition the GP on (X, y) after a bounded step of hyperparameter fitting.
