@@ -42,6 +42,7 @@ import numpy as np
 
 import rung
 from rung.objectives import Objectives, hypervolume, pareto_ranks
+from rung.search.auto import AutoSearch
 from rung.search.base import Searcher
 from rung.space import Space
 from rung.types import Status
@@ -240,6 +241,9 @@ METHODS: dict[str, Callable[[Problem, int, int], list[dict[str, float]]]] = {
     "random": lambda p, n, s: run_rung(rung.Random(), p, n, s),
     "Optuna TPESampler": lambda p, n, s: run_optuna("tpe", p, n, s, constrained=True),
     "rung (GP)": lambda p, n, s: run_rung(rung.GP(), p, n, s),
+    # rung.run's default with several objectives: AutoSearch (TPE's random start, then a GP) where
+    # `gp_fits_several`, else TPE (which is what AutoSearch then runs).
+    "rung (default)": lambda p, n, s: run_rung(AutoSearch(), p, n, s),
     "Optuna NSGAIISampler": lambda p, n, s: run_optuna("nsga2", p, n, s, constrained=True),
     "Optuna GPSampler": lambda p, n, s: run_optuna("gp", p, n, s, constrained=True),
 }

@@ -12,7 +12,7 @@ import pytest
 import rung
 from rung.executors.simulated import Curve, SimulatedExecutor
 from rung.objectives import Objectives, hypervolume
-from rung.search.auto import GP_MAX_DIMS, GP_MAX_DIMS_SEVERAL, GP_MAX_OPTIONS, AutoSearch, gp_fits, gp_fits_several
+from rung.search.auto import GP_MAX_DIMS, GP_MAX_OPTIONS, AutoSearch, gp_fits, gp_fits_several
 from rung.space import Space
 from rung.types import Status
 
@@ -152,7 +152,7 @@ def test_the_default_with_several_objectives_on_a_few_floats_is_the_gp_without_e
     result = _several(tmp_path, "mo-gp", UNIT, constraints={"mb": ("<=", 5.0)})
     assert (result.settings["built"]["search"], result.settings["built"]["scheduler"]) == ("AutoSearch", "FIFO")
     assert result.settings["picked"] == [
-        "search: GP, expected hypervolume improvement (several objectives; a few floats)"
+        "search: GP, expected hypervolume improvement (several objectives; a low-dimensional space)"
     ]
     front = np.array([[t.best_metrics["f1"], t.best_metrics["f2"] / 10] for t in result.pareto_front()])
     random = _several(tmp_path, "mo-random", UNIT, search="random", constraints={"mb": ("<=", 5.0)})
@@ -162,7 +162,7 @@ def test_the_default_with_several_objectives_on_a_few_floats_is_the_gp_without_e
 
 
 def test_the_default_with_several_objectives_elsewhere_is_tpe(tmp_path: Path) -> None:
-    space = {**UNIT, "opt": rung.choice(["sgd", "adam"])}
+    space = {**UNIT, "model": rung.choice([{"kind": "a", "x": rung.uniform(0, 1)}, {"kind": "b"}])}
     result = _several(tmp_path, "mo-tpe", space, num_samples=12)
     assert (result.settings["built"]["search"], result.settings["built"]["scheduler"]) == ("TPE", "FIFO")
 
@@ -173,8 +173,8 @@ def test_the_default_with_several_objectives_elsewhere_is_tpe(tmp_path: Path) ->
         (UNIT, ["f1", "f2"], True),
         ({"x": rung.loguniform(1e-3, 1.0), "z": rung.normal(0, 1)}, ["f1", "f2", "f3"], True),
         (UNIT, ["f1", "f2", "f3", "f4"], False),
-        ({f"x{i}": rung.uniform(0, 1) for i in range(GP_MAX_DIMS_SEVERAL + 1)}, ["f1", "f2"], False),
-        ({"x": rung.uniform(0, 1), "n": rung.randint(1, 5)}, ["f1", "f2"], False),
+        ({f"x{i}": rung.uniform(0, 1) for i in range(GP_MAX_DIMS + 1)}, ["f1", "f2"], False),
+        ({"x": rung.uniform(0, 1), "n": rung.randint(1, 5), "opt": rung.choice(["sgd", "adam"])}, ["f1", "f2"], True),
         ({"x": rung.uniform(0, 1), "g": rung.grid([1, 2])}, ["f1", "f2"], False),
     ],
 )

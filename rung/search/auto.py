@@ -10,11 +10,10 @@ and the space, paired with `AutoScheduler`.
   longer worth it: TPE, which learnt from every trial all along, takes over. Why: BENCHMARKS.md,
   "What the default does".
 
-Several objectives (`metric=[...]`, `scheduler=None`): the GP (expected hypervolume improvement,
-`rung.GP`) when the space has at most `GP_MAX_DIMS_SEVERAL` hyperparameters, every one a float
-(`uniform`, `loguniform`, `normal`, ...), and there are at most `GP_MAX_OBJECTIVES` objectives; else
-TPE (MOTPE), as everywhere past `GP_MAX_TRIALS` ended trials. Why: BENCHMARKS.md, "Several objectives
-and constraints".
+Several objectives (`metric=[...]`, no scheduler: every trial runs to its end): the GP (expected
+hypervolume improvement, `rung.GP`) for the spaces above, whatever the trials report, when there are
+at most `GP_MAX_OBJECTIVES` objectives; else TPE (MOTPE), as everywhere past `GP_MAX_TRIALS` ended
+trials. Why: BENCHMARKS.md, "GP with expected hypervolume improvement".
 
 Both models see every trial from the start (each records the other's proposals as given), so the
 one that proposes always learns from the whole history; the first proposals are TPE's random ones.
@@ -36,7 +35,7 @@ from rung.types import Config, Status
 if TYPE_CHECKING:
     from rung.search.gp import GP
 
-__all__ = ["GP_MAX_DIMS", "GP_MAX_DIMS_SEVERAL", "GP_MAX_TRIALS", "AutoSearch", "gp_fits", "gp_fits_several"]
+__all__ = ["GP_MAX_DIMS", "GP_MAX_OBJECTIVES", "GP_MAX_TRIALS", "AutoSearch", "gp_fits", "gp_fits_several"]
 
 GP_MAX_DIMS = 10
 """The most hyperparameters the GP models."""
@@ -46,8 +45,6 @@ GP_MAX_TRIALS = 200
 """Ended trials after which TPE proposes instead of the GP (cost: see BENCHMARKS.md, GP search cost)."""
 GP_STARTUP = 10
 """Ended trials before the GP proposes (TPE's random proposals until then)."""
-GP_MAX_DIMS_SEVERAL = 5
-"""Several objectives: the most hyperparameters (all floats) the GP models."""
 GP_MAX_OBJECTIVES = 3
 """Several objectives: the most the GP learns (its boxes grow as the front's size to the m - 1)."""
 
@@ -67,9 +64,7 @@ def gp_fits(space: Space) -> bool:
 
 def gp_fits_several(space: Space, objectives: Objectives) -> bool:
     """Whether the GP suits a run with these several objectives (see the module's docstring)."""
-    if space.grid_dims or not 0 < len(space.paths) <= GP_MAX_DIMS_SEVERAL:
-        return False
-    return len(objectives.metrics) <= GP_MAX_OBJECTIVES and all(isinstance(d, (Float, Normal)) for _, d in space.paths)
+    return len(objectives.metrics) <= GP_MAX_OBJECTIVES and gp_fits(space)
 
 
 class AutoSearch(Searcher):
@@ -136,7 +131,7 @@ class AutoSearch(Searcher):
     def describe(self) -> str:
         """Which model proposes, and why."""
         if self.model == "gp" and self._several:
-            return "search: GP, expected hypervolume improvement (several objectives; a few floats)"
+            return "search: GP, expected hypervolume improvement (several objectives; a low-dimensional space)"
         if self.model == "gp":
             return "search: GP (each trial reports once; a low-dimensional space of numbers)"
         if getattr(self, "objectives", None) is not None and self.objectives.multi:
