@@ -297,6 +297,7 @@ def cmd_constraints(args: argparse.Namespace) -> None:
     problems = {"sphere4": sphere4, **{n: (lambda n=n: constrained_table(n)) for n in args.problems if "-" in n}}
     methods = {
         "rung TPE, constraints": lambda p, n, s: run_rung(rung.TPE(), p, n, s),
+        "rung GP, constraints": lambda p, n, s: run_rung(rung.GP(), p, n, s),
         "rung TPE, unaware": lambda p, n, s: _unaware(p, n, s),
         "random": lambda p, n, s: run_rung(rung.Random(), p, n, s),
         "Optuna TPE, set_constraint": lambda p, n, s: run_optuna("tpe", p, n, s, constrained=True),
