@@ -71,7 +71,8 @@ def reference_point(losses: Array) -> Array:
     """Optuna's `GPSampler` reference point: per column, `max(1.1 w, 0.9 w)` for the worst (largest)
     loss `w`, nudged up to the next float (so the worst point still adds volume when `w` is 0)."""
     worst = losses.max(axis=0)
-    return np.nextafter(np.maximum(1.1 * worst, 0.9 * worst), np.inf)
+    ref: Array = np.nextafter(np.maximum(1.1 * worst, 0.9 * worst), np.inf)
+    return ref
 
 
 def nondominated_boxes(front: Array, ref: Array) -> tuple[Array, Array]:
