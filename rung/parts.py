@@ -63,15 +63,20 @@ def build(spec: RunSpec) -> Parts:
     """The searcher, scheduler and executor the spec asks for, the searcher and scheduler set up."""
     objectives = spec.objectives
     plain = objectives is None or (not objectives.multi and not objectives.constraints)
-    if spec.search == "auto" and spec.scheduler is None and spec.metric is not None and spec.space.paths and plain:
+    several = objectives is not None and objectives.multi
+    default = spec.search == "auto" and spec.scheduler is None and bool(spec.space.paths)
+    if default and ((spec.metric is not None and plain) or several):
         # The default: see README, "What the default does".
-        from rung.search.auto import AutoSearch  # imports the GP's scipy.optimize: only when used
+        from rung.search.auto import AutoSearch, gp_fits_several  # imports the GP's scipy.optimize: only when used
 
-        searcher: Searcher = AutoSearch()
+        # Several objectives: AutoSearch only where its GP suits them (else TPE, from `_searcher`).
+        auto = objectives is None or not objectives.multi or gp_fits_several(spec.space, objectives)
+        searcher: Searcher = AutoSearch() if auto else _searcher(spec.search, spec.space, objectives)
     else:
         searcher = _searcher(spec.search, spec.space, objectives)
     paired = getattr(searcher, "paired_scheduler", None)
-    scheduler = paired() if spec.scheduler is None and callable(paired) else _scheduler(spec.scheduler)
+    # AutoScheduler compares trials by one metric: several objectives run to their end (FIFO).
+    scheduler = paired() if spec.scheduler is None and callable(paired) and not several else _scheduler(spec.scheduler)
     if isinstance(scheduler, AutoScheduler) and isinstance(spec.stop, Mapping) and scheduler.time_attr in spec.stop:
         scheduler.limit(spec.stop[scheduler.time_attr], "stop")
     if objectives is not None and objectives.multi:
@@ -101,7 +106,8 @@ def _check_multi(objectives: Objectives, searcher: Searcher, scheduler: Schedule
     if not searcher.multi_objective:
         raise ValueError(
             f"search={type(searcher).__name__} learns one objective; {said}: use search='auto' (TPE, learning them"
-            " all as MOTPE), 'tpe', 'random', 'grid' or rung.OptunaSearch(sampler) (e.g. NSGA-II)"
+            " all as MOTPE, or a GP on a few floats), 'tpe', 'gp', 'random', 'grid' or rung.OptunaSearch(sampler)"
+            " (e.g. NSGA-II)"
         )
     if not scheduler.multi_objective:
         raise ValueError(

@@ -186,6 +186,12 @@ def test_show_and_ls_mark_the_front(
     assert f"front: {len(front)} trials" in capsys.readouterr().out
 
 
+class OneGoal(rung.Random):
+    """A searcher that learns one objective (every named one now learns several)."""
+
+    multi_objective = False
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -196,9 +202,10 @@ def test_show_and_ls_mark_the_front(
             " end)",
         ),
         (
-            {"search": "gp"},
-            "search=GP learns one objective; this run has 2 objectives (f1 (min), f2 (min)): use search='auto' (TPE,"
-            " learning them all as MOTPE), 'tpe', 'random', 'grid' or rung.OptunaSearch(sampler) (e.g. NSGA-II)",
+            {"search": OneGoal()},
+            "search=OneGoal learns one objective; this run has 2 objectives (f1 (min), f2 (min)): use search='auto'"
+            " (TPE, learning them all as MOTPE, or a GP on a few floats), 'tpe', 'gp', 'random', 'grid' or"
+            " rung.OptunaSearch(sampler) (e.g. NSGA-II)",
         ),
         ({"mode": ["min"]}, "mode must be one mode for every objective or a list of 2 (one per metric); got"),
         ({"metric": None, "constraints": {"mb": ("<=", 1)}}, "constraints judges trials by their metric"),

@@ -6,11 +6,21 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import rung
 from rung.executors.simulated import Curve, SimulatedExecutor
-from rung.search.auto import GP_MAX_DIMS, GP_MAX_OPTIONS, ONCE_STARTUP, AutoSearch, gp_fits, once_gamma
+from rung.objectives import Objectives, hypervolume
+from rung.search.auto import (
+    GP_MAX_DIMS,
+    GP_MAX_OPTIONS,
+    ONCE_STARTUP,
+    AutoSearch,
+    gp_fits,
+    gp_fits_several,
+    once_gamma,
+)
 from rung.space import Space
 from rung.types import Status
 
@@ -170,3 +180,87 @@ def test_ordered_choices_reaches_both_models_and_is_checked() -> None:
         assert searcher._tpe.ordered_choices is searcher._gp.ordered_choices is ordered
     with pytest.raises(ValueError, match=r"^AutoSearch needs ordered_choices to be .*; got ordered_choices='yes'$"):
         AutoSearch(ordered_choices="yes")  # type: ignore[arg-type]
+
+
+# Several objectives.
+def zdt(config: dict[str, Any]) -> Curve:
+    x1, x2 = config["x1"], config["x2"]
+    g = 1 + 9 * x2
+    return Curve([{"f1": x1, "f2": g * (1 - math.sqrt(x1 / g)), "mb": 10 * x2}], [1.0])
+
+
+def _several(tmp_path: Path, name: str, space: dict[str, Any], **kwargs: Any) -> rung.ExperimentResult:
+    return rung.run(
+        zdt, space, metric=["f1", "f2"], mode="min", num_samples=kwargs.pop("num_samples", 30),
+        executor=SimulatedExecutor(2, decision_seconds=0.0), storage=tmp_path, name=name, seed=4, verbose=0, **kwargs,
+    )  # fmt: skip
+
+
+UNIT = {"x1": rung.uniform(0, 1), "x2": rung.uniform(0, 1)}
+
+
+def test_the_default_with_several_objectives_on_a_few_floats_is_the_gp_without_early_stopping(tmp_path: Path) -> None:
+    result = _several(tmp_path, "mo-gp", UNIT, constraints={"mb": ("<=", 5.0)})
+    assert (result.settings["built"]["search"], result.settings["built"]["scheduler"]) == ("AutoSearch", "FIFO")
+    assert result.settings["picked"] == [
+        "search: GP, expected hypervolume improvement (several objectives; a low-dimensional space)"
+    ]
+    front = np.array([[t.best_metrics["f1"], t.best_metrics["f2"] / 10] for t in result.pareto_front()])
+    random = _several(tmp_path, "mo-random", UNIT, search="random", constraints={"mb": ("<=", 5.0)})
+    front_random = np.array([[t.best_metrics["f1"], t.best_metrics["f2"] / 10] for t in random.pareto_front()])
+    assert hypervolume(front, [1.0, 1.0]) > hypervolume(front_random, [1.0, 1.0]) + 0.03
+    assert all(t.best_metrics["mb"] <= 5.0 for t in result.pareto_front())
+
+
+def test_the_default_with_several_objectives_elsewhere_is_tpe(tmp_path: Path) -> None:
+    space = {**UNIT, "model": rung.choice([{"kind": "a", "x": rung.uniform(0, 1)}, {"kind": "b"}])}
+    result = _several(tmp_path, "mo-tpe", space, num_samples=12)
+    assert (result.settings["built"]["search"], result.settings["built"]["scheduler"]) == ("TPE", "FIFO")
+
+
+@pytest.mark.parametrize(
+    ("space", "metrics", "fits"),
+    [
+        (UNIT, ["f1", "f2"], True),
+        ({"x": rung.loguniform(1e-3, 1.0), "z": rung.normal(0, 1)}, ["f1", "f2", "f3"], True),
+        (UNIT, ["f1", "f2", "f3", "f4"], False),
+        ({f"x{i}": rung.uniform(0, 1) for i in range(GP_MAX_DIMS + 1)}, ["f1", "f2"], False),
+        ({"x": rung.uniform(0, 1), "n": rung.randint(1, 5), "opt": rung.choice(["sgd", "adam"])}, ["f1", "f2"], True),
+        ({"x": rung.uniform(0, 1), "g": rung.grid([1, 2])}, ["f1", "f2"], False),
+    ],
+)
+def test_which_several_objective_runs_the_gp_takes(space: dict[str, Any], metrics: list[str], fits: bool) -> None:
+    assert gp_fits_several(Space(space), Objectives.of(metrics, "min")) is fits
+
+
+def test_auto_search_hands_several_objectives_to_both_models_and_the_gp_proposes_after_the_start() -> None:
+    searcher = AutoSearch()
+    searcher.setup(Space(UNIT), metric="f1", mode="min", num_samples=14, seed=0)
+    searcher.set_objectives(Objectives.of(["f1", "f2"], "min"))
+    models = []
+    for trial_id in range(1, 15):
+        config = searcher.suggest(trial_id)
+        assert config is not None
+        models.append(searcher.model)
+        result = dict(zdt(config).metrics[0])
+        searcher.on_complete(trial_id, Status.TERMINATED, result)
+    assert models == ["tpe"] * 10 + ["gp"] * 4
+
+
+def test_several_objectives_on_a_space_of_lists_take_the_gp_where_one_objective_takes_tpe() -> None:
+    lists = Space({"width": rung.choice([16, 32, 64, 128]), "lr": rung.choice([1e-4, 1e-3, 1e-2])})
+    assert not gp_fits(lists) and gp_fits_several(lists, Objectives.of(["f1", "f2"], "min"))
+    searcher = AutoSearch()
+    searcher.setup(lists, metric="f1", mode="min", num_samples=20, seed=0)
+    assert searcher._gp is None
+    searcher.set_objectives(Objectives.of(["f1", "f2"], "min"))
+    assert searcher._gp is not None and searcher._gp.objectives is not None
+    models = []
+    for trial_id in range(1, 13):
+        config = searcher.suggest(trial_id)
+        assert config is not None
+        models.append(searcher.model)
+        result = {"f1": config["width"] / 128, "f2": config["lr"] * 100, "training_iteration": 1}
+        searcher.on_complete(trial_id, Status.TERMINATED, result)
+    assert models == ["tpe"] * 10 + ["gp"] * 2
+    assert searcher._tpe.n_startup != ONCE_STARTUP  # MOTPE keeps its own settings

@@ -319,5 +319,11 @@ def test_a_told_trial_needs_every_objective(storage: Path) -> None:
         study.tell(trial.id, {"f1": 0.3})
     with pytest.raises(TypeError, match="the metric 'f2' must be a number"):
         study.tell(trial.id, {"f1": 0.3, "f2": "x"})
-    with pytest.raises(ValueError, match="learns one objective"):
-        rung.Study(SPACE, metric=["f1", "f2"], name="gp", storage=storage, search="gp")
+    with pytest.raises(ValueError, match="search=OneGoal learns one objective"):
+        rung.Study(SPACE, metric=["f1", "f2"], name="one", storage=storage, search=OneGoal())
+
+
+class OneGoal(rung.Random):
+    """A searcher that learns one objective (rung.GP now learns several)."""
+
+    multi_objective = False

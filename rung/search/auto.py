@@ -13,6 +13,11 @@ and the space, paired with `AutoScheduler`.
   (`ONCE_GAMMA`) after `ONCE_STARTUP` random trials. Why: BENCHMARKS.md, "What the default does"
   and "The default's black-box search beside Optuna's TPESampler".
 
+Several objectives (`metric=[...]`, no scheduler: every trial runs to its end): the GP (expected
+hypervolume improvement, `rung.GP`) for the spaces above, whatever the trials report, when there are
+at most `GP_MAX_OBJECTIVES` objectives; else TPE (MOTPE), as everywhere past `GP_MAX_TRIALS` ended
+trials. Why: BENCHMARKS.md, "GP with expected hypervolume improvement".
+
 Both models see every trial from the start (each records the other's proposals as given), so the
 one that proposes always learns from the whole history; the first proposals are TPE's random ones.
 """
@@ -24,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from rung._checks import Boolean, check
 from rung.domains import Categorical, Float, Integer, Normal, has_domain
+from rung.objectives import Objectives
 from rung.schedulers.auto import AutoScheduler
 from rung.schedulers.base import Scheduler
 from rung.search.base import Searcher
@@ -34,7 +40,17 @@ from rung.types import Config, Status
 if TYPE_CHECKING:
     from rung.search.gp import GP
 
-__all__ = ["GP_MAX_DIMS", "GP_MAX_TRIALS", "ONCE_STARTUP", "AutoSearch", "gp_fits", "lists_only", "once_gamma"]
+__all__ = [
+    "GP_MAX_DIMS",
+    "GP_MAX_OBJECTIVES",
+    "GP_MAX_TRIALS",
+    "ONCE_STARTUP",
+    "AutoSearch",
+    "gp_fits",
+    "gp_fits_several",
+    "lists_only",
+    "once_gamma",
+]
 
 GP_MAX_DIMS = 10
 """The most hyperparameters the GP models."""
@@ -63,12 +79,25 @@ def lists_only(space: Space) -> bool:
     )
 
 
+GP_MAX_OBJECTIVES = 3
+"""Several objectives: the most the GP learns (its boxes grow as the front's size to the m - 1)."""
+
+
 def gp_fits(space: Space) -> bool:
-    """Whether the GP suits this space (see the module's docstring)."""
+    """Whether the GP suits this space, for one objective (see the module's docstring)."""
+    return not lists_only(space) and _gp_models(space)  # lists only: TPE, measured better there
+
+
+def gp_fits_several(space: Space, objectives: Objectives) -> bool:
+    """Whether the GP suits a run with these several objectives (see the module's docstring): lists
+    of values included (EHVI measured better than MOTPE on HPOBench and NAS-Bench-201 tables)."""
+    return len(objectives.metrics) <= GP_MAX_OBJECTIVES and _gp_models(space)
+
+
+def _gp_models(space: Space) -> bool:
+    """Whether the GP can model the space: few numbers or small choices, no nesting, no grid."""
     if space.grid_dims or not 0 < len(space.paths) <= GP_MAX_DIMS:
         return False
-    if lists_only(space):
-        return False  # TPE: see the module's docstring
     for _, domain in space.paths:
         if isinstance(domain, Categorical) and domain.ordered() is None:
             if has_domain(domain.options) or len(domain.options) > GP_MAX_OPTIONS:
@@ -113,29 +142,52 @@ class AutoSearch(Searcher):
         assert self.seed is not None  # set by Searcher.setup
         self._tpe = TPE(seed=self.seed, ordered_choices=self.ordered_choices)
         self._tpe.setup(space, metric=metric, mode=mode, num_samples=num_samples, seed=self.seed)
-        self._gp: GP | None = None
-        if gp_fits(space):
-            from rung.search.gp import GP  # scipy.optimize: imported only for a space it models
-
-            # Its own generator (from the same seed): its proposals do not move TPE's draws.
-            self._gp = GP(seed=self.seed + 1, n_startup=1, ordered_choices=self.ordered_choices)
-            self._gp.setup(space, metric=metric, mode=mode, num_samples=num_samples, seed=self.seed + 1)
+        self._setup_args = (metric, mode, num_samples)
+        self._gp: GP | None = self._new_gp() if gp_fits(space) else None
         self._lists = lists_only(space)
         self.kind = "unknown"
         self._ended = 0
+        self._several = False  # several objectives, and the GP suits them
         self.model = "tpe"
+
+    def _new_gp(self) -> GP:
+        from rung.search.gp import GP  # scipy.optimize: imported only for a space it models
+
+        assert self.seed is not None  # set by Searcher.setup
+        metric, mode, num_samples = self._setup_args
+        # Its own generator (from the same seed): its proposals do not move TPE's draws.
+        gp = GP(seed=self.seed + 1, n_startup=1, ordered_choices=self.ordered_choices)
+        gp.setup(self.space, metric=metric, mode=mode, num_samples=num_samples, seed=self.seed + 1)
+        return gp
 
     @property
     def total(self) -> int | None:
         return self._tpe.total
 
+    multi_objective = True
+
+    def set_objectives(self, objectives: Objectives) -> None:
+        super().set_objectives(objectives)
+        self._tpe.set_objectives(objectives)
+        # Several objectives: the GP only where it measured better (else TPE); constraints alone: as without.
+        self._several = objectives.multi and gp_fits_several(self.space, objectives)
+        if objectives.multi:
+            self._gp = (self._gp or self._new_gp()) if self._several else None
+        if self._gp is not None:
+            self._gp.set_objectives(objectives)
+
     def set_fidelity(self, time_attr: str, milestones: list[float]) -> None:
         self._tpe.set_fidelity(time_attr, milestones, count_running=self.count_running)
+        self._several = False  # under a multi-fidelity scheduler: TPE, learning at its milestones
 
     def describe(self) -> str:
         """Which model proposes, and why."""
+        if self.model == "gp" and self._several:
+            return "search: GP, expected hypervolume improvement (several objectives; a low-dimensional space)"
         if self.model == "gp":
             return "search: GP (each trial reports once; a low-dimensional space of numbers)"
+        if self._multi():
+            return "search: TPE, MOTPE (several objectives)"
         if self.kind == "curves":
             return "search: TPE learning at the milestones (trials report learning curves)"
         if self.kind == "once" and self._gp is None and self._lists:
@@ -148,8 +200,12 @@ class AutoSearch(Searcher):
             return f"search: TPE (each trial reports once; past {GP_MAX_TRIALS} trials, a GP costs too much)"
         return "search: TPE (random proposals until trials end)"
 
+    def _multi(self) -> bool:
+        return getattr(self, "objectives", None) is not None and self.objectives.multi
+
     def _use_gp(self) -> bool:
-        return self._gp is not None and self.kind == "once" and GP_STARTUP <= self._ended < GP_MAX_TRIALS
+        once = self.kind == "once" or self._several  # several objectives: no scheduler stops trials
+        return self._gp is not None and once and GP_STARTUP <= self._ended < GP_MAX_TRIALS
 
     def suggest(self, trial_id: int) -> Config | None:
         gp = self._gp
@@ -190,9 +246,10 @@ class AutoSearch(Searcher):
             self._saw_curves()
         if self.kind == "unknown" and status is Status.TERMINATED and result is not None:
             self.kind = "once"
-            # Before this, TPE proposed at random (it needs n_startup >= 10 ended trials to model).
-            self._tpe.n_startup = ONCE_STARTUP
-            self._tpe.gamma = once_gamma
+            if not self._multi():  # measured with one objective (MOTPE keeps its own settings)
+                # Before this, TPE proposed at random (it needs n_startup >= 10 ended trials to model).
+                self._tpe.n_startup = ONCE_STARTUP
+                self._tpe.gamma = once_gamma
         self._ended += 1
         self._tpe.on_complete(trial_id, status, result)
         if self._gp is not None:

@@ -13,6 +13,8 @@ from rung._checks import INTEGER, Boolean, Interval, Options, check
 from rung._numbers import is_number
 from rung.domains import Categorical, Domain, Float, GridValues, Integer, Normal, has_domain
 from rung.models.gp import ACQUISITIONS, GaussianProcess, maximize_acquisition, single_threaded
+from rung.objectives import Objectives
+from rung.search import _ehvi
 from rung.search.base import Searcher
 from rung.space import Space
 from rung.types import Config, Status
@@ -82,6 +84,11 @@ class GP(Searcher):
     slots get different proposals. Up to 500 observations in 6 dimensions, every suggestion takes
     under 100 ms (`python -m bench.gp_cost`).
 
+    Several objectives (`metric=[...]`) or constraints: one GP per objective and per constraint, and
+    the expected hypervolume improvement over the feasible front (exact, by box decomposition) times
+    the probability that each constraint is met (`rung.search._ehvi`); trials count by their judged
+    result (`rung.objectives`), running ones at the models' predictions.
+
     What is learnt: a trial's LAST reported metric value, once it has ended (TERMINATED or
     STOPPED). A last value that is NaN or infinite (a diverged run) counts as the worst value seen;
     a trial that ended with an error, or never reported the metric, teaches nothing. Trials that
@@ -133,10 +140,20 @@ class GP(Searcher):
         # dimensions makes the acquisition chase the corners of the cube.
         prior = (math.sqrt(2.0) + 0.5 * math.log(self._dims), math.sqrt(3.0))
         self._gp = GaussianProcess(self._dims, lengthscale_prior=prior)
-        self._fitted_at = 0  # the number of observations at the last random restarts
+        self._models: dict[str, GaussianProcess] = {"": self._gp}  # by name: "", or per objective and constraint
+        self._fitted_at: dict[str, int] = {}  # the number of observations at each model's last random restarts
         self._x: dict[int, Array] = {}  # the encoding of every configuration this searcher proposed
         self._last: dict[int, float] = {}  # the last reported metric value of each trial
         self._done: dict[int, float] = {}  # ended trials that teach: trial id -> last value (maybe NaN)
+        self._objectives: Objectives | None = None  # several, or constraints (set_objectives)
+
+    multi_objective = True
+
+    def set_objectives(self, objectives: Objectives) -> None:
+        super().set_objectives(objectives)
+        self._objectives = objectives
+        self._judged: dict[int, dict[str, Any]] = {}  # trial id -> its judged result so far
+        self._results: dict[int, dict[str, Any]] = {}  # ended trials that teach: trial id -> judged result
 
     def _encoding(self, space: Space) -> list[_Column]:
         columns: list[_Column] = []
@@ -172,10 +189,19 @@ class GP(Searcher):
         value = result.get(self.metric) if self.metric is not None else None
         if is_number(value):
             self._last[trial_id] = float(value)
+        if self._objectives is not None and self._objectives.judge(self._judged.get(trial_id), result):
+            self._judged[trial_id] = result
 
     def on_complete(self, trial_id: int, status: Status, result: dict[str, Any] | None) -> None:
         if result is not None:
             self.observe(trial_id, result)
+        if self._objectives is not None:
+            judged = self._judged.pop(trial_id, None)
+            if trial_id in self._x and status is not Status.ERROR and judged is not None:
+                self._results[trial_id] = judged
+            else:
+                self._x.pop(trial_id, None)
+            return
         if trial_id in self._x and status is not Status.ERROR and trial_id in self._last:
             self._done[trial_id] = self._last[trial_id]
         elif trial_id in self._x:
@@ -214,11 +240,14 @@ class GP(Searcher):
         return np.array([self._x[i] for i in ids]), y
 
     def _propose(self, point: dict[Path, Any]) -> Array | None:
+        fixed = self._fixed_columns(point)
+        if self._objectives is not None:
+            return self._propose_objectives(self._objectives, fixed)
         data = self._data()
         if data is None:
             return None
         X, y = data
-        self._fit(X, y)
+        self._fit("", X, y)
         pending = [x for i, x in self._x.items() if i not in self._done]
         incumbent = float(y.min())
         if pending:
@@ -228,7 +257,6 @@ class GP(Searcher):
             believed = self._gp.predict(P)[0]
             self._gp.append(P, believed)
             incumbent = min(incumbent, float(believed.min()))
-        fixed = self._fixed_columns(point)
         candidates = self._candidates(X, y, fixed)
         free = [c.start for c in self._columns if c.numeric]
         points, _ = maximize_acquisition(
@@ -241,13 +269,26 @@ class GP(Searcher):
             maxfun=REFINE_EVALS,
             snap=self._snap,
         )
-        seen = np.array([*X, *pending])
-        for x in points:
-            if not np.any(np.all(np.abs(seen - x) < 1e-9, axis=1)):
-                return np.asarray(x)
-        return None  # every candidate already ran: sample at random
+        return _ehvi.first_unseen(points, [*X, *pending])
 
-    def _fit(self, X: Array, y: Array) -> None:
+    def _propose_objectives(self, objectives: Objectives, fixed: dict[int, Array]) -> Array | None:
+        """Several objectives or constraints: EHVI times the probability of feasibility (`_ehvi`)."""
+        ids = [i for i in self._results if i in self._x]
+        X, pending = np.array([self._x[i] for i in ids]), [x for i, x in self._x.items() if i not in self._results]
+        if len(ids) < 2:
+            return None
+        points = _ehvi.propose(
+            *(objectives, X, [self._results[i] for i in ids], np.array(pending).reshape(-1, self._dims)),
+            fit=self._fit,
+            candidates=lambda best, count: self._candidates(X, np.zeros(len(X)), fixed, best=best, most=count),
+            free=[c.start for c in self._columns if c.numeric],
+            snap=self._snap,
+            n_local=N_LOCAL,
+            maxfun=REFINE_EVALS,
+        )
+        return None if points is None else _ehvi.first_unseen(points, [*X, *pending])
+
+    def _fit(self, name: str, X: Array, y: Array) -> GaussianProcess:
         """Condition the GP on (X, y) after a bounded step of hyperparameter fitting.
 
         Every suggestion continues the fit from the last one's hyperparameters, with at most
@@ -260,11 +301,15 @@ class GP(Searcher):
         n = len(y)
         budget = _fit_budget(n)
         restarts = 0
-        if n >= self._fitted_at + max(1, math.floor(REFIT_SHARE * self._fitted_at)):
-            self._fitted_at = n
+        fitted_at = self._fitted_at.get(name, 0)
+        if n >= fitted_at + max(1, math.floor(REFIT_SHARE * fitted_at)):
+            self._fitted_at[name] = n
             if budget // (1 + RESTARTS) >= RESTART_EVALS:
                 restarts = RESTARTS
-        self._gp.fit(X, y, rng=self._rng, restarts=restarts, maxfun=budget // (1 + restarts))
+        gp = self._models.get(name)
+        if gp is None:
+            gp = self._models[name] = GaussianProcess(self._dims, lengthscale_prior=self._gp.lengthscale_prior)
+        return gp.fit(X, y, rng=self._rng, restarts=restarts, maxfun=budget // (1 + restarts))
 
     def _fixed_columns(self, point: dict[Path, Any]) -> dict[int, Array]:
         """The one-hot columns of the grid point, which the acquisition may not change."""
@@ -274,11 +319,15 @@ class GP(Searcher):
                 fixed[column.start] = self._one_hot(column, column.domain.to_unit(point[column.path]))
         return fixed
 
-    def _candidates(self, X: Array, y: Array, fixed: dict[int, Array]) -> Array:
+    def _candidates(
+        self, X: Array, y: Array, fixed: dict[int, Array], *, best: Array | None = None, most: int = N_CANDIDATES
+    ) -> Array:
+        """Random candidates, and as many around the `best` rows (default: the 5 lowest in y)."""
         rng = self._rng
-        count = min(N_CANDIDATES, CANDIDATE_WORK // len(y))
+        count = min(most, N_CANDIDATES, CANDIDATE_WORK // len(y))
         random = rng.uniform(size=(count, self._dims))
-        best = X[np.argsort(y, kind="stable")[: min(5, len(y))]]
+        if best is None:
+            best = X[np.argsort(y, kind="stable")[: min(5, len(y))]]
         local = best[rng.integers(len(best), size=count)]
         local = np.clip(local + rng.normal(scale=LOCAL_SD, size=local.shape), 0.0, 1.0)
         out = np.vstack([random, local])
