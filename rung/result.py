@@ -71,7 +71,8 @@ class Trial:
 
     @property
     def log_path(self) -> Path:
-        """The file holding what the trial printed (made when asked: 100,000 paths cost seconds)."""
+        """The file holding what the trial printed (the path is made when asked: 100,000 paths cost
+        seconds). On the process executor the file exists only if the trial printed something."""
         storage, name = self._store
         return Path(files.log_file(Path(storage) / name, self.id))
 
