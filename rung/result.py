@@ -12,7 +12,7 @@ from rung._trials import Trials
 from rung.errors import UntrustedStoreError
 from rung.objectives import Objectives
 from rung.store import checkpoints as files
-from rung.store import driver, views
+from rung.store import driver
 from rung.store.sqlite import Store
 from rung.types import Config, Status, flatten
 
@@ -251,6 +251,8 @@ class ExperimentResult:
         self._known(trial_id, "schedule")
         store = Store.read(self.storage, self.name)
         try:
+            from rung.store import views  # the read side's views: imported when asked, not by every run
+
             plan = views.schedules(store.timed_history()).get(trial_id, [])
         finally:
             store.close()
