@@ -53,6 +53,9 @@ class Trials(Sequence[_T], Generic[_T]):
         self._dense = count == 0 or (low == 1 and high == count)
         self._pages: OrderedDict[int, list[_T]] = OrderedDict()
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_pages": OrderedDict()}  # pickled without the pages read
+
     def __len__(self) -> int:
         return self._count
 

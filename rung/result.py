@@ -125,26 +125,7 @@ class ExperimentResult:
         finally:
             store.close()
         objectives = Objectives.stored(experiment["metric"], experiment["mode"], experiment["settings"])
-        constrained = objectives is not None and bool(objectives.constraints)
-        shown = experiment["status"]
-
-        def build(row: dict[str, Any], checkpoint: Path | None) -> Trial:
-            return Trial(
-                id=row["id"],
-                config=row["config"],
-                status=Status(driver.shown(row["status"], shown)),
-                metrics=row["last_result"] or {},
-                best_metrics=row["best_result"],
-                error=row["error"],
-                iteration=row["iteration"],
-                num_failures=row["num_failures"],
-                parent_id=row["parent_id"],
-                checkpoint_path=checkpoint,
-                _store=(storage, name),
-                _trusted=trusted,
-                feasible=_feasible(objectives, row["best_result"]) if constrained else True,
-            )
-
+        build = _Build(objectives, experiment["status"], (storage, name), trusted)
         self.storage = storage
         # Read from the store when asked, a page at a time (see rung/_trials.py): a result of a
         # million trials costs no more to make than one of ten.
@@ -338,6 +319,36 @@ class ExperimentResult:
             row["error"] = trial.error
             rows.append(row)
         return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class _Build:
+    """Makes a `Trial` from a stored row (a class, not a closure: a result pickles, as a fitted
+    `RungSearchCV` holding one does)."""
+
+    objectives: Objectives | None
+    experiment_status: str
+    store: tuple[str | Path, str]
+    trusted: bool
+
+    def __call__(self, row: dict[str, Any], checkpoint: Path | None) -> Trial:
+        objectives = self.objectives
+        constrained = objectives is not None and bool(objectives.constraints)
+        return Trial(
+            id=row["id"],
+            config=row["config"],
+            status=Status(driver.shown(row["status"], self.experiment_status)),
+            metrics=row["last_result"] or {},
+            best_metrics=row["best_result"],
+            error=row["error"],
+            iteration=row["iteration"],
+            num_failures=row["num_failures"],
+            parent_id=row["parent_id"],
+            checkpoint_path=checkpoint,
+            _store=self.store,
+            _trusted=self.trusted,
+            feasible=_feasible(objectives, row["best_result"]) if constrained else True,
+        )
 
 
 def _feasible(objectives: Objectives | None, judged: dict[str, Any] | None) -> bool | None:

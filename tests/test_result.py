@@ -9,7 +9,9 @@ and both modes.
 from __future__ import annotations
 
 import math
+import pickle
 import sqlite3
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +162,11 @@ def test_making_a_result_reads_no_trial(storage: Path, monkeypatch: pytest.Monke
     result = rung.load("lazy-min", storage=storage)
     assert len(result.trials) == len(VALUES) and pages == []
     assert result.best is not None and pages == [0]  # the best trial's page, read to give the Trial
+
+
+def test_a_result_pickles_without_the_trials_it_read(storage: Path) -> None:
+    result = _run(storage, "max")
+    assert result.trials[0].id == 1  # a page read, which the pickle leaves out
+    again = pickle.loads(pickle.dumps(result))
+    assert again.trials._pages == OrderedDict() and again.trials == result.trials
+    assert again.best == result.best and again.name == result.name
