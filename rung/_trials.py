@@ -1,12 +1,14 @@
 """`ExperimentResult.trials`: the trials of a result, read from the store in pages when asked.
 
-A million stored trials made 4 GB of `Trial` objects, read for 86 s before `rung.run` returned. A
-result now reads only what it is asked for: pages of `PAGE` trials (the last `CACHED_PAGES` read are
-kept, so an experiment of up to 16,384 trials is read once), and the best trial by SQL over the
-store's JSON columns (one row decoded, not every one).
+A million stored trials made 4 GB of `Trial` objects, read for 86 s before `rung.run` returned. An
+experiment of up to `EAGER` trials is still read whole when its result is made (as before: such a
+result needs its store no more, and the folder may go); a larger one is read only as asked: pages of
+`PAGE` trials (the last `CACHED_PAGES` read are kept), and the best trial by SQL over the store's
+JSON columns (one row decoded, not every one). A large result needs its store for as long as it
+is used.
 
-The trials a result holds are those stored when it was made (ids up to the largest then); their
-fields are read when first asked (a trial still running then may have moved on).
+The trials a large result holds are those stored when it was made (ids up to the largest then);
+their fields are read when first asked (a trial still running then may have moved on).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from typing import Any, Generic, TypeVar, overload
 from rung._numbers import finite
 from rung.store.sqlite import Store
 
-__all__ = ["CACHED_PAGES", "PAGE", "Trials"]
+__all__ = ["CACHED_PAGES", "EAGER", "PAGE", "Trials"]
 
+EAGER = 16_384
 PAGE = 1024
 CACHED_PAGES = 16
 _T = TypeVar("_T")
@@ -43,15 +46,25 @@ class Trials(Sequence[_T], Generic[_T]):
         self, storage: str | Path, name: str, build: Callable[[dict[str, Any], Path | None], _T], objects: bool
     ) -> None:
         self._storage, self._name, self._build, self._objects = storage, name, build, objects
+        self._all: list[_T] | None = None  # every trial, read when the result was made (at most EAGER)
         store = Store.read(storage, name)
         try:
             count, low, high = store.trial_span()
+            if count <= EAGER:
+                paths = store.checkpoint_paths()
+                self._all = [build(row, paths.get(row["id"])) for row in store.trials(objects, last=high)]
+                count = len(self._all)
         finally:
             store.close()
         self._count, self._low, self._high = count, low, high
         # Ids 1..count (how the tuner numbers trials): page p holds ids p*PAGE+1 ..; else by offset.
         self._dense = count == 0 or (low == 1 and high == count)
         self._pages: OrderedDict[int, list[_T]] = OrderedDict()
+
+    @property
+    def loaded(self) -> bool:
+        """Whether every trial was read when the result was made (an experiment of at most `EAGER`)."""
+        return self._all is not None
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_pages": OrderedDict()}  # pickled without the pages read
@@ -71,6 +84,8 @@ class Trials(Sequence[_T], Generic[_T]):
     def __getitem__(self, index: slice) -> list[_T]: ...
 
     def __getitem__(self, index: int | slice) -> _T | list[_T]:
+        if self._all is not None:
+            return self._all[index]
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(self._count))]
         if not isinstance(index, int):
@@ -81,6 +96,9 @@ class Trials(Sequence[_T], Generic[_T]):
         return self._page(position // PAGE)[position % PAGE]
 
     def __iter__(self) -> Iterator[_T]:
+        if self._all is not None:
+            yield from self._all
+            return
         for page in range((self._count + PAGE - 1) // PAGE):
             yield from self._page(page)
 
@@ -92,7 +110,8 @@ class Trials(Sequence[_T], Generic[_T]):
     __hash__ = None  # type: ignore[assignment]  # mutable-looking, like the list it stands for
 
     def __repr__(self) -> str:
-        return f"<{self._count} trials of experiment {self._name!r}, read from its store when asked>"
+        how = "read when the result was made" if self._all is not None else "read from its store when asked"
+        return f"<{self._count} trials of experiment {self._name!r}, {how}>"
 
     def by_id(self, trial_id: int) -> _T | None:
         """The trial with this id, or None if the result has none."""
@@ -100,6 +119,8 @@ class Trials(Sequence[_T], Generic[_T]):
             return None
         if self._dense:
             return self[trial_id - 1]
+        if self._all is not None:
+            return next((t for t in self._all if getattr(t, "id", None) == trial_id), None)
         store = Store.read(self._storage, self._name)
         try:
             rows = store.trials(self._objects, first=trial_id, last=trial_id)

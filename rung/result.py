@@ -8,6 +8,7 @@ from typing import Any
 
 import cloudpickle
 
+from rung._numbers import better, finite
 from rung._trials import Trials
 from rung.errors import UntrustedStoreError
 from rung.objectives import Objectives
@@ -127,8 +128,8 @@ class ExperimentResult:
         objectives = Objectives.stored(experiment["metric"], experiment["mode"], experiment["settings"])
         build = _Build(objectives, experiment["status"], (storage, name), trusted)
         self.storage = storage
-        # Read from the store when asked, a page at a time (see rung/_trials.py): a result of a
-        # million trials costs no more to make than one of ten.
+        # Read whole now up to 16,384 trials, else from the store when asked, a page at a time (see
+        # rung/_trials.py): a result of a million trials costs no more to make than one of 16,384.
         self.trials: Trials[Trial] = Trials(storage, name, build, objects=trusted)
         self.name: str = name  # the folder's name: a copied or renamed experiment goes by its new one
         self.status: str = experiment["status"]
@@ -154,6 +155,13 @@ class ExperimentResult:
 
     def _judged(self) -> list[tuple[int, dict[str, Any] | None]]:
         return [(t.id, t.best_metrics) for t in self.trials]
+
+    def _value(self, trial: Trial, scope: str) -> float | None:
+        source = trial.best_metrics if scope == "all" else trial.metrics
+        if source is None or self.metric is None:
+            return None
+        value: Any = source.get(self.metric)
+        return float(value) if finite(value) else None
 
     def pareto_front(self) -> list[Trial]:
         """The trials no other feasible trial beats in every objective (and matches in none worse),
@@ -192,6 +200,15 @@ class ExperimentResult:
             return self._best_by(objectives, scope)
         if self.metric is None:
             return None
+        if self.trials.loaded:
+            scored = [(v, t) for t in self.trials if (v := self._value(t, scope)) is not None]
+            if not scored:
+                return None
+            best_value, best = scored[0]
+            for value, trial in scored[1:]:
+                if better(value, best_value, self.mode):
+                    best_value, best = value, trial
+            return best
         best_id = self.trials.best_id(self.metric, self.mode, scope)
         return None if best_id is None else self.trials.by_id(best_id)
 

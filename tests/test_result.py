@@ -1,4 +1,5 @@
-"""`ExperimentResult` reads its trials from the store when asked (rung/_trials.py), page by page.
+"""`ExperimentResult` reads its trials from the store when asked (rung/_trials.py), page by page,
+once an experiment has more than `EAGER` trials (set to 0 here to test that with a few).
 
 What a result answers must be what a list of every stored trial answered: the same trials in the same
 order, and the same best trial under rung's rule (finite numbers only: NaN, inf, and in stores not
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import shutil
 import sqlite3
 from collections import OrderedDict
 from pathlib import Path
@@ -72,6 +74,7 @@ def _eager_best(rows: list[dict[str, Any]], mode: str, scope: str) -> int | None
 def test_trials_read_page_by_page_answer_as_a_list_of_every_trial(
     storage: Path, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(_trials, "EAGER", 0)
     monkeypatch.setattr(_trials, "PAGE", 3)  # 13 trials in 5 pages, 2 of them kept
     monkeypatch.setattr(_trials, "CACHED_PAGES", 2)
     result = _run(storage, mode)
@@ -95,7 +98,11 @@ def test_trials_read_page_by_page_answer_as_a_list_of_every_trial(
     assert (result.best.id, result.get_best("last").id) == expected  # type: ignore[union-attr]
 
 
-def test_best_skips_values_that_are_no_numbers_in_a_store_not_written_by_report(storage: Path) -> None:
+@pytest.mark.parametrize("eager", [0, _trials.EAGER])
+def test_best_skips_values_that_are_no_numbers_in_a_store_not_written_by_report(
+    storage: Path, eager: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_trials, "EAGER", eager)
     _run(storage, "min")
     # A JSON true, which SQLite reads as 1, and a string: never best, as when every row was decoded.
     with sqlite3.connect(storage / "lazy-min" / DB_NAME) as conn:
@@ -112,7 +119,11 @@ def test_best_skips_values_that_are_no_numbers_in_a_store_not_written_by_report(
     assert rung.load("lazy-min", storage=storage).best.id == _eager_best(rows, "min", "all") == 11  # type: ignore[union-attr]
 
 
-def test_a_result_made_before_more_trials_holds_the_trials_stored_then(storage: Path) -> None:
+@pytest.mark.parametrize("eager", [0, _trials.EAGER])
+def test_a_result_made_before_more_trials_holds_the_trials_stored_then(
+    storage: Path, eager: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_trials, "EAGER", eager)
     first = _run(storage, "min")
     rung.run(
         two_reports,
@@ -129,7 +140,9 @@ def test_a_result_made_before_more_trials_holds_the_trials_stored_then(storage: 
     assert len(first.trials) == len(VALUES) and [t.id for t in first.trials] == list(range(1, len(VALUES) + 1))
 
 
-def test_trials_with_ids_missing_are_read_by_offset(storage: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("eager", [0, _trials.EAGER])
+def test_trials_with_ids_missing_are_read_by_offset(storage: Path, eager: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_trials, "EAGER", eager)
     monkeypatch.setattr(_trials, "PAGE", 4)
     _run(storage, "min")
     with sqlite3.connect(storage / "lazy-min" / DB_NAME) as conn:  # not what rung writes: ids 1..n
@@ -149,7 +162,8 @@ def test_trials_with_ids_missing_are_read_by_offset(storage: Path, monkeypatch: 
         result.history(11)
 
 
-def test_making_a_result_reads_no_trial(storage: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_making_a_large_result_reads_no_trial(storage: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_trials, "EAGER", len(VALUES) - 1)
     _run(storage, "min")
     pages: list[int] = []
     real = _trials.Trials._page
@@ -164,9 +178,23 @@ def test_making_a_result_reads_no_trial(storage: Path, monkeypatch: pytest.Monke
     assert result.best is not None and pages == [0]  # the best trial's page, read to give the Trial
 
 
-def test_a_result_pickles_without_the_trials_it_read(storage: Path) -> None:
+def test_a_large_result_pickles_without_the_trials_it_read(storage: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_trials, "EAGER", 0)
     result = _run(storage, "max")
     assert result.trials[0].id == 1  # a page read, which the pickle leaves out
     again = pickle.loads(pickle.dumps(result))
     assert again.trials._pages == OrderedDict() and again.trials == result.trials
     assert again.best == result.best and again.name == result.name
+
+
+def test_a_small_result_is_read_whole_and_outlives_its_store(storage: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    small = _run(storage, "min")
+    monkeypatch.setattr(_trials, "EAGER", 0)
+    large = rung.load("lazy-min", storage=storage, trusted=True)
+    assert small.trials.loaded and not large.trials.loaded
+    assert list(map(repr, small.trials)) == list(map(repr, large.trials))  # repr: NaN != NaN
+    assert small.best == large.best and small.get_best("last") == large.get_best("last")
+    shutil.rmtree(storage)  # as a temporary folder goes after the run
+    assert [t.id for t in small.trials] == list(range(1, len(VALUES) + 1)) and small.best is not None
+    assert small.trials[-2:] == [small.trials.by_id(12), small.trials.by_id(13)]
+    assert list(map(repr, pickle.loads(pickle.dumps(small)).trials)) == list(map(repr, small.trials))
