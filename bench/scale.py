@@ -87,7 +87,7 @@ class Outcome:
     resume_s: float | None = None
     """With `resume`: seconds to resume the ended experiment (replaying its store) and run 100 more trials."""
     result_rss_mb: float | None = None
-    """The driver's RSS once `rung.run` returned its `ExperimentResult` (every trial read back)."""
+    """The driver's RSS once `rung.run` returned its `ExperimentResult` (read lazily above 16,384 trials)."""
     growth: list[tuple[str, float]] = field(default_factory=list)
     """With tracemalloc: the source lines whose allocations grew most between the marks at about a
     third of the trials and at the end, with the bytes they hold per trial ended in between."""
@@ -245,7 +245,7 @@ def table_text(outcome: Outcome) -> str:
     if outcome.result_rss_mb is not None:
         after = outcome.real_s - (outcome.marks[-1].real_s if outcome.marks else 0.0)
         lines.append(
-            f"\nThe returned ExperimentResult (every trial read back): {after:.1f} s after the last trial ended;"
+            f"\nThe returned ExperimentResult: {after:.1f} s after the last trial ended;"
             f" driver RSS {outcome.result_rss_mb:.1f} MB with it"
         )
     if outcome.tracemalloc_peak_mb is not None:

@@ -9,6 +9,7 @@ from typing import Any
 import cloudpickle
 
 from rung._numbers import better, finite
+from rung._trials import Trials
 from rung.errors import UntrustedStoreError
 from rung.objectives import Objectives
 from rung.store import checkpoints as files
@@ -71,7 +72,8 @@ class Trial:
 
     @property
     def log_path(self) -> Path:
-        """The file holding what the trial printed (made when asked: 100,000 paths cost seconds)."""
+        """The file holding what the trial printed (the path is made when asked: 100,000 paths cost
+        seconds). On the process executor the file exists only if the trial printed something."""
         storage, name = self._store
         return Path(files.log_file(Path(storage) / name, self.id))
 
@@ -121,33 +123,16 @@ class ExperimentResult:
     def __init__(self, storage: str | Path, name: str, *, trusted: bool = False) -> None:
         store = Store.read(storage, name)
         try:
-            experiment = store.experiment()
-            objectives = Objectives.stored(experiment["metric"], experiment["mode"], experiment["settings"])
-            constrained = objectives is not None and bool(objectives.constraints)
-            rows = store.trials(objects=trusted)
-            paths = store.checkpoint_paths()
+            experiment = store.experiment(setup=False)
             self.path = store.path
-            self.storage = storage
-            self.trials = [
-                Trial(
-                    id=row["id"],
-                    config=row["config"],
-                    status=Status(driver.shown(row["status"], experiment["status"])),
-                    metrics=row["last_result"] or {},
-                    best_metrics=row["best_result"],
-                    error=row["error"],
-                    iteration=row["iteration"],
-                    num_failures=row["num_failures"],
-                    parent_id=row["parent_id"],
-                    checkpoint_path=paths.get(row["id"]),
-                    _store=(storage, name),
-                    _trusted=trusted,
-                    feasible=_feasible(objectives, row["best_result"]) if constrained else True,
-                )
-                for row in rows
-            ]
         finally:
             store.close()
+        objectives = Objectives.stored(experiment["metric"], experiment["mode"], experiment["settings"])
+        build = _Build(objectives, experiment["status"], (storage, name), trusted)
+        self.storage = storage
+        # Read whole now up to 16,384 trials, else from the store when asked, a page at a time (see
+        # rung/_trials.py): a result of a million trials costs no more to make than one of 16,384.
+        self.trials: Trials[Trial] = Trials(storage, name, build, objects=trusted)
         self.name: str = name  # the folder's name: a copied or renamed experiment goes by its new one
         self.status: str = experiment["status"]
         self.metric: str | None = experiment["metric"]
@@ -193,8 +178,7 @@ class ExperimentResult:
         """
         if self.objectives is None:
             raise ValueError(f"pareto_front: experiment {self.name!r} has no metric (metric=None)")
-        by_id = {t.id: t for t in self.trials}
-        return [by_id[i] for i in self.objectives.front(self._judged())]
+        return [t for i in self.objectives.front(self._judged()) if (t := self.trials.by_id(i)) is not None]
 
     def get_best(self, scope: str = "all", *, scalarize: dict[str, float] | None = None) -> Trial | None:
         """The best trial: by each trial's best result (scope="all") or last result (scope="last").
@@ -217,14 +201,19 @@ class ExperimentResult:
             if objectives.multi and objectives.weights is None:
                 raise objectives.no_single_best("get_best", self.name)
             return self._best_by(objectives, scope)
-        scored = [(v, t) for t in self.trials if (v := self._value(t, scope)) is not None]
-        if not scored:
+        if self.metric is None:
             return None
-        best_value, best = scored[0]
-        for value, trial in scored[1:]:
-            if better(value, best_value, self.mode):
-                best_value, best = value, trial
-        return best
+        if self.trials.loaded:
+            scored = [(v, t) for t in self.trials if (v := self._value(t, scope)) is not None]
+            if not scored:
+                return None
+            best_value, best = scored[0]
+            for value, trial in scored[1:]:
+                if better(value, best_value, self.mode):
+                    best_value, best = value, trial
+            return best
+        best_id = self.trials.best_id(self.metric, self.mode, scope)
+        return None if best_id is None else self.trials.by_id(best_id)
 
     def _best_by(self, objectives: Objectives, scope: str) -> Trial | None:
         best: Trial | None = None
@@ -263,6 +252,8 @@ class ExperimentResult:
         self._known(trial_id, "schedule")
         store = Store.read(self.storage, self.name)
         try:
+            from rung.store import views  # the read side's views: imported when asked, not by every run
+
             plan = views.schedules(store.timed_history()).get(trial_id, [])
         finally:
             store.close()
@@ -312,9 +303,8 @@ class ExperimentResult:
         return plot_schedules(self, param, path=path)
 
     def _known(self, trial_id: int, asked: str) -> None:
-        known = {t.id for t in self.trials}
-        if trial_id not in known:
-            span = f"{min(known)}..{max(known)}" if known else "none"
+        if self.trials.by_id(trial_id) is None:
+            span = "none" if self.trials.span is None else "{}..{}".format(*self.trials.span)
             raise ValueError(f"{asked}: no trial {trial_id!r} in experiment {self.name!r}; its trials: {span}")
 
     def history(self, trial_id: int) -> list[dict[str, Any]]:
@@ -361,6 +351,36 @@ class ExperimentResult:
             row["error"] = trial.error
             rows.append(row)
         return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class _Build:
+    """Makes a `Trial` from a stored row (a class, not a closure: a result pickles, as a fitted
+    `RungSearchCV` holding one does)."""
+
+    objectives: Objectives | None
+    experiment_status: str
+    store: tuple[str | Path, str]
+    trusted: bool
+
+    def __call__(self, row: dict[str, Any], checkpoint: Path | None) -> Trial:
+        objectives = self.objectives
+        constrained = objectives is not None and bool(objectives.constraints)
+        return Trial(
+            id=row["id"],
+            config=row["config"],
+            status=Status(driver.shown(row["status"], self.experiment_status)),
+            metrics=row["last_result"] or {},
+            best_metrics=row["best_result"],
+            error=row["error"],
+            iteration=row["iteration"],
+            num_failures=row["num_failures"],
+            parent_id=row["parent_id"],
+            checkpoint_path=checkpoint,
+            _store=self.store,
+            _trusted=self.trusted,
+            feasible=_feasible(objectives, row["best_result"]) if constrained else True,
+        )
 
 
 def _feasible(objectives: Objectives | None, judged: dict[str, Any] | None) -> bool | None:

@@ -253,12 +253,15 @@ def test_the_reader_keeps_few_copies_and_removes_them_when_closed(
     assert [s["trials"] for s in reader.experiments()] == [2] * 6
     for name in ("a", "b", "c", "d", "e", "f"):
         assert reader.trials(name, overview.paging.PageQuery())["total"] == 2
-    assert len(list(copies.iterdir())) == 4  # OPEN_COPIES: the least recently used went
+    open_copies = [e.copy for e in reader._entries.values() if e.copy is not None]
+    assert len(open_copies) == 4  # OPEN_COPIES: the least recently used went
+    assert all(c.direct for c in open_copies) and list(copies.iterdir()) == []  # no driver: read in place
     assert reader.experiment("a")["summary"]["trials"] == 2  # a view is kept without its copy
     reader.close()
     assert list(copies.iterdir()) == []
     with pytest.raises(RuntimeError, match="^the dashboard's reader is closed$"):
         reader.experiment("a")
+    (storage / "b" / "rung.db-wal").write_bytes(b"")  # a WAL, as while a driver has it open: copied
     server, url = start_background(storage)
     assert _get(f"{url}/api/experiments/b/trials")[0] == 200 and len(list(copies.iterdir())) == 1
     code, found = _get(f"{url}/api/experiments/b/timeline")

@@ -18,6 +18,7 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 __all__ = [
@@ -141,14 +142,16 @@ def kill_tree(spare: frozenset[int] = frozenset()) -> None:
 _WATCHED = {signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP}
 
 
-def split_worker(driver_fd: int) -> bool:
+def split_worker(driver_fd: int, at_end: Callable[[], object] | None = None) -> bool:
     """Linux: fork this worker into a supervisor and a runner; returns True in the runner.
 
     The runner runs trials. The supervisor runs no user code, so it always answers: it is a
     subreaper, the kernel sends it SIGTERM when the driver dies, and when SIGTERM comes (from the
     driver: stop the trial) or the runner ends, it kills the runner's process group, then every
     process left below it (daemons too, adopted as orphans), and exits as the runner did (the same
-    code or signal, which the driver reports). It never returns.
+    code or signal, which the driver reports); `at_end` runs before it exits, once the runner and
+    what it started are dead (the worker's spool moves the output of the trial it was running). It
+    never returns.
 
     Elsewhere it returns False at once: the worker runs trials itself, unsupervised.
     """
@@ -171,10 +174,10 @@ def split_worker(driver_fd: int) -> bool:
     os.close(driver_fd)  # the runner's alone: the driver sees EOF when the runner ends
     with contextlib.suppress(OSError):
         os.setpgid(runner, runner)  # as the runner does: whichever runs first
-    _supervise(runner)
+    _supervise(runner, at_end)
 
 
-def _supervise(runner: int) -> NoReturn:
+def _supervise(runner: int, at_end: Callable[[], object] | None) -> NoReturn:
     while True:
         received = signal.sigwaitinfo(_WATCHED)
         if received.si_signo != signal.SIGCHLD:  # SIGTERM: the driver ends the trial, or died
@@ -187,6 +190,9 @@ def _supervise(runner: int) -> NoReturn:
         os.killpg(runner, signal.SIGKILL)
     _, status = os.waitpid(runner, 0)
     kill_tree()
+    if at_end is not None:
+        with contextlib.suppress(Exception):  # the exit status is what the driver must hear
+            at_end()
     _exit_as(status)
 
 

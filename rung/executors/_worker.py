@@ -21,6 +21,7 @@ from typing import Any
 import cloudpickle
 
 from rung.executors import _procs
+from rung.executors._spool import Spool
 from rung.session import Job, Outcome, failure, run_trial
 from rung.types import Config, Decision
 
@@ -64,7 +65,23 @@ class _Capture:
         self.saved = []
 
 
-def serve(conn: Connection) -> None:
+class _Spooled:
+    """A trial's stdout and stderr in its worker's spool (see `_spool.py`)."""
+
+    def __init__(self, spool: Spool | None, path: str | None) -> None:
+        assert spool is not None and path is not None
+        self.spool, self.path = spool, path
+
+    def __enter__(self) -> None:
+        self.spool.start(self.path)
+
+    def __exit__(self, *exc: object) -> None:
+        self.spool.stop()
+
+
+def serve(conn: Connection, spool: Spool | None = None) -> None:
+    """Run trials as the driver asks until it says quit or goes; `spool`: the worker's output file
+    (supervised workers, `_spool.py`), else each trial's output goes straight to its log file."""
     channel = _PipeChannel(conn)
     functions: dict[str, Callable[[Config], Any]] = {}
     pickled: dict[str, bytes] = {}
@@ -72,8 +89,10 @@ def serve(conn: Connection) -> None:
         try:
             message = conn.recv()
         except (EOFError, OSError):
-            return
+            message = ("quit",)
         if message[0] == "quit":
+            if spool is not None:
+                spool.close()
             return
         if message[0] == "load":
             # Unpickling imports the objective's modules: done once, before the first trial.
@@ -89,8 +108,9 @@ def serve(conn: Connection) -> None:
             pickled[fn_key] = fn_bytes
         os.environ["RUNG_TRIAL_ID"] = str(job.trial_id)
         before = frozenset(_procs.children(os.getpid()))  # started while loading: the worker's own
+        spooled = spool is not None and job.log_path is not None
         try:
-            with _Capture(job.log_path):
+            with _Spooled(spool, job.log_path) if spooled else _Capture(job.log_path):
                 try:
                     if fn_key not in functions:
                         # Kept as bytes until it loads, so a failed load fails each trial alike.
@@ -100,21 +120,30 @@ def serve(conn: Connection) -> None:
                     outcome = Outcome("error", failure(exc, job.trial_id))
         except Exception:  # the trial's log could not be opened or written (no space, no permission)
             outcome = Outcome("error", traceback.format_exc())
-        # What the trial started ends with it, before the driver hears of its end.
+        # What the trial started ends with it, before the driver hears of its end (and before its
+        # output becomes its log: what it started wrote there until now).
         _procs.kill_tree(spare=before)
+        if spooled:
+            try:
+                spool.finish()  # type: ignore[union-attr]
+            except OSError:
+                if outcome.kind != "error":
+                    outcome = Outcome("error", traceback.format_exc())
         conn.send(("ended", job.trial_id, outcome.kind, outcome.error))
 
 
 def main(argv: list[str]) -> None:
     # The driver decides what happens to trials on Ctrl-C (a signal sent to the worker alone is ignored).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # On Linux a supervisor process stays behind here (it never returns): see `_procs.split_worker`.
-    _procs.split_worker(int(argv[1]))
+    # On Linux a supervisor process stays behind here (it never returns): see `_procs.split_worker`;
+    # it moves the output of a trial whose worker died to the trial's log (the spool's `rescue`).
+    spool = Spool() if _procs.LINUX else None
+    supervised = _procs.split_worker(int(argv[1]), at_end=None if spool is None else spool.rescue)
     # The driver's import path, so functions pickled by reference (module.name) import here too.
     for entry in reversed(json.loads(os.environ.pop("RUNG_SYS_PATH", "[]"))):
         if entry not in sys.path:
             sys.path.insert(0, entry)
-    serve(Connection(int(argv[1])))
+    serve(Connection(int(argv[1])), spool if supervised else None)
 
 
 if __name__ == "__main__":

@@ -249,13 +249,14 @@ class RungSearchCV(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
                 resume=self.resume, time_budget_s=self.time_budget_s, seed=_setup.seed_of(self.random_state),
                 verbose=1 if self.verbose else 0, callbacks=list(self.callbacks or ()),
             )  # fmt: skip
+            trials = list(result.trials)  # read before a temporary store goes (a large result reads it)
         finally:
             if self.storage is None:
                 shutil.rmtree(storage, ignore_errors=True)
         self.result_: ExperimentResult | None = result if self.storage is not None else None
         rows = [
             _results.Row(t.id, job.decode(t.config), t.metrics, t.error)
-            for t in sorted(result.trials, key=lambda t: t.id)
+            for t in sorted(trials, key=lambda t: t.id)
             if t.status is not Status.PENDING
         ]
         if not rows:

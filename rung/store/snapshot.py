@@ -4,6 +4,13 @@ SQLite readers of a WAL database write to its `-shm` index (and rebuild it after
 side never opens a store's own files while a driver may be writing them: it copies `rung.db` and
 `rung.db-wal` into a private temporary folder and reads the copy. A copy taken while the driver
 checkpoints is detected (the WAL header's salt changed) and taken again.
+
+A store no driver has open (no `rung.db-wal`: SQLite removes it when the last connection closes,
+a crashed driver leaves it) is read in place instead, as immutable (no lock, no `-shm`, nothing
+written): copying a 150 MiB database cost the dashboard's first view of 100,000 trials 0.1-5 s of
+disk time. Its stamp is taken again after opening; if a driver started meanwhile, it is copied as
+above. A driver that starts later changes the stamp, which makes the dashboard take a new snapshot
+at its next request.
 """
 
 from __future__ import annotations
@@ -52,7 +59,8 @@ class Snapshot:
 
     Attributes:
         store: a read-only `Store` over the copy; `conn`: its connection, for the read side's queries;
-        `stamp`: the original's `stamp()` taken before it was copied.
+        `stamp`: the original's `stamp()` taken before it was copied; `direct`: the original is read
+        in place (no driver had it open; see the module's docstring).
     """
 
     def __init__(self, storage: str | Path, name: str) -> None:
@@ -62,6 +70,20 @@ class Snapshot:
         if not db.is_file():
             raise FileNotFoundError(f"no experiment {name!r} in {str(storage)!r}")
         self.stamp = stamp(db)
+        self.direct = self.stamp[2] == -1  # no WAL: no driver has the database open
+        if self.direct:
+            # The stamp, taken again once open, says whether a driver started meanwhile.
+            self.conn = sqlite3.connect(f"{db.resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False)
+            self.direct = stamp(db) == self.stamp
+            if self.direct:
+                self._remove = weakref.finalize(self, _remove, self.conn, None)
+                try:
+                    self.store = Store(path, self.conn, writable=False)
+                except BaseException:
+                    self._remove()
+                    raise
+                return
+            self.conn.close()
         folder = tempfile.mkdtemp(prefix="rung-read-")
         try:
             copy = Path(folder) / DB_NAME
@@ -92,9 +114,10 @@ class Snapshot:
         self._remove()
 
 
-def _remove(conn: sqlite3.Connection, folder: str) -> None:
+def _remove(conn: sqlite3.Connection, folder: str | None) -> None:
     conn.close()
-    shutil.rmtree(folder, ignore_errors=True)
+    if folder is not None:  # None: the original, read in place
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager

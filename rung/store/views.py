@@ -26,6 +26,17 @@ __all__ = ["clean", "experiment_view", "fidelity", "list_view", "schedules", "su
 
 def clean(value: Any) -> Any:
     """`value` with NaN and inf replaced by None (browsers' JSON.parse rejects them)."""
+    kind = type(value)
+    # The exact types first (a dashboard view holds tens of thousands of values: isinstance's ABC
+    # checks were a fifth of its CPU at 100,000 trials); subclasses (numpy floats) below.
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is int or kind is str or value is None or kind is bool:
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): clean(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [clean(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
