@@ -13,7 +13,7 @@ from rung._trials import Trials
 from rung.errors import UntrustedStoreError
 from rung.objectives import Objectives
 from rung.store import checkpoints as files
-from rung.store import driver, spent, views
+from rung.store import driver, spent
 from rung.store.sqlite import Store
 from rung.types import Config, Status, flatten
 
