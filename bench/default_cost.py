@@ -36,6 +36,7 @@ def measure(trials: int, workers: int, epochs: int, seed: int) -> dict[str, np.n
     curves: dict[int, np.ndarray] = {}
     step: dict[int, int] = {}
     running: list[int] = []
+    paused: dict[int, TrialInfo] = {}
     names = ("on_result at a milestone", "on_result", "next_trial")
     costs: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
     late = int(trials * 0.9)
@@ -73,16 +74,19 @@ def measure(trials: int, workers: int, epochs: int, seed: int) -> dict[str, np.n
             continue
         if decision is Decision.PAUSE:
             info.status = Status.PAUSED
+            paused[trial_id] = info
         else:
             info.status = Status.TERMINATED if k >= epochs else Status.STOPPED
             scheduler.on_complete(info, info.status)
+        waiting = list(paused.values())  # as the tuner hands it over (built outside the timing)
         began, cpu = time.perf_counter_ns(), time.thread_time_ns()
-        suggestion = scheduler.next_trial(new_allowed=len(infos) < trials, paused=[])
+        suggestion = scheduler.next_trial(new_allowed=len(infos) < trials, paused=waiting)
         spent = ((time.perf_counter_ns() - began) / 1e6, (time.thread_time_ns() - cpu) / 1e6)
         if len(infos) >= late:
             costs["next_trial"].append(spent)
         if isinstance(suggestion, Resume):
             infos[suggestion.trial_id].status = Status.RUNNING
+            del paused[suggestion.trial_id]
             running.append(suggestion.trial_id)
         elif isinstance(suggestion, Start):
             start()

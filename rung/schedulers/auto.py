@@ -19,6 +19,23 @@ trial joins one of `brackets` brackets at random: bracket s judges its trials fr
 (they pass the lower ones, where their results still count for the others), in HyperBand's
 proportions (with 4 brackets and η=3: 55%, 24%, 12%, 8% of the trials).
 
+With `model="curves"` (the default) a learning-curve model (`_curves.py`: each trial's own curve
+fitted by an ensemble of power laws, and what trials that trained to the end gained after each
+milestone) predicts each trial's best at the longest training, with a standard deviation, and the
+decisions read its chance to end above the best result so far (`Estimate.beats`):
+- trials are ranked at a milestone by their prediction rather than by what they reached;
+- a judged trial goes on when that chance is at least `GO`, whatever its rank (also while the
+  milestone holds too few trials for a top share); one in the top share goes on only if its
+  chance is at least `HOPELESS`;
+- a trial its bracket does not judge yet still pauses (or stops) when its chance is below
+  `HOPELESS`: the bracket hedges against ranks that mislead, not against curves that are flat;
+- a free slot resumes, of the paused trials in the top share of their milestone and not hopeless,
+  the one with the highest chance;
+- until some trial trained longer (no horizon to predict at), the first trial at a milestone that
+  leads it goes on, so that the length and the population's gains are learnt early.
+With too little data (fewer than 3 points of a trial's curve and fewer than 3 trials trained to
+the end) the model has no opinion and the ranks decide. `model="ranks"` is the rank rule alone.
+
 The ladder has no top: a trial promoted past the last milestone trains to its own end. The longest
 training (`max_t`) is `stop={time_attr: N}` when given (milestones stop below it), else what the
 trials show: the longest that ended on their own. Until the first trial has reported twice, a trial
@@ -111,6 +128,8 @@ class AutoScheduler(Scheduler):
             from `stop=`, which `rung.run` passes on).
         time_attr: the reported key that measures training.
         brackets: how many brackets (1: every trial is judged from the first milestone on).
+        model: "curves" (decide with the learning-curve model, see the module's docstring) or
+            "ranks" (by the ranks at each milestone alone).
 
     Attributes:
         kind: "unknown" until a trial ends or reports twice, then "curves" (trials report a learning
@@ -149,7 +168,7 @@ class AutoScheduler(Scheduler):
         self.model = check("AutoScheduler", "model", model, Options(("curves", "ranks")))
         self.go = GO
         self.hopeless = HOPELESS
-        self.pioneers = True
+        self.pioneers = self.model == "curves"
         self.prune_all = True
         self.kind = "unknown"
 
@@ -304,7 +323,7 @@ class AutoScheduler(Scheduler):
         """Whether a trial judged at `rung` goes on at once (`chance`: the probability the curve
         model gives it of ending above the best so far; NaN without the model or a horizon)."""
         if math.isnan(chance):
-            if self.pioneers and pioneer and self._curves is not None:
+            if self.pioneers and pioneer:
                 # No trial trained longer yet: the first to get here goes on if it leads the rung,
                 # so that the length and the population's gains are learnt early.
                 return key <= rung.keys[0]
@@ -357,28 +376,32 @@ class AutoScheduler(Scheduler):
             del rung.waiting[bisect.bisect_left(rung.waiting, key)]
 
     def _promotable(self, at_least: int) -> int | None:
-        """The paused trial to resume: in the top share of its rung (highest milestone first), or,
-        with the curve model, the one most likely to end above the best so far among those the
-        model gives at least `go` (or that rank in the top share and are not hopeless)."""
+        """The paused trial to resume: the best one in the top share of its rung, highest milestone
+        first; with the curve model, of those in the top share of their rungs and not hopeless, the
+        one most likely to end above the best so far (no opinion counts as even odds).
+
+        A trial pauses only with a chance below `go`, and its chance (its estimate is kept from
+        when it paused) only falls as the best rises, so none is resumed for its chance alone; only
+        the top shares are read, never every paused trial.
+        """
         curves = self._curves
         best: tuple[float, int] | None = None
         for rung in reversed(self._rungs):
             if not rung.waiting:
                 continue
             quota = rung.quota(at_least, self.reduction_factor)
-            last_in = rung.keys[quota - 1] if quota > 0 else None
+            if quota == 0:
+                continue
+            last_in = rung.keys[quota - 1]
             for key in rung.waiting:  # best first
-                ranked = last_in is not None and key <= last_in
+                if key > last_in:
+                    break
+                if self._trials[key[2]].status is not Status.PAUSED:
+                    continue
+                if curves is None:
+                    return key[2]
                 estimate = self._estimates.get(key[2])
-                if curves is None or estimate is None:
-                    if not ranked:
-                        break  # the rest of this rung ranks lower still
-                    if self._trials[key[2]].status is Status.PAUSED:
-                        return key[2] if best is None else best[1]
-                    continue
-                chance = estimate.beats(curves.best)
-                if not (chance >= self.go or (ranked and (at_least > 0 or chance >= self.hopeless))):
-                    continue
-                if (best is None or chance > best[0]) and self._trials[key[2]].status is Status.PAUSED:
+                chance = 0.5 if estimate is None else estimate.beats(curves.best)
+                if (at_least > 0 or chance >= self.hopeless) and (best is None or chance > best[0]):
                     best = (chance, key[2])
         return None if best is None else best[1]
