@@ -229,14 +229,35 @@ def test_the_curve_model_lets_a_rising_curve_go_on_where_its_rank_alone_would_pa
     for model in ("curves", "ranks"):
         scheduler = AutoScheduler(max_t=27, brackets=1, model=model)
         scheduler.setup(metric="acc", mode="max", seed=0)
-        trial = TrialInfo(id=1, config={}, checkpoint_iteration=1)
-        scheduler.on_trial_add(trial)
+        flat, trial = (
+            TrialInfo(id=1, config={}, checkpoint_iteration=1),
+            TrialInfo(id=2, config={}, checkpoint_iteration=1),
+        )
+        for t in range(1, 10):  # a trial stuck at 0.5 passed milestones 1, 3 and 9 first
+            scheduler.on_result(flat, {"acc": 0.5, "training_iteration": t})
         for t in (1, 2):
             scheduler.on_result(trial, {"acc": rising(t), "training_iteration": t})
-        # Alone at milestone 3: no rank to go on by (a third of one trial is none of it), but the
-        # model expects it to rise above the best so far (its own 0.55) at 27.
+        # Two trials at milestone 3: too few for a top third, but the model expects this one to
+        # rise above the best so far (its own 0.55) by 27.
         said[model] = scheduler.on_result(trial, {"acc": rising(3), "training_iteration": 3})
     assert said == {"curves": Decision.CONTINUE, "ranks": Decision.PAUSE}
+
+
+@pytest.mark.parametrize("model", ["curves", "ranks"])
+def test_the_first_trial_to_reach_a_milestone_goes_on_if_it_leads_there(model: str) -> None:
+    said = {}
+    for pioneers in (True, False):
+        scheduler = AutoScheduler(brackets=1, model=model)  # no max_t: nothing to predict at yet
+        scheduler.pioneers = pioneers
+        scheduler.setup(metric="loss", mode="min", seed=0)
+        first, second = (TrialInfo(id=i, config={}, checkpoint_iteration=1) for i in (1, 2))
+        scheduler.on_result(first, {"loss": 0.9, "training_iteration": 1})
+        scheduler.on_result(second, {"loss": 0.5, "training_iteration": 1})
+        scheduler.on_result(second, {"loss": 0.4, "training_iteration": 2})
+        # Trial 2 reaches milestone 3 first, and leads it (alone): it goes on, so that some trial
+        # soon trains to the end (rung.run learns the length; the model, what trials gain).
+        said[pioneers] = scheduler.on_result(second, {"loss": 0.3, "training_iteration": 3})
+    assert said == {True: Decision.CONTINUE, False: Decision.PAUSE}
 
 
 @pytest.mark.parametrize("checkpoints", [True, False])

@@ -19,7 +19,12 @@ trial joins one of `brackets` brackets at random: bracket s judges its trials fr
 (they pass the lower ones, where their results still count for the others), in HyperBand's
 proportions (with 4 brackets and η=3: 55%, 24%, 12%, 8% of the trials).
 
-With `model="curves"` (the default) a learning-curve model (`_curves.py`: each trial's own curve
+The first trial to reach a milestone that no trial has passed yet goes on if it leads there
+(`pioneers`): early in a run, a top share of a milestone holds no trial yet, and without this
+rule the first trial to train to the end would wait for dozens to be judged below it.
+
+With `model="curves"` (an option; the default is `"ranks"`, see BENCHMARKS.md "A default that
+reads learning curves") a learning-curve model (`_curves.py`: each trial's own curve
 fitted by an ensemble of power laws, and what trials that trained to the end gained after each
 milestone) predicts each trial's best at the longest training, with a standard deviation, and the
 decisions read its chance to end above the best result so far (`Estimate.beats`):
@@ -30,9 +35,7 @@ decisions read its chance to end above the best result so far (`Estimate.beats`)
 - a trial its bracket does not judge yet still pauses (or stops) when its chance is below
   `HOPELESS`: the bracket hedges against ranks that mislead, not against curves that are flat;
 - a free slot resumes, of the paused trials in the top share of their milestone and not hopeless,
-  the one with the highest chance;
-- until some trial trained longer (no horizon to predict at), the first trial at a milestone that
-  leads it goes on, so that the length and the population's gains are learnt early.
+  the one with the highest chance.
 With too little data (fewer than 3 points of a trial's curve and fewer than 3 trials trained to
 the end) the model has no opinion and the ranks decide. `model="ranks"` is the rank rule alone.
 
@@ -65,7 +68,7 @@ log = logging.getLogger("rung")
 GO = 0.3
 """With the curve model: a trial at a milestone goes on (or is resumed) when the probability that it
 ends above the best reward reported so far is at least this, whatever its rank there."""
-HOPELESS = 0.01
+HOPELESS = 0.05
 """With the curve model: a trial goes on from a milestone only when that probability is at least
 this, whatever its rank there."""
 
@@ -135,6 +138,9 @@ class AutoScheduler(Scheduler):
         kind: "unknown" until a trial ends or reports twice, then "curves" (trials report a learning
             curve) or "once" (each trial reports one result).
         max_t_from: where `max_t` came from: "argument", "stop", "trials" or None (not known yet).
+        pioneers: whether the first trial to reach a milestone goes on if it leads there (True).
+        go, hopeless, prune_all: the curve model's thresholds (`GO`, `HOPELESS`) and whether a
+            hopeless trial stops in every bracket (True).
 
     Example:
         >>> rung.run(train, space, metric="loss", num_samples=200, scheduler="auto")  # doctest: +SKIP
@@ -149,7 +155,7 @@ class AutoScheduler(Scheduler):
         max_t: float | None = None,
         time_attr: str = "training_iteration",
         brackets: int = 4,
-        model: str = "curves",
+        model: str = "ranks",
     ) -> None:
         positive = Interval(float, 0, None, closed="neither")
         self.reduction_factor = plain(
@@ -168,7 +174,7 @@ class AutoScheduler(Scheduler):
         self.model = check("AutoScheduler", "model", model, Options(("curves", "ranks")))
         self.go = GO
         self.hopeless = HOPELESS
-        self.pioneers = self.model == "curves"
+        self.pioneers = True
         self.prune_all = True
         self.kind = "unknown"
 
