@@ -221,7 +221,7 @@ def test_a_stored_default_run_resumes(tmp_path: Path) -> None:
 
 def rising(t: int) -> float:
     """An accuracy that keeps rising: 0.3 after one step, 0.78 after 27."""
-    return 0.9 - 0.6 * t**-0.5
+    return float(0.9 - 0.6 * t**-0.5)
 
 
 def test_the_curve_model_lets_a_rising_curve_go_on_where_its_rank_alone_would_pause_it() -> None:
