@@ -1,7 +1,9 @@
 """Cost of a decision of `rung.run`'s default scheduler (`AutoScheduler` with its learning-curve model) as
 the trials it holds grow (issue 22.4: < 5 ms at p99 with 1,000 trials, < 20 ms with 10,000).
 
-    python -m bench.default_cost [--trials 1000 10000] [--workers 4] [--epochs 52] [--seed 0]
+    python -m bench.default_cost [--trials 1000 10000] [--model ranks curves] [--workers 4] [--epochs 52] [--seed 0]
+
+`--model`: `AutoScheduler(model=...)`: "ranks" is the default's, "curves" the learning-curve model.
 
 Trials report learning curves of 52 epochs (saturating power laws with seeded random parameters and
 noise) on `workers` slots, as the tuner drives the scheduler: `on_result` at every report, and at
@@ -27,9 +29,9 @@ from rung.schedulers.auto import AutoScheduler
 from rung.types import Decision, Resume, Start, Status, TrialInfo
 
 
-def measure(trials: int, workers: int, epochs: int, seed: int) -> dict[str, np.ndarray]:
+def measure(trials: int, workers: int, epochs: int, seed: int, model: str = "ranks") -> dict[str, np.ndarray]:
     """The (wall, CPU) milliseconds of each timed call, by kind of call."""
-    scheduler = AutoScheduler()
+    scheduler = AutoScheduler(model=model)
     scheduler.setup(metric="loss", mode="min", seed=seed)
     rng = np.random.default_rng(seed)
     infos: dict[int, TrialInfo] = {}
@@ -96,19 +98,24 @@ def measure(trials: int, workers: int, epochs: int, seed: int) -> dict[str, np.n
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.default_cost", description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", nargs="+", type=int, default=[1000, 10000])
+    parser.add_argument("--model", nargs="+", default=["ranks", "curves"], choices=["ranks", "curves"])
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=52)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     print(f"# {platform.processor() or platform.machine()}, Python {platform.python_version()}")
-    print("| trials | call | calls timed | wall median ms | wall p99 ms | CPU median ms | CPU p99 ms |")
-    print("|---|---|---|---|---|---|---|")
-    for n in args.trials:
-        costs = measure(n, args.workers, args.epochs, args.seed)
-        for name, values in costs.items():
-            if len(values):
-                (wall50, cpu50), (wall99, cpu99) = np.percentile(values, [50, 99], axis=0)
-                print(f"| {n:,} | {name} | {len(values):,} | {wall50:.3f} | {wall99:.3f} | {cpu50:.3f} | {cpu99:.3f} |")
+    print("| model | trials | call | calls timed | wall median ms | wall p99 ms | CPU median ms | CPU p99 ms |")
+    print("|---|---|---|---|---|---|---|---|")
+    for model in args.model:
+        for n in args.trials:
+            costs = measure(n, args.workers, args.epochs, args.seed, model)
+            for name, values in costs.items():
+                if len(values):
+                    (wall50, cpu50), (wall99, cpu99) = np.percentile(values, [50, 99], axis=0)
+                    print(
+                        f"| {model} | {n:,} | {name} | {len(values):,} | {wall50:.3f} | {wall99:.3f} | {cpu50:.3f}"
+                        f" | {cpu99:.3f} |"
+                    )
 
 
 if __name__ == "__main__":
