@@ -217,3 +217,83 @@ def test_a_stored_default_run_resumes(tmp_path: Path) -> None:
     result = rung.run(curve, {"x": rung.uniform(0, 1)}, num_samples=30, resume=True, executor=again, **common)
     assert len(result.trials) == 30 and all(t.status.finished for t in result.trials)
     assert result.settings["built"] == {"seed": 2, "search": "AutoSearch", "scheduler": "AutoScheduler"}
+
+
+def rising(t: int) -> float:
+    """An accuracy that keeps rising: 0.3 after one step, 0.78 after 27."""
+    return float(0.9 - 0.6 * t**-0.5)
+
+
+def test_the_curve_model_lets_a_rising_curve_go_on_where_its_rank_alone_would_pause_it() -> None:
+    said = {}
+    for model in ("curves", "ranks"):
+        scheduler = AutoScheduler(max_t=27, brackets=1, model=model)
+        scheduler.setup(metric="acc", mode="max", seed=0)
+        flat, trial = (
+            TrialInfo(id=1, config={}, checkpoint_iteration=1),
+            TrialInfo(id=2, config={}, checkpoint_iteration=1),
+        )
+        for t in range(1, 10):  # a trial stuck at 0.5 passed milestones 1, 3 and 9 first
+            scheduler.on_result(flat, {"acc": 0.5, "training_iteration": t})
+        for t in (1, 2):
+            scheduler.on_result(trial, {"acc": rising(t), "training_iteration": t})
+        # Two trials at milestone 3: too few for a top third, but the model expects this one to
+        # rise above the best so far (its own 0.55) by 27.
+        said[model] = scheduler.on_result(trial, {"acc": rising(3), "training_iteration": 3})
+    assert said == {"curves": Decision.CONTINUE, "ranks": Decision.PAUSE}
+
+
+@pytest.mark.parametrize("model", ["curves", "ranks"])
+def test_the_first_trial_to_reach_a_milestone_goes_on_if_it_leads_there(model: str) -> None:
+    said = {}
+    for pioneers in (True, False):
+        scheduler = AutoScheduler(brackets=1, model=model)  # no max_t: nothing to predict at yet
+        scheduler.pioneers = pioneers
+        scheduler.setup(metric="loss", mode="min", seed=0)
+        first, second = (TrialInfo(id=i, config={}, checkpoint_iteration=1) for i in (1, 2))
+        scheduler.on_result(first, {"loss": 0.9, "training_iteration": 1})
+        scheduler.on_result(second, {"loss": 0.5, "training_iteration": 1})
+        scheduler.on_result(second, {"loss": 0.4, "training_iteration": 2})
+        # Trial 2 reaches milestone 3 first, and leads it (alone): it goes on, so that some trial
+        # soon trains to the end (rung.run learns the length; the model, what trials gain).
+        said[pioneers] = scheduler.on_result(second, {"loss": 0.3, "training_iteration": 3})
+    assert said == {True: Decision.CONTINUE, False: Decision.PAUSE}
+
+
+@pytest.mark.parametrize("checkpoints", [True, False])
+def test_a_flat_curve_far_below_the_best_stops_training_even_where_its_bracket_would_let_it_pass(
+    checkpoints: bool,
+) -> None:
+    said = {}
+    for model, prune_all in (("curves", True), ("curves", False), ("ranks", True)):
+        scheduler = AutoScheduler(max_t=27, brackets=4, model=model)
+        scheduler.prune_all = prune_all
+        scheduler.setup(metric="acc", mode="max", seed=0)
+        leader = TrialInfo(id=0, config={}, checkpoint_iteration=1)
+        scheduler.on_trial_add(leader)
+        for t in range(1, 28):  # trained to the end (the decisions are not the point here)
+            scheduler.on_result(leader, {"acc": rising(t), "training_iteration": t})
+        scheduler.on_complete(leader, Status.TERMINATED)
+        # A trial of a bracket that judges from milestone 9 on, stuck at 0.2 (the best is 0.78).
+        flat = 0
+        for i in range(1, 100):
+            scheduler.on_trial_add(TrialInfo(id=i, config={}))
+            if scheduler._bracket[i] == 2:
+                flat = i
+                break
+        trial = TrialInfo(id=flat, config={}, checkpoint_iteration=1 if checkpoints else None)
+        for t in (1, 2):
+            assert scheduler.on_result(trial, {"acc": 0.2, "training_iteration": t}) is Decision.CONTINUE
+        said[model, prune_all] = scheduler.on_result(trial, {"acc": 0.2, "training_iteration": 3})
+    gives_up = Decision.PAUSE if checkpoints else Decision.STOP
+    assert said == {
+        ("curves", True): gives_up,
+        ("curves", False): Decision.CONTINUE,
+        ("ranks", True): Decision.CONTINUE,
+    }
+
+
+def test_bad_model_is_named() -> None:
+    with pytest.raises(ValueError) as caught:
+        AutoScheduler(model="extrapolate")
+    assert str(caught.value) == "AutoScheduler needs model to be 'curves' or 'ranks'; got model='extrapolate'"

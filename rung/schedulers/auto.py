@@ -19,6 +19,26 @@ trial joins one of `brackets` brackets at random: bracket s judges its trials fr
 (they pass the lower ones, where their results still count for the others), in HyperBand's
 proportions (with 4 brackets and η=3: 55%, 24%, 12%, 8% of the trials).
 
+The first trial to reach a milestone that no trial has passed yet goes on if it leads there
+(`pioneers`): early in a run, a top share of a milestone holds no trial yet, and without this
+rule the first trial to train to the end would wait for dozens to be judged below it.
+
+With `model="curves"` (an option; the default is `"ranks"`, see BENCHMARKS.md "A default that
+reads learning curves") a learning-curve model (`_curves.py`: each trial's own curve
+fitted by an ensemble of power laws, and what trials that trained to the end gained after each
+milestone) predicts each trial's best at the longest training, with a standard deviation, and the
+decisions read its chance to end above the best result so far (`Estimate.beats`):
+- trials are ranked at a milestone by their prediction rather than by what they reached;
+- a judged trial goes on when that chance is at least `GO`, whatever its rank (also while the
+  milestone holds too few trials for a top share); one in the top share goes on only if its
+  chance is at least `HOPELESS`;
+- a trial its bracket does not judge yet still pauses (or stops) when its chance is below
+  `HOPELESS`: the bracket hedges against ranks that mislead, not against curves that are flat;
+- a free slot resumes, of the paused trials in the top share of their milestone and not hopeless,
+  the one with the highest chance.
+With too little data (fewer than 3 points of a trial's curve and fewer than 3 trials trained to
+the end) the model has no opinion and the ranks decide. `model="ranks"` is the rank rule alone.
+
 The ladder has no top: a trial promoted past the last milestone trains to its own end. The longest
 training (`max_t`) is `stop={time_attr: N}` when given (milestones stop below it), else what the
 trials show: the longest that ended on their own. Until the first trial has reported twice, a trial
@@ -35,14 +55,22 @@ from typing import Any
 
 import numpy as np
 
-from rung._checks import KEY, Interval, check, plain
+from rung._checks import KEY, Interval, Options, check, plain
 from rung.schedulers._brackets import RankKey, ResultReader, is_number, needs_metric, rank_key
+from rung.schedulers._curves import Curves, Estimate
 from rung.schedulers.base import Scheduler
 from rung.types import Decision, Resume, Start, Status, Suggestion, TrialInfo
 
 __all__ = ["AutoScheduler"]
 
 log = logging.getLogger("rung")
+
+GO = 0.3
+"""With the curve model: a trial at a milestone goes on (or is resumed) when the probability that it
+ends above the best reward reported so far is at least this, whatever its rank there."""
+HOPELESS = 0.05
+"""With the curve model: a trial goes on from a milestone only when that probability is at least
+this, whatever its rank there."""
 
 OPEN_LADDER = 9
 """Milestones listed by `fidelity()` when no `max_t` is known (1 to 6,561 with the defaults); trials
@@ -103,11 +131,16 @@ class AutoScheduler(Scheduler):
             from `stop=`, which `rung.run` passes on).
         time_attr: the reported key that measures training.
         brackets: how many brackets (1: every trial is judged from the first milestone on).
+        model: "curves" (decide with the learning-curve model, see the module's docstring) or
+            "ranks" (by the ranks at each milestone alone).
 
     Attributes:
         kind: "unknown" until a trial ends or reports twice, then "curves" (trials report a learning
             curve) or "once" (each trial reports one result).
         max_t_from: where `max_t` came from: "argument", "stop", "trials" or None (not known yet).
+        pioneers: whether the first trial to reach a milestone goes on if it leads there (True).
+        go, hopeless, prune_all: the curve model's thresholds (`GO`, `HOPELESS`) and whether a
+            hopeless trial stops in every bracket (True).
 
     Example:
         >>> rung.run(train, space, metric="loss", num_samples=200, scheduler="auto")  # doctest: +SKIP
@@ -122,6 +155,7 @@ class AutoScheduler(Scheduler):
         max_t: float | None = None,
         time_attr: str = "training_iteration",
         brackets: int = 4,
+        model: str = "ranks",
     ) -> None:
         positive = Interval(float, 0, None, closed="neither")
         self.reduction_factor = plain(
@@ -137,6 +171,11 @@ class AutoScheduler(Scheduler):
         top = self.brackets - 1
         weights = [(top + 1) / (top + 1 - b) * self.reduction_factor ** (top - b) for b in range(self.brackets)]
         self.bracket_probabilities = [w / sum(weights) for w in weights]
+        self.model = check("AutoScheduler", "model", model, Options(("curves", "ranks")))
+        self.go = GO
+        self.hopeless = HOPELESS
+        self.pioneers = True
+        self.prune_all = True
         self.kind = "unknown"
 
     def limit(self, max_t: float, source: str) -> None:
@@ -154,6 +193,9 @@ class AutoScheduler(Scheduler):
         self._trials: dict[int, TrialInfo] = {}
         self._stopped: set[int] = set()
         self._bracket: dict[int, int] = {}
+        self._curves = Curves() if self.model == "curves" else None
+        self._estimates: dict[int, Estimate] = {}  # paused trial id -> its prediction when it paused
+        self._longest = 0.0  # the longest time any trial reported
         self.paused_any = False  # whether a trial was ever paused (promotion) rather than stopped
         self.stopped_any = False
 
@@ -183,9 +225,14 @@ class AutoScheduler(Scheduler):
             how = "stopping (trials save no checkpoint: the worst stopped at milestones)"
         top = "not known yet" if self.max_t is None else f"{self.max_t:g} (from {self.max_t_from})"
         ladder = ", ".join(f"{m:g}" for m in self.milestones()[:6])
+        judged = (
+            "judged by a learning-curve model (each trial's chance to end above the best so far)"
+            if self.model == "curves"
+            else "judged by rank"
+        )
         return (
-            f"schedule: successive halving by {how}, {self.brackets} brackets; {self.time_attr} milestones"
-            f" {ladder}; longest training {top}"
+            f"schedule: successive halving by {how}, {judged}, {self.brackets} brackets; {self.time_attr}"
+            f" milestones {ladder}; longest training {top}"
         )
 
     def _rung(self, k: int) -> _Rung:
@@ -217,28 +264,52 @@ class AutoScheduler(Scheduler):
             self._learnt("curves")
         if time is None or value is None:
             return Decision.CONTINUE
+        curves = self._curves
+        horizon = self.max_t if self.max_t is not None else self._longest
+        pioneer = time >= self._longest
+        self._longest = max(self._longest, time)
+        if curves is not None:
+            curves.add(trial.id, time, self._op * value)
+            if self.max_t is not None and time >= self.max_t:
+                curves.finished(trial.id)
         # Reporting again while waiting at a milestone means it was promoted (seen on resume).
         self._stop_waiting(trial.id)
         if trial.id in self._stopped:
             return Decision.STOP  # only after a resume: the driver died before the stop took effect
-        key = rank_key(self._op * value, trial.id)
         before = self._passed.get(trial.id, 0)
         reached = self._reached(time)
         if reached <= before:
             return Decision.CONTINUE
+        estimate = None
+        score = self._op * value
+        if curves is not None:
+            for k in range(before, reached):
+                curves.passed(trial.id, k)
+            if horizon is not None and horizon > time:
+                # Ranked by what it is predicted to reach, not by what it has reached.
+                estimate = curves.predict(trial.id, horizon, reached - 1)
+                score = estimate.mean
+        key = rank_key(score, trial.id)
         for k in range(before, reached):
             self._rung(k).record(key)
         self._passed[trial.id] = reached
         top = self._rungs[reached - 1]
-        if reached - 1 < self._bracket.get(trial.id, 0) or self.kind != "curves":
-            # Not judged here: its bracket starts later, or the kind is not known yet (a second
-            # report may never come).
+        if self.kind != "curves":
+            return Decision.CONTINUE  # a second report may never come: nothing to judge yet
+        chance = math.nan  # the model's chance that it ends above the best so far (NaN: no opinion)
+        if curves is not None and estimate is not None and not math.isinf(estimate.std):
+            chance = estimate.beats(curves.best)
+        judged = reached - 1 >= self._bracket.get(trial.id, 0)
+        if judged and self._goes_on(top, key, chance, pioneer):
             return Decision.CONTINUE
-        if top.in_top(key, self.reduction_factor):
+        if not judged and not (self.prune_all and chance < self.hopeless):
+            # Its bracket judges it later; only a trial the model finds hopeless stops here.
             return Decision.CONTINUE
         if trial.checkpoint_iteration is not None:
             bisect.insort(top.waiting, key)
             self._waits_at[trial.id] = (top, key)
+            if not math.isnan(chance) and estimate is not None:
+                self._estimates[trial.id] = estimate
             self.paused_any = True
             return Decision.PAUSE
         # Without a checkpoint, a paused trial would train again from its start: stop or go on now
@@ -248,11 +319,24 @@ class AutoScheduler(Scheduler):
             top.values.remove(-key[1])
         decided = top.beats_cutoff(-key[1] if key[0] == 0 else math.nan, self.reduction_factor)
         top.record(key)
-        if decided:
+        if judged and decided and not chance < self.hopeless:
             return Decision.CONTINUE
         self._stopped.add(trial.id)
         self.stopped_any = True
         return Decision.STOP
+
+    def _goes_on(self, rung: _Rung, key: RankKey, chance: float, pioneer: bool) -> bool:
+        """Whether a trial judged at `rung` goes on at once (`chance`: the probability the curve
+        model gives it of ending above the best so far; NaN without the model or a horizon)."""
+        if math.isnan(chance):
+            if self.pioneers and pioneer:
+                # No trial trained longer yet: the first to get here goes on if it leads the rung,
+                # so that the length and the population's gains are learnt early.
+                return key <= rung.keys[0]
+            return rung.in_top(key, self.reduction_factor)
+        if chance >= self.go:
+            return True
+        return chance >= self.hopeless and rung.in_top(key, self.reduction_factor)
 
     def next_trial(self, *, new_allowed: bool, paused: Sequence[TrialInfo]) -> Suggestion | None:
         if paused:
@@ -263,6 +347,11 @@ class AutoScheduler(Scheduler):
         return Start() if new_allowed else None
 
     def on_complete(self, trial: TrialInfo, status: Status) -> None:
+        if self._curves is not None:
+            if status is Status.TERMINATED:
+                self._curves.finished(trial.id)
+            self._curves.forget(trial.id)
+        self._estimates.pop(trial.id, None)
         self._trials.pop(trial.id, None)
         self._reader.forget(trial.id)
         self._stop_waiting(trial.id)
@@ -287,12 +376,22 @@ class AutoScheduler(Scheduler):
 
     def _stop_waiting(self, trial_id: int) -> None:
         where = self._waits_at.pop(trial_id, None)
+        self._estimates.pop(trial_id, None)
         if where is not None:
             rung, key = where
             del rung.waiting[bisect.bisect_left(rung.waiting, key)]
 
     def _promotable(self, at_least: int) -> int | None:
-        """The best paused trial in the top share of its rung, highest milestone first."""
+        """The paused trial to resume: the best one in the top share of its rung, highest milestone
+        first; with the curve model, of those in the top share of their rungs and not hopeless, the
+        one most likely to end above the best so far (no opinion counts as even odds).
+
+        A trial pauses only with a chance below `go`, and its chance (its estimate is kept from
+        when it paused) only falls as the best rises, so none is resumed for its chance alone; only
+        the top shares are read, never every paused trial.
+        """
+        curves = self._curves
+        best: tuple[float, int] | None = None
         for rung in reversed(self._rungs):
             if not rung.waiting:
                 continue
@@ -303,6 +402,12 @@ class AutoScheduler(Scheduler):
             for key in rung.waiting:  # best first
                 if key > last_in:
                     break
-                if self._trials[key[2]].status is Status.PAUSED:
+                if self._trials[key[2]].status is not Status.PAUSED:
+                    continue
+                if curves is None:
                     return key[2]
-        return None
+                estimate = self._estimates.get(key[2])
+                chance = 0.5 if estimate is None else estimate.beats(curves.best)
+                if (at_least > 0 or chance >= self.hopeless) and (best is None or chance > best[0]):
+                    best = (chance, key[2])
+        return None if best is None else best[1]
