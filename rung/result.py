@@ -13,7 +13,7 @@ from rung._trials import Trials
 from rung.errors import UntrustedStoreError
 from rung.objectives import Objectives
 from rung.store import checkpoints as files
-from rung.store import driver, spent
+from rung.store import driver
 from rung.store.sqlite import Store
 from rung.types import Config, Status, flatten
 
@@ -125,6 +125,8 @@ class ExperimentResult:
         try:
             experiment = store.experiment(setup=False)
             self.path = store.path
+            # By SQL: a large result's trials are read on demand, not to sum their costs.
+            self.total_cost: float | None = store.total_cost(experiment["settings"])
         finally:
             store.close()
         objectives = Objectives.stored(experiment["metric"], experiment["mode"], experiment["settings"])
@@ -141,7 +143,6 @@ class ExperimentResult:
         self.objectives: Objectives | None = objectives
         self.metrics: tuple[str, ...] = () if objectives is None else objectives.metrics
         self.modes: tuple[str, ...] = () if objectives is None else objectives.modes
-        self.total_cost: float | None = spent.total(self.settings, (t.metrics for t in self.trials))
 
     def __repr__(self) -> str:
         if self.objectives is not None and self.objectives.multi and self.objectives.weights is None:

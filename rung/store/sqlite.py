@@ -596,6 +596,18 @@ class Store:
         return self._conn.execute(sql, [*parameters, last, limit, offset]).fetchall()
 
     @_reads
+    def total_cost(self, settings: Mapping[str, Any] | None) -> float | None:
+        """The money the experiment spent (None: run without prices), summed by SQLite over the
+        trials' latest results (see `rung.store.spent`): no trial is read into Python."""
+        from rung.store import jsonsql, spent  # numpy: imported by the read side only
+
+        if not spent.priced(settings):
+            return None
+        self._write_pending()
+        jsonsql.install(self._conn)
+        return spent.total_sql(self._conn, settings)
+
+    @_reads
     def results(self, trial_id: int | None = None) -> list[dict[str, Any]]:
         """Results in the order they were stored (of one trial, or all with a `trial_id` key)."""
         self._write_pending()
