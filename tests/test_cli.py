@@ -193,7 +193,7 @@ def test_ls_of_a_missing_folder_says_so(storage: Path, capsys: pytest.CaptureFix
 
 
 def test_resume_keeps_the_executor_it_can_name(capsys: pytest.CaptureFixture[str]) -> None:
-    from rung.cli import _executor_for_resume
+    from rung.cli.resume import _executor_for_resume
 
     # A Ray experiment resumed from the command line ran on local processes (and failed with custom
     # Ray resources): the stored name is used again.
