@@ -193,6 +193,19 @@ def test_regret_at_is_nan_before_the_first_report() -> None:
     assert report.regret_at(line, 3.0, 100.0, 10.0) == 0.5
 
 
+def test_compute_to_reach_is_where_the_mean_curve_stays_below_the_target() -> None:
+    grid = np.array([1.0, 2.0, 4.0, 8.0])
+    reference = {"a": {"best": 100.0, "spread": 10.0}, "b": {"best": 100.0, "spread": 10.0}}
+    lines = [{"t": [1.5, 3.0], "best": [90.0, 97.0]}, {"t": [0.5, 6.0], "best": [95.0, 99.0]}]
+    mean = report.mean_curve(lines, ["a", "b"], reference, grid)
+    assert math.isinf(mean[0])  # the first run has not reported at 1.0
+    assert list(mean[1:]) == pytest.approx([(1.0 + 0.5) / 2, (0.3 + 0.5) / 2, (0.3 + 0.1) / 2])
+    assert report.compute_to_reach(mean, grid, 0.4) == 4.0
+    assert report.compute_to_reach(mean, grid, 0.2) == 8.0
+    assert math.isinf(report.compute_to_reach(mean, grid, 0.1))
+    assert report.compute_to_reach(np.array([0.5, 0.1, 0.3]), np.array([1.0, 2.0, 3.0]), 0.3) == 2.0
+
+
 @needs_data
 def test_smoke_run_writes_the_report_and_regret_falls_with_budget(tmp_path: Path) -> None:
     from bench.lcbench import cli

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["halves", "load_runs", "regret_at", "summarise", "write"]
+__all__ = ["compute_to_reach", "halves", "load_runs", "regret_at", "summarise", "write"]
 
 
 def halves(tasks: Sequence[str]) -> dict[str, list[str]]:
@@ -38,6 +38,52 @@ def regret_at(line: dict[str, Any], x: float, best: float, spread: float) -> flo
     """The run's normalised regret at `x` equivalents (NaN before its first report)."""
     index = int(np.searchsorted(np.asarray(line["t"], dtype=np.float64), x, side="right")) - 1
     return math.nan if index < 0 else (best - float(line["best"][index])) / spread
+
+
+def mean_curve(
+    lines: Sequence[dict[str, Any]], tasks: Sequence[str], reference: dict[str, dict[str, float]], grid: np.ndarray
+) -> np.ndarray:
+    """Mean normalised regret over `lines` (one per task and seed) at each point of `grid`; a run with no report
+    yet counts as infinitely far (so the mean is finite only once every run has reported)."""
+    curves = np.array(
+        [
+            [regret_at(line, x, reference[task]["best"], reference[task]["spread"]) for x in grid]
+            for line, task in zip(lines, tasks, strict=True)
+        ]
+    )
+    mean: np.ndarray = np.where(np.isnan(curves), np.inf, curves).mean(axis=0)
+    return mean
+
+
+def compute_to_reach(mean: np.ndarray, grid: np.ndarray, target: float) -> float:
+    """The least compute on `grid` from which the mean regret curve stays at or below `target` (inf: never).
+    Means summed in another order may differ in the last bits: within 1e-9 counts as reached."""
+    above = np.nonzero(mean > target + 1e-9)[0]
+    if len(above) == 0:
+        return float(grid[0])
+    return math.inf if above[-1] + 1 >= len(grid) else float(grid[above[-1] + 1])
+
+
+def _reach(
+    by_key: dict[tuple[str, str, int], dict[str, Any]],
+    reference: dict[str, dict[str, float]],
+    tasks: Sequence[str],
+    seeds: Sequence[int],
+    methods: Sequence[str],
+    baseline: str,
+    top: float,
+) -> dict[str, dict[str, float]]:
+    """Per method: its mean regret at `top` equivalents, and the compute `baseline` needs to reach that, as a
+    share of `top` (the issue's "reaches ASHA's final regret with at most 1/5 of ASHA's compute")."""
+    grid = np.geomspace(top / 1000, top, 400)
+    keys = [(t, s) for t in tasks for s in seeds]
+    own = mean_curve([by_key[(baseline, t, s)] for t, s in keys], [t for t, _ in keys], reference, grid)
+    out = {}
+    for method in methods:
+        final = mean_curve([by_key[(method, t, s)] for t, s in keys], [t for t, _ in keys], reference, grid[-1:])
+        needed = compute_to_reach(own, grid, float(final[0]))
+        out[method] = {"final_regret": float(final[0]), "share": needed / top}
+    return out
 
 
 def _rank(values: np.ndarray) -> np.ndarray:
@@ -105,6 +151,9 @@ def summarise(
                 for i, m in enumerate(methods)
             }
         summary["subsets"][subset] = {"tasks": chosen, "budgets": per_budget}
+        if baseline in methods and budgets:
+            top = max(budgets)
+            summary["subsets"][subset]["reach"] = _reach(by_key, reference, chosen, seeds, methods, baseline, top)
     return summary
 
 
@@ -157,6 +206,29 @@ def _table(summary: dict[str, Any], budget: str, baseline: str) -> list[str]:
     return lines
 
 
+def _reach_table(summary: dict[str, Any], baseline: str) -> list[str]:
+    subsets = [s for s in ("all", "tuning", "held-out") if "reach" in summary["subsets"].get(s, {})]
+    if not subsets:
+        return []
+    top = max(float(b) for b in summary["subsets"]["all"]["budgets"])
+    lines = [
+        f"## The compute {baseline} needs to reach each method's regret at {top:g} equivalents",
+        "",
+        f"Share of {top:g} equivalents from which {baseline}'s mean regret stays at or below the method's final one"
+        " (inf: never within the budget).",
+        "",
+        "| method | " + " | ".join(f"{s}: final regret | {s}: {baseline} needs" for s in subsets) + " |",
+        "|---|" + "---|---|" * len(subsets),
+    ]
+    for method in summary["methods"]:
+        cells = []
+        for subset in subsets:
+            row = summary["subsets"][subset]["reach"][method]
+            cells += [f"{row['final_regret']:.4f}", "inf" if math.isinf(row["share"]) else f"{row['share']:.3f}"]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def write(
     runs: list[dict[str, Any]],
     reference: dict[str, dict[str, float]],
@@ -193,5 +265,6 @@ def write(
             cells = ["-" if a == b else f"{pairs[a]['pairs'][b]:.2g}" for b in names]
             lines.append(f"| {a} | " + " | ".join(cells) + " |")
         lines.append("")
+    lines += _reach_table(summary, baseline)
     (out / "report.md").write_text("\n".join(lines))
     return summary
