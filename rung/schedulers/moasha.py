@@ -5,6 +5,7 @@ a front broken by an epsilon-net, as Syne Tune's `MOASHA` does."""
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -75,20 +76,45 @@ class _Rung:
             self.points.append(point)
             self.point_ids.append(trial_id)
 
-    def ranking(self) -> list[int]:
+    def ranking(self, limit: int | None = None) -> list[int]:
         """The recorded trials best first, in the order `place` ranks by: the feasible ones front by
         front, each front in epsilon-net order; then the infeasible ones, least broken first; then
-        those whose objective was not finite."""
+        those whose objective was not finite. With a `limit`, at least its first `limit` (the fronts
+        peeled only that far, not cached: a decision reads the top share, not the whole ranking)."""
+        if limit is not None and limit < len(self.points):
+            return self._rank(limit)
         if self._ranking is None:
-            order: list[int] = []
-            if self.points:
-                losses = np.array(self.points, dtype=float)
-                ranks = pareto_ranks(losses)
-                for rank in range(int(ranks.max()) + 1):
-                    rows = np.flatnonzero(ranks == rank)
-                    order += [self.point_ids[int(rows[i])] for i in epsilon_net_order(losses[rows])]
-            self._ranking = order + self.violation_ids + self.not_finite_ids
+            self._ranking = self._rank(None)
         return self._ranking
+
+    def within(self, trial_id: int, places: int) -> bool:
+        """Whether the trial is among the first `places` of `ranking()` (fronts peeled only that far,
+        and only the trial's own front put in epsilon-net order)."""
+        if places <= 0:
+            return False
+        if trial_id not in self.point_ids:  # infeasible or not finite: after every feasible point
+            return trial_id in self.ranking(places)[:places]
+        losses = np.array(self.points, dtype=float)
+        row = self.point_ids.index(trial_id)
+        ranks = pareto_ranks(losses, until=places)  # past `places` rows, the rest share one last rank
+        before = int((ranks < ranks[row]).sum())
+        front = np.flatnonzero(ranks == ranks[row])
+        if before + len(front) <= places or before >= places:
+            return before < places
+        order = [int(front[i]) for i in epsilon_net_order(losses[front])]
+        return before + order.index(row) < places
+
+    def _rank(self, limit: int | None) -> list[int]:
+        order: list[int] = []
+        if self.points:
+            losses = np.array(self.points, dtype=float)
+            ranks = pareto_ranks(losses, until=limit)  # past `limit` rows, the rest share one last rank
+            for rank in range(int(ranks.max()) + 1):
+                if limit is not None and len(order) >= limit:
+                    return order
+                rows = np.flatnonzero(ranks == rank)
+                order += [self.point_ids[int(rows[i])] for i in epsilon_net_order(losses[rows])]
+        return order + self.violation_ids + self.not_finite_ids
 
 
 class MOASHA(Scheduler):
@@ -259,9 +285,8 @@ def _promotable(
     for rung in rungs:
         if not rung.waiting:
             continue
-        ranking = rung.ranking()
-        quota = min(len(ranking), max(at_least, int(len(ranking) // reduction_factor)))
-        for trial_id in ranking[:quota]:  # best first
+        quota = min(rung.count, max(at_least, int(rung.count // reduction_factor)))
+        for trial_id in rung.ranking(quota)[:quota]:  # best first
             trial = trials.get(trial_id)
             if trial_id in rung.waiting and trial is not None and trial.status is Status.PAUSED:
                 return trial_id
@@ -317,23 +342,22 @@ class MilestoneRanks:
             return Decision.PAUSE
         return Decision.CONTINUE if self.survives(trial.id, k) else Decision.STOP
 
-    def _top(self, k: int, at_least: int = 0) -> list[int]:
-        ranking = self._rung(k).ranking()
-        return ranking[: min(len(ranking), max(at_least, int(len(ranking) // self.reduction_factor)))]
+    def _among_first(self, trial_id: int, k: int, places: int) -> bool:
+        return self._rung(k).within(trial_id, places)
 
     def leads(self, trial_id: int, k: int) -> bool:
         """Whether the trial ranks first at milestone k."""
-        return self._rung(k).ranking()[0] == trial_id
+        return self._among_first(trial_id, k, 1)
 
     def in_top(self, trial_id: int, k: int) -> bool:
         """Whether the trial is among the best `floor(n / reduction_factor)` of the n at milestone k."""
-        return trial_id in self._top(k)
+        return self._among_first(trial_id, k, int(self._rung(k).count // self.reduction_factor))
 
     def survives(self, trial_id: int, k: int) -> bool:
         """MOASHA's stopping rule at milestone k: the first arrival goes on, a later one if its place p
         (0-based) among the n recorded there, itself included, has p / n <= 1 / reduction_factor."""
-        ranking = self._rung(k).ranking()
-        return len(ranking) == 1 or ranking.index(trial_id) / len(ranking) <= 1 / self.reduction_factor
+        n = self._rung(k).count
+        return n == 1 or self._among_first(trial_id, k, math.floor(n / self.reduction_factor) + 1)
 
     def wait(self, trial_id: int, k: int) -> None:
         """The trial pauses at milestone k (until `promotable` picks it, or it reports again)."""
