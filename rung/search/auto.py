@@ -13,12 +13,12 @@ and the space, paired with `AutoScheduler`.
   (`ONCE_GAMMA`) after `ONCE_STARTUP` random trials. Why: BENCHMARKS.md, "What the default does"
   and "The default's black-box search beside Optuna's TPESampler".
 
-Several objectives (`metric=[...]`): trials that report once get the GP (expected hypervolume
-improvement, `rung.GP`) for the spaces above when there are at most `GP_MAX_OBJECTIVES` objectives
-(also when no multi-fidelity scheduler runs, whatever the trials report); else TPE (MOTPE), as
-everywhere past `GP_MAX_TRIALS` ended trials. Trials that report learning curves under `AutoScheduler`
-(the default, which then stops or pauses them by non-dominated sorting): TPE (MOTPE). Why:
-BENCHMARKS.md, "GP with expected hypervolume improvement" and "Several objectives with early stopping".
+Several objectives (`metric=[...]`): the GP (expected hypervolume improvement, `rung.GP`) for the
+spaces above, whatever the trials report, when there are at most `GP_MAX_OBJECTIVES` objectives; else
+TPE (MOTPE), as everywhere past `GP_MAX_TRIALS` ended trials. Under `AutoScheduler` (the default,
+which stops or pauses trials that report learning curves, ranking them by non-dominated sorting) the
+GP learns each trial's last result, however far it trained. Why: BENCHMARKS.md, "GP with expected
+hypervolume improvement" and "Several objectives with early stopping".
 
 Both models see every trial from the start (each records the other's proposals as given), so the
 one that proposes always learns from the whole history; the first proposals are TPE's random ones.
@@ -150,7 +150,6 @@ class AutoSearch(Searcher):
         self.kind = "unknown"
         self._ended = 0
         self._several = False  # several objectives, and the GP suits them
-        self._milestones = False  # under a multi-fidelity scheduler (set_fidelity)
         self.model = "tpe"
 
     def _new_gp(self) -> GP:
@@ -181,7 +180,8 @@ class AutoSearch(Searcher):
 
     def set_fidelity(self, time_attr: str, milestones: list[float]) -> None:
         self._tpe.set_fidelity(time_attr, milestones, count_running=self.count_running)
-        self._milestones = True  # several objectives too: TPE once trials report curves (else the GP)
+        # Several objectives: the GP still proposes, learning each trial's last result (measured better
+        # than MOTPE at the milestones: BENCHMARKS.md, "Several objectives with early stopping").
 
     def describe(self) -> str:
         """Which model proposes, and why."""
@@ -207,8 +207,7 @@ class AutoSearch(Searcher):
         return getattr(self, "objectives", None) is not None and self.objectives.multi
 
     def _use_gp(self) -> bool:
-        # Several objectives and no scheduler to stop trials: the GP whatever the trials report.
-        once = self.kind == "once" or (self._several and not self._milestones)
+        once = self.kind == "once" or self._several  # several objectives: the GP whatever the trials report
         return self._gp is not None and once and GP_STARTUP <= self._ended < GP_MAX_TRIALS
 
     def suggest(self, trial_id: int) -> Config | None:
