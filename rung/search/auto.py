@@ -208,7 +208,10 @@ class AutoSearch(Searcher):
 
     def _use_gp(self) -> bool:
         once = self.kind == "once" or self._several  # several objectives: the GP whatever the trials report
-        return self._gp is not None and once and GP_STARTUP <= self._ended < GP_MAX_TRIALS
+        # Several objectives and learning curves: trials paused at milestones end only with the run, so
+        # the GP's start (and its cost, which grows with every trial it sees) counts proposals.
+        count = self._tpe.proposed if self._several and self.kind == "curves" else self._ended
+        return self._gp is not None and once and GP_STARTUP <= count < GP_MAX_TRIALS
 
     def suggest(self, trial_id: int) -> Config | None:
         gp = self._gp
