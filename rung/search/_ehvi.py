@@ -64,6 +64,9 @@ MAX_BOXES = 4096  # three or more objectives: the front is thinned to keep the b
 BLOCK = 2**20  # candidates x boxes x objectives per block of the computation (memory)
 CANDIDATE_WORK = 2**16  # candidates x boxes x objectives scored per proposal, at most
 MIN_CANDIDATES = 64  # random (and as many local) candidates, at least
+FEASIBILITY_POWER = 1.0
+"""The acquisition is EHVI times the probability of feasibility to this power (see the module)."""
+WARP_CONSTRAINTS = False
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
@@ -166,15 +169,16 @@ class Acquisition:
         objectives: Sequence[GaussianProcess],
         constraints: Sequence[tuple[GaussianProcess, float]],
         boxes: tuple[Array, Array],
+        power: float = 1.0,
     ) -> None:
-        self.objectives, self.constraints, self.boxes = objectives, constraints, boxes
+        self.objectives, self.constraints, self.boxes, self.power = objectives, constraints, boxes, power
 
     def __call__(self, X: Array) -> Array:
         means, sds = zip(*(gp.predict(X) for gp in self.objectives), strict=True)
         value = log_ehvi(np.stack(means, axis=1), np.sqrt(np.stack(sds, axis=1)), *self.boxes)[0]
         for gp, bound in self.constraints:
             mean, var = gp.predict(X)
-            value += log_feasibility(mean, np.sqrt(var), bound)[0]
+            value += self.power * log_feasibility(mean, np.sqrt(var), bound)[0]
         return value
 
     def with_grad(self, X: Array) -> tuple[Array, Array]:
@@ -189,8 +193,8 @@ class Acquisition:
             mean, var, dm, dv = gp.predict_with_grad(X)
             s = np.sqrt(var)
             v, dv_mean, dv_sd = log_feasibility(mean, s, bound)
-            value = value + v
-            grad += dv_mean[:, None] * dm + (dv_sd * 0.5 / s)[:, None] * dv
+            value = value + self.power * v
+            grad += self.power * (dv_mean[:, None] * dm + (dv_sd * 0.5 / s)[:, None] * dv)
         return value, grad
 
 
@@ -258,6 +262,15 @@ def _loss(value: Any, mode: str) -> float:
     return -float(value) if mode == "max" else float(value)
 
 
+def _signed_log(column: Array) -> Array:
+    """sign(e) log(1 + |e| / s), s the median |e| of the finite nonzero values: a heavy tail (train
+    times over orders of magnitude) compressed, the bound (0) kept where it is."""
+    magnitude = np.abs(column[np.isfinite(column) & (column != 0)])
+    scale = float(np.median(magnitude)) if len(magnitude) else 1.0
+    with np.errstate(invalid="ignore"):
+        return np.sign(column) * np.log1p(np.abs(column) / scale)
+
+
 def _standardised(column: Array) -> tuple[Array, float, float] | None:
     """The column with its non-finite values at its worst (largest) finite one, scaled to mean 0 and
     standard deviation 1 (and that mean and deviation); None with fewer than 2 finite values."""
@@ -310,7 +323,10 @@ def propose(
     models = [fit(f"objective {j}", X, Y[:, j]) for j in range(len(metrics))]
     constraints: list[tuple[GaussianProcess, float]] = []
     for i, constraint in enumerate(objectives.constraints):
-        scaled = _standardised(np.array([constraint.excess(r) for r in results], dtype=float))
+        excess = np.array([constraint.excess(r) for r in results], dtype=float)
+        if WARP_CONSTRAINTS:
+            excess = _signed_log(excess)
+        scaled = _standardised(excess)
         if scaled is not None:  # past the bound: excess > 0, so the bound is at standardised -mean / spread
             constraints.append((fit(f"constraint {i}", X, scaled[0]), -scaled[1] / scaled[2]))
     ref = reference_point(Y)
@@ -334,5 +350,5 @@ def propose(
     else:
         best = X[np.argsort([objectives.violation(r) for r in results], kind="stable")[:5]]
     count = max(MIN_CANDIDATES, CANDIDATE_WORK // (len(boxes[0]) * len(metrics)))
-    acquisition = Acquisition(models, constraints, boxes)
+    acquisition = Acquisition(models, constraints, boxes, FEASIBILITY_POWER)
     return maximize(acquisition, candidates(best, count), free, n_local=n_local, maxfun=maxfun, snap=snap)
