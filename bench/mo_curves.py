@@ -28,7 +28,7 @@ import argparse
 import platform
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ WORKERS = 4
 ACC, SECONDS = "val_balanced_accuracy", "train_seconds"
 
 
-def _curves(surrogate: Surrogate, task: str, configs: list[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+def _curves(surrogate: Surrogate, task: str, configs: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
     """Balanced accuracy per epoch and the cumulative seconds (epochs clipped at `FLOOR`), per config."""
     out = surrogate.predict(task, configs, range(1, EPOCHS + 1))
     seconds = np.maximum(np.diff(out[:, :, TARGETS.index("time")], axis=1, prepend=0.0), FLOOR)
@@ -88,7 +88,8 @@ class Task:
         self.reference_hv = hypervolume_2d(self.scale(np.stack([-acc.ravel(), seconds.ravel()], axis=1)))
 
     def scale(self, losses: np.ndarray) -> np.ndarray:
-        return (losses - self.low) / (self.high - self.low)
+        scaled: np.ndarray = (losses - self.low) / (self.high - self.low)
+        return scaled
 
     def curve(self, config: Config) -> Curve:
         acc, seconds = _curves(self.surrogate, self.name, [config])
@@ -112,14 +113,15 @@ class _Collect(Callback):
 
 def _arguments(method: str) -> dict[str, Any]:
     moasha = rung.MOASHA(max_t=EPOCHS, grace_period=1, time_attr="step")
-    return {
+    every: dict[str, dict[str, Any]] = {
         "default": {},
         "old default": {"search": rung.AutoSearch(), "scheduler": "fifo"},
         "MOASHA + random": {"search": "random", "scheduler": moasha},
         "MOASHA + MOTPE": {"search": "tpe", "scheduler": moasha},
         "AutoScheduler + random": {"search": "random", "scheduler": "auto"},
         "AutoScheduler + GP": {"search": rung.GP(n_startup=10), "scheduler": "auto"},
-    }[method]
+    }
+    return every[method]
 
 
 METHODS = (
