@@ -64,21 +64,20 @@ def _dominated(points: Array) -> NDArray[np.bool_]:
 
 
 def _dominated_2d(points: Array) -> NDArray[np.bool_]:
-    """Which rows of an n x 2 array some other row dominates: one sort and a sweep."""
+    """Which rows of an n x 2 array some other row dominates: one sort, and a running minimum of the
+    second column (vectorised: schedulers ask this at every result)."""
     order = np.lexsort((points[:, 1], points[:, 0]))  # by the first column, ties by the second
+    first, second = points[order, 0], points[order, 1]
+    # Dominated: some row before it in this order (first <=, and second <= when first is equal) has a
+    # second value <= its own; an equal row dominates neither, so equal rows share their first's answer.
+    before = np.minimum.accumulate(np.concatenate(([math.inf], second[:-1])))
+    sorted_dominated = second >= before
+    if len(order) > 1:
+        starts = np.ones(len(order), dtype=bool)
+        starts[1:] = (first[1:] != first[:-1]) | (second[1:] != second[:-1])
+        sorted_dominated = sorted_dominated[np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))]
     dominated = np.zeros(len(points), dtype=bool)
-    best_second = math.inf
-    previous: tuple[float, float] | None = None
-    dominated_previous = False
-    for i in order:
-        a, b = float(points[i, 0]), float(points[i, 1])
-        if previous is not None and (a, b) == previous:
-            dominated[i] = dominated_previous  # an equal row: neither dominates the other
-            continue
-        dominated[i] = b >= best_second  # some row with a smaller (or equal) first value is <= here
-        dominated_previous = bool(dominated[i])
-        previous = (a, b)
-        best_second = min(best_second, b)
+    dominated[order] = sorted_dominated
     return dominated
 
 

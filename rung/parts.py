@@ -74,9 +74,9 @@ def build(spec: RunSpec) -> Parts:
         searcher: Searcher = AutoSearch() if auto else _searcher(spec.search, spec.space, objectives)
     else:
         searcher = _searcher(spec.search, spec.space, objectives)
-    paired = getattr(searcher, "paired_scheduler", None)
-    # AutoScheduler compares trials by one metric: several objectives run to their end (FIFO).
-    scheduler = paired() if spec.scheduler is None and callable(paired) and not several else _scheduler(spec.scheduler)
+    # Several objectives: AutoScheduler ranks them too (by non-dominated sorting), whichever searcher.
+    paired = AutoScheduler if default and several else getattr(searcher, "paired_scheduler", None)
+    scheduler = paired() if spec.scheduler is None and callable(paired) else _scheduler(spec.scheduler)
     if isinstance(scheduler, AutoScheduler) and isinstance(spec.stop, Mapping) and scheduler.time_attr in spec.stop:
         scheduler.limit(spec.stop[scheduler.time_attr], "stop")
     if objectives is not None and objectives.multi:

@@ -13,7 +13,7 @@ import pytest
 
 import rung
 from rung.objectives import Objectives, epsilon_net_order, pareto_ranks
-from rung.schedulers.moasha import MOASHA
+from rung.schedulers.moasha import MOASHA, _Rung
 from rung.types import Decision, Resume, Start, Status, TrialInfo
 
 
@@ -167,3 +167,27 @@ def test_a_promoting_run_reaches_max_t_and_leaves_the_rest_stopped(tmp_path: Pat
 def test_variant_names_its_choices() -> None:
     with pytest.raises(ValueError, match="MOASHA.*variant"):
         MOASHA(variant="pause")
+
+
+def test_a_rung_ranks_its_top_share_as_its_whole_ranking_does() -> None:
+    # `ranking(limit)` and `within` (what AutoScheduler's decisions read) peel only the fronts they need:
+    # they must agree with the whole ranking, ties (equal points, equal violations) included.
+    rng = np.random.default_rng(7)
+    rung_ = _Rung(1.0)
+    for trial_id in range(300):
+        point = tuple(float(v) for v in rng.integers(0, 12, size=2))  # many equal points and fronts
+        violation = float(rng.integers(1, 4)) if trial_id % 7 == 0 else 0.0
+        rung_.record(trial_id, None if trial_id % 31 == 0 else point, violation)
+    whole = rung_.ranking()
+    assert sorted(whole) == list(range(300))
+    for places in (1, 2, 17, 100, 260, 299, 300):
+        assert rung_.ranking(places)[:places] == whole[:places]
+        assert {t for t in range(300) if rung_.within(t, places)} == set(whole[:places])
+
+
+def test_dominance_in_two_columns_matches_the_pairwise_rule_with_equal_rows() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        points = rng.integers(0, 4, size=(int(rng.integers(1, 25)), 2)).astype(float)
+        pairwise = [any(np.all(other <= p) and np.any(other < p) for other in points) for p in points]
+        assert pareto_ranks(points, until=1).tolist() == [int(d) for d in pairwise]

@@ -201,9 +201,12 @@ UNIT = {"x1": rung.uniform(0, 1), "x2": rung.uniform(0, 1)}
 
 def test_the_default_with_several_objectives_on_a_few_floats_is_the_gp_without_early_stopping(tmp_path: Path) -> None:
     result = _several(tmp_path, "mo-gp", UNIT, constraints={"mb": ("<=", 5.0)})
-    assert (result.settings["built"]["search"], result.settings["built"]["scheduler"]) == ("AutoSearch", "FIFO")
+    # AutoScheduler learns that each trial reports once: every trial runs to its end, as under FIFO.
+    built = result.settings["built"]
+    assert (built["search"], built["scheduler"]) == ("AutoSearch", "AutoScheduler")
     assert result.settings["picked"] == [
-        "search: GP, expected hypervolume improvement (several objectives; a low-dimensional space)"
+        "search: GP, expected hypervolume improvement (several objectives; a low-dimensional space)",
+        "schedule: each trial reports once, so every trial runs to its end",
     ]
     front = np.array([[t.best_metrics["f1"], t.best_metrics["f2"] / 10] for t in result.pareto_front()])
     random = _several(tmp_path, "mo-random", UNIT, search="random", constraints={"mb": ("<=", 5.0)})
@@ -215,7 +218,7 @@ def test_the_default_with_several_objectives_on_a_few_floats_is_the_gp_without_e
 def test_the_default_with_several_objectives_elsewhere_is_tpe(tmp_path: Path) -> None:
     space = {**UNIT, "model": rung.choice([{"kind": "a", "x": rung.uniform(0, 1)}, {"kind": "b"}])}
     result = _several(tmp_path, "mo-tpe", space, num_samples=12)
-    assert (result.settings["built"]["search"], result.settings["built"]["scheduler"]) == ("TPE", "FIFO")
+    assert (result.settings["built"]["search"], result.settings["built"]["scheduler"]) == ("TPE", "AutoScheduler")
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,10 @@ decisions read its chance to end above the best result so far (`Estimate.beats`)
 With too little data (fewer than 3 points of a trial's curve and fewer than 3 trials trained to
 the end) the model has no opinion and the ranks decide. `model="ranks"` is the rank rule alone.
 
+Several objectives (`metric=[...]`, `rung.run`'s default there too): the rank rules above, the trials
+at a milestone ranked as `rung.MOASHA` ranks them (non-dominated sorting, ties by epsilon-net;
+`moasha.MilestoneRanks`), MOASHA's stopping rule without a checkpoint; the curve model is not used.
+
 The ladder has no top: a trial promoted past the last milestone trains to its own end. The longest
 training (`max_t`) is `stop={time_attr: N}` when given (milestones stop below it), else what the
 trials show: the longest that ended on their own. Until the first trial has reported twice, a trial
@@ -56,9 +60,11 @@ from typing import Any
 import numpy as np
 
 from rung._checks import KEY, Interval, Options, check, plain
+from rung.objectives import Objectives
 from rung.schedulers._brackets import RankKey, ResultReader, is_number, needs_metric, rank_key
 from rung.schedulers._curves import Curves, Estimate
 from rung.schedulers.base import Scheduler
+from rung.schedulers.moasha import MilestoneRanks
 from rung.types import Decision, Resume, Start, Status, Suggestion, TrialInfo
 
 __all__ = ["AutoScheduler"]
@@ -147,6 +153,7 @@ class AutoScheduler(Scheduler):
     """
 
     leaves_paused = True  # trials never good enough stay paused; the tuner stops them at the end
+    multi_objective = True  # several objectives: ranked as MOASHA ranks (`set_objectives`)
 
     def __init__(
         self,
@@ -198,6 +205,19 @@ class AutoScheduler(Scheduler):
         self._longest = 0.0  # the longest time any trial reported
         self.paused_any = False  # whether a trial was ever paused (promotion) rather than stopped
         self.stopped_any = False
+        self._multi: MilestoneRanks | None = None
+
+    def set_objectives(self, objectives: Objectives) -> None:
+        """Several objectives: the rank rules, the trials at a milestone ranked as `rung.MOASHA` ranks them
+        (`moasha.MilestoneRanks`). Constraints with one objective change nothing here."""
+        if not objectives.multi:
+            return
+        if self.model == "curves":
+            raise ValueError(
+                f"AutoScheduler(model='curves') predicts one metric's learning curve; this run has"
+                f" {len(objectives.metrics)} objectives ({objectives.describe()}): use model='ranks'"
+            )
+        self._multi = MilestoneRanks(objectives, self.reduction_factor)
 
     # What it found.
     def milestones(self) -> list[float]:
@@ -230,6 +250,8 @@ class AutoScheduler(Scheduler):
             if self.model == "curves"
             else "judged by rank"
         )
+        if self._multi is not None:
+            judged = "judged by non-dominated sorting of the objectives (ties: epsilon-net, as MO-ASHA)"
         return (
             f"schedule: successive halving by {how}, {judged}, {self.brackets} brackets; {self.time_attr}"
             f" milestones {ladder}; longest training {top}"
@@ -280,6 +302,15 @@ class AutoScheduler(Scheduler):
         reached = self._reached(time)
         if reached <= before:
             return Decision.CONTINUE
+        if self._multi is not None:  # several objectives: the rank rules, ranked by `MilestoneRanks`
+            judged_from = self._bracket.get(trial.id, 0) if self.kind == "curves" else math.inf
+            decision = self._multi.decide(trial, result, range(before, reached), judged_from, self.pioneers and pioneer)
+            self._passed[trial.id] = reached if decision is not None else before
+            self.paused_any |= decision is Decision.PAUSE
+            if decision is Decision.STOP:
+                self._stopped.add(trial.id)
+                self.stopped_any = True
+            return decision or Decision.CONTINUE
         estimate = None
         score = self._op * value
         if curves is not None:
@@ -375,6 +406,8 @@ class AutoScheduler(Scheduler):
         log.info("rung: %s", self.describe())
 
     def _stop_waiting(self, trial_id: int) -> None:
+        if self._multi is not None:
+            self._multi.stop_waiting(trial_id)
         where = self._waits_at.pop(trial_id, None)
         self._estimates.pop(trial_id, None)
         if where is not None:
@@ -390,6 +423,8 @@ class AutoScheduler(Scheduler):
         when it paused) only falls as the best rises, so none is resumed for its chance alone; only
         the top shares are read, never every paused trial.
         """
+        if self._multi is not None:
+            return self._multi.promotable(at_least, self._trials)
         curves = self._curves
         best: tuple[float, int] | None = None
         for rung in reversed(self._rungs):

@@ -5,7 +5,8 @@ a front broken by an epsilon-net, as Syne Tune's `MOASHA` does."""
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ from rung.schedulers._brackets import ResultReader, check_ladder
 from rung.schedulers.base import Scheduler
 from rung.types import Decision, Resume, Start, Status, Suggestion, TrialInfo
 
-__all__ = ["MOASHA"]
+__all__ = ["MOASHA", "MilestoneRanks"]
 
 VARIANTS = ("stop", "promote")
 
@@ -75,20 +76,45 @@ class _Rung:
             self.points.append(point)
             self.point_ids.append(trial_id)
 
-    def ranking(self) -> list[int]:
+    def ranking(self, limit: int | None = None) -> list[int]:
         """The recorded trials best first, in the order `place` ranks by: the feasible ones front by
         front, each front in epsilon-net order; then the infeasible ones, least broken first; then
-        those whose objective was not finite."""
+        those whose objective was not finite. With a `limit`, at least its first `limit` (the fronts
+        peeled only that far, not cached: a decision reads the top share, not the whole ranking)."""
+        if limit is not None and limit < len(self.points):
+            return self._rank(limit)
         if self._ranking is None:
-            order: list[int] = []
-            if self.points:
-                losses = np.array(self.points, dtype=float)
-                ranks = pareto_ranks(losses)
-                for rank in range(int(ranks.max()) + 1):
-                    rows = np.flatnonzero(ranks == rank)
-                    order += [self.point_ids[int(rows[i])] for i in epsilon_net_order(losses[rows])]
-            self._ranking = order + self.violation_ids + self.not_finite_ids
+            self._ranking = self._rank(None)
         return self._ranking
+
+    def within(self, trial_id: int, places: int) -> bool:
+        """Whether the trial is among the first `places` of `ranking()` (fronts peeled only that far,
+        and only the trial's own front put in epsilon-net order)."""
+        if places <= 0:
+            return False
+        if trial_id not in self.point_ids:  # infeasible or not finite: after every feasible point
+            return trial_id in self.ranking(places)[:places]
+        losses = np.array(self.points, dtype=float)
+        row = self.point_ids.index(trial_id)
+        ranks = pareto_ranks(losses, until=places)  # past `places` rows, the rest share one last rank
+        before = int((ranks < ranks[row]).sum())
+        front = np.flatnonzero(ranks == ranks[row])
+        if before + len(front) <= places or before >= places:
+            return before < places
+        order = [int(front[i]) for i in epsilon_net_order(losses[front])]
+        return before + order.index(row) < places
+
+    def _rank(self, limit: int | None) -> list[int]:
+        order: list[int] = []
+        if self.points:
+            losses = np.array(self.points, dtype=float)
+            ranks = pareto_ranks(losses, until=limit)  # past `limit` rows, the rest share one last rank
+            for rank in range(int(ranks.max()) + 1):
+                if limit is not None and len(order) >= limit:
+                    return order
+                rows = np.flatnonzero(ranks == rank)
+                order += [self.point_ids[int(rows[i])] for i in epsilon_net_order(losses[rows])]
+        return order + self.violation_ids + self.not_finite_ids
 
 
 class MOASHA(Scheduler):
@@ -248,13 +274,102 @@ class MOASHA(Scheduler):
             rung.waiting.discard(trial_id)
 
     def _promotable(self, at_least: int) -> int | None:
-        for _, _, rung in self._ladder:
-            if not rung.waiting:
-                continue
-            ranking = rung.ranking()
-            quota = min(len(ranking), max(at_least, int(len(ranking) // self.reduction_factor)))
-            for trial_id in ranking[:quota]:  # best first
-                trial = self._trials.get(trial_id)
-                if trial_id in rung.waiting and trial is not None and trial.status is Status.PAUSED:
-                    return trial_id
-        return None
+        return _promotable((rung for _, _, rung in self._ladder), self.reduction_factor, at_least, self._trials)
+
+
+def _promotable(
+    rungs: Iterable[_Rung], reduction_factor: float, at_least: int, trials: Mapping[int, TrialInfo]
+) -> int | None:
+    """The paused trial to resume: of the rungs in the order given, the first one's best trial waiting
+    there within its top `floor(n / reduction_factor)` (at least `at_least`) of the n ranked there."""
+    for rung in rungs:
+        if not rung.waiting:
+            continue
+        quota = min(rung.count, max(at_least, int(rung.count // reduction_factor)))
+        for trial_id in rung.ranking(quota)[:quota]:  # best first
+            trial = trials.get(trial_id)
+            if trial_id in rung.waiting and trial is not None and trial.status is Status.PAUSED:
+                return trial_id
+    return None
+
+
+class MilestoneRanks:
+    """Several objectives at `rung.AutoScheduler`'s milestones: the trials recorded at each one ranked as
+    MOASHA ranks them (non-dominated sorting, each front in epsilon-net order; infeasible results after,
+    least broken first; those with an objective not finite last).
+
+    `AutoScheduler` keeps its own rules (brackets, pioneers, pause with a checkpoint, else stop) and
+    asks this for the ranks: `record` a result at the milestones it passed, then `leads`, `in_top` and
+    `survives` (MOASHA's stopping rule) at the highest; `wait` there when paused, `promotable` to resume.
+
+    Args:
+        objectives: the run's objectives (several), and its constraints.
+        reduction_factor: η: the top share of a milestone is 1/η of the trials recorded there.
+    """
+
+    def __init__(self, objectives: Objectives, reduction_factor: float) -> None:
+        self.objectives = objectives
+        self.reduction_factor = reduction_factor
+        self._rungs: list[_Rung] = []  # by milestone index (the milestones themselves are AutoScheduler's)
+        self._waits_at: dict[int, _Rung] = {}
+
+    def _rung(self, k: int) -> _Rung:
+        while len(self._rungs) <= k:
+            self._rungs.append(_Rung(float(len(self._rungs))))
+        return self._rungs[k]
+
+    def record(self, trial_id: int, result: Mapping[str, Any], milestones: range) -> None:
+        """Records the result (one reporting every objective) at each of these milestones (indexes)."""
+        point, violation = self.objectives.losses(result), self.objectives.violation(result)
+        for k in milestones:
+            self._rung(k).record(trial_id, point, violation)
+
+    def decide(
+        self, trial: TrialInfo, result: Mapping[str, Any], passed: range, judged_from: float, pioneer: bool
+    ) -> Decision | None:
+        """`AutoScheduler`'s rank rules for a result that passed the milestones `passed` (indexes): None if
+        it lacks an objective (not recorded); else recorded there and, at the highest (k), CONTINUE below
+        `judged_from` (its bracket's first judged milestone), if it leads k as a `pioneer`, or in k's top
+        share; else PAUSE with a checkpoint, else CONTINUE if it `survives` k, else STOP."""
+        if not self.objectives.reports(result):
+            return None
+        self.record(trial.id, result, passed)
+        k = passed[-1]
+        if k < judged_from or (self.leads(trial.id, k) if pioneer else self.in_top(trial.id, k)):
+            return Decision.CONTINUE
+        if trial.checkpoint_iteration is not None:
+            self.wait(trial.id, k)
+            return Decision.PAUSE
+        return Decision.CONTINUE if self.survives(trial.id, k) else Decision.STOP
+
+    def _among_first(self, trial_id: int, k: int, places: int) -> bool:
+        return self._rung(k).within(trial_id, places)
+
+    def leads(self, trial_id: int, k: int) -> bool:
+        """Whether the trial ranks first at milestone k."""
+        return self._among_first(trial_id, k, 1)
+
+    def in_top(self, trial_id: int, k: int) -> bool:
+        """Whether the trial is among the best `floor(n / reduction_factor)` of the n at milestone k."""
+        return self._among_first(trial_id, k, int(self._rung(k).count // self.reduction_factor))
+
+    def survives(self, trial_id: int, k: int) -> bool:
+        """MOASHA's stopping rule at milestone k: the first arrival goes on, a later one if its place p
+        (0-based) among the n recorded there, itself included, has p / n <= 1 / reduction_factor."""
+        n = self._rung(k).count
+        return n == 1 or self._among_first(trial_id, k, math.floor(n / self.reduction_factor) + 1)
+
+    def wait(self, trial_id: int, k: int) -> None:
+        """The trial pauses at milestone k (until `promotable` picks it, or it reports again)."""
+        rung = self._rung(k)
+        rung.waiting.add(trial_id)
+        self._waits_at[trial_id] = rung
+
+    def stop_waiting(self, trial_id: int) -> None:
+        rung = self._waits_at.pop(trial_id, None)
+        if rung is not None:
+            rung.waiting.discard(trial_id)
+
+    def promotable(self, at_least: int, trials: Mapping[int, TrialInfo]) -> int | None:
+        """The paused trial to resume: the best waiting in the top share of its milestone, highest first."""
+        return _promotable(reversed(self._rungs), self.reduction_factor, at_least, trials)

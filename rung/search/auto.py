@@ -13,10 +13,12 @@ and the space, paired with `AutoScheduler`.
   (`ONCE_GAMMA`) after `ONCE_STARTUP` random trials. Why: BENCHMARKS.md, "What the default does"
   and "The default's black-box search beside Optuna's TPESampler".
 
-Several objectives (`metric=[...]`, no scheduler: every trial runs to its end): the GP (expected
-hypervolume improvement, `rung.GP`) for the spaces above, whatever the trials report, when there are
-at most `GP_MAX_OBJECTIVES` objectives; else TPE (MOTPE), as everywhere past `GP_MAX_TRIALS` ended
-trials. Why: BENCHMARKS.md, "GP with expected hypervolume improvement".
+Several objectives (`metric=[...]`): the GP (expected hypervolume improvement, `rung.GP`) for the
+spaces above, whatever the trials report, when there are at most `GP_MAX_OBJECTIVES` objectives; else
+TPE (MOTPE), as everywhere past `GP_MAX_TRIALS` ended trials. Under `AutoScheduler` (the default,
+which stops or pauses trials that report learning curves, ranking them by non-dominated sorting) the
+GP learns each trial's last result, however far it trained. Why: BENCHMARKS.md, "GP with expected
+hypervolume improvement" and "Several objectives with early stopping".
 
 Both models see every trial from the start (each records the other's proposals as given), so the
 one that proposes always learns from the whole history; the first proposals are TPE's random ones.
@@ -178,7 +180,8 @@ class AutoSearch(Searcher):
 
     def set_fidelity(self, time_attr: str, milestones: list[float]) -> None:
         self._tpe.set_fidelity(time_attr, milestones, count_running=self.count_running)
-        self._several = False  # under a multi-fidelity scheduler: TPE, learning at its milestones
+        # Several objectives: the GP still proposes, learning each trial's last result (measured better
+        # than MOTPE at the milestones: BENCHMARKS.md, "Several objectives with early stopping").
 
     def describe(self) -> str:
         """Which model proposes, and why."""
@@ -204,8 +207,11 @@ class AutoSearch(Searcher):
         return getattr(self, "objectives", None) is not None and self.objectives.multi
 
     def _use_gp(self) -> bool:
-        once = self.kind == "once" or self._several  # several objectives: no scheduler stops trials
-        return self._gp is not None and once and GP_STARTUP <= self._ended < GP_MAX_TRIALS
+        once = self.kind == "once" or self._several  # several objectives: the GP whatever the trials report
+        # Several objectives and learning curves: trials paused at milestones end only with the run, so
+        # the GP's start (and its cost, which grows with every trial it sees) counts proposals.
+        count = self._tpe.proposed if self._several and self.kind == "curves" else self._ended
+        return self._gp is not None and once and GP_STARTUP <= count < GP_MAX_TRIALS
 
     def suggest(self, trial_id: int) -> Config | None:
         gp = self._gp

@@ -86,7 +86,8 @@ class GP(Searcher):
 
     Several objectives (`metric=[...]`) or constraints: one GP per objective and per constraint, and
     the expected hypervolume improvement over the feasible front (exact, by box decomposition) times
-    the probability that each constraint is met (`rung.search._ehvi`); trials count by their judged
+    the probability that each constraint is met, to the 4th power (`rung.search._ehvi`: to keep proposals
+    on the feasible side of a boundary optimum); trials count by their judged
     result (`rung.objectives`), running ones at the models' predictions.
 
     What is learnt: a trial's LAST reported metric value, once it has ended (TERMINATED or
