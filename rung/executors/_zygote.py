@@ -160,11 +160,11 @@ class Forked:
         self.returncode: int | None = None
         self._zygote = zygote
         self._pidfd = pidfd
+        self._poller = select.poll()
+        self._poller.register(pidfd, select.POLLIN)  # readable once the process has exited
 
     def _exited(self, timeout: float | None) -> bool:
-        poller = select.poll()
-        poller.register(self._pidfd, select.POLLIN)  # readable once the process has exited
-        return bool(poller.poll(None if timeout is None else max(0, int(timeout * 1000))))
+        return bool(self._poller.poll(None if timeout is None else max(0, int(timeout * 1000))))
 
     def _reaped(self) -> int:
         status = self._zygote.reap(self.pid)
