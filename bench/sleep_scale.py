@@ -15,8 +15,11 @@ random search, store on (a temporary folder), `executor="process"` unless `--exe
 Printed (and written as JSON with `--json`): the call's seconds and its ratio to the ideal, the
 driver's CPU seconds (user + system) and per trial, the workers' CPU seconds (the process executor's
 children), and the load average of the machine sampled every 5 s during the run (its mean and max):
-the trials sleep, so the ratio moves with what else the machine runs. `--profile` writes cProfile
-stats of the driver and prints the top functions. Sleep-bound: run it with `nice`.
+the trials sleep, so the ratio moves with what else the machine runs. Then where the slots' time went,
+read from the store (`breakdown`): the start, the trials' own time beyond `--length`, and the
+turn-around between trials in three parts, in % of the ideal (they add up to the ratio). The
+objective is `bench/sleeper.py`'s, a module that imports only what it uses (workers import it).
+`--profile` writes cProfile stats of the driver and prints the top functions. Sleep-bound: run it with `nice`.
 """
 
 from __future__ import annotations

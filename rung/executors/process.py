@@ -124,7 +124,8 @@ class ProcessExecutor(Executor):
         forked: list[_zygote.Forked | None] = [None] * len(slots)
         if self._zygote is None and _zygote.AVAILABLE:
             # Its environment is what every slot shares (OMP_NUM_THREADS is read when numpy loads).
-            self._zygote = _zygote.Zygote({**common, "OMP_NUM_THREADS": self._envs[0]["OMP_NUM_THREADS"]})
+            with contextlib.suppress(OSError):  # it cannot start: new interpreters, as elsewhere
+                self._zygote = _zygote.Zygote({**common, "OMP_NUM_THREADS": self._envs[0]["OMP_NUM_THREADS"]})
         if self._zygote is not None and self._zygote.alive:
             forked = self._zygote.spawn(envs, [theirs.fileno() for _, theirs in pairs])
         workers = []
