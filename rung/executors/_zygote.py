@@ -3,9 +3,10 @@
 A worker started as a new interpreter (`python -m rung.executors._worker`) spends 0.15-0.2 s of CPU
 before its first trial (Python's start-up, the site packages' `.pth` files, rung's modules), and an
 objective that imports rung and numpy 0.1-0.2 s more: 64 workers on 2 cores left the slots idle for
-the first 3-5 s of a run (`python -m bench sleep-scale`). Instead the driver starts one process, the
+the first 2.7-4 s of a run (`python -m bench sleep-scale`). Instead the driver starts one process, the
 zygote, which imports rung (and numpy, when that starts no thread: `OMP_NUM_THREADS=1`) once and forks
-a worker per request; a fork costs a few ms, and the forked workers share those pages.
+a worker per request: about 15 ms of CPU per worker (its two forks, the pages they copy), and the
+forked workers share the rest.
 
 Safe to fork, by construction: the zygote runs no user code (each worker unpickles the objective and
 imports its modules itself, as before, so what they do at import happens per worker), holds no lock
