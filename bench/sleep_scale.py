@@ -15,40 +15,37 @@ random search, store on (a temporary folder), `executor="process"` unless `--exe
 Printed (and written as JSON with `--json`): the call's seconds and its ratio to the ideal, the
 driver's CPU seconds (user + system) and per trial, the workers' CPU seconds (the process executor's
 children), and the load average of the machine sampled every 5 s during the run (its mean and max):
-the trials sleep, so the ratio moves with what else the machine runs. `--profile` writes cProfile
-stats of the driver and prints the top functions. Sleep-bound: run it with `nice`.
+the trials sleep, so the ratio moves with what else the machine runs. Then where the slots' time went,
+read from the store (`breakdown`): the start, the trials' own time beyond `--length`, and the
+turn-around between trials in three parts, in % of the ideal (they add up to the ratio). The
+objective is `bench/sleeper.py`'s, a module that imports only what it uses (workers import it).
+`--profile` writes cProfile stats of the driver and prints the top functions. Sleep-bound: run it with `nice`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import json
 import os
 import platform
 import resource
+import sqlite3
 import sys
 import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import rung
 from bench.scale import profile_text
+from bench.sleeper import sleeper
 from rung.callbacks import Callback
 from rung.types import Config, Status
 
 LOAD_SAMPLE_S = 5.0
-
-
-def sleeper(config: dict[str, Any]) -> None:
-    """The trial: `length` seconds of sleep in `reports` steps, a report after each."""
-    step = config["length"] / config["reports"]
-    for i in range(config["reports"]):
-        time.sleep(step)
-        rung.report({"score": config["x"] + i})
 
 
 @dataclass
@@ -69,6 +66,8 @@ class Outcome:
     """From the call to the last trial's end; the rest of the call is the end of the run (the
     returned `ExperimentResult` reads every trial back from the store)."""
     load: list[float] = field(default_factory=list)
+    breakdown: dict[str, float] = field(default_factory=dict)
+    """Where the slots' time went, in seconds per slot (see `breakdown`)."""
 
     @property
     def ideal_s(self) -> float:
@@ -131,7 +130,7 @@ def run_sleep(
     with tempfile.TemporaryDirectory(prefix="rung-sleep-scale-") as storage:
         if profiler is not None:
             profiler.enable()
-        started = time.perf_counter()
+        started, epoch = time.perf_counter(), time.time()
         rung.run(
             sleeper,
             space,
@@ -150,13 +149,59 @@ def run_sleep(
         call = time.perf_counter() - started
         if profiler is not None:
             profiler.disable()
+        parts = breakdown(Path(storage) / "sleep" / "rung.db", epoch, epoch + call, slots, length)
     load.done.set()
     load.join()
     load.samples.append(os.getloadavg()[0])
     driver = _cpu(resource.RUSAGE_SELF) - driver
     workers = _cpu(resource.RUSAGE_CHILDREN) - workers
     first, last = times.first_start - started, times.last_end - started
-    return Outcome(executor, trials, reports, length, slots, call, driver, workers, first, last, load.samples)
+    return Outcome(executor, trials, reports, length, slots, call, driver, workers, first, last, load.samples, parts)
+
+
+def breakdown(db: Path, began: float, ended: float, slots: int, length: float) -> dict[str, float]:
+    """Where the slots' time went (seconds per slot; they add up to the call's time), from the store.
+
+    A trial's own time is read from its results (its first report's `timestamp` less `time_this_iter_s`
+    is when its objective started in the worker, its last report when it finished); the driver's
+    moments from its status events (`RUNNING`: submitted; the end: stored). Per slot of the tuner:
+    `start` (the call to its first trial's objective), `trial` (objectives running: the sleep and the
+    reports' round trips), `end` (last report to the stored end: the answer, the worker's return, its
+    message), `refill` (the stored end to the next trial's launch on the slot: the driver's turn),
+    `launch` (launch to the objective running in a worker: the message and the worker's wake-up),
+    `tail` (the slot's last end to the call's return); `over` is trial time beyond `length`.
+    """
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        results = conn.execute(
+            "SELECT trial_id, MIN(json_extract(data, '$.timestamp') - json_extract(data, '$.time_this_iter_s')),"
+            " MAX(json_extract(data, '$.timestamp')) FROM results GROUP BY trial_id"
+        ).fetchall()
+        events = conn.execute("SELECT trial_id, status, time, slot FROM events WHERE slot IS NOT NULL ORDER BY seq")
+        stretches: dict[int, list[tuple[float, float, int]]] = {}
+        running: dict[int, float] = {}
+        for trial_id, status, at, slot in events:
+            if status == "RUNNING":
+                running[trial_id] = at
+            elif trial_id in running:
+                stretches.setdefault(slot, []).append((running.pop(trial_id), at, trial_id))
+    own = {trial_id: (first, last) for trial_id, first, last in results}
+    parts = dict.fromkeys(("start", "trial", "end", "refill", "launch", "tail", "over"), 0.0)
+    for runs in stretches.values():
+        previous_end = began
+        for i, (launched, stored_end, trial_id) in enumerate(runs):
+            first, last = own.get(trial_id, (launched, stored_end))
+            if i == 0:
+                parts["start"] += first - began
+            else:
+                parts["refill"] += launched - previous_end
+                parts["launch"] += first - launched
+            parts["trial"] += last - first
+            parts["over"] += last - first - length
+            parts["end"] += stored_end - last
+            previous_end = stored_end
+        parts["tail"] += ended - previous_end
+    parts["start"] += (slots - len(stretches)) * (ended - began)  # slots that never ran a trial
+    return {name: value / slots for name, value in parts.items()}
 
 
 def summary(outcome: Outcome) -> str:
@@ -170,6 +215,23 @@ def summary(outcome: Outcome) -> str:
         f"driver CPU {outcome.driver_cpu_s:.1f} s ({outcome.driver_cpu_s / outcome.trials * 1e3:.2f} ms per trial),"
         f" workers' CPU {outcome.workers_cpu_s:.1f} s; load average (1 min) during the run: mean"
         f" {sum(load) / len(load):.2f}, max {max(load):.2f} ({len(load)} samples, every {LOAD_SAMPLE_S:g} s)"
+        + _parts(outcome)
+    )
+
+
+def _parts(outcome: Outcome) -> str:
+    if not outcome.breakdown:
+        return ""
+    parts = outcome.breakdown
+    said = ", ".join(
+        f"{name} {parts[name]:.2f} s ({parts[name] / outcome.ideal_s * 100:.2f} %)"
+        for name in ("start", "over", "end", "refill", "launch", "tail")
+    )
+    per_trial = outcome.slots / outcome.trials * 1e3
+    return (
+        f"\nper slot, beyond the ideal: {said}; per trial: end {parts['end'] * per_trial:.2f} ms, refill"
+        f" {parts['refill'] * per_trial:.2f} ms, launch {parts['launch'] * per_trial:.2f} ms, over"
+        f" {parts['over'] * per_trial:.2f} ms"
     )
 
 

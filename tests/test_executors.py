@@ -214,3 +214,24 @@ def test_thread_executor_refuses_a_bad_abandon_after_s(value: object) -> None:
     with pytest.raises(ValueError) as raised:
         ThreadExecutor(1, abandon_after_s=value)  # type: ignore[arg-type]
     assert str(raised.value) == f"abandon_after_s must be a number of seconds >= 0; got {value!r}"
+
+
+def test_process_config_values_that_plain_pickle_cannot_send_still_reach_the_trial() -> None:
+    """Plain values go by plain pickle; a function or an object of a class defined here by cloudpickle."""
+
+    class Scale:
+        def __init__(self, by: int) -> None:
+            self.by = by
+
+    def uses(config: dict[str, Any]) -> dict[str, Any]:
+        return {"score": config["f"](config["n"]) * config["scale"].by, "plain": config["plain"]}
+
+    ex = ProcessExecutor(1)
+    ex.start(uses)
+    try:
+        ex.submit(Job(1, {"f": lambda n: n * 3, "n": 2, "scale": Scale(5), "plain": [1, "a", {"b": 2.5}]}))
+        events = collect(ex, until=1)
+    finally:
+        ex.shutdown()
+    reported = [e for e in events if isinstance(e, Reported)]
+    assert [(e.result["score"], e.result["plain"]) for e in reported] == [(30, [1, "a", {"b": 2.5}])]

@@ -3,7 +3,8 @@
 Workers start once per run, so a trial costs a message, not an interpreter start. Each worker owns a
 slot: its CPU share (`OMP_NUM_THREADS`) and GPUs (`CUDA_VISIBLE_DEVICES`) are fixed when it starts.
 A worker that dies (a signal, `os._exit`, an out-of-memory kill) ends its trial as a failure and is
-replaced at the next submit.
+replaced at the next submit. On Linux the workers are forked by a preloaded process (`_zygote.py`),
+so that many start in a fraction of a second; elsewhere each is a new interpreter.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
+import pickle
 import selectors
 import signal
 import socket
@@ -23,7 +25,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from rung import _pickle
-from rung.executors import _procs
+from rung.executors import _procs, _zygote
 from rung.executors.base import Ended, Event, Executor, Reported
 from rung.session import Job
 from rung.types import Config, Decision
@@ -31,11 +33,27 @@ from rung.types import Config, Decision
 __all__ = ["ProcessExecutor"]
 
 REAP_TIMEOUT_S = 30.0
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+_PLAIN = (str, int, float, bool, type(None), bytes)
+
+
+def _plain(value: object, depth: int = 0) -> bool:
+    """Whether `value` holds only what plain pickle sends as is (numbers, strings, and lists, tuples
+    and dicts of them); anything else (a class of the driver's script, a lambda) goes by cloudpickle."""
+    if type(value) in _PLAIN:
+        return True
+    if depth > 8:
+        return False
+    if type(value) in (list, tuple):
+        return all(_plain(item, depth + 1) for item in value)  # type: ignore[attr-defined]
+    if type(value) is dict:
+        return all(type(k) is str and _plain(v, depth + 1) for k, v in value.items())
+    return False
 
 
 @dataclass
 class _Worker:
-    popen: subprocess.Popen[bytes]
+    popen: subprocess.Popen[bytes] | _zygote.Forked
     conn: Connection
     env: dict[str, str]
     trial_id: int | None = None
@@ -71,6 +89,7 @@ class ProcessExecutor(Executor):
         self._selector = selectors.DefaultSelector()
         self._fn_bytes = b""
         self._fn_key = ""
+        self._zygote: _zygote.Zygote | None = None
 
     def start(self, fn: Callable[[Config], Any]) -> None:
         try:
@@ -84,24 +103,42 @@ class ProcessExecutor(Executor):
         if fn_key == self._fn_key:
             return
         self._fn_bytes, self._fn_key = fn_bytes, fn_key
-        for slot in range(self.capacity):
-            worker = self._workers[slot]
-            if worker is None:
-                worker = self._workers[slot] = self._spawn(slot)
+        missing = [slot for slot in range(self.capacity) if self._workers[slot] is None]
+        for slot, new in zip(missing, self._spawn_all(missing), strict=True):
+            self._workers[slot] = new
+        for worker in self._workers:
+            assert worker is not None
             # Workers load the objective (and import its modules) while the driver prepares.
             worker.conn.send(("load", fn_key, fn_bytes))
             worker.has_fn = True
 
     def _spawn(self, slot: int) -> _Worker:
-        ours, theirs = socket.socketpair()
+        return self._spawn_all([slot])[0]
+
+    def _spawn_all(self, slots: list[int]) -> list[_Worker]:
+        """New workers for `slots`: forked by the zygote where it can (Linux), else new interpreters."""
         # RUNG_DRIVER_PID: a trial's parent process is its worker's supervisor (Linux), not the driver.
-        env = {
-            **os.environ,
-            **self._envs[slot],
-            "RUNG_SYS_PATH": json.dumps(sys.path),
-            "RUNG_DRIVER_PID": str(os.getpid()),
-        }
-        popen = subprocess.Popen(
+        common = {**os.environ, "RUNG_SYS_PATH": json.dumps(sys.path), "RUNG_DRIVER_PID": str(os.getpid())}
+        envs = [{**common, **self._envs[slot]} for slot in slots]
+        pairs = [socket.socketpair() for _ in slots]
+        forked: list[_zygote.Forked | None] = [None] * len(slots)
+        if self._zygote is None and _zygote.AVAILABLE:
+            # Its environment is what every slot shares (OMP_NUM_THREADS is read when numpy loads).
+            with contextlib.suppress(OSError):  # it cannot start: new interpreters, as elsewhere
+                self._zygote = _zygote.Zygote({**common, "OMP_NUM_THREADS": self._envs[0]["OMP_NUM_THREADS"]})
+        if self._zygote is not None and self._zygote.alive:
+            forked = self._zygote.spawn(envs, [theirs.fileno() for _, theirs in pairs])
+        workers = []
+        for slot, env, (ours, theirs), child in zip(slots, envs, pairs, forked, strict=True):
+            popen = child if child is not None else self._start(env, theirs)
+            theirs.close()
+            workers.append(_Worker(popen, Connection(ours.detach()), self._envs[slot]))
+        return workers
+
+    @staticmethod
+    def _start(env: dict[str, str], theirs: socket.socket) -> subprocess.Popen[bytes]:
+        """A worker started as a new interpreter."""
+        return subprocess.Popen(
             [sys.executable, "-m", "rung.executors._worker", str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             env=env,
@@ -111,8 +148,6 @@ class ProcessExecutor(Executor):
             # where workers are not supervised (not Linux), killing its group kills what it started.
             start_new_session=True,
         )
-        theirs.close()
-        return _Worker(popen, Connection(ours.detach()), self._envs[slot])
 
     def submit(self, job: Job) -> None:
         # The first free slot; only its worker is checked for life (a busy one that died shows at poll).
@@ -127,9 +162,11 @@ class ProcessExecutor(Executor):
         worker.trial_id = job.trial_id
         worker.stopping = False
         # Pickled as the objective is (cloudpickle): a config may hold lambdas or classes of the
-        # driver's script, which plain pickle cannot send or the worker cannot import.
+        # driver's script, which plain pickle cannot send or the worker cannot import. A config of
+        # plain values goes by plain pickle (a tenth of the driver's time per trial).
         try:
-            message = _pickle.dumps(("run", job, self._fn_key, None if worker.has_fn else self._fn_bytes))
+            content = ("run", job, self._fn_key, None if worker.has_fn else self._fn_bytes)
+            message = pickle.dumps(content, _PROTOCOL) if _plain(job.config) else _pickle.dumps(content)
         except Exception as exc:
             worker.trial_id = None
             raise TypeError(
@@ -213,9 +250,12 @@ class ProcessExecutor(Executor):
                 self._free(worker)
                 worker.conn.close()
         self._workers = [None] * self.capacity
+        if self._zygote is not None:
+            self._zygote.close()
+            self._zygote = None
 
 
-def _kill(popen: subprocess.Popen[bytes]) -> None:
+def _kill(popen: subprocess.Popen[bytes] | _zygote.Forked) -> None:
     """End a worker and every process its trial started.
 
     On Linux, SIGTERM to its supervisor, which kills the runner, its process group and every process
@@ -231,7 +271,7 @@ def _kill(popen: subprocess.Popen[bytes]) -> None:
     popen.kill()
 
 
-def _reap(popen: subprocess.Popen[bytes]) -> int:
+def _reap(popen: subprocess.Popen[bytes] | _zygote.Forked) -> int:
     """Wait for a worker that is ending; its exit code (negative: the signal that ended it)."""
     try:
         # A supervisor exits once the processes it kills have died: at once, unless one is stuck in
