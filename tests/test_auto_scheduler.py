@@ -209,14 +209,6 @@ def test_brackets_follow_hyperband_and_spare_their_trials_the_lower_milestones()
     assert 0.35 < share < 0.55  # 1 - 0.551, drawn per trial
 
 
-def test_the_default_has_three_brackets_in_hyperband_s_proportions() -> None:
-    # 3 brackets (judged from milestones 1, 3 and 9), not 4: measured better on LCBench at 10 and
-    # 30 full trainings of compute, level at 100 (BENCHMARKS.md, "The default at small budgets").
-    scheduler = AutoScheduler()
-    assert scheduler.brackets == 3
-    assert [round(p, 3) for p in scheduler.bracket_probabilities] == [0.545, 0.273, 0.182]
-
-
 def test_a_stored_default_run_resumes(tmp_path: Path) -> None:
     common: dict[str, Any] = {"metric": "loss", "storage": tmp_path, "name": "resumed", "verbose": 0, "seed": 2}
     simulated = SimulatedExecutor(4, decision_seconds=0.0)

@@ -17,9 +17,7 @@ What it learns from the first results, and what it does then:
 As HyperBand hedges against low milestones that rank trials badly (Li et al., JMLR 2018), each new
 trial joins one of `brackets` brackets at random: bracket s judges its trials from milestone s on
 (they pass the lower ones, where their results still count for the others), in HyperBand's
-proportions (with the default 3 brackets and η=3: 55%, 27%, 18% of the trials, judged from the
-1st, 2nd and 3rd milestone; a 4th bracket, judged from the 4th, was worse on LCBench at small
-budgets: BENCHMARKS.md, "The default at small budgets").
+proportions (with 4 brackets and η=3: 55%, 24%, 12%, 8% of the trials).
 
 The first trial to reach a milestone that no trial has passed yet goes on if it leads there
 (`pioneers`): early in a run, a top share of a milestone holds no trial yet, and without this
@@ -156,7 +154,7 @@ class AutoScheduler(Scheduler):
         grace_period: float = 1,
         max_t: float | None = None,
         time_attr: str = "training_iteration",
-        brackets: int = 3,
+        brackets: int = 4,
         model: str = "ranks",
     ) -> None:
         positive = Interval(float, 0, None, closed="neither")
