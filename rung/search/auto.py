@@ -254,7 +254,7 @@ class AutoSearch(Searcher):
         if self.kind == "unknown" and status is Status.TERMINATED and result is not None:
             self.kind = "once"
             if not self._multi():  # measured with one objective (MOTPE keeps its own settings)
-                # Before this, TPE proposed at random (it needs n_startup >= 10 ended trials to model).
+                # Before this, TPE proposed at random (it needs n_startup ended trials to model).
                 self._tpe.n_startup = ONCE_STARTUP
                 self._tpe.gamma = once_gamma
         self._ended += 1
