@@ -274,3 +274,21 @@ def test_a_failed_run_is_reported_and_the_others_are_kept(tmp_path: Path) -> Non
     assert failed == 1
     assert "[1/2] no-such-method task 34539 seed 0 FAILED: 'no-such-method'" in log.getvalue()
     assert [line["method"] for line in report.load_runs(out)] == ["rung-random"]
+
+
+def test_a_development_variant_of_the_default_replaces_only_the_settings_it_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bench.lcbench import methods_rung
+
+    monkeypatch.delenv(methods_rung.VARIANT, raising=False)
+    assert methods_rung.arguments("rung-default") == {}  # the product default, unchanged
+    monkeypatch.setenv(methods_rung.VARIANT, '{"n_startup": 10, "brackets": 3, "pioneers": true}')
+    searcher = methods_rung.arguments("rung-default")["search"]
+    scheduler = searcher.paired_scheduler()
+    assert (scheduler.brackets, scheduler.pioneers, scheduler.reduction_factor) == (3, True, 3)
+    from rung.space import Space
+
+    searcher.setup(Space(methods_rung.space()), metric="acc", mode="max", num_samples=10, seed=0)
+    searcher._saw_curves()
+    assert searcher._tpe.n_startup == 10

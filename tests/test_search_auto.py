@@ -13,6 +13,7 @@ import rung
 from rung.executors.simulated import Curve, SimulatedExecutor
 from rung.objectives import Objectives, hypervolume
 from rung.search.auto import (
+    CURVES_STARTUP,
     GP_MAX_DIMS,
     GP_MAX_OPTIONS,
     ONCE_STARTUP,
@@ -113,7 +114,26 @@ def test_learning_curves_keep_tpe_s_own_split_even_after_a_trial_that_reported_o
     assert (searcher.kind, searcher._tpe.n_startup, searcher._tpe.gamma) == ("once", 20, once_gamma)
     searcher.suggest(2)
     searcher.observe(2, {"loss": 1.0, "training_iteration": 2})
-    assert (searcher.kind, searcher._tpe.n_startup, searcher._tpe.gamma) == ("curves", 10, None)
+    # 5 ended trials before TPE models (TPE's own default: 10): measured better at small budgets.
+    assert (searcher.kind, searcher._tpe.n_startup, searcher._tpe.gamma) == ("curves", CURVES_STARTUP, None)
+    assert CURVES_STARTUP == 5
+
+
+def test_with_learning_curves_tpe_models_once_five_trials_ended() -> None:
+    searcher = AutoSearch(seed=0)
+    searcher.setup(Space(SPACE), metric="loss", mode="min", num_samples=20, seed=0)
+    searcher.set_fidelity("training_iteration", [1, 3, 9])
+    budgets = []
+    for trial in range(1, CURVES_STARTUP + 1):
+        searcher.suggest(trial)
+        for step in (1, 2, 3):
+            searcher.observe(trial, {"loss": float(trial) / step, "training_iteration": step})
+        budgets.append(searcher._tpe._budget)  # the milestone the model is fitted at (None: random)
+        searcher.on_complete(trial, Status.TERMINATED, {"loss": float(trial) / 3, "training_iteration": 3})
+    budgets.append(searcher._tpe._budget)
+    assert searcher.kind == "curves"
+    # Random until the 5th trial ended; then the model, at the highest milestone all 5 reached.
+    assert budgets == [None] * CURVES_STARTUP + [3.0]
 
 
 def test_the_same_seed_gives_the_same_proposals(tmp_path: Path) -> None:

@@ -9,6 +9,8 @@ rung methods (`bench/compare/methods_rung.py`) with `max_t` = 52 epochs.
 
 from __future__ import annotations
 
+import json
+import os
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -45,7 +47,8 @@ def space() -> dict[str, Any]:
 def arguments(method: str) -> dict[str, Any]:
     """The `rung.run` arguments that make `method` (beyond the common ones)."""
     if method == "rung-default":
-        return {}
+        variant = os.environ.get(VARIANT)
+        return {} if not variant else {"search": _Variant(json.loads(variant))}
     if method == "rung-random":
         return {"search": "random"}
     if method in ("rung-asha", "rung-asha-tpe"):
@@ -56,6 +59,37 @@ def arguments(method: str) -> dict[str, Any]:
     if method == "rung-hyperband":
         return {"search": "random", "scheduler": rung.HyperBand(max_t=EPOCHS, time_attr="step")}
     raise ValueError(f"methods_rung.arguments needs one of {', '.join(METHODS)}; got method={method!r}")
+
+
+VARIANT = "RUNG_LCBENCH_DEFAULT_VARIANT"
+"""Development only (designing the default): a JSON object of settings that replace the default's for
+`rung-default` (`_Variant`); never set for a reported comparison of methods."""
+
+
+class _Variant(rung.AutoSearch):
+    """`rung.AutoSearch` (and its paired `AutoScheduler`) with some settings replaced: the scheduler's
+    constructor arguments, its `pioneers`, and TPE's `n_startup` once trials report curves."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        super().__init__()
+        self.settings = settings
+        if "count_running" in settings:
+            self.count_running = bool(settings["count_running"])
+
+    def paired_scheduler(self) -> rung.AutoScheduler:
+        names = ("reduction_factor", "grace_period", "brackets")
+        scheduler = rung.AutoScheduler(**{k: v for k, v in self.settings.items() if k in names})
+        if "bracket_probabilities" in self.settings:
+            weights = [float(w) for w in self.settings["bracket_probabilities"]]
+            scheduler.bracket_probabilities = [w / sum(weights) for w in weights]
+        if "pioneers" in self.settings:
+            scheduler.pioneers = bool(self.settings["pioneers"])
+        return scheduler
+
+    def _saw_curves(self) -> None:
+        super()._saw_curves()
+        if "n_startup" in self.settings:
+            self._tpe.n_startup = int(self.settings["n_startup"])
 
 
 class _Collect(Callback):

@@ -19,9 +19,11 @@ trial joins one of `brackets` brackets at random: bracket s judges its trials fr
 (they pass the lower ones, where their results still count for the others), in HyperBand's
 proportions (with 4 brackets and η=3: 55%, 24%, 12%, 8% of the trials).
 
-The first trial to reach a milestone that no trial has passed yet goes on if it leads there
-(`pioneers`): early in a run, a top share of a milestone holds no trial yet, and without this
-rule the first trial to train to the end would wait for dozens to be judged below it.
+With `pioneers = True` (off by default), the first trial to reach a milestone that no trial has
+passed yet goes on if it leads there: early in a run, a top share of a milestone holds no trial
+yet, and without this rule the first trial to train to the end waits for dozens to be judged
+below it. With TPE starting after 5 ended trials it was worse on LCBench at 10, 30 and 100 full
+trainings of compute (BENCHMARKS.md, "The default at small budgets").
 
 With `model="curves"` (an option; the default is `"ranks"`, see BENCHMARKS.md "A default that
 reads learning curves") a learning-curve model (`_curves.py`: each trial's own curve
@@ -144,7 +146,7 @@ class AutoScheduler(Scheduler):
         kind: "unknown" until a trial ends or reports twice, then "curves" (trials report a learning
             curve) or "once" (each trial reports one result).
         max_t_from: where `max_t` came from: "argument", "stop", "trials" or None (not known yet).
-        pioneers: whether the first trial to reach a milestone goes on if it leads there (True).
+        pioneers: whether the first trial to reach a milestone goes on if it leads there (False).
         go, hopeless, prune_all: the curve model's thresholds (`GO`, `HOPELESS`) and whether a
             hopeless trial stops in every bracket (True).
 
@@ -181,7 +183,7 @@ class AutoScheduler(Scheduler):
         self.model = check("AutoScheduler", "model", model, Options(("curves", "ranks")))
         self.go = GO
         self.hopeless = HOPELESS
-        self.pioneers = True
+        self.pioneers = False
         self.prune_all = True
         self.kind = "unknown"
 

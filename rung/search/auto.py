@@ -2,7 +2,8 @@
 and the space, paired with `AutoScheduler`.
 
 - Trials that report learning curves: TPE, learning BOHB-style at the scheduler's milestones (its
-  model compares trials at the highest milestone enough of them reached).
+  model compares trials at the highest milestone `CURVES_STARTUP` ended trials reached; random
+  proposals until then).
 - Trials that report once: a Gaussian process (`rung.GP`) when the space has at most `GP_MAX_DIMS`
   hyperparameters, each a number, a choice of numbers (modelled by rank) or a choice of at most
   `GP_MAX_OPTIONS` options, at least one is not a choice (a space of lists of values only, as
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from rung.search.gp import GP
 
 __all__ = [
+    "CURVES_STARTUP",
     "GP_MAX_DIMS",
     "GP_MAX_OBJECTIVES",
     "GP_MAX_TRIALS",
@@ -64,6 +66,11 @@ GP_STARTUP = 10
 """Ended trials before the GP proposes (TPE's random proposals until then)."""
 ONCE_STARTUP = 20
 """Random trials before TPE models an objective that reports once (TPE's own default: 10)."""
+CURVES_STARTUP = 5
+"""Ended trials before TPE models an objective that reports learning curves (TPE's own default: 10).
+Under the default scheduler few trials end early in a run (the others wait paused at milestones),
+so with 10 TPE proposed at random for most of a small budget: 5 was better on LCBench's design
+tasks at 10 and 30 full trainings of compute (BENCHMARKS.md, "The default at small budgets")."""
 
 
 def once_gamma(n: int) -> int:
@@ -237,7 +244,7 @@ class AutoSearch(Searcher):
     def _saw_curves(self) -> None:
         """Trials report learning curves (after all, if a first one reported once): TPE's own settings."""
         self.kind = "curves"
-        self._tpe.n_startup = TPE().n_startup
+        self._tpe.n_startup = CURVES_STARTUP
         self._tpe.gamma = None
 
     def observe(self, trial_id: int, result: dict[str, Any]) -> None:
@@ -253,7 +260,7 @@ class AutoSearch(Searcher):
         if self.kind == "unknown" and status is Status.TERMINATED and result is not None:
             self.kind = "once"
             if not self._multi():  # measured with one objective (MOTPE keeps its own settings)
-                # Before this, TPE proposed at random (it needs n_startup >= 10 ended trials to model).
+                # Before this, TPE proposed at random (it needs n_startup ended trials to model).
                 self._tpe.n_startup = ONCE_STARTUP
                 self._tpe.gamma = once_gamma
         self._ended += 1
