@@ -19,7 +19,7 @@ from rung._text import LogGuard
 from rung.callbacks import Callback
 from rung.cost import Spending
 from rung.executors.base import Executor
-from rung.opening import default_name, open_experiment
+from rung.opening import default_name, keep_stored_default, open_experiment
 from rung.parts import Parts, build
 from rung.progress import interrupted_line
 from rung.result import ExperimentResult
@@ -181,6 +181,8 @@ def run(
     callbacks = _callbacks(callbacks)
     name = _name(name, fn, storage)
     parts = build(spec)
+    if resume:
+        spec, parts = keep_stored_default(spec, parts, storage, name)
     given = known_results.check(known, spec.space, parts.searcher, spec.metrics, spec.seed)
     settings = parts.settings(spec, fn)
     if given:

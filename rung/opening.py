@@ -3,6 +3,7 @@ opened again after checking that this run is the same experiment (`rung.spec.che
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import importlib
 import logging
@@ -18,11 +19,11 @@ import cloudpickle
 from rung._parameters import WithParameters, warn_large
 from rung.callbacks import Callback
 from rung.errors import ExperimentExistsError, ExperimentNotFoundError, RungError
-from rung.parts import Parts
+from rung.parts import Parts, build
 from rung.spec import RunSpec, check_resume
 from rung.store.sqlite import Store
 
-__all__ = ["STORED_SETUP_WARN_BYTES", "default_name", "open_experiment"]
+__all__ = ["STORED_SETUP_WARN_BYTES", "default_name", "keep_stored_default", "open_experiment"]
 
 log = logging.getLogger("rung")
 STORED_SETUP_WARN_BYTES = 10 * 2**20
@@ -38,6 +39,58 @@ def default_name(fn: Callable[..., Any], storage: str | Path) -> str:
         name = f"{stamp}-{secrets.token_hex(2)}"
         if not (Path(storage) / name).exists():
             return name
+
+
+def _by_class_name(kind: str, name: str) -> Any:
+    """A fresh searcher or scheduler (`kind`) of the class `name`, as `rung.run` builds it by name; None for a
+    class it does not build by name (an object the user gave, which the user gives again)."""
+    if kind == "search":
+        from rung.search import SEARCHERS
+        from rung.search.auto import AutoSearch
+
+        makers: dict[str, Callable[[], Any]] = {"AutoSearch": AutoSearch, **SEARCHERS}
+    else:
+        from rung.schedulers import SCHEDULERS
+
+        makers = dict(SCHEDULERS)
+    for make in makers.values():
+        try:
+            made = make()
+        except (TypeError, ValueError):  # a name that needs settings (PBT's): not one a default picked
+            continue
+        if type(made).__name__ == name:
+            return made
+    return None
+
+
+def keep_stored_default(spec: RunSpec, parts: Parts, storage: str | Path, name: str) -> tuple[RunSpec, Parts]:
+    """On resume with neither `search=` nor `scheduler=` given: if the stored experiment was started with other
+    parts that rung builds by name (by an older rung's default, e.g. every trial to its end with several
+    objectives, or by `search="tpe"`), rebuild those, so the experiment goes on as it began instead of failing
+    the resume's check. Else unchanged."""
+    if spec.search != "auto" or spec.scheduler is not None:
+        return spec, parts
+    try:
+        store = Store.read(storage, name)
+    except (ExperimentNotFoundError, RungError, sqlite3.DatabaseError):
+        return spec, parts  # nothing stored (a new run), or open_experiment says what is wrong
+    try:
+        was = store.experiment(setup=False)["settings"].get("built") or {}
+    finally:
+        store.close()
+    now = parts.built(spec)
+    if all(was.get(k) in (None, now[k]) for k in ("search", "scheduler")):
+        return spec, parts
+    search = _by_class_name("search", was["search"]) if was.get("search") else spec.search
+    scheduler = _by_class_name("scheduler", was["scheduler"]) if was.get("scheduler") else None
+    if search is None or (was.get("scheduler") and scheduler is None):
+        return spec, parts  # not one rung builds by name: check_resume names the mismatch
+    log.info(
+        "experiment %r was started with %s and %s; resuming with them (search= and scheduler= not given)",
+        name, was.get("search"), was.get("scheduler"),
+    )  # fmt: skip
+    kept = dataclasses.replace(spec, search=search, scheduler=scheduler)
+    return kept, build(kept)
 
 
 def open_experiment(

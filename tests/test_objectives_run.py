@@ -365,3 +365,20 @@ def test_one_plain_metric_is_stored_as_before(storage: Path) -> None:
     assert result.objectives == Objectives(("f1",), ("min",))
     resumed = run(storage, metric="f1", mode="min", num_samples=3, resume=True)
     assert len(resumed.trials) == 3 and resumed.best is not None
+
+
+def test_a_resume_without_search_or_scheduler_keeps_the_parts_the_experiment_began_with(
+    storage: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As stored by a rung whose default ran every trial of several objectives to its end with TPE: a resume
+    # that names neither goes on with them (it was a ResumeMismatchError naming the default's new parts).
+    first = run(storage, name="old", search="tpe", scheduler=None, num_samples=6)
+    assert first.settings["built"]["search"] == "TPE" and first.settings["built"]["scheduler"] == "FIFO"
+    with caplog.at_level("INFO", logger="rung"):
+        done = run(storage, name="old", search="auto", num_samples=12, resume=True)
+    assert "was started with TPE and FIFO; resuming with them" in caplog.text
+    assert len(done.trials) == 12 and done.settings["built"]["scheduler"] == "FIFO"
+    assert [t.config for t in done.trials[:6]] == [t.config for t in first.trials]
+    # What the user names is checked as before.
+    with pytest.raises(rung.ResumeMismatchError, match="was stored with search='TPE'; got search='Random'"):
+        run(storage, name="old", search="random", num_samples=13, resume=True)
