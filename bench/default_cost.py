@@ -2,6 +2,7 @@
 the trials it holds grow (issue 22.4: < 5 ms at p99 with 1,000 trials, < 20 ms with 10,000).
 
     python -m bench.default_cost [--trials 1000 10000] [--model ranks curves] [--workers 4] [--epochs 52] [--seed 0]
+    python -m bench.default_cost --proposals [--trials 1000 10000]   # the searcher's half of a decision
 
 `--model`: `AutoScheduler(model=...)`: "ranks" is the default's, "curves" the learning-curve model.
 
@@ -15,17 +16,28 @@ Each call is timed alone, in wall time (time.perf_counter_ns) and in the thread'
 median and 99th percentile in milliseconds of the calls made once 90% of the trials had started,
 separately for `on_result` at a milestone (where the model is asked), every `on_result`, and
 `next_trial`.
+
+`--proposals` times the other half of a decision, the default searcher's proposal (`AutoSearch.suggest`:
+TPE for learning curves), inside `rung.run`'s default on `bench/`'s MLP table (`Table.interpolated`,
+4 simulated workers, decision time not charged to the clock) until `trials` trials were started: the
+proposals made once 90% had started, in wall and CPU milliseconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import tempfile
 import time
+from typing import Any
 
 import numpy as np
 
+import rung
+from bench.tables import Table
+from rung.executors.simulated import SimulatedExecutor
 from rung.schedulers.auto import AutoScheduler
+from rung.search.auto import AutoSearch
 from rung.types import Decision, Resume, Start, Status, TrialInfo
 
 
@@ -95,6 +107,46 @@ def measure(trials: int, workers: int, epochs: int, seed: int, model: str = "ran
     return {name: np.asarray(values) for name, values in costs.items()}
 
 
+class _TimedSearch(AutoSearch):
+    """The default searcher, its proposals timed once `late` trials were proposed."""
+
+    def __init__(self, late: int) -> None:
+        super().__init__()
+        self.late = late
+        self.costs: list[tuple[float, float]] = []
+
+    def suggest(self, trial_id: int) -> dict[str, Any] | None:
+        began, cpu = time.perf_counter_ns(), time.thread_time_ns()
+        config = super().suggest(trial_id)
+        if trial_id >= self.late:
+            self.costs.append(((time.perf_counter_ns() - began) / 1e6, (time.thread_time_ns() - cpu) / 1e6))
+        return config
+
+
+def proposals(trials: int, workers: int, seed: int) -> np.ndarray:
+    """The (wall, CPU) milliseconds of the default searcher's proposals after 90% of `trials` started.
+
+    `rung.run` with an `AutoSearch` and no scheduler is the default: the searcher pairs itself with
+    `AutoScheduler`, as `rung.run` does when given neither.
+    """
+    table = Table.load("mlp")
+    search = _TimedSearch(late=int(trials * 0.9))
+    with tempfile.TemporaryDirectory(prefix="rung-default-cost-") as storage:
+        rung.run(
+            table.interpolated,
+            table.space,
+            metric=table.metric,
+            mode=table.mode,
+            search=search,
+            num_samples=trials,
+            executor=SimulatedExecutor(workers, decision_seconds=0.0),
+            storage=storage,
+            seed=seed,
+            verbose=0,
+        )
+    return np.asarray(search.costs)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.default_cost", description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", nargs="+", type=int, default=[1000, 10000])
@@ -102,8 +154,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=52)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--proposals", action="store_true", help="time the default searcher's proposals instead")
     args = parser.parse_args(argv)
     print(f"# {platform.processor() or platform.machine()}, Python {platform.python_version()}")
+    if args.proposals:
+        print("| trials | proposals timed | wall median ms | wall p99 ms | CPU median ms | CPU p99 ms |")
+        print("|---|---|---|---|---|---|")
+        for n in args.trials:
+            values = proposals(n, args.workers, args.seed)
+            (wall50, cpu50), (wall99, cpu99) = np.percentile(values, [50, 99], axis=0)
+            print(f"| {n:,} | {len(values):,} | {wall50:.3f} | {wall99:.3f} | {cpu50:.3f} | {cpu99:.3f} |")
+        return
     print("| model | trials | call | calls timed | wall median ms | wall p99 ms | CPU median ms | CPU p99 ms |")
     print("|---|---|---|---|---|---|---|---|")
     for model in args.model:

@@ -2,6 +2,7 @@
 
     python bench/overhead.py all          # everything below, one after another
     python bench/overhead.py sleep        # 1. 200 trials x 10 reports x 50 ms, 2 slots, process executor
+    python bench/overhead.py sleep-default  # 1 with rung.run's default (AutoSearch + AutoScheduler), 3 runs
     python bench/overhead.py noop         # 2. 200 trials x 10 reports, no work: whole process, import included
     python bench/overhead.py throughput   # 3. 10,000 trials x 1 report, thread and process executors
     python bench/overhead.py import       # 4a. `import rung` in a fresh interpreter
@@ -44,7 +45,9 @@ def once(config: dict[str, Any]) -> None:
 SPACE = {"x": rung.uniform(0, 1)}
 
 
-def _run(fn: Any, n: int, executor: str, name: str, storage: str, space: dict[str, Any] | None = None) -> float:
+def _run(
+    fn: Any, n: int, executor: str, name: str, storage: str, space: dict[str, Any] | None = None, **options: Any
+) -> float:
     t0 = time.perf_counter()
     rung.run(
         fn,
@@ -55,8 +58,9 @@ def _run(fn: Any, n: int, executor: str, name: str, storage: str, space: dict[st
         executor=executor,
         name=name,
         storage=storage,
-        search="random",  # the engine's overhead, not a model's (searchers: bench/searchers.py)
         verbose=0,
+        # The engine's overhead, not a model's (searchers: bench/searchers.py), unless options say otherwise.
+        **({"search": "random"} | options),
     )
     return time.perf_counter() - t0
 
@@ -65,6 +69,25 @@ def bench_sleep() -> None:
     with tempfile.TemporaryDirectory() as storage:
         took = _run(sleepy, 200, "process", "sleep", storage)
     print(f"1. sleep: 200 trials x 10 x 50 ms on 2 slots: {took:.2f} s (ideal 50 s, ratio {took / 50:.3f})")
+
+
+def bench_sleep_default(runs: int = 3) -> None:
+    """Workload 1 with rung.run's default (no search= or scheduler=): AutoScheduler stops trials at its
+    milestones, so the ideal is the 50 ms steps the trials did run, spread over the 2 slots (a lower
+    bound: the last trials of the two slots need not end together)."""
+    for i in range(runs):
+        load = os.getloadavg()[0]
+        with tempfile.TemporaryDirectory() as storage:
+            took = _run(sleepy, 200, "process", "sleep", storage, search="auto", scheduler=None)
+            trials = rung.load("sleep", storage).trials
+        reports = sum(t.iteration for t in trials)
+        ideal = reports * 0.05 / 2
+        print(
+            f"1 (default) run {i + 1}: 200 trials x up to 10 x 50 ms on 2 slots: {took:.2f} s; {reports} reports"
+            f" ({sum(t.iteration == 10 for t in trials)} trials ran all 10): ideal {ideal:.2f} s, ratio"
+            f" {took / ideal:.3f}; load average {load:.2f} before",
+            flush=True,
+        )
 
 
 def bench_noop() -> None:
@@ -174,6 +197,7 @@ def bench_first() -> None:
 
 BENCHES = {
     "sleep": bench_sleep,
+    "sleep-default": bench_sleep_default,
     "noop": bench_noop,
     "throughput": bench_throughput,
     "import": bench_import,

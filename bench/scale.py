@@ -8,6 +8,7 @@
     python -m bench.scale --objective nearest               # each config gets its nearest recorded curve
     python -m bench.scale --trials 20000 --resume           # then resume it (replay the store), 100 more trials
     python -m bench.scale --trials 1000000 --search random  # a million trials (marks up to 1,000,000)
+    python -m bench.scale --search default                  # rung.run's default: no search= or scheduler=
 
 `rung.run(table.interpolated, table.space, search=..., scheduler="asha", executor=SimulatedExecutor(workers=4))`
 on the recorded MLP table (`bench/data/mlp.npz`), store on (a temporary folder), as `rung.run`
@@ -17,9 +18,11 @@ with `--objective nearest` replay each recorded curve about 100 times, and once 
 best region, copies of the best curve tie at every rung and all train to the end (26 reports per
 trial against about 4), a run no real objective gives. The time the driver spends deciding is
 charged to the simulated clock (`decision_seconds=None`), so the simulated time includes the
-searcher's cost. At 1k, 2k, 5k, 10k, 20k, 30k, 50k, 70k and 100k ended trials the driver's real
-time, CPU time (the figure to read when other jobs load the machine), simulated time and resident
-memory (VmRSS) are recorded and printed as they come; the table at the end adds the rate since the previous mark.
+searcher's cost. `--search default` passes neither `search=` nor `scheduler=` (`rung.AutoSearch` +
+`rung.AutoScheduler`, which finds the curves' length itself; issue 22.4's target: < 120 s).
+At 1k, 2k, 5k, 10k, 20k, 30k, 50k, 70k and 100k ended trials the driver's real time, CPU time (the
+figure to read when other jobs load the machine), simulated time and resident memory (VmRSS) are
+recorded and printed as they come; the table at the end adds the rate since the previous mark.
 
 `--tpe-cost` times the searcher alone (`window` proposals as they come, then `window` with a refit of
 the densities forced): a BOHB-style `rung.TPE` given an ASHA-shaped history of N
@@ -54,8 +57,11 @@ from rung.callbacks import Callback
 from rung.executors.simulated import SimulatedExecutor
 from rung.types import Status
 
+DEFAULT = "default"
+"""`--search default`: rung.run's default, with neither `search=` nor `scheduler=` given."""
 MARKS = (1_000, 2_000, 5_000, 10_000, 20_000, 30_000, 50_000, 70_000, 100_000, 200_000, 500_000, 1_000_000)
 TARGET_S = 60.0
+DEFAULT_TARGET_S = 120.0
 
 
 @dataclass
@@ -145,7 +151,8 @@ def run_scale(
     trace: bool = False,
     resume: bool = False,
 ) -> Outcome:
-    """ASHA with `search` over `trials` replayed trials of the MLP table on `workers` virtual workers.
+    """ASHA with `search` (or, with search="default", rung.run's default) over `trials` replayed trials of the MLP
+    table on `workers` virtual workers.
 
     `objective`: "interpolated" (`Table.interpolated`) or "nearest" (`Table.objective`).
     """
@@ -164,7 +171,9 @@ def run_scale(
         marks.add(max(1, trials // 3))  # a first snapshot to compare the last with
     snapshots = {min(marks, key=lambda m: abs(m - trials / 3)), trials} if trace else set()
     marker = _Marker(marks, executor, started, cpu, snapshots)
-    options: dict[str, Any] = {"metric": table.metric, "mode": table.mode, "search": search, "scheduler": "asha"}
+    options: dict[str, Any] = {"metric": table.metric, "mode": table.mode}
+    if search != DEFAULT:
+        options.update(search=search, scheduler="asha")
     resume_s = None
     with tempfile.TemporaryDirectory(prefix="rung-scale-") as storage:
         result = rung.run(
@@ -223,10 +232,13 @@ def _short(filename: str) -> str:
 
 def table_text(outcome: Outcome) -> str:
     """The marks as a Markdown table, with the rate since the previous mark and the totals."""
+    default = outcome.search == DEFAULT
+    parts = "the default (AutoSearch + AutoScheduler)" if default else f"search={outcome.search!r}, scheduler='asha'"
+    target = DEFAULT_TARGET_S if default else TARGET_S
     lines = [
-        f"search={outcome.search!r}, scheduler='asha', objective={outcome.objective!r}, {outcome.trials:,} trials"
+        f"{parts}, objective={outcome.objective!r}, {outcome.trials:,} trials"
         f" ({outcome.reports / outcome.trials:.1f} reports each) on {outcome.workers} simulated"
-        f" workers: {outcome.real_s:.1f} s real ({outcome.trials_per_s:,.0f} trials/s; target < {TARGET_S:.0f} s),"
+        f" workers: {outcome.real_s:.1f} s real ({outcome.trials_per_s:,.0f} trials/s; target < {target:.0f} s),"
         f" {outcome.cpu_s:.1f} s of the driver's CPU, {outcome.simulated_s:,.0f} s simulated;"
         f" driver RSS {outcome.rss_start_mb:.1f} MB before the run; load average {os.getloadavg()[0]:.2f} at the end",
         "",
@@ -332,7 +344,12 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench.scale", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--trials", type=int, default=100_000)
-    parser.add_argument("--search", default="tpe", help="rung.run's search= (tpe, random, auto, ...)")
+    parser.add_argument(
+        "--search",
+        default="tpe",
+        help="rung.run's search= (tpe, random, auto, ...) with scheduler='asha'; or"
+        " 'default': neither search= nor scheduler= (rung.AutoSearch + rung.AutoScheduler)",
+    )
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--objective", choices=OBJECTIVES, default="interpolated", help="how configs get curves")
     parser.add_argument(

@@ -13,9 +13,9 @@ import heapq
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from rung import known as known_results
 from rung._changes import Changes
@@ -48,6 +48,37 @@ class _Trial(TrialInfo):
     error: str | None = None
     slot: int | None = None
     held: bool = False  # paused by the cost budget (not the scheduler): a resume starts it again itself
+
+
+class _Paused(Sequence[TrialInfo]):
+    """The paused trials as `Scheduler.next_trial` reads them, in the tuner's order, not copied.
+
+    Copying them into a list for every free slot cost O(paused trials) per start: a third of the
+    driver's time in a 100,000-trial run of the default, which leaves tens of thousands of trials
+    paused (BENCHMARKS.md, "The default's targets"). Length, truth and iteration read the dict as
+    is; a list is made once, only if a scheduler indexes it. Valid for one `next_trial` call.
+    """
+
+    __slots__ = ("_list", "_trials")
+
+    def __init__(self, trials: dict[int, _Trial]) -> None:
+        self._trials = trials
+        self._list: list[_Trial] | None = None
+
+    def __len__(self) -> int:
+        return len(self._trials)
+
+    def __iter__(self) -> Iterator[TrialInfo]:
+        return iter(self._trials.values())
+
+    @overload
+    def __getitem__(self, index: int) -> TrialInfo: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[TrialInfo]: ...
+    def __getitem__(self, index: int | slice) -> TrialInfo | Sequence[TrialInfo]:
+        if self._list is None:
+            self._list = list(self._trials.values())
+        return self._list[index]
 
 
 class Progress:
@@ -395,8 +426,7 @@ class Tuner:
             if self.restarts:
                 self._launch(self.trials[self.restarts.pop(0)])
                 continue
-            paused = list(self.paused.values())
-            suggestion = self.scheduler.next_trial(new_allowed=not self.exhausted, paused=paused)
+            suggestion = self.scheduler.next_trial(new_allowed=not self.exhausted, paused=_Paused(self.paused))
             if suggestion is None:
                 return
             if isinstance(suggestion, Resume):

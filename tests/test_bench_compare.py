@@ -337,6 +337,18 @@ def test_simulated_runs_are_exact_regrets_and_repeat_for_a_seed(objective: str) 
     assert 0.0 <= regret < 0.2 and 0.0 <= fifo[0] < 0.2 and trials > fifo[1] >= 2
 
 
+@pytest.mark.skipif(importlib.util.find_spec("optuna") is None, reason="needs optuna (the bench extra)")
+@pytest.mark.parametrize("objective", simulate.OBJECTIVES)
+def test_optuna_on_the_simulated_clock_repeats_for_a_seed_and_its_pruner_starts_more_trials(objective: str) -> None:
+    options: dict[str, Any] = {"objective": objective, "budget": 3.0, "workers": 2, "charge": False}
+    hyperband = simulate.simulate("optuna-hyperband", "gbt", 1, **options)
+    assert hyperband == simulate.simulate("optuna-hyperband", "gbt", 1, **options)
+    plain = simulate.simulate("optuna-tpe", "gbt", 1, **options)
+    regret, trials = hyperband
+    # Pruned trials free their worker: more trials on the same simulated budget; no run beats the table.
+    assert 0.0 <= regret < 0.2 and 0.0 <= plain[0] < 0.2 and trials > plain[1] >= 2
+
+
 def test_simulate_prints_a_table_per_objective(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["--seeds", "2", "--budget", "2", "--tables", "mlp", "--methods", "rung-asha-tpe", "rung-hyperband-tpe"]
     assert simulate.main([*argv, "--jobs", "1"]) == 0

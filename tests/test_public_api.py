@@ -40,6 +40,20 @@ def test_tpe_loads_scipy_at_its_first_fit_not_before() -> None:
     assert out.stdout.split() == ["False", "True"]
 
 
+def test_the_default_searcher_builds_its_gp_without_loading_scipy() -> None:
+    # rung.run's default sets up a GP for spaces it models before the first trial, though it fits one
+    # only if trials report once: scipy (0.5-1.3 s here) must not delay the first trial.
+    code = (
+        "import sys, rung\n"
+        "from rung.space import Space\n"
+        "search = rung.AutoSearch(seed=0)\n"
+        "search.setup(Space({'x': rung.uniform(0, 1)}), metric='loss', mode='min', num_samples=9, seed=0)\n"
+        "print(search._gp is not None, 'scipy' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False"]
+
+
 def train(config: dict[str, Any]) -> None:
     ckpt = rung.get_checkpoint()
     start = ckpt["epoch"] + 1 if ckpt else 0

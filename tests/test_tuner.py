@@ -814,3 +814,16 @@ def test_ending_a_trial_ends_the_processes_it_started(storage: Path, tmp_path: P
         assert select.select([handle], [], [], 10)[0] == [handle], f"process {child} outlived its trial"
     finally:
         os.close(handle)
+
+
+def test_the_paused_trials_a_scheduler_reads_act_as_the_list_of_them_in_the_tuners_order() -> None:
+    from rung.tuner import _Paused, _Trial
+
+    trials = {i: _Trial(id=i, config={"x": i}, status=Status.PAUSED) for i in (5, 2, 9)}
+    view = _Paused(trials)
+    listed = list(trials.values())
+    assert len(view) == 3 and bool(view) and list(view) == listed
+    assert view[0] is trials[5] and view[-1] is trials[9] and list(view[1:]) == listed[1:]
+    assert trials[2] in view and view.index(trials[9]) == 2
+    assert sorted(view, key=lambda t: t.id) == [trials[2], trials[5], trials[9]]
+    assert not _Paused({}) and list(_Paused({})) == []

@@ -5,8 +5,10 @@ tables, workers and budget, but on `executor="simulated"`: trials replay their c
 simulated clock instead of sleeping, so a seed of a 20-second run takes a second or two. What it
 answers is what the methods' decisions are worth (which default to choose, whether a variant
 helps), over more seeds than real-time runs afford; engine overhead does not count here (the
-decision time is not charged unless `--charge-decisions`; then runs are no longer reproducible),
-and the peers are not run (they have no simulated clock).
+decision time is not charged unless `--charge-decisions`; then runs are no longer reproducible).
+Of the peers, Optuna's methods run too (`optuna-tpe`, `optuna-hyperband`, `optuna-median`: by
+ask/tell on the same clock, `sim_optuna.py`; their decision time is never charged); Ray Tune's
+have no simulated clock.
 
 Objectives: "nearest" answers each configuration with the nearest recorded one not yet used in the
 run (`Table.replay`, as `compare` does); "interpolated" gives each configuration its own curve,
@@ -15,6 +17,7 @@ never runs out of configurations however many trials a method starts.
 
     python -m bench simulate                                        # both tables, both objectives
     python -m bench simulate --seeds 30 --objectives interpolated --methods rung-bohb rung-asha
+    python -m bench simulate --seeds 30 --methods rung-default optuna-hyperband
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ __all__ = ["main", "simulate"]
 
 OBJECTIVES = ("nearest", "interpolated")
 RUNG_METHODS = [name for name, method in METHODS.items() if method.engine == "rung"]
+SIM_METHODS = RUNG_METHODS + [name for name, method in METHODS.items() if method.engine == "optuna"]
 
 
 def _objective(table: Table, replay: Replay, objective: str) -> Callable[[Mapping[str, Any]], Curve]:
@@ -70,6 +74,20 @@ def simulate(
     table = Table.load(table_name, metric=metric)
     with tempfile.TemporaryDirectory(prefix="rung-simulate-") as work:
         replay = Replay.of(table, Path(work) / "trace", scale=1.0, deadline=math.inf, claims=Path(work) / "claims")
+        if METHODS[method].engine == "optuna":
+            from bench.compare import sim_optuna  # imports optuna: only when asked
+
+            source = _objective(table, replay, objective)
+
+            def arrays(config: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+                curve = source(config)
+                values = [step[replay.metric] for step in curve.metrics]
+                return np.asarray(values, dtype=float), np.asarray(curve.seconds, dtype=float)
+
+            best, started = sim_optuna.run(
+                method, replay.domains, arrays, steps=replay.steps, seed=seed, budget=budget, workers=workers
+            )
+            return replay.best - best, started
         extra, _ = methods_rung.arguments(method, replay)
         result = rung.run(
             _objective(table, replay, objective),
@@ -89,7 +107,14 @@ def simulate(
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench simulate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--methods", nargs="+", default=RUNG_METHODS, choices=RUNG_METHODS, metavar="METHOD")
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=RUNG_METHODS,
+        choices=SIM_METHODS,
+        metavar="METHOD",
+        help=f"default: every rung method; also: {', '.join(m for m in SIM_METHODS if m not in RUNG_METHODS)}",
+    )
     parser.add_argument("--tables", nargs="+", default=list(SPACES), choices=list(SPACES))
     parser.add_argument("--objectives", nargs="+", default=list(OBJECTIVES), choices=OBJECTIVES)
     parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (default 10)")

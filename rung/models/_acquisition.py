@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import minimize
-from scipy.special import erfcx, log_ndtr
+
+# scipy: imported where used (see rung/models/gp.py).
 
 if TYPE_CHECKING:
     from rung.models.gp import GaussianProcess
@@ -30,6 +30,8 @@ _HALF_LOG_PI_2 = 0.5 * math.log(math.pi / 2)
 
 def _log_h(z: Array) -> Array:
     """log(phi(z) + z Phi(z)), stable far into the lower tail (Ament et al., NeurIPS 2023)."""
+    from scipy.special import erfcx, log_ndtr
+
     out = np.empty_like(z)
     upper = z > -1.0
     zu = z[upper]
@@ -61,6 +63,8 @@ def acquisition(kind: str, mean: Array, var: Array, best: float, kappa: float = 
         best: The best (lowest) value observed, for "ei" and "pi".
         kappa: The confidence width of "ucb".
     """
+    from scipy.special import log_ndtr
+
     sd = np.sqrt(var)
     if kind == "ucb":
         return -mean + kappa * sd, -np.ones_like(mean), 0.5 * kappa / sd
@@ -101,6 +105,8 @@ def maximize_acquisition(
     Returns:
         The points (candidates and refined ones) and their scores, best first.
     """
+    from scipy.optimize import minimize
+
     snap = snap or (lambda x: x)
     points = snap(candidates)
     mean, var = gp.predict(points)

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.linalg import cho_solve, solve_triangular
-from scipy.linalg.lapack import dpotrf, dpotri
-from scipy.optimize import minimize
 
+# scipy (0.5-1.3 s to import on this project's machine) is imported in the functions that use it:
+# rung.run's default builds a GP for the spaces it models before the first trial starts, and
+# fits one only if the trials report once (BENCHMARKS.md, "The default's targets").
 from rung._blas import single_threaded
 from rung._checks import Interval, check
 from rung.models._acquisition import ACQUISITIONS, acquisition, maximize_acquisition
@@ -222,6 +222,8 @@ class GaussianProcess:
         self, rng: np.random.Generator | None, restarts: int, maxiter: int, maxfun: int | None
     ) -> tuple[Array, Array] | None:
         """Fit `theta`; returns the Cholesky factor and `alpha` under it (None if never computed)."""
+        from scipy.optimize import minimize
+
         starts = [np.clip(self.theta, self.bounds[:, 0], self.bounds[:, 1])]
         if rng is not None:
             low, high = self.bounds[:, 0], self.bounds[:, 1]
@@ -247,6 +249,9 @@ class GaussianProcess:
 
     def _likelihood(self, theta: Array) -> tuple[float, Array, tuple[Array, Array] | None]:
         """`neg_log_likelihood`, and the Cholesky factor and `alpha` it computed (None if it failed)."""
+        from scipy.linalg import cho_solve
+        from scipy.linalg.lapack import dpotri
+
         X, y, n = self.X, self.y, len(self.y)
         K, shape = self._kernel(theta, X, X)
         n_ls = len(self.space_dims)
@@ -290,6 +295,8 @@ class GaussianProcess:
         return value, grad, (L, alpha)
 
     def _factor(self) -> None:
+        from scipy.linalg import cho_solve
+
         K = self.kernel(self.X, self.X)
         self._chol = _cholesky(K, self.noise_variance)
         self._alpha = cho_solve((self._chol, True), self.y, check_finite=False)
@@ -302,6 +309,9 @@ class GaussianProcess:
         `optimize=False`, up to rounding (and to jitter, if the grown matrix needs some: then it
         is refactored as `fit` would).
         """
+        from scipy.linalg import cho_solve, solve_triangular
+        from scipy.linalg.lapack import dpotrf
+
         X = np.asarray(X, dtype=float).reshape(-1, self.n_dims)
         y = np.asarray(y, dtype=float).reshape(-1)
         if len(X) != len(y):
@@ -334,6 +344,8 @@ class GaussianProcess:
     # Predicting.
     def predict(self, Xq: Array) -> tuple[Array, Array]:
         """Posterior mean and variance (of the latent function, without noise) at the rows of Xq."""
+        from scipy.linalg import solve_triangular
+
         Xq = np.asarray(Xq, dtype=float).reshape(-1, self.n_dims)
         if len(self.y) == 0:
             return np.zeros(len(Xq)), np.full(len(Xq), self.signal_variance)
@@ -353,6 +365,8 @@ class GaussianProcess:
         Returns (mean, var, dmean, dvar) with shapes (m,), (m,), (m, n_dims), (m, n_dims). The
         gradient along the time column (if any) is zero: PB2 never moves in time.
         """
+        from scipy.linalg import cho_solve
+
         Xq = np.asarray(Xq, dtype=float).reshape(-1, self.n_dims)
         Ks, shape = self._kernel(self.theta, Xq, self.X)
         mean = Ks @ self._alpha
@@ -379,6 +393,8 @@ def _cholesky(K: Array, noise: float) -> Array:
     The factor is in Fortran order with zeros above the diagonal: LAPACK's triangular solves would
     copy a C-ordered factor on every call. K is left unchanged.
     """
+    from scipy.linalg.lapack import dpotrf
+
     n = len(K)
     diag = K.diagonal().copy()
     scale = float(diag.mean()) if n else 1.0

@@ -39,9 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import minimize
-from scipy.special import log_ndtr, logsumexp
 
+# scipy: imported where used (see rung/models/gp.py).
 from rung._numbers import finite
 from rung._pareto import pareto_ranks
 from rung.models._acquisition import _log_h
@@ -134,6 +133,8 @@ def log_ehvi(mean: Array, sd: Array, lower: Array, upper: Array) -> tuple[Array,
     Returns:
         (n,) log EHVI, and (n, m) its derivatives by the means and by the standard deviations.
     """
+    from scipy.special import log_ndtr, logsumexp
+
     n, m = mean.shape
     value, d_mean, d_sd = np.empty(n), np.empty((n, m)), np.empty((n, m))
     step = max(1, BLOCK // max(1, len(lower) * m))
@@ -158,6 +159,8 @@ def log_ehvi(mean: Array, sd: Array, lower: Array, upper: Array) -> tuple[Array,
 
 def log_feasibility(mean: Array, sd: Array, bound: float) -> tuple[Array, Array, Array]:
     """log P(value <= bound) under N(mean, sd^2), and its derivatives by the mean and by sd."""
+    from scipy.special import log_ndtr
+
     z = (bound - mean) / sd
     log_cdf = log_ndtr(z)
     ratio = np.exp(-0.5 * z * z - _LOG_SQRT_2PI - log_cdf)  # phi / Phi
@@ -217,6 +220,8 @@ def maximize(
 ) -> Array:
     """Score the candidates, refine the best `n_local` by L-BFGS-B over the `free` columns (at most
     `maxfun` evaluations, as `rung.models.maximize_acquisition`); the points, best first."""
+    from scipy.optimize import minimize
+
     points = snap(candidates)
     scores = acquisition(points)
     free_idx = np.asarray(free, dtype=int)
