@@ -4,4 +4,5 @@ import sys
 
 from rung.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not on import (a walk over rung's modules imports this one too)
+    sys.exit(main())
