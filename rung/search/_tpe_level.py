@@ -27,7 +27,7 @@ REUSE_FROM = 2048
 """From this many finished trials on, a level's densities are refitted only when that number grew by
 REUSE_SHARE since the last fit (or the fidelity they are read at changed); see `Level._reusable`."""
 REUSE_SHARE = 0.01
-ORDERS_UP_TO = 4
+ORDERS_UP_TO = 2
 """The bad group's kernels are ordered by filtering the history's sorted rows while the history has at
 most this many rows per kernel, else sorted afresh (see `Level._fit`)."""
 REUSE_BATCH = 16
@@ -368,9 +368,9 @@ class Level:
         bad_rows = np.zeros(n, dtype=bool)
         bad_rows[kernels] = True
         # Per column, the bandwidths need the kernels sorted: filtering the history's order costs
-        # O(history), sorting the (at most MAX_BAD_KERNELS + ...) kernels afresh O(kernels log kernels),
-        # so the history's order serves only while the history is not much longer. Either order gives
-        # the same bandwidths (ties get one value: see `_bandwidths`).
+        # O(history) (and merging new rows into it), sorting the at most MAX_BAD_KERNELS kernels afresh
+        # O(kernels log kernels); the history's order serves while the history is at most twice as
+        # long (measured). Either order gives the same bandwidths (ties get one value: `_bandwidths`).
         orders = self._orders(bad_rows) if n <= ORDERS_UP_TO * len(kernels) else None
         bad = Parzen(x[bad_rows], weights, self.numeric, self.cells, choices, orders)
         self._fitted = (finished, budget, good, bad)
