@@ -14,7 +14,7 @@ from scipy.stats import truncnorm
 
 import rung
 from rung.search import SEARCHERS
-from rung.search._parzen import Parzen, _logsumexp, cells_of, old_decay_weights, snapper
+from rung.search._parzen import Parzen, _bandwidths, _logsumexp, cells_of, old_decay_weights, snapper
 from rung.search._tpe_level import Level
 from rung.search.random import Random
 from rung.search.tpe import TPE
@@ -594,3 +594,38 @@ def test_the_bad_group_sorted_afresh_or_by_the_history_gives_the_same_proposals(
     by_history = _parallel_proposals(TPE(seed=4, n_startup=10, constant_liar=liar), TIES)
     monkeypatch.setattr("rung.search._tpe_level.ORDERS_UP_TO", 0)
     assert _parallel_proposals(TPE(seed=4, n_startup=10, constant_liar=liar), TIES) == by_history
+
+
+def _neighbour_distances(values: list[float]) -> list[float]:
+    """The bandwidths of one coordinate, value by value (before the clip): the reference."""
+    distinct = sorted(set(values))
+    out = []
+    for v in values:
+        i, k = distinct.index(v), len(distinct)
+        if values.count(v) > 1:
+            out.append(0.0)
+        elif k == 1:
+            out.append(max(v - 0.0, 1.0 - v))
+        elif i == 0:
+            out.append(distinct[1] - distinct[0])
+        elif i == k - 1:
+            out.append(distinct[-1] - distinct[-2])
+        else:
+            out.append(max(v - distinct[i - 1], distinct[i + 1] - v))
+    return out
+
+
+@pytest.mark.parametrize("sorted_by_history", [False, True])
+def test_bandwidths_of_all_coordinates_at_once_match_them_value_by_value(sorted_by_history: bool) -> None:
+    rng = np.random.default_rng(8)
+    for _ in range(200):
+        d, n = int(rng.integers(1, 6)), int(rng.integers(1, 30))
+        mu = rng.random((d, n))
+        for j in range(d):  # ties: few-valued coordinates, and some with one value only
+            if rng.random() < 0.5:
+                mu[j] = rng.integers(0, rng.integers(1, 5), n) / 4.0
+            if rng.random() < 0.2:
+                mu[j] = mu[j, 0]
+        orders = [np.argsort(mu[j], kind="stable") for j in range(d)] if sorted_by_history else None
+        expected = [_neighbour_distances(mu[j].tolist()) for j in range(d)]
+        assert _bandwidths(mu, orders).tolist() == expected
