@@ -14,7 +14,7 @@ from scipy.stats import truncnorm
 
 import rung
 from rung.search import SEARCHERS
-from rung.search._parzen import Parzen, _logsumexp, cells_of, old_decay_weights, snapper
+from rung.search._parzen import Parzen, _bandwidths, _logsumexp, cells_of, old_decay_weights, snapper
 from rung.search._tpe_level import Level
 from rung.search.random import Random
 from rung.search.tpe import TPE
@@ -535,3 +535,97 @@ def test_a_choice_of_numbers_is_an_ordinal_and_a_choice_of_strings_a_category() 
         seen.add(config["w"])
         searcher.on_complete(trial_id, Status.TERMINATED, {"loss": abs(config["w"] - 64) / 64})
     assert seen == {32, 64, 128, 256}
+
+
+def _parallel_proposals(tpe: TPE, space: dict[str, Any], clear_good: bool = False) -> list[Config]:
+    """40 finished trials, then rounds of 6 proposals (running: constant liar) and 2 ends."""
+    tpe.setup(Space(space), metric="loss", mode="min", num_samples=400, seed=4)
+    configs: dict[int, Config] = {}
+    for trial_id in range(1, 41):
+        config = tpe.suggest(trial_id)
+        assert config is not None
+        configs[trial_id] = config
+        tpe.on_complete(trial_id, Status.TERMINATED, {"loss": (config["x"] - 0.3) ** 2 + config["q"]})
+    running: list[int] = []
+    for trial_id in range(41, 341):
+        if clear_good:
+            tpe._root._good = None  # as before the good density was kept: a fit afresh every proposal
+        config = tpe.suggest(trial_id)
+        assert config is not None
+        configs[trial_id] = config
+        running.append(trial_id)
+        if trial_id % 3 == 0:
+            ended = running.pop(0)
+            loss = (configs[ended]["x"] - 0.3) ** 2 + configs[ended]["q"]
+            tpe.on_complete(ended, Status.TERMINATED, {"loss": loss})
+    return list(configs.values())
+
+
+TIES = {"x": rung.uniform(0, 1), "q": rung.quniform(0, 1, 0.25), "c": rung.choice(["a", "b"])}
+
+
+def test_the_good_density_is_refitted_only_when_a_trial_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    fitted: list[Parzen] = []
+    fit = Level._fit
+
+    def spy(self: Level, *args: Any) -> Any:
+        good, bad = fit(self, *args)
+        fitted.append(good)
+        return good, bad
+
+    monkeypatch.setattr(Level, "_fit", spy)
+    kept = _parallel_proposals(TPE(seed=4, n_startup=10), TIES)
+    # Trials 11-40 end one by one (a fit each); then 300 proposals with an end after every third: the
+    # good density is fitted afresh at the first and after each of the 100 ends, not per proposal.
+    assert len(fitted) == 30 + 300
+    assert len({id(good) for good in fitted[30:]}) == 1 + 100
+    fitted.clear()
+    assert _parallel_proposals(TPE(seed=4, n_startup=10), TIES, clear_good=True) == kept  # the same decisions
+    assert len({id(good) for good in fitted[30:]}) == 300
+
+
+@pytest.mark.parametrize("liar", [True, False])
+def test_the_bad_group_sorted_afresh_or_by_the_history_gives_the_same_proposals(
+    monkeypatch: pytest.MonkeyPatch, liar: bool
+) -> None:
+    # Without the liar most rows are running and out of the bad group: the history is many times
+    # longer than the group, and its kernels are sorted afresh; ties (q, c) must not change a bandwidth.
+    monkeypatch.setattr("rung.search._tpe_level.ORDERS_UP_TO", 10**9)
+    by_history = _parallel_proposals(TPE(seed=4, n_startup=10, constant_liar=liar), TIES)
+    monkeypatch.setattr("rung.search._tpe_level.ORDERS_UP_TO", 0)
+    assert _parallel_proposals(TPE(seed=4, n_startup=10, constant_liar=liar), TIES) == by_history
+
+
+def _neighbour_distances(values: list[float]) -> list[float]:
+    """The bandwidths of one coordinate, value by value (before the clip): the reference."""
+    distinct = sorted(set(values))
+    out = []
+    for v in values:
+        i, k = distinct.index(v), len(distinct)
+        if values.count(v) > 1:
+            out.append(0.0)
+        elif k == 1:
+            out.append(max(v - 0.0, 1.0 - v))
+        elif i == 0:
+            out.append(distinct[1] - distinct[0])
+        elif i == k - 1:
+            out.append(distinct[-1] - distinct[-2])
+        else:
+            out.append(max(v - distinct[i - 1], distinct[i + 1] - v))
+    return out
+
+
+@pytest.mark.parametrize("sorted_by_history", [False, True])
+def test_bandwidths_of_all_coordinates_at_once_match_them_value_by_value(sorted_by_history: bool) -> None:
+    rng = np.random.default_rng(8)
+    for _ in range(200):
+        d, n = int(rng.integers(1, 6)), int(rng.integers(1, 30))
+        mu = rng.random((d, n))
+        for j in range(d):  # ties: few-valued coordinates, and some with one value only
+            if rng.random() < 0.5:
+                mu[j] = rng.integers(0, rng.integers(1, 5), n) / 4.0
+            if rng.random() < 0.2:
+                mu[j] = mu[j, 0]
+        orders = [np.argsort(mu[j], kind="stable") for j in range(d)] if sorted_by_history else None
+        expected = [_neighbour_distances(mu[j].tolist()) for j in range(d)]
+        assert _bandwidths(mu, orders).tolist() == expected

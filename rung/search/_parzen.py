@@ -73,32 +73,38 @@ def old_decay_weights(n: int) -> Array:
 def _bandwidths(mu: Array, orders: Sequence[NDArray[np.intp]] | None) -> Array:
     """Per row of `mu` (d x n, n >= 1, one coordinate per row): the neighbour-distance bandwidths.
 
-    `orders`, when given, holds per row the indices that sort it (the history keeps them).
+    `orders`, when given, holds per row the indices that sort it (the history keeps them). All rows
+    at once (a fit's cost was mostly numpy's per-call overhead, row by row): the distinct values of
+    every row, one after the other in one flat array.
     """
     d, n = mu.shape
+    order = np.argsort(mu, axis=1) if orders is None else np.asarray(orders)
+    ordered = np.take_along_axis(mu, order, axis=1)
+    # Copies of one value (ordinals, repeated proposals) get the smallest bandwidth (a value seen
+    # again is known precisely); a value seen once the larger distance to its neighbouring values.
+    # The order of ties is arbitrary, so it must not decide which copy gets a wide kernel.
+    first = np.empty((d, n), dtype=bool)
+    first[:, 0] = True
+    np.not_equal(ordered[:, 1:], ordered[:, :-1], out=first[:, 1:])
+    block = np.cumsum(first.ravel()) - 1  # each value's distinct value, counted over all rows
+    distinct = ordered[first]
+    k = first.sum(axis=1)
+    ends = np.cumsum(k) - 1  # each row's last distinct value
+    starts = ends - k + 1
+    steps = np.diff(distinct)
+    # The distance to the lower and to the upper neighbour (0 and 1 beyond the outermost values).
+    lower, upper = np.empty(len(distinct)), np.empty(len(distinct))
+    lower[1:], upper[:-1] = steps, steps
+    lower[starts] = distinct[starts] - 0.0
+    upper[ends] = 1.0 - distinct[ends]
+    wide = np.maximum(lower, upper)
+    # The outermost values use the distance to their inner neighbour, not to the border.
+    several = k >= 2
+    wide[starts[several]] = upper[starts[several]]
+    wide[ends[several]] = lower[ends[several]]
+    wide[np.bincount(block) > 1] = 0.0  # clipped to the smallest bandwidth by the caller
     sigma = np.empty_like(mu)
-    for j in range(d):  # one contiguous sort per coordinate is faster than a sort along an axis
-        order = np.argsort(mu[j]) if orders is None else orders[j]
-        ordered = mu[j, order]
-        # Copies of one value (ordinals, repeated proposals) get the smallest bandwidth (a value seen
-        # again is known precisely); a value seen once the larger distance to its neighbouring values.
-        # The order of ties is arbitrary, so it must not decide which copy gets a wide kernel.
-        first = np.empty(n, dtype=bool)
-        first[0] = True
-        np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-        distinct = ordered[first]
-        block = np.cumsum(first) - 1
-        k = len(distinct)
-        padded = np.empty(k + 2)
-        padded[0], padded[-1] = 0.0, 1.0
-        padded[1:-1] = distinct
-        gaps = np.diff(padded)
-        wide = np.maximum(gaps[:-1], gaps[1:])
-        if k >= 2:
-            # The outermost values use the distance to their inner neighbour, not to the border.
-            wide[0], wide[-1] = gaps[1], gaps[-2]
-        wide[np.bincount(block) > 1] = 0.0  # clipped to the smallest bandwidth by the caller
-        sigma[j, order] = wide[block]
+    np.put_along_axis(sigma, order, wide[block].reshape(d, n), axis=1)
     return sigma
 
 

@@ -27,6 +27,9 @@ REUSE_FROM = 2048
 """From this many finished trials on, a level's densities are refitted only when that number grew by
 REUSE_SHARE since the last fit (or the fidelity they are read at changed); see `Level._reusable`."""
 REUSE_SHARE = 0.01
+ORDERS_UP_TO = 2
+"""The bad group's kernels are ordered by filtering the history's sorted rows while the history has at
+most this many rows per kernel, else sorted afresh (see `Level._fit`)."""
 REUSE_BATCH = 16
 """While densities are reused, proposals are chosen this many at a time (see `Level._model`)."""
 
@@ -133,6 +136,10 @@ class Level:
         self.sorted_n = 0
         # The densities last fitted: (finished trials then, the fidelity they were read at, good, bad).
         self._fitted: tuple[int, float | None, Parzen, Parzen] | None = None
+        # Bumped whenever a row's state, loss or reach is set (`finish`): the good density depends on
+        # nothing else, so it is refitted only when this or the good group's size moved (see `_fit`).
+        self.version = 0
+        self._good: tuple[int, int, NDArray[np.intp], Parzen] | None = None  # (version, size, rows, density)
         # Proposals chosen ahead from the reused densities, per set of fixed columns (see `_model`).
         self._queued: dict[tuple[tuple[int, int], ...], list[Array]] = {}
 
@@ -339,7 +346,11 @@ class Level:
         # early rungs"). Failed trials stay in the bad group. Measured on bench/: BENCHMARKS.md.
         at_budget = budget is not None and self.done >= settings.n_startup
         compared = self.done if at_budget else finished
-        below = self._below(min(max(1, settings.n_below(compared)), compared))
+        count = min(max(1, settings.n_below(compared)), compared)
+        # No row has ended or been re-read since the last fit (a proposal between two ends, as a
+        # paused trial frees a slot, only adds running rows): the same good group, weights and density.
+        cached = self._good if self._good is not None and self._good[:2] == (self.version, count) else None
+        below = self._below(count) if cached is None else cached[2]
         above = np.ones(n, dtype=bool)
         above[below] = False
         if at_budget:
@@ -348,11 +359,20 @@ class Level:
             above &= self.state[:n] != RUNNING
         x = self.x[:n]
         choices = self.sizes
-        good = Parzen(x[below], self._good_weights(below, above), self.numeric, self.cells, choices)
+        if cached is not None:
+            good = cached[3]
+        else:
+            good = Parzen(x[below], self._good_weights(below, above), self.numeric, self.cells, choices)
+            self._good = (self.version, count, below, good)
         kernels, weights = _thinned(np.flatnonzero(above))
         bad_rows = np.zeros(n, dtype=bool)
         bad_rows[kernels] = True
-        bad = Parzen(x[bad_rows], weights, self.numeric, self.cells, choices, self._orders(bad_rows))
+        # Per column, the bandwidths need the kernels sorted: filtering the history's order costs
+        # O(history) (and merging new rows into it), sorting the at most MAX_BAD_KERNELS kernels afresh
+        # O(kernels log kernels); the history's order serves while the history is at most twice as
+        # long (measured). Either order gives the same bandwidths (ties get one value: `_bandwidths`).
+        orders = self._orders(bad_rows) if n <= ORDERS_UP_TO * len(kernels) else None
+        bad = Parzen(x[bad_rows], weights, self.numeric, self.cells, choices, orders)
         self._fitted = (finished, budget, good, bad)
         self._queued.clear()
         return good, bad
@@ -389,6 +409,7 @@ class Level:
         return np.sort(picked)
 
     def finish(self, row: int, state: int, loss: float, reach: float) -> None:
+        self.version += 1
         self.finished += int(state in (DONE, STOPPED)) - int(self.state[row] in (DONE, STOPPED))
         self.done += int(state == DONE) - int(self.state[row] == DONE)
         self.state[row], self.loss[row], self.reach[row] = state, loss, reach
