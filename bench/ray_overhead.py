@@ -175,8 +175,9 @@ def bench_sleep(n: int) -> None:
     with tempfile.TemporaryDirectory() as storage:
         t0 = time.perf_counter()
         executor = RayExecutor(resources={"cpu": 1}, capacity=2)
+        # Every trial to its end, as Ray Tune's FIFO runs them (the default would stop some early).
         rung.run(sleepy, {"x": rung.uniform(0, 1)}, metric="loss", num_samples=n, executor=executor,
-                 storage=storage, name="s", verbose=0)  # fmt: skip
+                 search="random", scheduler="fifo", storage=storage, name="s", verbose=0)  # fmt: skip
         took = time.perf_counter() - t0
     print(
         f"rung, Ray executor: {n} trials x 10 x 50 ms, 2 slots: {took:.2f} s (ideal {ideal:.0f} s,"
