@@ -111,3 +111,21 @@ def test_a_resumed_motpe_run_proposes_what_an_uninterrupted_one_does(tmp_path: P
     straight = rung.run(train, space, num_samples=24, storage=tmp_path / "b", name="e", **settings)
     assert [t.config for t in resumed.trials] == [t.config for t in straight.trials]
     assert [t.id for t in resumed.pareto_front()] == [t.id for t in straight.pareto_front()]
+
+
+def test_motpe_under_milestones_keeps_no_record_of_ended_trials() -> None:
+    # Under a milestone scheduler TPE notes each trial's value at each milestone; with several objectives
+    # those notes are not read once the trial has ended, and were kept for the whole run (one per trial).
+    space = Space.of({f"x{i}": rung.uniform(0, 1) for i in range(4)})
+    objectives = Objectives.of(["f1", "f2"], "min")
+    tpe = rung.TPE()
+    tpe.setup(space, metric="f1", mode="min", num_samples=30, seed=3)
+    tpe.set_objectives(objectives)
+    tpe.set_fidelity("training_iteration", [1.0, 3.0, 9.0])
+    for trial_id in range(1, 31):
+        config = tpe.suggest(trial_id)
+        assert config is not None
+        for step in (1, 2, 3):
+            tpe.observe(trial_id, {**_zdt(config), "training_iteration": step})
+        tpe.on_complete(trial_id, Status.TERMINATED, {**_zdt(config), "training_iteration": 3})
+    assert tpe._at == {}

@@ -291,6 +291,8 @@ class TPE(Searcher):
         judged = None if self._objectives is None else self._judged.pop(trial_id, None)
         if self._objectives is not None and self._objectives.multi:
             self._last.pop(trial_id, None)
+            if self._fidelity is not None:  # its milestone values: read for running trials only, here
+                self._at.pop(trial_id, None)
             self._end_objectives(trial_id, rows, status, judged, self._objectives)
             return
         if self._fidelity is not None:
