@@ -298,7 +298,12 @@ class Tuner:
         try:
             self._loop()
         except KeyboardInterrupt:
-            self.store.commit()
+            if self.executor.durable_answers:
+                # Ctrl-C may land half-way through storing an event (a checkpoint without its result):
+                # keep what was committed, which is all that was answered.
+                self.store.discard()
+            else:
+                self.store.commit()
             self.store.set_experiment("INTERRUPTED")
             self.store.commit()
             raise  # rung.run prints the command that resumes it

@@ -297,6 +297,20 @@ class Store:
         replaced stay (the committed rows name them), those it wrote go (no committed row names them),
         and a new transaction begins, so that the caller can still record how the run ended.
         """
+        self._undo()
+        error = failures.write_error(exc, self.path, what)
+        if error is exc:  # a bug, not the disk: SQLite's own error
+            raise exc
+        raise error from exc
+
+    def discard(self) -> None:
+        """Drop every change since the last commit, as a failed commit does (see `_fail`): a Ctrl-C may land
+        half-way through storing an event, and only whole turns of the tuner's loop were acknowledged."""
+        self._files.wait()  # the transaction's checkpoint files are written (or failed) before they go
+        self._undo()
+
+    def _undo(self) -> None:
+        """Roll the open transaction back and follow in memory and on disk; a new transaction begins."""
         if self._conn.in_transaction:
             try:
                 self._conn.execute("ROLLBACK")
@@ -313,10 +327,6 @@ class Store:
             self._begin()
         except sqlite3.Error:  # the database cannot be read either: every file stays (see _remove_leftovers)
             log.warning("the store of %s cannot be read after a failed write", self.path, exc_info=True)
-        error = failures.write_error(exc, self.path, what)
-        if error is exc:  # a bug, not the disk: SQLite's own error
-            raise exc
-        raise error from exc
 
     def _execute(self, sql: str, parameters: Any = ()) -> None:
         """One write now, undone with the rest of its transaction if it fails (see `_fail`)."""
