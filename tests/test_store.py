@@ -227,6 +227,30 @@ def test_results_and_checkpoints_waiting_for_commit_are_read_back_and_stored_onc
     store.close()
 
 
+def test_discard_drops_what_was_not_committed_and_keeps_what_was(tmp_path: Path) -> None:
+    # Ctrl-C between a checkpoint and its result: the tuner discards the half-stored event (see Tuner.run).
+    store = _store(tmp_path)
+    store.add_trial(1, {"x": 1}, "searcher")
+    big = b"b" * (INLINE_MAX + 1)
+    store.add_result(1, {"loss": 0.5, "training_iteration": 1}, None)
+    store.save_checkpoint(1, 1, big + b"\x01")
+    store.commit()
+    kept = store.checkpoint_path(1)
+    store.save_checkpoint(1, 2, big + b"\x02")  # its result never stored
+    written = store.checkpoint_path(1)
+    assert written is not None and written != kept and written.exists()
+    store.discard()
+    assert store.latest_checkpoint(1) == (1, big + b"\x01") and store.checkpoint_path(1) == kept
+    assert not written.exists() and kept is not None and kept.exists()
+    assert [r["training_iteration"] for r in store.results(1)] == [1]
+    store.add_result(1, {"loss": 0.4, "training_iteration": 2}, None)  # the store goes on after it
+    store.commit()
+    reader = Store.read(tmp_path, "exp")
+    assert [r["training_iteration"] for r in reader.results(1)] == [1, 2] and reader.latest_checkpoint(1)[0] == 1
+    reader.close()
+    store.close()
+
+
 def test_an_ended_trials_checkpoints_stay_readable_when_the_writer_forgets_them(tmp_path: Path) -> None:
     # The writer indexes only the checkpoints of trials that may still save (memory per ended
     # trial); an ended trial's newest checkpoint is still read back, before and after reopening.
