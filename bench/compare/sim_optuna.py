@@ -15,17 +15,18 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.trial import TrialState
 
 from bench.compare.peers_optuna import pruner, suggest
+from bench.lcbench.peers_optuna import _Optuna as _Reporting
 from bench.lcbench.sim import Job, simulate
 from rung.space import Domain
 
 __all__ = ["run"]
 
 
-class _Optuna:
-    """A `bench.lcbench.sim.Peer`: one job per Optuna trial, every step reported to the pruner."""
+class _Optuna(_Reporting):
+    """A `bench.lcbench.sim.Peer`: one job per Optuna trial, every step reported to the pruner (as the
+    LCBench driver's, whose `on_epoch` and `on_end` it keeps)."""
 
     def __init__(self, method: str, seed: int, domains: list[tuple[str, Domain]], steps: int) -> None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -46,23 +47,6 @@ class _Optuna:
         trial = self.study.ask()
         self.trials[trial.number] = trial
         return Job(trial.number, {key: suggest(trial, key, domain) for key, domain in self.domains}, stop=self.steps)
-
-    def on_epoch(self, job: Job, epoch: int, value: float) -> bool:
-        if not self.prunes:
-            return True
-        trial = self.trials[int(job.key)]  # type: ignore[call-overload]
-        trial.report(value, epoch)
-        if trial.should_prune():
-            self.pruned.add(trial.number)
-            return False
-        return True
-
-    def on_end(self, job: Job, epoch: int, value: float) -> None:
-        trial = self.trials.pop(int(job.key))  # type: ignore[call-overload]
-        if trial.number in self.pruned:
-            self.study.tell(trial, state=TrialState.PRUNED)
-        else:
-            self.study.tell(trial, value)
 
 
 def run(
