@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -290,3 +291,51 @@ def test_decisions_answered_before_a_crash_hold_after_resume(killer: int, tmp_pa
     assert [r["training_iteration"] for r in result.history(2)] == [1, 2, 3, 4]
     assert lines.count("2 1") == 1 and lines.count("2 3") == 1
     assert lines.index("3 1") < lines.index("2 3")
+
+
+def test_ctrl_c_between_a_checkpoint_and_its_result_leaves_no_hole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C landing after a report's checkpoint is stored and before its result is: the resumed
+    trial goes on from the last checkpoint whose result is stored, so its history has no hole."""
+    from rung.store.sqlite import Store
+
+    def train(config: dict[str, float]) -> None:
+        checkpoint = rung.get_checkpoint()
+        for step in range(0 if checkpoint is None else checkpoint + 1, 6):
+            rung.report({"loss": config["x"] + step}, checkpoint=step)
+
+    add_result = Store.add_result
+    interrupted: list[tuple[int, int]] = []
+
+    def interrupt_once(self: Store, trial_id: int, result: dict[str, Any], best: dict[str, Any] | None) -> None:
+        if not interrupted and trial_id == 1 and result["training_iteration"] == 3:
+            interrupted.append((trial_id, 3))
+            raise KeyboardInterrupt  # as if Ctrl-C reached the driver here
+        add_result(self, trial_id, result, best)
+
+    common: dict[str, Any] = dict(
+        metric="loss",
+        num_samples=3,
+        max_concurrent=1,
+        name="hole",
+        storage=tmp_path,
+        resume=True,
+        verbose=0,
+        seed=3,
+        search="random",
+        scheduler="fifo",
+        executor="thread",
+    )
+    monkeypatch.setattr(Store, "add_result", interrupt_once)
+    with pytest.raises(KeyboardInterrupt):
+        rung.run(train, {"x": rung.uniform(0, 1)}, **common)
+    assert interrupted == [(1, 3)]
+    stored = rung.load("hole", storage=tmp_path)
+    assert stored.status == "INTERRUPTED"
+    assert [r["training_iteration"] for r in stored.history(1)] == [1, 2]
+
+    monkeypatch.setattr(Store, "add_result", add_result)
+    result = rung.run(train, {"x": rung.uniform(0, 1)}, **common)
+    assert len(result.trials) == 3
+    assert all([r["training_iteration"] for r in result.history(t.id)] == list(range(1, 7)) for t in result.trials)
