@@ -287,3 +287,25 @@ def test_several_objectives_on_a_space_of_lists_take_the_gp_where_one_objective_
         searcher.on_complete(trial_id, Status.TERMINATED, result)
     assert models == ["tpe"] * 10 + ["gp"] * 2
     assert searcher._tpe.n_startup != ONCE_STARTUP  # MOTPE keeps its own settings
+
+
+def test_with_several_objectives_the_gp_proposes_longer_than_with_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rung.search.auto as auto
+
+    monkeypatch.setattr(auto, "GP_MAX_TRIALS", 12)
+    monkeypatch.setattr(auto, "GP_MAX_TRIALS_SEVERAL", 14)
+    runs: dict[bool, list[str]] = {}
+    for several in (False, True):
+        searcher = AutoSearch()
+        searcher.setup(Space(UNIT), metric="f1", mode="min", num_samples=16, seed=0)
+        if several:
+            searcher.set_objectives(Objectives.of(["f1", "f2"], "min"))
+        models = runs.setdefault(several, [])
+        for trial_id in range(1, 17):
+            config = searcher.suggest(trial_id)
+            assert config is not None
+            models.append(searcher.model)
+            result = dict(zdt(config).metrics[0])
+            searcher.on_complete(trial_id, Status.TERMINATED, result)
+    assert runs[False] == ["tpe"] * 10 + ["gp"] * 2 + ["tpe"] * 4
+    assert runs[True] == ["tpe"] * 10 + ["gp"] * 4 + ["tpe"] * 2
