@@ -63,6 +63,7 @@ def test_the_driver_goes_on_while_the_zygote_starts(monkeypatch: pytest.MonkeyPa
         made(self, env)
         assert self._popen is not None
         os.kill(self._popen.pid, signal.SIGSTOP)
+        os.waitid(os.P_PID, self._popen.pid, os.WSTOPPED | os.WNOWAIT)  # stopped now (left for Popen to reap)
         zygotes.append(self)
 
     monkeypatch.setattr(_zygote, "REPLY_TIMEOUT_S", 5.0)
@@ -147,3 +148,15 @@ def test_the_zygote_and_its_workers_die_with_the_driver() -> None:
 def _alive(pid: int) -> bool:
     fields = _procs.stat(pid)
     return fields is not None and fields[0] not in ("Z", "X")
+
+
+def test_prepare_starts_the_zygote_and_shutdown_ends_it_though_no_worker_was_asked_for() -> None:
+    # rung.run prepares the executor before it builds the searcher: a run that cannot start leaves no zygote.
+    executor = ProcessExecutor(2)
+    executor.prepare()
+    zygote = executor._zygote
+    assert zygote is not None and zygote._popen is not None
+    popen = zygote._popen
+    assert popen.poll() is None
+    executor.shutdown()
+    assert popen.returncode is not None and executor._zygote is None
