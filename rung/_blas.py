@@ -32,13 +32,15 @@ def _find_libraries() -> tuple[Any, ...]:
 class _Loading(threading.Thread):
     """scipy.special imported and the BLAS libraries found, in a thread of their own.
 
-    Not a daemon: a daemon thread stopped by the interpreter's exit half-way through an import
-    would leave that module's import lock held (an exit hook that imports it would hang); a
-    process that ends while it loads waits for it instead (at most its 0.2 s).
+    A daemon: a process that ends (or is interrupted) while it loads does not wait for it. Not a
+    daemon, it was waited for at the interpreter's exit, and a Ctrl-C that came while it loaded
+    ended the process with status 1 instead of as interrupted by SIGINT (seen in
+    tests/test_crash_resume.py; importing a compiled module at exit is what resets Python's note of
+    an unhandled KeyboardInterrupt).
     """
 
     def __init__(self) -> None:
-        super().__init__(name="rung-load-scipy")
+        super().__init__(name="rung-load-scipy", daemon=True)
         self.found: tuple[Any, ...] | None = None
 
     def run(self) -> None:
