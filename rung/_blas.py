@@ -1,18 +1,24 @@
-"""BLAS held to one thread while a searcher works on small matrices (GP fits, TPE densities)."""
+"""BLAS held to one thread while a searcher works on small matrices (GP fits, TPE densities).
+
+`load_soon` loads what a searcher's first model needs (scipy.special, which TPE's densities use,
+and the BLAS libraries' controls) in a thread, so that the first fit does not stop the driver for
+it: 0.2 s of CPU, 0.3-0.4 s of wall time on a loaded 2-core machine, in which every trial waited
+for its next answer (BENCHMARKS.md, "200 trials x 10 reports x 50 ms with the default").
+"""
 
 from __future__ import annotations
 
 import contextlib
 import functools
 import importlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["single_threaded"]
+__all__ = ["load_soon", "single_threaded"]
 
 
-@functools.lru_cache(maxsize=1)
-def _blas_libraries() -> tuple[Any, ...]:
+def _find_libraries() -> tuple[Any, ...]:
     """The BLAS libraries of numpy and scipy (scipy is loaded here if it is not yet: its searchers
     load it when first used, and its library must be in the list)."""
     try:
@@ -21,6 +27,59 @@ def _blas_libraries() -> tuple[Any, ...]:
         return ()
     importlib.import_module("scipy.special")
     return tuple(threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers)
+
+
+class _Loading(threading.Thread):
+    """scipy.special imported and the BLAS libraries found, in a thread of their own.
+
+    A daemon: a process that ends (or is interrupted) while it loads does not wait for it. Not a
+    daemon, it was waited for at the interpreter's exit, and a Ctrl-C that came while it loaded
+    ended the process with status 1 instead of as interrupted by SIGINT (seen in
+    tests/test_crash_resume.py; importing a compiled module at exit is what resets Python's note of
+    an unhandled KeyboardInterrupt).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(name="rung-load-scipy", daemon=True)
+        self.found: tuple[Any, ...] | None = None
+
+    def run(self) -> None:
+        # A failure (an import error, a warning made an error) shows where the libraries are
+        # needed: the caller finds them again itself.
+        with contextlib.suppress(Exception):
+            importlib.import_module("scipy.special")
+            self.found = _find_libraries()
+
+
+@functools.cache
+def _loading() -> _Loading:
+    """The one loading thread of this process, started at the first call."""
+    thread = _Loading()
+    thread.start()
+    return thread
+
+
+def load_soon() -> None:
+    """Load scipy.special and find the BLAS libraries in a thread, unless done or under way.
+
+    TPE calls it at its first result, while the first trials run, and its first model fit finds
+    the modules loaded (or waits for the rest). Called at TPE's setup or first proposal, the thread
+    competed with the worker processes' start and delayed the first trial by 0.1-0.25 s.
+    """
+    if _blas_libraries.cache_info().currsize == 0:
+        _loading()
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_libraries() -> tuple[Any, ...]:
+    """The BLAS libraries (`_find_libraries`), found once: by the loading thread if one was started
+    (waited for here, so that no two threads import the same modules at once), else now."""
+    if _loading.cache_info().currsize:
+        thread = _loading()
+        thread.join()
+        if thread.found is not None:
+            return thread.found
+    return _find_libraries()
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ from rung.callbacks import Callback
 from rung.cost import Spending
 from rung.executors.base import Executor
 from rung.opening import default_name, keep_stored_default, open_experiment
-from rung.parts import Parts, build
+from rung.parts import Parts, build, make_executor
 from rung.progress import interrupted_line
 from rung.result import ExperimentResult
 from rung.schedulers import Scheduler
@@ -180,18 +180,22 @@ def run(
     )  # fmt: skip
     callbacks = _callbacks(callbacks)
     name = _name(name, fn, storage)
-    parts = build(spec)
-    if resume:
-        spec, parts = keep_stored_default(spec, parts, storage, name)
-    given = known_results.check(known, spec.space, parts.searcher, spec.metrics, spec.seed)
-    settings = parts.settings(spec, fn)
-    if given:
-        settings["known"] = len(given)
-    parts.executor.start(fn)  # worker processes start now and load the objective while the store opens
+    executor = make_executor(spec)
+    # What the worker processes need first (their parent, importing rung and numpy) starts now, while
+    # the searcher and scheduler are built; they start and load the objective while the store opens.
+    executor.prepare()
     try:
+        parts = build(spec, executor)
+        if resume:
+            spec, parts = keep_stored_default(spec, parts, storage, name)
+        given = known_results.check(known, spec.space, parts.searcher, spec.metrics, spec.seed)
+        settings = parts.settings(spec, fn)
+        if given:
+            settings["known"] = len(given)
+        executor.start(fn)
         store = open_experiment(fn, space, spec, parts, settings, storage, name, resume, callbacks)
     except BaseException:
-        parts.executor.shutdown()
+        executor.shutdown()
         raise
     progress = _progress(verbose, name, parts)
     tuner = _tuner(fn, spec, parts, store, progress, callbacks, given)

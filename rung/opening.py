@@ -90,7 +90,7 @@ def keep_stored_default(spec: RunSpec, parts: Parts, storage: str | Path, name: 
         name, was.get("search"), was.get("scheduler"),
     )  # fmt: skip
     kept = dataclasses.replace(spec, search=search, scheduler=scheduler)
-    return kept, build(kept)
+    return kept, build(kept, parts.executor)
 
 
 def open_experiment(

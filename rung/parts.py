@@ -59,8 +59,9 @@ class Parts:
         return settings
 
 
-def build(spec: RunSpec) -> Parts:
-    """The searcher, scheduler and executor the spec asks for, the searcher and scheduler set up."""
+def build(spec: RunSpec, executor: Executor | None = None) -> Parts:
+    """The searcher, scheduler and executor the spec asks for, the searcher and scheduler set up;
+    `executor`: the spec's, made already (`make_executor`)."""
     objectives = spec.objectives
     plain = objectives is None or (not objectives.multi and not objectives.constraints)
     several = objectives is not None and objectives.multi
@@ -96,7 +97,7 @@ def build(spec: RunSpec) -> Parts:
         # A multi-fidelity scheduler: the searcher may learn from results at common budgets (BOHB).
         searcher.set_fidelity(*fidelity)
     points = _points(spec, searcher)
-    return Parts(searcher, scheduler, _executor(spec), stop, points)
+    return Parts(searcher, scheduler, make_executor(spec) if executor is None else executor, stop, points)
 
 
 def _check_multi(objectives: Objectives, searcher: Searcher, scheduler: Scheduler) -> None:
@@ -152,7 +153,8 @@ def _stopper(stop: Mapping[str, float] | StopFn | None) -> StopFn | None:
     return reached
 
 
-def _executor(spec: RunSpec) -> Executor:
+def make_executor(spec: RunSpec) -> Executor:
+    """The executor the spec asks for (not started)."""
     executor, max_concurrent = spec.executor, spec.max_concurrent
     if isinstance(executor, Executor):
         return executor

@@ -105,3 +105,46 @@ def test_a_large_closure_warns_naming_its_size_and_with_parameters(storage: Path
     # Below the size, nothing is said (warnings are errors in these tests).
     small = np.ones(1000)
     rung.run(lambda c: float(small[0]), {}, metric="loss", executor="thread", name="s", storage=storage, verbose=0)
+
+
+def _recorded(calls: list[str]) -> tuple[Any, Any]:
+    """A thread executor and a random search that note when the run prepares, starts and shuts
+    down the executor and sets up the searcher."""
+    from rung.executors.thread import ThreadExecutor
+    from rung.search.random import Random
+
+    class Executor(ThreadExecutor):
+        def prepare(self) -> None:
+            calls.append("prepare")
+
+        def start(self, fn: Any) -> None:
+            calls.append("start")
+            super().start(fn)
+
+        def shutdown(self) -> None:
+            calls.append("shutdown")
+            super().shutdown()
+
+    class Search(Random):
+        def setup(self, *args: Any, **kwargs: Any) -> None:
+            calls.append("setup")
+            super().setup(*args, **kwargs)
+
+    return Executor(1), Search()
+
+
+def test_the_executor_is_prepared_before_the_searcher_is_built(storage: Path) -> None:
+    # The process executor's zygote imports rung and numpy while the searcher and scheduler are built.
+    calls: list[str] = []
+    executor, search = _recorded(calls)
+    rung.run(quick, {"x": 0.5}, metric="loss", search=search, executor=executor, storage=storage, verbose=0)
+    assert calls[:3] == ["prepare", "setup", "start"] and calls[-1] == "shutdown"  # (the tuner starts it again: no-op)
+
+
+def test_a_run_that_cannot_start_shuts_its_prepared_executor_down(storage: Path) -> None:
+    calls: list[str] = []
+    executor, search = _recorded(calls)
+    with pytest.raises(TypeError, match="known"):  # checked once the searcher is built
+        rung.run(quick, {"x": 0.5}, metric="loss", search=search, executor=executor, storage=storage, verbose=0,
+                 known=["not a dict"])  # fmt: skip
+    assert calls == ["prepare", "setup", "shutdown"]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -48,6 +49,45 @@ def test_workers_are_forked_by_one_zygote_and_draw_their_own_random_numbers() ->
     # As new interpreters would: else every worker draws what the zygote would have drawn next.
     assert len({result["random"] for result in results}) == 3
     assert len({result["numpy"] for result in results}) == 3
+
+
+def test_the_driver_goes_on_while_the_zygote_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`start` asks for the workers and returns (the driver opens the store meanwhile); the first
+    `submit` takes the zygote's answer. Here the zygote is stopped (SIGSTOP) until `start` returned:
+    a driver that waited for its answer would have given up on it (the timeout) and started new
+    interpreters instead."""
+    zygotes: list[_zygote.Zygote] = []
+    made = _zygote.Zygote.__init__
+
+    def stopped(self: _zygote.Zygote, env: dict[str, str]) -> None:
+        made(self, env)
+        assert self._popen is not None
+        os.kill(self._popen.pid, signal.SIGSTOP)
+        os.waitid(os.P_PID, self._popen.pid, os.WSTOPPED | os.WNOWAIT)  # stopped now (left for Popen to reap)
+        zygotes.append(self)
+
+    monkeypatch.setattr(_zygote, "REPLY_TIMEOUT_S", 5.0)
+    monkeypatch.setattr(_zygote.Zygote, "__init__", stopped)
+    executor = ProcessExecutor(2)
+    try:
+        executor.start(whoami)
+        [zygote] = zygotes
+        assert zygote._popen is not None
+        pid = zygote._popen.pid
+        assert _state(pid) == "T"  # still stopped: nothing waited for it
+        os.kill(pid, signal.SIGCONT)
+        for trial_id in (1, 2):
+            executor.submit(Job(trial_id, {}))
+        events = collect(executor, until=2)
+    finally:
+        executor.shutdown()
+    assert {event.result["above"] for event in events if isinstance(event, Reported)} == {pid}
+    assert [event.kind for event in events if isinstance(event, Ended)] == ["completed", "completed"]
+
+
+def _state(pid: int) -> str | None:
+    fields = _procs.stat(pid)
+    return None if fields is None else fields[0]
 
 
 def test_without_a_zygote_workers_start_as_new_interpreters(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -108,3 +148,15 @@ def test_the_zygote_and_its_workers_die_with_the_driver() -> None:
 def _alive(pid: int) -> bool:
     fields = _procs.stat(pid)
     return fields is not None and fields[0] not in ("Z", "X")
+
+
+def test_prepare_starts_the_zygote_and_shutdown_ends_it_though_no_worker_was_asked_for() -> None:
+    # rung.run prepares the executor before it builds the searcher: a run that cannot start leaves no zygote.
+    executor = ProcessExecutor(2)
+    executor.prepare()
+    zygote = executor._zygote
+    assert zygote is not None and zygote._popen is not None
+    popen = zygote._popen
+    assert popen.poll() is None
+    executor.shutdown()
+    assert popen.returncode is not None and executor._zygote is None

@@ -19,9 +19,12 @@ The driver and the zygote talk over a socket pair (`SOCK_SEQPACKET`, a message p
 `["spawn", env]` with the worker's end of its socket pair to the driver (passed as a file descriptor)
 is answered by `["spawned", pid]` with a pidfd of the worker (`["refused", why]`: the driver starts
 that worker as a new interpreter); `["reap", pid]` of a worker that has exited (its pidfd is readable)
-by `["reaped", pid, wait_status]`. The zygote keeps an exited worker as a zombie until the driver
-reaps it, so the pid the driver signals (through the pidfd) and the process group it may kill are
-never another process's: a `Forked` worker is handled as a `subprocess.Popen` child is.
+by `["reaped", pid, wait_status]`. The zygote answers in order. The driver does not wait for the
+answers to its first requests (`Spawning`): its first answer comes only after the zygote's imports
+(0.2 s of CPU), time in which the driver opens the store and proposes the first trials. The zygote
+keeps an exited worker as a zombie until the driver reaps it, so the pid the driver signals (through
+the pidfd) and the process group it may kill are never another process's: a `Forked` worker is
+handled as a `subprocess.Popen` child is.
 
 When the driver dies, the kernel kills the zygote (`PR_SET_PDEATHSIG`), whose death the workers'
 supervisors are told of (`_procs.split_worker`: SIGTERM, they end their runners and what those
@@ -44,7 +47,7 @@ from typing import Any
 
 from rung.executors import _procs
 
-__all__ = ["AVAILABLE", "Forked", "Zygote"]
+__all__ = ["AVAILABLE", "Forked", "Spawning", "Zygote"]
 
 AVAILABLE = (
     _procs.LINUX
@@ -85,29 +88,37 @@ class Zygote:
             theirs.close()
         ours.settimeout(REPLY_TIMEOUT_S)
         self._sock: socket.socket | None = ours
+        self._unread: list[Spawning] = []  # spawns asked, not answered yet (answers come in order)
 
     @property
     def alive(self) -> bool:
         """False once it failed (a refused or unanswered request, or its end): workers start as new interpreters."""
         return self._sock is not None
 
-    def _ask(self, requests: list[tuple[list[Any], list[int]]]) -> list[tuple[list[Any], list[int]]] | None:
-        """Send every request, then read every answer (the zygote answers in order): a batch costs
-        the two processes a wake-up or two, not one per request."""
+    def _send(self, requests: list[tuple[list[Any], list[int]]]) -> bool:
+        """Send every request (answered later, in order, by `_read`); False if the zygote is gone."""
         if self._sock is None:
-            return None
-        answers = []
+            return False
         try:
             for request, fds in requests:
                 socket.send_fds(self._sock, [json.dumps(request).encode()], fds)
-            for _ in requests:
+        except OSError:
+            self.close()
+            return False
+        return True
+
+    def _read(self, n: int) -> list[tuple[list[Any], list[int]]] | None:
+        """The next `n` answers; None if they do not all come (the zygote is then closed)."""
+        answers: list[tuple[list[Any], list[int]]] = []
+        try:
+            while self._sock is not None and len(answers) < n:
                 data, got, _, _ = socket.recv_fds(self._sock, _MESSAGE_BYTES, 1)
                 if not data:
                     break
                 answers.append((json.loads(data), got))
         except OSError:  # gone, or no answer in time (TimeoutError is an OSError)
             pass
-        if len(answers) < len(requests):
+        if len(answers) < n:
             for _, got in answers:
                 for fd in got:
                     os.close(fd)
@@ -115,23 +126,42 @@ class Zygote:
             return None
         return answers
 
-    def spawn(self, envs: list[dict[str, str]], fds: list[int]) -> list[Forked | None]:
-        """Workers forked with environments `envs`, each given its `fds` entry (its end of the driver's
-        socket pair); None for each the zygote cannot fork (the caller starts those another way)."""
-        answers = self._ask([(["spawn", env], [fd]) for env, fd in zip(envs, fds, strict=True)])
-        if answers is None:
-            return [None] * len(envs)
-        forked: list[Forked | None] = []
-        for reply, got in answers:
-            if reply[0] == "spawned" and len(got) == 1:
-                forked.append(Forked(self, int(reply[1]), got[0]))
-                continue
-            for extra in got:
-                os.close(extra)
-            forked.append(None)
-        if None in forked:
-            self.close()  # it will not fork (threads): none of the later workers either
-        return forked
+    def _ask(self, requests: list[tuple[list[Any], list[int]]]) -> list[tuple[list[Any], list[int]]] | None:
+        """Send every request, then read every answer: a batch costs the two processes a wake-up or
+        two, not one per request. Spawns still unanswered are answered first."""
+        while self._unread:
+            self._unread[0].result()
+        return self._read(len(requests)) if self._send(requests) else None
+
+    def spawn(self, envs: list[dict[str, str]], fds: list[int]) -> Spawning:
+        """Ask for workers forked with environments `envs`, each given its `fds` entry (its end of the
+        driver's socket pair, which the caller keeps open until `result()`); answered by `result()`."""
+        spawning = Spawning(self, len(envs))
+        if self._send([(["spawn", env], [fd]) for env, fd in zip(envs, fds, strict=True)]):
+            self._unread.append(spawning)
+        else:
+            spawning.forked = [None] * len(envs)
+        return spawning
+
+    def _answer(self, spawning: Spawning) -> None:
+        """Read the answers to `spawning` (and to every spawn asked before it)."""
+        while spawning in self._unread:
+            first = self._unread.pop(0)
+            answers = self._read(first.n)
+            if answers is None:  # the zygote is closed now, which answers the later spawns alike
+                first.forked = [None] * first.n
+                return
+            forked: list[Forked | None] = []
+            for reply, got in answers:
+                if reply[0] == "spawned" and len(got) == 1:
+                    forked.append(Forked(self, int(reply[1]), got[0]))
+                    continue
+                for extra in got:
+                    os.close(extra)
+                forked.append(None)
+            first.forked = forked
+            if None in forked:
+                self.close()  # it will not fork (threads): none of the later workers either
 
     def reap(self, pid: int) -> int | None:
         """Reap worker `pid`, which has exited; its wait status, None if the zygote is gone."""
@@ -139,17 +169,37 @@ class Zygote:
         return None if answers is None else int(answers[0][0][2])
 
     def close(self) -> None:
-        """End the zygote (it exits when its socket closes); workers not reaped yet go to init."""
+        """End the zygote; workers not reaped yet go to init.
+
+        Killed, not left to exit when its socket closes: it holds nothing to save (it runs no user
+        code and writes nothing), and its interpreter's teardown took 40 ms of the run's end.
+        """
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+        for spawning in self._unread:  # never answered now: the caller starts those workers another way
+            spawning.forked = [None] * spawning.n
+        self._unread.clear()
         if self._popen is not None:
-            try:
-                self._popen.wait(timeout=REPLY_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self._popen.kill()
-                self._popen.wait()
+            self._popen.kill()
+            self._popen.wait()
             self._popen = None
+
+
+class Spawning:
+    """Workers the zygote was asked for: `result()` waits for its answers (the first ones come after
+    its imports), a `Forked` per worker, or None for each it could not fork."""
+
+    def __init__(self, zygote: Zygote, n: int) -> None:
+        self.n = n
+        self.forked: list[Forked | None] | None = None
+        self._zygote = zygote
+
+    def result(self) -> list[Forked | None]:
+        if self.forked is None:
+            self._zygote._answer(self)
+        assert self.forked is not None
+        return self.forked
 
 
 class Forked:

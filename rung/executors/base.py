@@ -51,6 +51,11 @@ class Executor(abc.ABC):
     """Commit the store before every answer to a trial (what makes a returned `report()` durable).
     A simulator, whose trials are replays, lets the tuner commit in batches instead."""
 
+    def prepare(self) -> None:  # noqa: B027 (an optional hook: most executors need nothing before start)
+        """Begin what the slots need whatever the objective (`rung.run` calls it first, so that it
+        goes on while the searcher, the scheduler and the store are set up); `start` follows, or
+        `shutdown` if the run cannot start. Nothing by default."""
+
     @abc.abstractmethod
     def start(self, fn: Callable[[Config], Any]) -> None:
         """Prepare the slots to run `fn`; calling it again with the same function does nothing."""

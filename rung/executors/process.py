@@ -51,9 +51,55 @@ def _plain(value: object, depth: int = 0) -> bool:
     return False
 
 
+class _Later:
+    """A worker the zygote is forking, handled as its process (`Popen` or `Forked`) once it is known.
+
+    The driver does not wait for the zygote when it asks for workers: the zygote's first answer
+    comes after its imports (0.2 s of CPU; twice that in wall time on a loaded machine), time in which
+    the driver opens the store and proposes the first trials. The answer is read at the first use
+    (the first `submit` to the slot polls its worker); a worker the zygote does not fork starts
+    then as a new interpreter, on the driver's end of the socket pair kept open until then (what the
+    driver sent to the worker waits in the socket for whichever process reads it).
+    """
+
+    def __init__(self, spawning: _zygote.Spawning, index: int, env: dict[str, str], theirs: socket.socket) -> None:
+        self._spawning, self._index, self._env, self._theirs = spawning, index, env, theirs
+        self._popen: subprocess.Popen[bytes] | _zygote.Forked | None = None
+
+    def get(self) -> subprocess.Popen[bytes] | _zygote.Forked:
+        if self._popen is None:
+            child = self._spawning.result()[self._index]
+            self._popen = child if child is not None else ProcessExecutor._start(self._env, self._theirs)
+            self._theirs.close()
+        return self._popen
+
+    @property
+    def pid(self) -> int:
+        return self.get().pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.get().returncode
+
+    def poll(self) -> int | None:
+        return self.get().poll()
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self.get().wait(timeout)
+
+    def send_signal(self, signum: int) -> None:
+        self.get().send_signal(signum)
+
+    def kill(self) -> None:
+        self.get().kill()
+
+
+_Process = subprocess.Popen[bytes] | _zygote.Forked | _Later
+
+
 @dataclass
 class _Worker:
-    popen: subprocess.Popen[bytes] | _zygote.Forked
+    popen: _Process
     conn: Connection
     env: dict[str, str]
     trial_id: int | None = None
@@ -112,25 +158,42 @@ class ProcessExecutor(Executor):
             worker.conn.send(("load", fn_key, fn_bytes))
             worker.has_fn = True
 
+    def prepare(self) -> None:
+        """Start the zygote (Linux): its imports (0.2 s of CPU) go on while the run is set up."""
+        self._zygote_started()
+
+    def _common_env(self) -> dict[str, str]:
+        # RUNG_DRIVER_PID: a trial's parent process is its worker's supervisor (Linux), not the driver.
+        return {**os.environ, "RUNG_SYS_PATH": json.dumps(sys.path), "RUNG_DRIVER_PID": str(os.getpid())}
+
+    def _zygote_started(self) -> _zygote.Zygote | None:
+        """The zygote, started if it is not yet and can be; None where workers are new interpreters."""
+        if self._zygote is None and _zygote.AVAILABLE:
+            # Its environment is what every slot shares (OMP_NUM_THREADS is read when numpy loads).
+            env = {**self._common_env(), "OMP_NUM_THREADS": self._envs[0]["OMP_NUM_THREADS"]}
+            with contextlib.suppress(OSError):  # it cannot start: new interpreters, as elsewhere
+                self._zygote = _zygote.Zygote(env)
+        return self._zygote if self._zygote is not None and self._zygote.alive else None
+
     def _spawn(self, slot: int) -> _Worker:
-        return self._spawn_all([slot])[0]
+        worker = self._spawn_all([slot])[0]
+        worker.popen.poll()  # forked now: a worker the driver holds the other end of could die unseen
+        return worker
 
     def _spawn_all(self, slots: list[int]) -> list[_Worker]:
         """New workers for `slots`: forked by the zygote where it can (Linux), else new interpreters."""
-        # RUNG_DRIVER_PID: a trial's parent process is its worker's supervisor (Linux), not the driver.
-        common = {**os.environ, "RUNG_SYS_PATH": json.dumps(sys.path), "RUNG_DRIVER_PID": str(os.getpid())}
+        common = self._common_env()
         envs = [{**common, **self._envs[slot]} for slot in slots]
         pairs = [socket.socketpair() for _ in slots]
-        forked: list[_zygote.Forked | None] = [None] * len(slots)
-        if self._zygote is None and _zygote.AVAILABLE:
-            # Its environment is what every slot shares (OMP_NUM_THREADS is read when numpy loads).
-            with contextlib.suppress(OSError):  # it cannot start: new interpreters, as elsewhere
-                self._zygote = _zygote.Zygote({**common, "OMP_NUM_THREADS": self._envs[0]["OMP_NUM_THREADS"]})
-        if self._zygote is not None and self._zygote.alive:
-            forked = self._zygote.spawn(envs, [theirs.fileno() for _, theirs in pairs])
         workers = []
-        for slot, env, (ours, theirs), child in zip(slots, envs, pairs, forked, strict=True):
-            popen = child if child is not None else self._start(env, theirs)
+        zygote = self._zygote_started()
+        if zygote is not None:
+            spawning = zygote.spawn(envs, [theirs.fileno() for _, theirs in pairs])
+            for i, (slot, env, (ours, theirs)) in enumerate(zip(slots, envs, pairs, strict=True)):
+                workers.append(_Worker(_Later(spawning, i, env, theirs), Connection(ours.detach()), self._envs[slot]))
+            return workers
+        for slot, env, (ours, theirs) in zip(slots, envs, pairs, strict=True):
+            popen = self._start(env, theirs)
             theirs.close()
             workers.append(_Worker(popen, Connection(ours.detach()), self._envs[slot]))
         return workers
@@ -255,7 +318,7 @@ class ProcessExecutor(Executor):
             self._zygote = None
 
 
-def _kill(popen: subprocess.Popen[bytes] | _zygote.Forked) -> None:
+def _kill(popen: _Process) -> None:
     """End a worker and every process its trial started.
 
     On Linux, SIGTERM to its supervisor, which kills the runner, its process group and every process
@@ -271,7 +334,7 @@ def _kill(popen: subprocess.Popen[bytes] | _zygote.Forked) -> None:
     popen.kill()
 
 
-def _reap(popen: subprocess.Popen[bytes] | _zygote.Forked) -> int:
+def _reap(popen: _Process) -> int:
     """Wait for a worker that is ending; its exit code (negative: the signal that ended it)."""
     try:
         # A supervisor exits once the processes it kills have died: at once, unless one is stuck in

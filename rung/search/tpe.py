@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from rung._blas import load_soon
 from rung._checks import INTEGER, Boolean, Function, Interval, check
 from rung._numbers import is_number
 from rung.objectives import Objectives
@@ -182,6 +183,7 @@ class TPE(Searcher):
         )
 
     multi_objective = True
+    _loads_scipy = True  # until the first result (a class default: a TPE pickled before it has none)
 
     def set_objectives(self, objectives: Objectives) -> None:
         super().set_objectives(objectives)
@@ -252,6 +254,13 @@ class TPE(Searcher):
         self._rows[trial_id] = rows
 
     def observe(self, trial_id: int, result: dict[str, Any]) -> None:
+        if self._loads_scipy:
+            # The first fit's scipy (0.2 s of CPU) is loaded by a thread from the first result on,
+            # while the first trials run, rather than by the fit, which would stop the driver (and
+            # with it every trial's next answer) for it; loaded from the setup or the first
+            # proposal, it slowed the worker processes' start (BENCHMARKS.md).
+            self._loads_scipy = False
+            load_soon()
         if self._cost is not None and trial_id in self._rows:
             level, row = self._rows[trial_id][0]  # the top level's row comes first
             self._cost.observe(trial_id, level.x[row].copy(), result)
