@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from rung.models._discrete import Choice, discrete_search, distinct
-
 # scipy: imported where used (see rung/models/gp.py).
 
 if TYPE_CHECKING:
@@ -96,17 +94,13 @@ def maximize_acquisition(
     maxiter: int = 30,
     maxfun: int | None = None,
     snap: Callable[[Array], Array] | None = None,
-    choices: Sequence[Choice] = (),
 ) -> tuple[Array, Array]:
-    """Score `candidates`, refine the best `n_local` with L-BFGS-B over the `free` columns in [0, 1],
-    then search the discrete `choices` from the best `n_local` points (`discrete_search`).
+    """Score `candidates`, refine the best `n_local` with L-BFGS-B over the `free` columns in [0, 1].
 
     `snap` maps rows onto the values they decode to (integers, quantised values); it is applied to
     candidates and refined points before scoring, so scores belong to what would really run.
     `maxfun` caps the refinement's evaluations of the posterior (None: no cap), even within a line
     search, so its cost is bounded; each start's refined point is the best one evaluated for it.
-    The discrete search scores at most as many points as there are candidates (so it at most doubles
-    the cost of scoring them).
 
     Returns:
         The points (candidates and refined ones) and their scores, best first.
@@ -136,15 +130,6 @@ def maximize_acquisition(
         points = np.vstack([points, extra])
         scores = np.concatenate([scores, acquisition(kind, m, v, best, kappa)[0]])
     order = np.argsort(-scores, kind="stable")
-    if choices and n_local > 0:
-        searched, values = discrete_search(
-            lambda X: acquisition(kind, *gp.predict(X), best, kappa)[0],
-            distinct(points[order], n_local),
-            choices,
-            budget=len(candidates),
-        )
-        points, scores = np.vstack([points, searched]), np.concatenate([scores, values])
-        order = np.argsort(-scores, kind="stable")
     return points[order], scores[order]
 
 

@@ -44,7 +44,6 @@ from numpy.typing import NDArray
 from rung._numbers import finite
 from rung._pareto import pareto_ranks
 from rung.models._acquisition import _log_h
-from rung.models._discrete import Choice, discrete_search, distinct
 from rung.search._tpe_objectives import hssp_order
 
 if TYPE_CHECKING:
@@ -218,11 +217,9 @@ def maximize(
     n_local: int,
     maxfun: int,
     snap: Callable[[Array], Array],
-    choices: Sequence[Choice] = (),
 ) -> Array:
     """Score the candidates, refine the best `n_local` by L-BFGS-B over the `free` columns (at most
-    `maxfun` evaluations) and search the discrete `choices` from the best `n_local` points, as
-    `rung.models.maximize_acquisition`; the points, best first."""
+    `maxfun` evaluations, as `rung.models.maximize_acquisition`); the points, best first."""
     from scipy.optimize import minimize
 
     points = snap(candidates)
@@ -256,10 +253,6 @@ def maximize(
         extra = snap(best)
         points = np.vstack([points, extra])
         scores = np.concatenate([scores, acquisition(extra)])
-    if choices and n_local > 0:
-        starts = distinct(points[np.argsort(-scores, kind="stable")], n_local)
-        searched, values = discrete_search(acquisition, starts, choices, budget=len(candidates))
-        points, scores = np.vstack([points, searched]), np.concatenate([scores, values])
     return points[np.argsort(-scores, kind="stable")]
 
 
@@ -302,7 +295,6 @@ def propose(
     snap: Callable[[Array], Array],
     n_local: int,
     maxfun: int,
-    choices: Sequence[Choice] = (),
 ) -> Array | None:
     """Points of the encoded space, best first by EHVI times the probability of feasibility.
 
@@ -318,7 +310,6 @@ def propose(
         snap: Moves rows onto the values they decode to.
         n_local: Candidates refined by L-BFGS-B.
         maxfun: Acquisition evaluations of that refinement.
-        choices: The discrete dimensions searched option by option from the best points.
 
     Returns:
         None when some objective has fewer than two finite values.
@@ -357,6 +348,4 @@ def propose(
         best = X[np.argsort([objectives.violation(r) for r in results], kind="stable")[:5]]
     count = max(MIN_CANDIDATES, CANDIDATE_WORK // (len(boxes[0]) * len(metrics)))
     acquisition = Acquisition(models, constraints, boxes, FEASIBILITY_POWER)
-    return maximize(
-        acquisition, candidates(best, count), free, n_local=n_local, maxfun=maxfun, snap=snap, choices=choices
-    )
+    return maximize(acquisition, candidates(best, count), free, n_local=n_local, maxfun=maxfun, snap=snap)

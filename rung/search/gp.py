@@ -12,7 +12,6 @@ from numpy.typing import NDArray
 from rung._checks import INTEGER, Boolean, Interval, Options, check
 from rung._numbers import is_number
 from rung.domains import Categorical, Domain, Float, GridValues, Integer, Normal, has_domain
-from rung.models._discrete import Choice
 from rung.models.gp import ACQUISITIONS, GaussianProcess, maximize_acquisition, single_threaded
 from rung.objectives import Objectives
 from rung.search import _ehvi
@@ -270,7 +269,6 @@ class GP(Searcher):
             n_local=N_LOCAL,
             maxfun=REFINE_EVALS,
             snap=self._snap,
-            choices=self._choices(fixed),
         )
         return _ehvi.first_unseen(points, [*X, *pending])
 
@@ -288,7 +286,6 @@ class GP(Searcher):
             snap=self._snap,
             n_local=N_LOCAL,
             maxfun=REFINE_EVALS,
-            choices=self._choices(fixed),
         )
         return None if points is None else _ehvi.first_unseen(points, [*X, *pending])
 
@@ -322,17 +319,6 @@ class GP(Searcher):
             if column.path in point:
                 fixed[column.start] = self._one_hot(column, column.domain.to_unit(point[column.path]))
         return fixed
-
-    def _choices(self, fixed: dict[int, Array]) -> list[Choice]:
-        """The discrete dimensions the acquisition's search may move: ordered choices (a rank's middle)
-        and one-hot ones, not the grid point's."""
-        out = []
-        for c in self._columns:
-            if c.ordered is not None:
-                out.append(Choice(c.start, ((np.arange(len(c.ordered)) + 0.5) / len(c.ordered))[:, None]))
-            elif not c.numeric and c.start not in fixed and not isinstance(c.domain, GridValues):
-                out.append(Choice(c.start, np.eye(c.width)))
-        return out
 
     def _candidates(
         self, X: Array, y: Array, fixed: dict[int, Array], *, best: Array | None = None, most: int = N_CANDIDATES
