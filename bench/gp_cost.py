@@ -20,7 +20,9 @@ threadpoolctl is installed) is the work itself, the number to trust on a machine
 jobs: on an idle machine the two agree. `--pending k` keeps k trials running (kriging believer).
 `--objectives 2` (or 3) adds objectives to minimise besides Hartmann-6 (the sum of the coordinates,
 then the distance to the cube's centre), learnt by expected hypervolume improvement; `--constraint`
-adds the constraint sum <= 3 (a GP for it, times the probability of feasibility).
+adds the constraint sum <= 3 (a GP for it, times the probability of feasibility). `--table
+hpobench-kc1` (any table of `bench.objectives`) times the same on a table's space of choices instead,
+maximising val_acc (and, with `--objectives 2`, minimising train_time or latency).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -38,19 +42,37 @@ from rung.space import Space
 from rung.types import Status
 
 
-def _results(config: dict[str, float]) -> dict[str, float]:
+def _results(config: dict[str, Any]) -> dict[str, float]:
     x = np.array([config[f"x{i}"] for i in range(6)])
     return {"y": hartmann6(config), "sum": float(x.sum()), "centre": float(np.linalg.norm(x - 0.5))}
 
 
 def time_suggestions(
-    n: int, window: int, warmup: int, pending: int, seed: int = 0, objectives: int = 1, constraint: bool = False
+    n: int,
+    window: int,
+    warmup: int,
+    pending: int,
+    seed: int = 0,
+    objectives: int = 1,
+    constraint: bool = False,
+    table: str | None = None,
 ) -> tuple[list[float], list[float]]:
     """Wall and CPU seconds of each of `window` suggestions made with n observations (and `pending` running)."""
     searcher = GP(seed=seed, n_startup=n + pending)
     total = n + pending + warmup + window
-    searcher.setup(Space(SPACES["hartmann6"]), metric="y", mode="min", num_samples=total, seed=seed)
-    if objectives > 1 or constraint:
+    results: Callable[[dict[str, Any]], dict[str, float]] = _results
+    if table is not None:
+        from bench.objectives import table_problem
+
+        modes = {"val_acc": "max", "latency" if table.startswith("nb201") else "train_time": "min"}
+        problem = table_problem(table, dict(list(modes.items())[:objectives]))
+        searcher.setup(Space(problem.space), metric="val_acc", mode="max", num_samples=total, seed=seed)
+        if objectives > 1:
+            searcher.set_objectives(Objectives.of(list(problem.modes), list(problem.modes.values())))
+        results = problem.fn
+    else:
+        searcher.setup(Space(SPACES["hartmann6"]), metric="y", mode="min", num_samples=total, seed=seed)
+    if table is None and (objectives > 1 or constraint):
         metrics = ["y", "sum", "centre"][:objectives]
         searcher.set_objectives(Objectives.of(metrics, "min", constraints={"sum": ("<=", 3.0)} if constraint else None))
     running: list[tuple[int, float]] = []
@@ -65,7 +87,7 @@ def time_suggestions(
             cpu.append(time.process_time() - start_cpu)
         if config is None:
             raise RuntimeError(f"GP proposed nothing for trial {trial_id}")
-        running.append((trial_id, _results(config)))
+        running.append((trial_id, results(config)))
         if len(running) > pending:
             done, result = running.pop(0)
             searcher.on_complete(done, Status.TERMINATED, result)
@@ -79,17 +101,25 @@ def _stats(seconds: list[float]) -> str:
 
 
 def cost(
-    sizes: list[int], window: int, warmup: int, pending: int, objectives: int = 1, constraint: bool = False
+    sizes: list[int],
+    window: int,
+    warmup: int,
+    pending: int,
+    objectives: int = 1,
+    constraint: bool = False,
+    table: str | None = None,
 ) -> None:
     print(
-        f"GP ms per suggestion, Hartmann-6, {window} timed after {warmup} untimed, pending={pending}, "
+        f"GP ms per suggestion, {table or 'Hartmann-6'}, {window} timed after {warmup} untimed, pending={pending}, "
         f"objectives={objectives}, constraint={constraint} ({platform.processor() or platform.machine()})"
     )
     head = f"{'mean':>6} {'median':>6} {'p95':>6} {'max':>6}"
     print(f"{'':>12} {'wall':^27}   {'cpu':^27}")
     print(f"{'observations':>12} {head}   {head}")
     for n in sizes:
-        wall, cpu = time_suggestions(n, window, warmup, pending, objectives=objectives, constraint=constraint)
+        wall, cpu = time_suggestions(
+            n, window, warmup, pending, objectives=objectives, constraint=constraint, table=table
+        )
         print(f"{n:>12} {_stats(wall)}   {_stats(cpu)}", flush=True)
 
 
@@ -101,8 +131,9 @@ def main() -> None:
     parser.add_argument("--pending", type=int, default=0)
     parser.add_argument("--objectives", type=int, default=1, choices=[1, 2, 3])
     parser.add_argument("--constraint", action="store_true")
+    parser.add_argument("--table", default=None, help="a table of bench.objectives, e.g. hpobench-kc1")
     args = parser.parse_args()
-    cost(args.sizes, args.window, args.warmup, args.pending, args.objectives, args.constraint)
+    cost(args.sizes, args.window, args.warmup, args.pending, args.objectives, args.constraint, args.table)
 
 
 if __name__ == "__main__":
