@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["load_soon", "single_threaded"]
+__all__ = ["import_soon", "load_soon", "single_threaded"]
 
 
 def _find_libraries() -> tuple[Any, ...]:
@@ -68,6 +69,32 @@ def load_soon() -> None:
     """
     if _blas_libraries.cache_info().currsize == 0:
         _loading()
+
+
+def _import_all(modules: tuple[str, ...]) -> None:
+    with contextlib.suppress(Exception):  # a failure shows where the module is used, as in `_Loading`
+        for module in modules:
+            importlib.import_module(module)
+
+
+@functools.cache
+def _importing(modules: tuple[str, ...]) -> threading.Thread:
+    """The thread importing `modules`, started at the first call for them (a daemon: see `_Loading`)."""
+    thread = threading.Thread(target=_import_all, args=(modules,), name="rung-import", daemon=True)
+    thread.start()
+    return thread
+
+
+def import_soon(*modules: str) -> None:
+    """Import `modules` in a thread, unless they are imported or under way (once per set of modules).
+
+    For a model about to be fitted in the driver: the GP's first fit imported scipy.optimize and
+    scipy.linalg (0.3-0.5 s on a loaded 2-core machine) inside the driver's loop, where every trial
+    waited for its next answer. An import the driver makes meanwhile waits for the thread's (Python's
+    import lock per module), so nothing is imported twice.
+    """
+    if not all(module in sys.modules for module in modules):
+        _importing(modules)
 
 
 @functools.lru_cache(maxsize=1)

@@ -131,3 +131,25 @@ def test_the_hyperopt_seed_space_runs_as_written(storage: Path) -> None:
         assert trial.config["batch_size"] in (32, 64, 128)
         assert 1e-4 <= trial.config["learning_rate"] <= 1e-2
         assert 4 <= trial.config["target_update"] <= 100
+
+
+def test_the_default_loads_its_gps_scipy_in_a_thread_once_the_gp_will_fit() -> None:
+    # Trials that report once: the GP fits from its 10th ended trial, and its scipy modules (0.3-0.5 s)
+    # load in a thread from the first trial's end on. With learning curves the GP never fits: nothing loads.
+    code = (
+        "import sys, rung\n"
+        "from rung import _blas\n"
+        "from rung.space import Space\n"
+        "for steps in (3, 1):\n"
+        "    search = rung.AutoSearch(seed=0)\n"
+        "    search.setup(Space({'x': rung.uniform(0, 1)}), metric='loss', mode='min', num_samples=9, seed=0)\n"
+        "    config = search.suggest(1)\n"
+        "    for step in range(1, steps + 1):\n"
+        "        search.observe(1, {'loss': config['x'], 'training_iteration': step})\n"
+        "    search.on_complete(1, rung.Status.TERMINATED, {'loss': config['x'], 'training_iteration': steps})\n"
+        "    print(search.kind, _blas._importing.cache_info().currsize)\n"
+        "_blas._importing(('scipy.linalg', 'scipy.optimize', 'scipy.special')).join()\n"
+        "print('scipy.optimize' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["curves", "0", "once", "1", "True"]

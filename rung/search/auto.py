@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from rung._blas import import_soon
 from rung._checks import Boolean, check
 from rung.domains import Categorical, Float, Integer, Normal, has_domain
 from rung.objectives import Objectives
@@ -259,6 +260,14 @@ class AutoSearch(Searcher):
         self._tpe.observe(trial_id, result)
         if self._gp is not None:
             self._gp.observe(trial_id, result)
+            self._gp_ahead()
+
+    def _gp_ahead(self) -> None:
+        """Once the GP is sure to fit (several objectives, or trials that report once), its scipy
+        modules load in a thread while trials run, rather than at its first fit in the driver's loop
+        (`rung._blas.import_soon`); with learning curves and one objective the GP never fits."""
+        if self._gp is not None and (self._several or self.kind == "once"):
+            import_soon("scipy.linalg", "scipy.optimize", "scipy.special")
 
     def on_complete(self, trial_id: int, status: Status, result: dict[str, Any] | None) -> None:
         if result is not None and self.kind != "curves" and int(result.get("training_iteration", 1)) >= 2:
@@ -270,6 +279,7 @@ class AutoSearch(Searcher):
                 self._tpe.n_startup = ONCE_STARTUP
                 self._tpe.gamma = once_gamma
         self._ended += 1
+        self._gp_ahead()
         self._tpe.on_complete(trial_id, status, result)
         if self._gp is not None:
             self._gp.on_complete(trial_id, status, result)
