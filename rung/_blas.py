@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["import_soon", "load_soon", "single_threaded"]
+__all__ = ["import_soon", "load_soon", "settle", "single_threaded"]
 
 
 def _find_libraries() -> tuple[Any, ...]:
@@ -41,7 +41,7 @@ class _Loading(threading.Thread):
     """
 
     def __init__(self) -> None:
-        super().__init__(name="rung-load-scipy", daemon=True)
+        super().__init__(name=THREAD_NAMES[0], daemon=True)
         self.found: tuple[Any, ...] | None = None
 
     def run(self) -> None:
@@ -80,7 +80,7 @@ def _import_all(modules: tuple[str, ...]) -> None:
 @functools.cache
 def _importing(modules: tuple[str, ...]) -> threading.Thread:
     """The thread importing `modules`, started at the first call for them (a daemon: see `_Loading`)."""
-    thread = threading.Thread(target=_import_all, args=(modules,), name="rung-import", daemon=True)
+    thread = threading.Thread(target=_import_all, args=(modules,), name=THREAD_NAMES[1], daemon=True)
     thread.start()
     return thread
 
@@ -95,6 +95,23 @@ def import_soon(*modules: str) -> None:
     """
     if not all(module in sys.modules for module in modules):
         _importing(modules)
+
+
+THREAD_NAMES = ("rung-load-scipy", "rung-import")
+
+
+def settle() -> None:
+    """Wait for the threads above to finish their imports (`rung.run` calls it on Ctrl-C).
+
+    An import still running when an interrupted program exits can reset Python's note that the
+    program ended by an unhandled KeyboardInterrupt (compiled modules may run code through
+    `PyRun_*`, which clears it), and the process then exits with status 1 instead of by SIGINT
+    (seen in tests/test_crash_resume.py). Done before the KeyboardInterrupt leaves `rung.run`, no
+    import runs after it.
+    """
+    for thread in threading.enumerate():
+        if thread.name in THREAD_NAMES and thread is not threading.current_thread():
+            thread.join()
 
 
 @functools.lru_cache(maxsize=1)

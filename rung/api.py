@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from rung import known as known_results
+from rung._blas import settle
 from rung._text import LogGuard
 from rung.callbacks import Callback
 from rung.cost import Spending
@@ -208,6 +209,7 @@ def run(
             store.commit()
     except KeyboardInterrupt:
         _say_interrupted(interrupted_line(store, name, storage), progress)
+        settle()  # no import may run after this (see `rung._blas.settle`)
         raise
     finally:
         store.close()
