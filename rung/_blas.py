@@ -3,7 +3,8 @@
 `load_soon` loads what a searcher's first model needs (scipy.special, which TPE's densities use,
 and the BLAS libraries' controls) in a thread, so that the first fit does not stop the driver for
 it: 0.2 s of CPU, 0.3-0.4 s of wall time on a loaded 2-core machine, in which every trial waited
-for its next answer (BENCHMARKS.md, "200 trials x 10 reports x 50 ms with the default").
+for its next answer (BENCHMARKS.md, "200 trials x 10 reports x 50 ms with the default");
+`import_soon` does the same for other modules (the GP's scipy.optimize and scipy.linalg).
 """
 
 from __future__ import annotations
@@ -31,33 +32,45 @@ def _find_libraries() -> tuple[Any, ...]:
 
 
 class _Loading(threading.Thread):
-    """scipy.special imported and the BLAS libraries found, in a thread of their own.
+    """`modules` imported (and, with `find`, the BLAS libraries found) in a thread of their own.
 
     A daemon: a process that ends (or is interrupted) while it loads does not wait for it. Not a
     daemon, it was waited for at the interpreter's exit, and a Ctrl-C that came while it loaded
     ended the process with status 1 instead of as interrupted by SIGINT (seen in
     tests/test_crash_resume.py; importing a compiled module at exit is what resets Python's note of
-    an unhandled KeyboardInterrupt).
+    an unhandled KeyboardInterrupt; `settle` closes the rest of that window).
     """
 
-    def __init__(self) -> None:
-        super().__init__(name=THREAD_NAMES[0], daemon=True)
+    def __init__(self, name: str, modules: tuple[str, ...], find: bool) -> None:
+        super().__init__(name=name, daemon=True)
+        self.modules, self.find = modules, find
         self.found: tuple[Any, ...] | None = None
 
     def run(self) -> None:
-        # A failure (an import error, a warning made an error) shows where the libraries are
-        # needed: the caller finds them again itself.
+        # A failure (an import error, a warning made an error) shows where the modules are
+        # needed: the caller imports them (or finds the libraries) again itself.
         with contextlib.suppress(Exception):
-            importlib.import_module("scipy.special")
-            self.found = _find_libraries()
+            for module in self.modules:
+                importlib.import_module(module)
+            if self.find:
+                self.found = _find_libraries()
+
+
+def _started(thread: _Loading) -> _Loading:
+    thread.start()
+    return thread
 
 
 @functools.cache
 def _loading() -> _Loading:
-    """The one loading thread of this process, started at the first call."""
-    thread = _Loading()
-    thread.start()
-    return thread
+    """The thread that loads scipy.special and finds the BLAS libraries, started at the first call."""
+    return _started(_Loading("rung-load-scipy", ("scipy.special",), find=True))
+
+
+@functools.cache
+def _importing(modules: tuple[str, ...]) -> _Loading:
+    """The thread importing `modules`, started at the first call for them."""
+    return _started(_Loading("rung-import", modules, find=False))
 
 
 def load_soon() -> None:
@@ -69,20 +82,6 @@ def load_soon() -> None:
     """
     if _blas_libraries.cache_info().currsize == 0:
         _loading()
-
-
-def _import_all(modules: tuple[str, ...]) -> None:
-    with contextlib.suppress(Exception):  # a failure shows where the module is used, as in `_Loading`
-        for module in modules:
-            importlib.import_module(module)
-
-
-@functools.cache
-def _importing(modules: tuple[str, ...]) -> threading.Thread:
-    """The thread importing `modules`, started at the first call for them (a daemon: see `_Loading`)."""
-    thread = threading.Thread(target=_import_all, args=(modules,), name=THREAD_NAMES[1], daemon=True)
-    thread.start()
-    return thread
 
 
 def import_soon(*modules: str) -> None:
@@ -97,11 +96,8 @@ def import_soon(*modules: str) -> None:
         _importing(modules)
 
 
-THREAD_NAMES = ("rung-load-scipy", "rung-import")
-
-
 def settle() -> None:
-    """Wait for the threads above to finish their imports (`rung.run` calls it on Ctrl-C).
+    """Wait for the loading threads to finish their imports (`rung.run` calls it on Ctrl-C).
 
     An import still running when an interrupted program exits can reset Python's note that the
     program ended by an unhandled KeyboardInterrupt (compiled modules may run code through
@@ -110,7 +106,7 @@ def settle() -> None:
     import runs after it.
     """
     for thread in threading.enumerate():
-        if thread.name in THREAD_NAMES and thread is not threading.current_thread():
+        if isinstance(thread, _Loading) and thread is not threading.current_thread():
             thread.join()
 
 

@@ -262,11 +262,14 @@ class AutoSearch(Searcher):
             self._gp.observe(trial_id, result)
             self._gp_ahead()
 
+    _gp_loads = False  # whether the GP's scipy modules were sent to load (a class default: a pickle may predate it)
+
     def _gp_ahead(self) -> None:
         """Once the GP is sure to fit (several objectives, or trials that report once), its scipy
         modules load in a thread while trials run, rather than at its first fit in the driver's loop
         (`rung._blas.import_soon`); with learning curves and one objective the GP never fits."""
-        if self._gp is not None and (self._several or self.kind == "once"):
+        if not self._gp_loads and self._gp is not None and (self._several or self.kind == "once"):
+            self._gp_loads = True  # once: this runs at every result
             import_soon("scipy.linalg", "scipy.optimize", "scipy.special")
 
     def on_complete(self, trial_id: int, status: Status, result: dict[str, Any] | None) -> None:
