@@ -292,3 +292,52 @@ def test_a_development_variant_of_the_default_replaces_only_the_settings_it_name
     searcher.setup(Space(methods_rung.space()), metric="acc", mode="max", num_samples=10, seed=0)
     searcher._saw_curves()
     assert searcher._tpe.n_startup == 10
+
+
+def test_a_development_variant_sets_tpe_s_split_and_random_share_once_curves_are_seen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bench.lcbench import methods_rung
+    from rung.space import Space
+
+    monkeypatch.setenv(methods_rung.VARIANT, '{"gamma": null}')  # TPE's own split, the default's before
+    searcher = methods_rung.arguments("rung-default")["search"]
+    searcher.setup(Space(methods_rung.space()), metric="acc", mode="max", num_samples=100, seed=0)
+    searcher._saw_curves()
+    assert searcher._tpe.gamma is None
+    monkeypatch.setenv(methods_rung.VARIANT, '{"gamma": 0.3, "random_fraction": 0.5}')
+    searcher = methods_rung.arguments("rung-default")["search"]
+    searcher.setup(Space(methods_rung.space()), metric="acc", mode="max", num_samples=100, seed=0)
+    searcher._saw_curves()
+    assert searcher._tpe._n_below(30) == 9
+    space = Space(methods_rung.space())
+    drawn = 0
+    for trial_id in range(1, 41):
+        config = searcher.suggest(trial_id)
+        own = np.random.default_rng([0, trial_id, 1])  # the trial's own generator decides, then samples
+        if own.random() < 0.5:
+            drawn += 1
+            assert config == space.sample(own)
+    assert drawn == 20
+
+
+def test_adaptive_brackets_move_trials_from_a_milestone_whose_ranks_do_not_last() -> None:
+    from bench.lcbench import methods_rung
+    from rung.types import TrialInfo
+
+    scheduler = methods_rung._AdaptiveBrackets({"min_pairs": 10, "floor": 0.25})
+    scheduler.setup(metric=methods_rung.METRIC, mode="max", seed=0)
+    base = list(scheduler.bracket_probabilities)
+    for i in range(1, 61):
+        trial = TrialInfo(id=i, config={}, checkpoint_iteration=1)
+        scheduler.on_trial_add(trial)
+        # The order at epoch 1 is reversed at epoch 3 (and kept at 9): milestone 1's ranks mislead.
+        for step, value in ((1, i), (2, 0), (3, -i), (9, -i)):
+            scheduler.on_result(trial, {methods_rung.METRIC: float(value), "training_iteration": step})
+    tau = scheduler.consistency()
+    assert tau[0] == -1.0 and tau[1] == 1.0
+    scheduler.on_trial_add(TrialInfo(id=61, config={}, checkpoint_iteration=1))
+    # Bracket 0's weight is 0, so it keeps its floor (a quarter of HyperBand's share) and the others
+    # share the rest in HyperBand's proportions.
+    floor, rest = 0.25 * base[0], [p / sum(base[1:]) for p in base[1:]]
+    assert scheduler.bracket_probabilities == pytest.approx([p / (1 + floor) for p in (floor, *rest)])

@@ -24,7 +24,7 @@ from bench.lcbench.sim import Trace
 from bench.lcbench.surrogate import EPOCHS, METRIC, PARAMS
 from rung.callbacks import Callback
 from rung.executors.simulated import Curve, SimulatedExecutor
-from rung.types import Config
+from rung.types import Config, Decision, TrialInfo
 
 __all__ = ["METHODS", "arguments", "run", "space"]
 
@@ -68,7 +68,10 @@ VARIANT = "RUNG_LCBENCH_DEFAULT_VARIANT"
 
 class _Variant(rung.AutoSearch):
     """`rung.AutoSearch` (and its paired `AutoScheduler`) with some settings replaced: the scheduler's
-    constructor arguments, its `pioneers`, and TPE's `n_startup` once trials report curves."""
+    constructor arguments, its `pioneers`, TPE's `n_startup` and good-group size (`gamma`, a share)
+    once trials report curves, a share of random proposals once they do (`random_fraction`, drawn per
+    trial from its own generator) and adaptive bracket probabilities (`adaptive_brackets`: see
+    `_AdaptiveBrackets`)."""
 
     def __init__(self, settings: dict[str, Any]) -> None:
         super().__init__()
@@ -78,7 +81,9 @@ class _Variant(rung.AutoSearch):
 
     def paired_scheduler(self) -> rung.AutoScheduler:
         names = ("reduction_factor", "grace_period", "brackets")
-        scheduler = rung.AutoScheduler(**{k: v for k, v in self.settings.items() if k in names})
+        kwargs = {k: v for k, v in self.settings.items() if k in names}
+        adaptive = self.settings.get("adaptive_brackets")
+        scheduler = rung.AutoScheduler(**kwargs) if adaptive is None else _AdaptiveBrackets(adaptive, **kwargs)
         if "bracket_probabilities" in self.settings:
             weights = [float(w) for w in self.settings["bracket_probabilities"]]
             scheduler.bracket_probabilities = [w / sum(weights) for w in weights]
@@ -90,6 +95,90 @@ class _Variant(rung.AutoSearch):
         super()._saw_curves()
         if "n_startup" in self.settings:
             self._tpe.n_startup = int(self.settings["n_startup"])
+        if "gamma" in self.settings:  # a share, or null: TPE's own split (the default's before CURVES_GAMMA)
+            gamma = self.settings["gamma"]
+            self._tpe.gamma = None if gamma is None else float(gamma)
+
+    def suggest(self, trial_id: int) -> Config | None:
+        share = float(self.settings.get("random_fraction", 0.0))
+        assert self.seed is not None
+        if share > 0 and self.kind == "curves":
+            rng = np.random.default_rng([self.seed & (2**63 - 1), trial_id, 1])
+            if rng.random() < share and self._tpe.proposed < self._tpe.num_samples:
+                config = self.space.sample(rng)
+                self._tpe.on_given(trial_id, config)
+                self._tpe.proposed += 1
+                return config
+        return super().suggest(trial_id)
+
+
+def _kendall(x: list[float], y: list[float]) -> float:
+    """Kendall's tau-a of two samples (0 with fewer than two points)."""
+    a, b = np.asarray(x), np.asarray(y)
+    if len(a) < 2:
+        return 0.0
+    i, j = np.triu_indices(len(a), 1)
+    return float(np.mean(np.sign(a[i] - a[j]) * np.sign(b[i] - b[j])))
+
+
+class _AdaptiveBrackets(rung.AutoScheduler):
+    """`AutoScheduler` whose bracket probabilities follow how well each milestone's ranks predict the
+    next milestone's (in the spirit of Hyper-Tune, Li et al. VLDB 2022).
+
+    Milestone k's consistency tau_k is Kendall's tau between the values at milestones k and k + 1 of
+    the trials whose bracket judges them after k + 1 or at it (they passed k unjudged, so the
+    sample is not truncated by selection). Once it holds `min_pairs` trials, bracket k's HyperBand
+    weight is multiplied by max(tau_k, 0) (the last bracket's weight stays), the weights are
+    normalised and each probability is kept at least `floor` times its HyperBand value.
+    Settings (a dict): min_pairs (10), floor (0.25).
+    """
+
+    def __init__(self, settings: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.min_pairs = int(settings.get("min_pairs", 10))
+        self.floor = float(settings.get("floor", 0.25))
+        self.base = list(self.bracket_probabilities)
+        self._values: dict[int, list[float]] = {}
+        self._of: dict[int, int] = {}
+
+    def on_trial_add(self, trial: TrialInfo) -> None:
+        self._adapt()
+        super().on_trial_add(trial)
+        self._of[trial.id] = self._bracket.get(trial.id, 0)
+
+    def on_result(self, trial: TrialInfo, result: dict[str, Any]) -> Decision:
+        before = self._passed.get(trial.id, 0)
+        decision = super().on_result(trial, result)
+        after = self._passed.get(trial.id, 0)
+        value = result.get(METRIC)
+        if after > before and value is not None:  # its value at each milestone it passed, higher better
+            values = self._values.setdefault(trial.id, [])
+            values.extend([self._op * float(value)] * (after - len(values)))
+        return decision
+
+    def consistency(self) -> list[float | None]:
+        """tau_k per milestone k below the last bracket's (None: too few trials yet)."""
+        out: list[float | None] = []
+        for k in range(self.brackets - 1):
+            xs, ys = [], []
+            for trial_id, values in self._values.items():
+                bracket = self._of[trial_id]
+                if bracket >= k + 1 and len(values) > k + 1:
+                    xs.append(values[k])
+                    ys.append(values[k + 1])
+            out.append(_kendall(xs, ys) if len(xs) >= self.min_pairs else None)
+        return out
+
+    def _adapt(self) -> None:
+        taus = self.consistency()
+        weights = [
+            p * (max(taus[s], 0.0) if s < len(taus) and taus[s] is not None else 1.0) for s, p in enumerate(self.base)
+        ]
+        total = sum(weights)
+        if total <= 0:
+            return
+        probs = [max(w / total, self.floor * p) for w, p in zip(weights, self.base, strict=True)]
+        self.bracket_probabilities = [p / sum(probs) for p in probs]
 
 
 class _Collect(Callback):
