@@ -120,6 +120,23 @@ def test_learning_curves_get_their_own_startup_even_after_a_trial_that_reported_
     assert CURVES_STARTUP == 5
 
 
+def test_with_learning_curves_tpe_s_good_group_is_the_best_tenth_at_the_milestone() -> None:
+    searcher = AutoSearch(seed=0)
+    searcher.setup(Space(SPACE), metric="loss", mode="min", num_samples=40, seed=0)
+    searcher.set_fidelity("training_iteration", [1, 3, 9])
+    for trial in range(1, 21):
+        searcher.suggest(trial)
+        for step in (1, 2, 3):
+            searcher.observe(trial, {"loss": float(trial) / step, "training_iteration": step})
+        searcher.on_complete(trial, Status.TERMINATED, {"loss": float(trial) / 3, "training_iteration": 3})
+    searcher.suggest(21)
+    level = searcher._tpe._root
+    assert (searcher._tpe._budget, level.done) == (3.0, 20)
+    # The good density is fitted on the 2 best of the 20 trials compared at milestone 3 (TPE's own 0.2 n: 4).
+    assert level._good is not None
+    assert sorted(level._good[2].tolist()) == [0, 1]
+
+
 def test_several_objectives_with_learning_curves_keep_motpe_s_split() -> None:
     searcher = AutoSearch(seed=0)
     searcher.setup(Space({"x": rung.uniform(0, 1)}), metric="a", mode="min", num_samples=10, seed=0)
