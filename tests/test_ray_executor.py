@@ -135,7 +135,9 @@ def test_custom_resources_pin_trials_to_the_second_node(ray_cluster: Cluster, st
     second = node_ids(ray_cluster)["second"]
     assert [{r["node"] for r in result.history(t.id)} for t in result.trials] == [{second}] * 3
     pids = {r["pid"] for t in result.trials for r in result.history(t.id)}
-    assert len(pids) == 2  # 3 trials in 2 actors: actors are reused, no process start per trial
+    # 3 trials in at most 2 actors: actors are reused, no process start per trial. A trial goes only to an
+    # actor Ray has placed, so when the first ends before the second actor is placed it takes them all.
+    assert 1 <= len(pids) <= executor.capacity < len(result.trials)
 
 
 def test_capacity_is_what_fits_per_node(ray_cluster: Cluster) -> None:
