@@ -2,8 +2,8 @@
 and the space, paired with `AutoScheduler`.
 
 - Trials that report learning curves: TPE, learning BOHB-style at the scheduler's milestones (its
-  model compares trials at the highest milestone `CURVES_STARTUP` ended trials reached; random
-  proposals until then).
+  model compares trials at the highest milestone `CURVES_STARTUP` ended trials reached, the best
+  tenth of them as its good group, `optuna_gamma`; random proposals until then).
 - Trials that report once: a Gaussian process (`rung.GP`) when the space has at most `GP_MAX_DIMS`
   hyperparameters, each a number, a choice of numbers (modelled by rank) or a choice of at most
   `GP_MAX_OPTIONS` options, at least one is not a choice (a space of lists of values only, as
