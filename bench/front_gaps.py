@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from bench.objectives import METHODS, _table, table_problem
+from rung.objectives import pareto_ranks
 
 __all__ = ["exact_front", "missing_by_region", "staircase"]
 
@@ -27,21 +28,16 @@ GRID = 20_001  # points on the first objective's [0, 1] where the staircases are
 
 def exact_front(points: np.ndarray) -> np.ndarray:
     """The non-dominated rows of `points` (two losses), by the first loss ascending."""
-    front: list[np.ndarray] = []
-    lowest = np.inf
-    for i in np.lexsort((points[:, 1], points[:, 0])):
-        if points[i, 1] < lowest:
-            front.append(points[i])
-            lowest = points[i, 1]
-    return np.array(front).reshape(-1, 2)
+    front = points[pareto_ranks(points, until=1) == 0]
+    return front[np.argsort(front[:, 0], kind="stable")]
 
 
 def staircase(points: np.ndarray, xs: np.ndarray) -> np.ndarray:
     """At each x, the least second loss among the points whose first loss is at most x (1: none)."""
-    out = np.ones(len(xs))
-    for first, second in exact_front(points):
-        out[xs >= first] = np.minimum(out[xs >= first], second)
-    return out
+    order = np.argsort(points[:, 0], kind="stable")
+    lowest = np.minimum.accumulate(np.minimum(points[order, 1], 1.0))
+    index = np.searchsorted(points[order, 0], xs, side="right") - 1
+    return np.where(index >= 0, lowest[np.maximum(index, 0)], 1.0)
 
 
 def missing_by_region(front: np.ndarray, points: np.ndarray, bins: Sequence[float] = BINS) -> list[float]:
